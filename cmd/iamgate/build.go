@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/proxy"
+	"github.com/iamgate/iamgate/s3req"
+	"github.com/iamgate/iamgate/sigv4"
+)
+
+// compileEngine maps the file's roles and policies onto the authz engine.
+// Policy-language errors are prefixed with the position of the policy in
+// the configuration file.
+func compileEngine(f *config.File) (*authz.Engine, error) {
+	var ac authz.Config
+	for _, p := range f.Policies {
+		src := p.Pos.String()
+		if p.Source != "" {
+			src = p.Source + " (" + src + ")"
+		}
+		ac.Policies = append(ac.Policies, authz.PolicyDoc{Name: p.Name, JSON: p.JSON, Source: src})
+	}
+	for _, r := range f.Roles {
+		rc := authz.RoleConfig{Name: r.Name, Kind: r.Kind, Policies: r.Policies, Source: r.Pos.String()}
+		for _, t := range r.Trust {
+			rc.Trust = append(rc.Trust, authz.TrustRule{Issuer: t.Issuer, Claims: t.Claims})
+		}
+		ac.Roles = append(ac.Roles, rc)
+	}
+	return authz.Compile(ac)
+}
+
+// identityConfig maps the file's issuers onto the verifier's config.
+func identityConfig(f *config.File, log *slog.Logger, onRefresh func(string, error)) identity.Config {
+	var ic identity.Config
+	for _, is := range f.Issuers {
+		ic.Issuers = append(ic.Issuers, identity.IssuerConfig{
+			Name:             is.Name,
+			URL:              is.URL,
+			Audiences:        is.Audiences,
+			AllowAnyAudience: is.AllowAnyAudience,
+			ClockSkew:        is.ClockSkew,
+			RequiredClaims:   is.RequiredClaims,
+			Algorithms:       is.Algorithms,
+			JWKSURL:          is.JWKSURL,
+		})
+	}
+	ic.Logger = log
+	ic.OnJWKSRefresh = onRefresh
+	return ic
+}
+
+// buildGeneration compiles a loaded file into a servable generation. With
+// prev, issuer key sets that did not change are carried over.
+func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics) (*proxy.Generation, error) {
+	engine, err := compileEngine(f)
+	if err != nil {
+		return nil, err
+	}
+	ic := identityConfig(f, log, m.JWKSRefreshHook())
+	var v *identity.Verifier
+	if prev != nil {
+		v, err = prev.Reload(ctx, ic)
+	} else {
+		v, err = identity.New(ctx, ic)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &proxy.Generation{
+		Engine:         engine,
+		Verifier:       v,
+		S3:             s3req.Config{VirtualHostDomains: f.VirtualHostDomains},
+		TrustedProxies: f.TrustedProxies,
+		Digest:         f.Digest,
+	}, nil
+}
+
+// upstreamTransport is the tuned, signing transport toward the store.
+func upstreamTransport(f *config.File) (*url.URL, http.RoundTripper, error) {
+	u, err := url.Parse(f.Upstream.Endpoint)
+	if err != nil {
+		return nil, nil, fmt.Errorf("upstream endpoint: %w", err)
+	}
+	dialer := &net.Dialer{Timeout: f.Upstream.DialTimeout, KeepAlive: 30 * time.Second}
+	base := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      false,
+		MaxIdleConns:           f.Upstream.MaxIdleConnsPerHost * 2,
+		MaxIdleConnsPerHost:    f.Upstream.MaxIdleConnsPerHost,
+		IdleConnTimeout:        f.Upstream.IdleConnTimeout,
+		ResponseHeaderTimeout:  f.Upstream.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+		WriteBufferSize:        64 << 10,
+		ReadBufferSize:         64 << 10,
+	}
+	if f.Upstream.CAFile != "" {
+		pem, err := os.ReadFile(f.Upstream.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("upstream ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, errors.New("upstream ca_file: no PEM certificates found")
+		}
+		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	creds := sigv4.Credentials{
+		AccessKeyID:     f.Upstream.AccessKeyID.Reveal(),
+		SecretAccessKey: f.Upstream.SecretAccessKey.Reveal(),
+	}
+	return u, sigv4.NewTransport(base, creds, f.Upstream.Region), nil
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/identity"
+)
+
+// cmdCheck validates a configuration without serving or touching the
+// network: the file format, secret references, the policy language and the
+// trust rules. Every problem is printed, one per line, with file:line.
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "iamgate.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	f, warnings, err := config.Load(*path)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w.String())
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", *path)}
+	}
+	var problems []error
+	if _, err := compileEngine(f); err != nil {
+		problems = append(problems, err)
+	}
+	v, err := identity.New(context.Background(), identityConfig(f, nil, nil))
+	if err != nil {
+		problems = append(problems, err)
+	} else {
+		v.Close()
+	}
+	if len(problems) > 0 {
+		printErrors(stderr, errors.Join(problems...))
+		return &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", *path)}
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d issuers, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.Roles), len(f.Policies))
+	return nil
+}
+
+// printErrors prints each joined error on its own line.
+func printErrors(w io.Writer, err error) {
+	var flatten func(error)
+	flatten = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				flatten(e)
+			}
+			return
+		}
+		fmt.Fprintln(w, err)
+	}
+	flatten(err)
+}

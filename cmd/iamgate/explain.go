@@ -1,0 +1,371 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/s3req"
+)
+
+const explainUsage = `iamgate explain: which roles trust an identity, and what they may do with a request.
+
+Usage:
+  iamgate explain --config FILE (--token JWT | --token-file FILE | --claims FILE [--issuer NAME])
+                  [--role NAME] [--source-ip IP] [--secure] [--json]
+                  (METHOD PATH [-H 'Name: value']... | --op OPERATION --bucket B [--key K] [--prefix P] [--copy-source SRC])
+
+  METHOD PATH is an S3 request as it would arrive, e.g. GET /bucket/key or
+  'GET /bucket?list-type=2&prefix=home/'. --op builds one from an operation:
+  ListBuckets, ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject,
+  CopyObject, CreateBucket, DeleteBucket, DeleteObjects (with --delete-body FILE).
+
+  The token is decoded, not verified: explain works offline and answers
+  "what would happen if this identity asked".
+`
+
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+type explainOutput struct {
+	Identity struct {
+		Issuer   string         `json:"issuer"`
+		Subject  string         `json:"subject"`
+		Verified bool           `json:"signature_verified"`
+		Claims   map[string]any `json:"claims"`
+	} `json:"identity"`
+	Roles     []explainRole  `json:"roles"`
+	Operation string         `json:"operation,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	Checks    []explainCheck `json:"checks,omitempty"`
+	Allowed   bool           `json:"allowed"`
+	Summary   string         `json:"summary"`
+}
+
+type explainRole struct {
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Applies bool   `json:"applies"`
+	Why     string `json:"why,omitempty"`
+}
+
+type explainCheck struct {
+	Action     string                 `json:"action"`
+	Resource   string                 `json:"resource"`
+	Decision   authz.Decision         `json:"decision"`
+	Statements []authz.StatementTrace `json:"statements"`
+}
+
+func cmdExplain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, explainUsage) }
+	path := fs.String("config", "iamgate.yaml", "")
+	token := fs.String("token", "", "")
+	tokenFile := fs.String("token-file", "", "")
+	claimsFile := fs.String("claims", "", "")
+	issuer := fs.String("issuer", "", "")
+	role := fs.String("role", "", "")
+	sourceIP := fs.String("source-ip", "127.0.0.1", "")
+	secure := fs.Bool("secure", false, "")
+	asJSON := fs.Bool("json", false, "")
+	op := fs.String("op", "", "")
+	bucket := fs.String("bucket", "", "")
+	key := fs.String("key", "", "")
+	prefix := fs.String("prefix", "", "")
+	copySource := fs.String("copy-source", "", "")
+	deleteBody := fs.String("delete-body", "", "")
+	var headers headerFlags
+	fs.Var(&headers, "H", "")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	rest := fs.Args()
+	// Allow flags after METHOD PATH too.
+	if len(rest) > 2 {
+		if err := fs.Parse(rest[2:]); err != nil {
+			return errUsage
+		}
+		rest = rest[:2]
+	}
+
+	f, _, err := config.Load(*path)
+	if err != nil {
+		printErrors(stderr, err)
+		return fmt.Errorf("%s: configuration is invalid", *path)
+	}
+	engine, err := compileEngine(f)
+	if err != nil {
+		printErrors(stderr, err)
+		return fmt.Errorf("%s: configuration is invalid", *path)
+	}
+
+	id, err := explainIdentity(f, *token, *tokenFile, *claimsFile, *issuer)
+	if err != nil {
+		return err
+	}
+	var r *http.Request
+	switch {
+	case *op != "":
+		r, err = requestForOp(*op, *bucket, *key, *prefix, *copySource)
+	case len(rest) == 2:
+		r, err = requestFor(rest[0], rest[1])
+	default:
+		fs.Usage()
+		return errUsage
+	}
+	if err != nil {
+		return err
+	}
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return fmt.Errorf("-H %q: want 'Name: value'", h)
+		}
+		r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	ip, err := netip.ParseAddr(*sourceIP)
+	if err != nil {
+		return fmt.Errorf("--source-ip: %w", err)
+	}
+
+	var out explainOutput
+	out.Identity.Issuer, out.Identity.Subject, out.Identity.Claims = id.Issuer, id.Subject, id.Claims
+	trusted, misses := engine.Trust(id)
+	for _, ro := range engine.Roles() {
+		er := explainRole{Name: ro.Name(), Kind: ro.Kind()}
+		for _, t := range trusted {
+			if t == ro {
+				er.Applies = true
+			}
+		}
+		for _, m := range misses {
+			if m.Role == ro.Name() {
+				er.Why = m.Reason
+			}
+		}
+		if *role != "" && ro.Name() != *role && er.Applies {
+			er.Applies = false
+			er.Why = "trusts this identity, but --role names another role"
+		}
+		out.Roles = append(out.Roles, er)
+	}
+	var applied []*authz.Role
+	for _, t := range trusted {
+		if *role == "" || t.Name() == *role {
+			applied = append(applied, t)
+		}
+	}
+
+	req, serr := s3req.Classify(r, s3req.Config{VirtualHostDomains: f.VirtualHostDomains})
+	switch {
+	case serr != nil:
+		out.Error = serr.Code + ": " + serr.Message
+		out.Summary = "DENY: the request itself is rejected before authorization: " + out.Error
+	default:
+		out.Operation = string(req.Op)
+		checks := req.Checks
+		if req.Op == "DeleteObjects" {
+			if *deleteBody == "" {
+				return errors.New("DeleteObjects: give the request body with --delete-body FILE")
+			}
+			data, err := os.ReadFile(*deleteBody)
+			if err != nil {
+				return err
+			}
+			del, derr := s3req.ParseDeleteObjects(data)
+			if derr != nil {
+				return fmt.Errorf("%s: %s", *deleteBody, derr.Message)
+			}
+			checks = append(checks, del.Checks(req.Bucket)...)
+		}
+		p := engine.NewPrincipal(id, applied)
+		ar := authz.Request{SourceIP: ip, SecureTransport: *secure, Time: time.Now(), UserAgent: r.UserAgent(), S3: req.S3}
+		out.Allowed = true
+		for _, c := range checks {
+			ar.Action, ar.Resource = c.Action, c.Resource
+			d, traces := engine.Explain(p, &ar)
+			out.Checks = append(out.Checks, explainCheck{Action: string(c.Action), Resource: c.Resource, Decision: d, Statements: traces})
+			if !d.Allowed && out.Allowed {
+				out.Allowed = false
+				out.Summary = fmt.Sprintf("DENY (%s): %s", d.Reason, d.Detail)
+			}
+		}
+		if out.Allowed {
+			last := out.Checks[len(out.Checks)-1].Decision
+			out.Summary = fmt.Sprintf("ALLOW: role %q policy %q statement %q", last.Role, last.Policy, last.Sid)
+		}
+	}
+
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	printExplain(stdout, &out)
+	return nil
+}
+
+func printExplain(w io.Writer, out *explainOutput) {
+	fmt.Fprintf(w, "Identity: issuer %q, subject %q (token decoded, signature not verified)\n", out.Identity.Issuer, out.Identity.Subject)
+	fmt.Fprintln(w, "Roles:")
+	for _, r := range out.Roles {
+		mark, why := "  no ", r.Why
+		if r.Applies {
+			mark, why = "  yes", "trusts this identity"
+		}
+		fmt.Fprintf(w, "%s %s (%s): %s\n", mark, r.Name, r.Kind, why)
+	}
+	if out.Error != "" {
+		fmt.Fprintln(w, out.Summary)
+		return
+	}
+	fmt.Fprintf(w, "Operation: %s\n", out.Operation)
+	for i, c := range out.Checks {
+		verdict := "ALLOW"
+		if !c.Decision.Allowed {
+			verdict = "DENY (" + string(c.Decision.Reason) + ")"
+		}
+		fmt.Fprintf(w, "Check %d: %s on %s: %s\n", i+1, c.Action, c.Resource, verdict)
+		if c.Decision.Detail != "" {
+			fmt.Fprintf(w, "  %s\n", c.Decision.Detail)
+		}
+		for _, s := range c.Statements {
+			name := s.Sid
+			if name == "" {
+				name = fmt.Sprintf("#%d", s.Statement)
+			}
+			status := "applies"
+			if !s.Matched {
+				status = "does not apply: " + s.Why
+			}
+			fmt.Fprintf(w, "    %s/%s %s (%s) %s\n", s.Role, s.Policy, name, s.Effect, status)
+		}
+	}
+	fmt.Fprintf(w, "Decision: %s\n", out.Summary)
+}
+
+// explainIdentity builds the identity from a token (decoded, unverified)
+// or a claims file.
+func explainIdentity(f *config.File, token, tokenFile, claimsFile, issuer string) (*authz.Identity, error) {
+	var claims map[string]any
+	switch {
+	case tokenFile != "":
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		token = strings.TrimSpace(string(b))
+		fallthrough
+	case token != "":
+		parts := strings.Split(token, ".")
+		if len(parts) != 3 {
+			return nil, errors.New("token: not a JWS compact serialization")
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("token payload: %w", err)
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return nil, fmt.Errorf("token payload: %w", err)
+		}
+	case claimsFile != "":
+		b, err := os.ReadFile(claimsFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &claims); err != nil {
+			return nil, fmt.Errorf("%s: %w", claimsFile, err)
+		}
+	default:
+		return nil, errors.New("give --token, --token-file or --claims")
+	}
+	if issuer == "" {
+		iss, _ := claims["iss"].(string)
+		for _, is := range f.Issuers {
+			if is.URL == iss {
+				issuer = is.Name
+			}
+		}
+		if issuer == "" {
+			return nil, fmt.Errorf("no configured issuer has url %q; name one with --issuer", iss)
+		}
+	}
+	sub, _ := claims["sub"].(string)
+	return &authz.Identity{Issuer: issuer, Subject: sub, Claims: claims}, nil
+}
+
+func requestFor(method, target string) (*http.Request, error) {
+	if !strings.HasPrefix(target, "/") {
+		return nil, fmt.Errorf("path %q must start with /", target)
+	}
+	if _, err := url.ParseRequestURI(target); err != nil {
+		return nil, fmt.Errorf("path %q: %w", target, err)
+	}
+	r := httptest.NewRequest(strings.ToUpper(method), target, nil)
+	r.Host = "localhost"
+	return r, nil
+}
+
+func requestForOp(op, bucket, key, prefix, copySource string) (*http.Request, error) {
+	obj := "/" + bucket + "/" + s3req.UriEncodePath(key)
+	var method, target string
+	switch op {
+	case "ListBuckets":
+		method, target = "GET", "/"
+	case "ListObjectsV2":
+		method, target = "GET", "/"+bucket+"?list-type=2"
+		if prefix != "" {
+			target += "&prefix=" + url.QueryEscape(prefix)
+		}
+	case "ListObjects":
+		method, target = "GET", "/"+bucket
+		if prefix != "" {
+			target += "?prefix=" + url.QueryEscape(prefix)
+		}
+	case "GetObject":
+		method, target = "GET", obj
+	case "HeadObject":
+		method, target = "HEAD", obj
+	case "PutObject", "CopyObject":
+		method, target = "PUT", obj
+	case "DeleteObject":
+		method, target = "DELETE", obj
+	case "CreateBucket":
+		method, target = "PUT", "/"+bucket
+	case "DeleteBucket":
+		method, target = "DELETE", "/"+bucket
+	case "DeleteObjects":
+		method, target = "POST", "/"+bucket+"?delete"
+	default:
+		return nil, fmt.Errorf("--op %q: not one of the operations explain builds; give METHOD PATH instead", op)
+	}
+	if bucket == "" && op != "ListBuckets" {
+		return nil, errors.New("--bucket is required")
+	}
+	r, err := requestFor(method, target)
+	if err != nil {
+		return nil, err
+	}
+	if op == "CopyObject" {
+		if copySource == "" {
+			return nil, errors.New("CopyObject needs --copy-source bucket/key")
+		}
+		r.Header.Set("X-Amz-Copy-Source", copySource)
+	}
+	return r, nil
+}

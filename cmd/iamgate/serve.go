@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/proxy"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "iamgate.yaml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := newApp(ctx, *path, appOptions{Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+type appOptions struct {
+	Stdout, Stderr io.Writer
+	// Listen and MetricsListen override the file (tests use 127.0.0.1:0).
+	Listen, MetricsListen *string
+	// ReloadInterval is how often the configuration files are checked for
+	// changes; default 2s.
+	ReloadInterval time.Duration
+}
+
+// app is a running iamgate: listeners, handler, reload and shutdown.
+type app struct {
+	opts    appOptions
+	path    string
+	log     *slog.Logger
+	file    *config.File
+	handler *proxy.Handler
+	metrics *proxy.Metrics
+	audit   *audit.Logger
+
+	srv, msrv *http.Server
+	ln, mln   net.Listener
+
+	reloadMu sync.Mutex
+}
+
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.ReloadInterval == 0 {
+		opts.ReloadInterval = 2 * time.Second
+	}
+	f, warnings, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{opts: opts, path: path, file: f, log: newLogger(opts.Stderr, f.Log)}
+	for _, w := range warnings {
+		a.log.Warn("configuration warning", "warning", w.String())
+	}
+
+	var sinks []audit.Sink
+	if f.Audit.Stdout {
+		sinks = append(sinks, audit.WriterSink{W: opts.Stdout})
+	}
+	if f.Audit.File != "" {
+		fsink, err := audit.OpenFile(f.Audit.File)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, fsink)
+	}
+	a.audit = audit.NewLogger(sinks...)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = proxy.NewMetrics(reg)
+
+	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics)
+	if err != nil {
+		return nil, err
+	}
+	upURL, transport, err := upstreamTransport(f)
+	if err != nil {
+		return nil, err
+	}
+	var fpKey []byte
+	if f.Audit.FingerprintKey != nil {
+		fpKey = []byte(f.Audit.FingerprintKey.Reveal())
+	}
+	a.handler, err = proxy.New(proxy.Config{
+		Upstream:              upURL,
+		Transport:             transport,
+		Audit:                 a.audit,
+		Metrics:               a.metrics,
+		Logger:                a.log,
+		FingerprintKey:        fpKey,
+		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
+	}, gen)
+	if err != nil {
+		return nil, err
+	}
+
+	listen := f.Listen
+	if opts.Listen != nil {
+		listen = *opts.Listen
+	}
+	a.srv = &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: f.Server.ReadHeaderTimeout,
+		IdleTimeout:       f.Server.IdleTimeout,
+		MaxHeaderBytes:    f.Server.MaxHeaderBytes,
+		ErrorLog:          log.New(&slogWriter{a.log}, "", 0),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	a.ln, err = net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", listen, err)
+	}
+	if f.TLS != nil {
+		cr, err := proxy.NewCertReloader(f.TLS.CertFile, f.TLS.KeyFile)
+		if err != nil {
+			a.ln.Close()
+			return nil, err
+		}
+		cr.OnError = func(err error) { a.log.Error("TLS certificate reload failed; keeping the old one", "err", err) }
+		a.ln = tls.NewListener(a.ln, &tls.Config{GetCertificate: cr.GetCertificate, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}})
+	}
+	mlisten := f.MetricsListen
+	if opts.MetricsListen != nil {
+		mlisten = *opts.MetricsListen
+	}
+	if mlisten != "" {
+		a.mln, err = net.Listen("tcp", mlisten)
+		if err != nil {
+			a.ln.Close()
+			return nil, fmt.Errorf("listen %s: %w", mlisten, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return a, nil
+}
+
+// Addr is the S3 listener's address.
+func (a *app) Addr() string { return a.ln.Addr().String() }
+
+// MetricsAddr is the metrics listener's address, or "".
+func (a *app) MetricsAddr() string {
+	if a.mln == nil {
+		return ""
+	}
+	return a.mln.Addr().String()
+}
+
+// Run serves until ctx is done, reloading on SIGHUP and when a
+// configuration file changes, then shuts down gracefully: in-flight
+// requests get the configured grace period to finish.
+func (a *app) Run(ctx context.Context) error {
+	scheme := "http"
+	if a.file.TLS != nil {
+		scheme = "https"
+	}
+	a.log.Info("iamgate serving", "addr", a.Addr(), "scheme", scheme, "upstream", a.file.Upstream.Endpoint,
+		"metrics", a.MetricsAddr(), "config_digest", a.file.Digest)
+	a.logEvent(&audit.Event{Kind: "start", Decision: "allow", ConfigDigest: a.file.Digest})
+
+	errc := make(chan error, 2)
+	go func() { errc <- a.srv.Serve(a.ln) }()
+	if a.msrv != nil {
+		go func() { errc <- a.msrv.Serve(a.mln) }()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(a.opts.ReloadInterval)
+	defer tick.Stop()
+	watched := fileStamps(a.file)
+
+	var serveErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				serveErr = err
+			}
+			break loop
+		case <-hup:
+			a.reload(ctx, "signal")
+			watched = fileStamps(a.currentFile())
+		case <-tick.C:
+			if now := fileStamps(a.currentFile()); now != watched {
+				watched = now
+				a.reload(ctx, "file_change")
+			}
+		}
+	}
+
+	grace := a.file.Server.ShutdownGrace
+	a.log.Info("iamgate shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if a.msrv != nil {
+		a.msrv.Shutdown(sctx)
+	}
+	if err := a.srv.Shutdown(sctx); err != nil {
+		a.log.Warn("grace period over; closing remaining connections", "err", err)
+		a.srv.Close()
+	}
+	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
+	a.handler.Current().Verifier.Close()
+	a.audit.Close()
+	return serveErr
+}
+
+func (a *app) currentFile() *config.File {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	return a.file
+}
+
+// reload loads and compiles the configuration again. A file that does not
+// load or compile is rejected with a logged error; the old configuration
+// keeps serving. Listener, TLS, upstream and audit settings need a restart.
+func (a *app) reload(ctx context.Context, trigger string) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	f, warnings, err := config.Load(a.path)
+	if err == nil {
+		var gen *proxy.Generation
+		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics)
+		if err == nil {
+			old := a.handler.Current()
+			if err = a.handler.Swap(gen); err == nil {
+				if restartOnly(a.file, f) {
+					a.log.Warn("configuration reloaded, but listener, TLS, upstream, audit or server settings change only on restart")
+				}
+				a.file = f
+				// Requests in flight may still use the old verifier's keys; they
+				// stay valid, only its background refresh stops.
+				old.Verifier.Close()
+			}
+		}
+	}
+	ev := &audit.Event{Kind: "config_reload", Reason: trigger}
+	if err != nil {
+		a.metrics.Reloads.WithLabelValues("error").Inc()
+		a.log.Error("configuration reload rejected; the previous configuration keeps serving", "trigger", trigger, "err", err)
+		ev.Decision = "deny"
+		ev.Message = err.Error()
+		a.logEvent(ev)
+		return err
+	}
+	for _, w := range warnings {
+		a.log.Warn("configuration warning", "warning", w.String())
+	}
+	a.metrics.Reloads.WithLabelValues("ok").Inc()
+	a.log.Info("configuration reloaded", "trigger", trigger, "config_digest", f.Digest)
+	ev.Decision = "allow"
+	ev.ConfigDigest = f.Digest
+	a.logEvent(ev)
+	return nil
+}
+
+func (a *app) logEvent(ev *audit.Event) {
+	if err := a.audit.Log(ev); err != nil {
+		a.log.Error("audit write failed", "err", err)
+		a.metrics.AuditErrors.Inc()
+	}
+}
+
+// restartOnly reports whether settings that a reload cannot apply changed.
+func restartOnly(old, new *config.File) bool {
+	return old.Listen != new.Listen || old.MetricsListen != new.MetricsListen ||
+		fmt.Sprint(old.TLS) != fmt.Sprint(new.TLS) || old.Upstream.Endpoint != new.Upstream.Endpoint ||
+		old.Upstream.Region != new.Upstream.Region ||
+		old.Upstream.AccessKeyID.Reveal() != new.Upstream.AccessKeyID.Reveal() ||
+		old.Upstream.SecretAccessKey.Reveal() != new.Upstream.SecretAccessKey.Reveal() ||
+		old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
+}
+
+// fileStamps summarizes the size and modification time of every file the
+// configuration was read from.
+func fileStamps(f *config.File) string {
+	var b strings.Builder
+	files := append([]string{f.Path}, f.Files...)
+	for _, p := range files {
+		fi, err := os.Stat(p)
+		if err != nil {
+			fmt.Fprintf(&b, "%s:missing;", p)
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d:%d;", p, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String()
+}
+
+// slogWriter routes net/http's server log into the structured logger.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("http server", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

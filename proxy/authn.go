@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/s3err"
+)
+
+type principalKey struct {
+	hash [32]byte
+	role string
+}
+
+// principalEntry is what a verified token maps to, cached until the token
+// expires: the principal with its roles, or why no role applies.
+type principalEntry struct {
+	principal   *authz.Principal // nil when no role applies
+	noRole      string           // why, in plain words, when principal is nil
+	issuer      string
+	subject     string
+	username    string
+	roles       []string
+	arn         string
+	fingerprint string
+}
+
+// authenticate works out who is calling. Exactly one mechanism may be
+// used; today that is an OIDC bearer token.
+func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, *s3err.Error) {
+	authz := r.Header.Get("Authorization")
+	q := r.URL.Query()
+	presigned := q.Has("X-Amz-Credential") || q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Signature") ||
+		q.Has("AWSAccessKeyId") || q.Has("Signature")
+	ex.ev.AuthMethod = "none"
+	switch {
+	case authz != "" && presigned:
+		ex.ev.Reason = "multiple_auth"
+		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest",
+			"The request carries more than one authentication mechanism (an Authorization header and presigned query parameters).")
+	case hasScheme(authz, "Bearer"):
+		ex.ev.AuthMethod = "bearer"
+		if r.Header.Get("X-Amz-Security-Token") != "" {
+			ex.ev.Reason = "multiple_auth"
+			return nil, s3err.New(http.StatusBadRequest, "InvalidRequest",
+				"The request carries more than one authentication mechanism (a Bearer token and X-Amz-Security-Token).")
+		}
+		return h.bearer(ex, r, authz)
+	case strings.HasPrefix(authz, "AWS4-HMAC-SHA256"), presigned && q.Get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256":
+		ex.ev.AuthMethod = "sigv4"
+		ex.ev.Reason = "unsupported_auth"
+		return nil, s3err.New(http.StatusNotImplemented, "NotImplemented",
+			"SigV4-signed requests are not accepted by this iamgate; send Authorization: Bearer <OIDC token>.")
+	case strings.HasPrefix(authz, "AWS4-ECDSA-P256-SHA256"), q.Get("X-Amz-Algorithm") == "AWS4-ECDSA-P256-SHA256":
+		ex.ev.Reason = "unsupported_auth"
+		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest", "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported.")
+	case strings.HasPrefix(authz, "AWS "), q.Has("AWSAccessKeyId"):
+		ex.ev.Reason = "unsupported_auth"
+		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest",
+			"Signature Version 2 is not supported; use Authorization: Bearer <OIDC token>.")
+	case authz != "" || presigned:
+		ex.ev.Reason = "unsupported_auth"
+		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Unsupported Authorization type.")
+	}
+	ex.ev.Reason = "anonymous"
+	h.countAuthFailure("anonymous")
+	return nil, s3err.New(http.StatusForbidden, "AccessDenied",
+		"Anonymous access is not allowed; send Authorization: Bearer <OIDC token>.")
+}
+
+func hasScheme(h, scheme string) bool {
+	return len(h) > len(scheme) && strings.EqualFold(h[:len(scheme)], scheme) && h[len(scheme)] == ' '
+}
+
+// bearer verifies an OIDC bearer token and resolves its roles.
+func (h *Handler) bearer(ex *exchange, r *http.Request, header string) (*principalEntry, *s3err.Error) {
+	raw, err := identity.ParseBearer(header)
+	if err == nil {
+		var tok *identity.Token
+		tok, err = ex.gen.Verifier.Verify(r.Context(), raw)
+		if err == nil {
+			pe := h.principalFor(ex.gen, tok, r.Header.Get(RoleHeader))
+			ev := &ex.ev
+			ev.Issuer, ev.Subject, ev.Username = pe.issuer, pe.subject, pe.username
+			ev.Roles, ev.Fingerprint = pe.roles, pe.fingerprint
+			return pe, nil
+		}
+	}
+	reason := identity.ReasonMalformed
+	msg := "The bearer token was rejected."
+	if ae, ok := err.(*identity.AuthError); ok {
+		reason = ae.Reason
+		msg = "The bearer token was rejected: " + ae.Error()
+		ex.ev.Issuer = ae.Issuer
+	}
+	ex.ev.Kind = "auth_failure"
+	ex.ev.Reason = string(reason)
+	h.countAuthFailure(string(reason))
+	code := "InvalidToken"
+	switch reason {
+	case identity.ReasonExpired:
+		code = "ExpiredToken"
+	case identity.ReasonIssuerUnavailable:
+		e := s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable", msg)
+		return nil, e
+	}
+	e := s3err.New(http.StatusUnauthorized, code, msg)
+	ex.w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, string(reason)))
+	return nil, e
+}
+
+func (h *Handler) countAuthFailure(reason string) {
+	if h.cfg.Metrics != nil {
+		h.cfg.Metrics.AuthFailures.WithLabelValues(reason).Inc()
+	}
+}
+
+// principalFor maps a verified token (and the requested role, if any) to
+// a principal, once per token and generation.
+func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string) *principalEntry {
+	key := principalKey{hash: tok.Hash, role: role}
+	now := h.cfg.Now()
+	if pe, ok := gen.principals.get(key, now); ok {
+		return pe
+	}
+	id := &authz.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims}
+	pe := &principalEntry{
+		issuer:      tok.Issuer,
+		subject:     tok.Subject,
+		username:    username(tok.Claims, tok.Subject),
+		fingerprint: h.fingerprint(tok.Hash),
+	}
+	trusted, misses := gen.Engine.Trust(id)
+	if role != "" {
+		var chosen *authz.Role
+		for _, t := range trusted {
+			if t.Name() == role {
+				chosen = t
+			}
+		}
+		switch {
+		case chosen != nil:
+			trusted = []*authz.Role{chosen}
+		default:
+			trusted = nil
+			if _, ok := gen.Engine.Role(role); !ok {
+				pe.noRole = fmt.Sprintf("The role %q named in %s does not exist.", role, RoleHeader)
+			} else {
+				pe.noRole = fmt.Sprintf("The role %q named in %s does not trust this identity (issuer %q, subject %q): %s.",
+					role, RoleHeader, tok.Issuer, tok.Subject, missFor(misses, role))
+			}
+		}
+	} else if len(trusted) == 0 {
+		pe.noRole = fmt.Sprintf("No role trusts this identity (issuer %q, subject %q)%s.", tok.Issuer, tok.Subject, summarizeMisses(misses))
+	}
+	if len(trusted) > 0 {
+		pe.principal = gen.Engine.NewPrincipal(id, trusted)
+		for _, t := range trusted {
+			pe.roles = append(pe.roles, t.Name())
+		}
+		pe.arn = fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(pe.roles, "+"), tok.Subject)
+	}
+	gen.principals.put(key, pe, tok.Expiry, now)
+	return pe
+}
+
+func missFor(misses []authz.TrustMiss, role string) string {
+	for _, m := range misses {
+		if m.Role == role {
+			return m.Reason
+		}
+	}
+	return "no trust rule matched"
+}
+
+// summarizeMisses names a few roles and why they did not match; a long
+// list would mostly tell a caller which roles exist.
+func summarizeMisses(misses []authz.TrustMiss) string {
+	if len(misses) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(": ")
+	for i, m := range misses {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more roles", len(misses)-3)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "role %q: %s", m.Role, m.Reason)
+	}
+	return b.String()
+}
+
+// username mirrors ${aws:username}: preferred_username, else email, else sub.
+func username(claims map[string]any, sub string) string {
+	for _, c := range []string{"preferred_username", "email"} {
+		if s, ok := claims[c].(string); ok && s != "" {
+			return s
+		}
+	}
+	return sub
+}

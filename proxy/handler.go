@@ -1,0 +1,486 @@
+package proxy
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/s3err"
+	"github.com/iamgate/iamgate/s3req"
+)
+
+// RoleHeader names the role a request wants to act as. Without it, every
+// role that trusts the caller's token applies.
+const RoleHeader = "X-Iamgate-Role"
+
+// Generation is one loaded configuration. The Handler serves from exactly
+// one Generation at a time and swaps it atomically on reload, so a request
+// never sees half of an old and half of a new configuration.
+type Generation struct {
+	Engine         *authz.Engine
+	Verifier       *identity.Verifier
+	S3             s3req.Config
+	TrustedProxies []netip.Prefix
+	Digest         string // of the configuration file, for audit and logs
+
+	principals *ttlCache[principalKey, *principalEntry]
+}
+
+// Config holds the Handler's dependencies and settings.
+type Config struct {
+	// Upstream is the store's base URL (scheme and host; no path).
+	Upstream *url.URL
+	// Transport sends requests to the store. It must sign them (see
+	// package sigv4); the Handler never adds credentials itself.
+	Transport http.RoundTripper
+
+	Audit   *audit.Logger // nil: no audit events
+	Metrics *Metrics      // nil: no metrics
+	Logger  *slog.Logger  // nil: slog.Default()
+
+	// FingerprintKey keys the HMAC that turns a token into the
+	// token_fingerprint of audit events. Empty: a random per-process key.
+	FingerprintKey []byte
+	// DeleteObjectsMaxBytes bounds the DeleteObjects body; default 2 MiB.
+	DeleteObjectsMaxBytes int64
+	// PrincipalCacheSize bounds the per-token role cache; default 10000.
+	PrincipalCacheSize int
+	// UpstreamReady reports whether the store is reachable, for readyz.
+	// Nil means a built-in probe.
+	UpstreamReady func(ctx context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is iamgate's S3 front door. It is an http.Handler.
+type Handler struct {
+	cfg   Config
+	log   *slog.Logger
+	gen   atomic.Pointer[Generation]
+	rp    *httputil.ReverseProxy
+	fpKey []byte
+
+	ridPrefix uint64
+	ridSeq    atomic.Uint64
+
+	readyMu  sync.Mutex
+	readyAt  time.Time
+	readyErr error
+	probeCl  *http.Client
+}
+
+// New returns a Handler serving gen.
+func New(cfg Config, gen *Generation) (*Handler, error) {
+	if cfg.Upstream == nil || cfg.Upstream.Host == "" {
+		return nil, errors.New("proxy: upstream URL required")
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("proxy: transport required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DeleteObjectsMaxBytes <= 0 {
+		cfg.DeleteObjectsMaxBytes = 2 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, fpKey: cfg.FingerprintKey}
+	if len(h.fpKey) == 0 {
+		h.fpKey = make([]byte, 32)
+		_, _ = rand.Read(h.fpKey)
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	h.ridPrefix = binary.BigEndian.Uint64(b[:]) & 0xFFFFFFFF
+	h.rp = h.newReverseProxy()
+	h.probeCl = &http.Client{Timeout: 3 * time.Second, Transport: http.DefaultTransport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if err := h.Swap(gen); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Swap makes gen the configuration for every request that starts after it
+// returns. Requests in flight finish with the generation they started with.
+func (h *Handler) Swap(gen *Generation) error {
+	if gen == nil || gen.Engine == nil || gen.Verifier == nil {
+		return errors.New("proxy: generation needs an engine and a verifier")
+	}
+	if gen.principals == nil {
+		gen.principals = newTTLCache[principalKey, *principalEntry](h.cfg.PrincipalCacheSize)
+	}
+	h.gen.Store(gen)
+	return nil
+}
+
+// Current returns the generation being served.
+func (h *Handler) Current() *Generation { return h.gen.Load() }
+
+// newRequestID returns a 16-character upper-case hex id, unique within the
+// process and unlikely to repeat across processes.
+func (h *Handler) newRequestID() string {
+	n := h.ridSeq.Add(1)
+	var b [8]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(h.ridPrefix))
+	binary.BigEndian.PutUint32(b[4:], uint32(n))
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_iamgate/") {
+		h.serveInternal(w, r)
+		return
+	}
+	ex := &exchange{
+		start: h.cfg.Now(),
+		rid:   h.newRequestID(),
+		gen:   h.gen.Load(),
+	}
+	ex.w = &responseRecorder{ResponseWriter: w}
+	w.Header().Set("X-Amz-Request-Id", ex.rid)
+	ex.ev = audit.Event{
+		Kind:      "s3",
+		RequestID: ex.rid,
+		UserAgent: r.UserAgent(),
+		Decision:  "deny",
+	}
+	ex.sourceIP, ex.secure = clientAddr(r, ex.gen.TrustedProxies)
+	if ex.sourceIP.IsValid() {
+		ex.ev.SourceIP = ex.sourceIP.String()
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		ex.body = &countingBody{rc: r.Body}
+		r.Body = ex.body
+	}
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	defer h.finish(ex, r)
+	if serr := h.serveS3(ex, r); serr != nil {
+		h.fail(ex, r, serr)
+	}
+}
+
+// fail renders serr as the response, unless the response has started.
+func (h *Handler) fail(ex *exchange, r *http.Request, serr *s3err.Error) {
+	if ex.ev.ErrorCode == "" {
+		ex.ev.ErrorCode = serr.Code
+	}
+	if ex.ev.Message == "" {
+		ex.ev.Message = serr.Message
+	}
+	if serr.Cause != nil {
+		h.log.Warn("request failed", "request_id", ex.rid, "code", serr.Code, "cause", serr.Cause)
+	}
+	if ex.w.wroteHeader {
+		return
+	}
+	s3err.Write(ex.w, r, serr, ex.rid)
+}
+
+// finish records the audit event and metrics once the response is done.
+// It also turns a panic into a 500 (and re-raises http.ErrAbortHandler,
+// which aborts a response the store broke off midway).
+func (h *Handler) finish(ex *exchange, r *http.Request) {
+	p := recover()
+	if p != nil && p != http.ErrAbortHandler {
+		h.log.Error("panic serving request", "request_id", ex.rid, "panic", fmt.Sprint(p))
+		ex.ev.Decision = "error"
+		h.fail(ex, r, s3err.ErrInternal)
+	}
+	ev := &ex.ev
+	ev.Status = ex.w.status()
+	if p == http.ErrAbortHandler && ev.ErrorCode == "" {
+		ev.ErrorCode = "ResponseAborted"
+	}
+	ev.BytesOut = ex.w.n
+	if ex.body != nil {
+		ev.BytesIn = ex.body.n.Load()
+	}
+	total := h.cfg.Now().Sub(ex.start)
+	ev.DurationMS = float64(total.Microseconds()) / 1000
+	if ex.upstreamDur > 0 {
+		ev.UpstreamMS = float64(ex.upstreamDur.Microseconds()) / 1000
+	}
+	ev.Time = ex.start
+	if err := h.cfg.Audit.Log(ev); err != nil {
+		h.log.Error("audit write failed", "request_id", ex.rid, "err", err)
+		if h.cfg.Metrics != nil {
+			h.cfg.Metrics.AuditErrors.Inc()
+		}
+	}
+	if m := h.cfg.Metrics; m != nil {
+		op := ev.Operation
+		if op == "" {
+			op = "unknown"
+		}
+		m.Requests.WithLabelValues(op, ev.Decision, statusClass(ev.Status)).Inc()
+		m.Duration.WithLabelValues(ev.Decision).Observe(total.Seconds())
+		if ex.upstreamDur > 0 {
+			m.Upstream.Observe(ex.upstreamDur.Seconds())
+		}
+		m.BytesIn.Add(float64(ev.BytesIn))
+		m.BytesOut.Add(float64(ev.BytesOut))
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+}
+
+// serveS3 authenticates, classifies, authorizes and forwards one request.
+// A returned error is rendered to the caller.
+func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
+	gen := ex.gen
+	req, serr := s3req.Classify(r, gen.S3)
+	if req != nil {
+		ex.ev.Operation = string(req.Op)
+		ex.ev.Bucket = req.Bucket
+		ex.ev.Key = req.Key
+	}
+	resource := resourcePath(r)
+	pe, aerr := h.authenticate(ex, r)
+	if aerr != nil {
+		return aerr.WithResource(resource)
+	}
+	if serr != nil {
+		ex.ev.Reason = "bad_request"
+		return serr.WithResource(resource)
+	}
+	if req.Op == "STS" {
+		ex.ev.Reason = "not_implemented"
+		return s3err.New(http.StatusNotImplemented, "NotImplemented",
+			"STS actions are not served by this iamgate; send S3 requests with Authorization: Bearer <token>.").WithResource(resource)
+	}
+	if pe.principal == nil {
+		ex.ev.Reason = "no_role"
+		ex.ev.Message = pe.noRole
+		return s3err.New(http.StatusForbidden, "AccessDenied", pe.noRole).WithResource(resource)
+	}
+	ex.ev.Action = string(req.Checks[0].Action)
+
+	checks := req.Checks
+	var body []byte
+	if req.NeedsBody && req.Op == "DeleteObjects" {
+		del, derr := h.readDeleteObjects(r)
+		if derr != nil {
+			ex.ev.Reason = "bad_request"
+			return derr.WithResource(resource)
+		}
+		checks = append(checks[:len(checks):len(checks)], del.Checks(req.Bucket)...)
+		for _, o := range del.Objects {
+			ex.ev.Keys = append(ex.ev.Keys, o.Key)
+		}
+		body = del.Marshal()
+	} else if req.NeedsBody {
+		ex.ev.Reason = "not_implemented"
+		return s3err.New(http.StatusNotImplemented, "NotImplemented",
+			"Browser form uploads (POST Object) are not supported by this iamgate.").WithResource(resource)
+	}
+
+	if d, c, denied := h.authorize(ex, pe, r, req, checks); denied {
+		return denyError(pe, c, d).WithResource(resource)
+	}
+	ex.ev.Decision = "allow"
+	ex.ev.Reason = string(authz.ReasonAllowed)
+
+	if body != nil {
+		setBody(r, body)
+	}
+	ex.fwd = forward{
+		path:       req.UpstreamPath,
+		query:      upstreamQuery(r.URL.Query()),
+		copySource: req.CopySourceHeader,
+	}
+	h.rp.ServeHTTP(ex.w, r)
+	return nil
+}
+
+// authorize evaluates every check; all must be allowed. It fills the audit
+// event with the deciding statement.
+func (h *Handler) authorize(ex *exchange, pe *principalEntry, r *http.Request, req *s3req.Request, checks []s3req.Check) (authz.Decision, s3req.Check, bool) {
+	ar := authz.Request{
+		SourceIP:        ex.sourceIP,
+		SecureTransport: ex.secure,
+		Time:            ex.start,
+		UserAgent:       r.UserAgent(),
+		S3:              req.S3,
+	}
+	var last authz.Decision
+	for _, c := range checks {
+		ar.Action = c.Action
+		ar.Resource = c.Resource
+		d := ex.gen.Engine.Authorize(pe.principal, &ar)
+		if !d.Allowed {
+			ex.ev.Action = string(c.Action)
+			ex.ev.Reason = string(d.Reason)
+			ex.ev.Role, ex.ev.Policy, ex.ev.Sid = d.Role, d.Policy, d.Sid
+			ex.ev.Message = d.Detail
+			return d, c, true
+		}
+		last = d
+	}
+	ex.ev.Role, ex.ev.Policy, ex.ev.Sid = last.Role, last.Policy, last.Sid
+	return last, s3req.Check{}, false
+}
+
+// denyError words a deny the way AWS does: who, what, on which resource,
+// and whether an explicit deny or the absence of an allow decided it.
+func denyError(pe *principalEntry, c s3req.Check, d authz.Decision) *s3err.Error {
+	var why string
+	switch d.Reason {
+	case authz.ReasonExplicitDeny:
+		why = fmt.Sprintf("with an explicit deny in role %q policy %q", d.Role, d.Policy)
+		if d.Sid != "" {
+			why += fmt.Sprintf(" statement %q", d.Sid)
+		}
+	case authz.ReasonSessionPolicy:
+		why = "because the session policy does not allow " + string(c.Action)
+	default:
+		why = "because no policy of its roles allows " + string(c.Action)
+	}
+	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s.", pe.arn, c.Action, c.Resource, why)
+	return s3err.New(http.StatusForbidden, "AccessDenied", msg)
+}
+
+// readDeleteObjects reads and strictly parses a bounded DeleteObjects body.
+func (h *Handler) readDeleteObjects(r *http.Request) (*s3req.DeleteObjects, *s3err.Error) {
+	if r.Body == nil {
+		return nil, s3err.ErrMalformedXML
+	}
+	limit := h.cfg.DeleteObjectsMaxBytes
+	if r.ContentLength > limit {
+		return nil, s3err.New(http.StatusBadRequest, "MaxMessageLengthExceeded",
+			fmt.Sprintf("The DeleteObjects request body is larger than %d bytes.", limit))
+	}
+	data, err := readLimited(r.Body, limit)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, s3err.New(http.StatusBadRequest, "MaxMessageLengthExceeded",
+				fmt.Sprintf("The DeleteObjects request body is larger than %d bytes.", limit))
+		}
+		return nil, s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body could not be read.")
+	}
+	if want := r.Header.Get("X-Amz-Content-Sha256"); isHex64(want) {
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != want {
+			return nil, s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
+				"The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+	}
+	return s3req.ParseDeleteObjects(data)
+}
+
+// fingerprint is the keyed HMAC of a token hash, for correlating requests
+// in audit events without recording the token.
+func (h *Handler) fingerprint(hash [32]byte) string {
+	m := hmac.New(sha256.New, h.fpKey)
+	m.Write(hash[:])
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// resourcePath is the <Resource> of an error document.
+func resourcePath(r *http.Request) string {
+	return r.URL.Path
+}
+
+// upstreamQuery drops authentication parameters and re-encodes the rest
+// the way the signer and the store canonicalize it.
+func upstreamQuery(q url.Values) string {
+	for k := range q {
+		if len(k) > 6 && strings.EqualFold(k[:6], "X-Amz-") {
+			delete(q, k)
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
+
+// clientAddr returns the caller's address and whether it used TLS. The
+// X-Forwarded-For and X-Forwarded-Proto headers count only when the direct
+// peer is a trusted proxy; then the right-most untrusted address wins.
+func clientAddr(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
+	secure := r.TLS != nil
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, secure
+	}
+	addr := ap.Addr().Unmap()
+	if !isTrusted(addr, trusted) {
+		return addr, secure
+	}
+	if proto := r.Header.Get("X-Forwarded-Proto"); proto != "" {
+		secure = strings.EqualFold(strings.TrimSpace(proto), "https")
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return addr, secure
+			}
+			a = a.Unmap()
+			addr = a
+			if !isTrusted(a, trusted) {
+				return a, secure
+			}
+		}
+	}
+	return addr, secure
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// setBody replaces the request body with data, fixing the length and the
+// digests that covered the old body.
+func setBody(r *http.Request, data []byte) {
+	r.Body = &bytesBody{data: data}
+	r.ContentLength = int64(len(data))
+	r.Header.Set("Content-Length", strconv.Itoa(len(data)))
+	for k := range r.Header {
+		if strings.HasPrefix(k, "X-Amz-Checksum-") || k == "X-Amz-Sdk-Checksum-Algorithm" {
+			delete(r.Header, k)
+		}
+	}
+	r.Header.Set("Content-Md5", contentMD5(data))
+	sum := sha256.Sum256(data)
+	r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	r.TransferEncoding = nil
+}

@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// serveInternal answers iamgate's own endpoints under /_iamgate/.
+func (h *Handler) serveInternal(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/_iamgate/healthz":
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	case "/_iamgate/readyz":
+		checks, ok := h.readiness(r.Context())
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": ok, "checks": checks})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// readiness reports whether a configuration is loaded, the issuers' keys
+// are loaded and the store is reachable.
+func (h *Handler) readiness(ctx context.Context) (map[string]string, bool) {
+	checks := map[string]string{}
+	ok := true
+	gen := h.gen.Load()
+	if gen == nil {
+		checks["config"] = "not loaded"
+		return checks, false
+	}
+	checks["config"] = "ok"
+	if err := gen.Verifier.Ready(); err != nil {
+		checks["issuers"] = err.Error()
+		ok = false
+	} else {
+		checks["issuers"] = "ok"
+	}
+	if err := h.upstreamReady(ctx); err != nil {
+		checks["upstream"] = err.Error()
+		ok = false
+	} else {
+		checks["upstream"] = "ok"
+	}
+	return checks, ok
+}
+
+// upstreamReady probes the store at most once a second. Any HTTP answer
+// counts as reachable: the probe is unauthenticated.
+func (h *Handler) upstreamReady(ctx context.Context) error {
+	if h.cfg.UpstreamReady != nil {
+		return h.cfg.UpstreamReady(ctx)
+	}
+	h.readyMu.Lock()
+	defer h.readyMu.Unlock()
+	if time.Since(h.readyAt) < time.Second {
+		return h.readyErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, h.cfg.Upstream.String()+"/", nil)
+	if err == nil {
+		var resp *http.Response
+		resp, err = h.probeCl.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	if err != nil {
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap()
+		}
+		err = fmt.Errorf("unreachable: %v", err)
+	}
+	h.readyAt, h.readyErr = time.Now(), err
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,103 @@
+package proxy
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are iamgate's Prometheus metrics. Every label is bounded: S3
+// operation names, decisions, reason codes, status classes, configured
+// issuer names. Never a bucket, key or subject.
+type Metrics struct {
+	Requests      *prometheus.CounterVec   // operation, decision, status_class
+	Duration      *prometheus.HistogramVec // decision
+	Upstream      prometheus.Histogram
+	BytesIn       prometheus.Counter
+	BytesOut      prometheus.Counter
+	AuthFailures  *prometheus.CounterVec // reason
+	JWKSRefreshes *prometheus.CounterVec // issuer, result
+	Reloads       *prometheus.CounterVec // result
+	AuditErrors   prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg (if not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_requests_total",
+			Help: "Requests by S3 operation, decision and HTTP status class.",
+		}, []string{"operation", "decision", "status_class"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamgate_request_duration_seconds",
+			Help:    "Total request duration, from the first byte received to the last byte sent.",
+			Buckets: buckets,
+		}, []string{"decision"}),
+		Upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "iamgate_upstream_duration_seconds",
+			Help:    "Time from sending a request to the store to receiving its response headers.",
+			Buckets: buckets,
+		}),
+		BytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iamgate_request_bytes_total",
+			Help: "Request body bytes received from clients.",
+		}),
+		BytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iamgate_response_bytes_total",
+			Help: "Response body bytes sent to clients.",
+		}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_auth_failures_total",
+			Help: "Rejected credentials by reason.",
+		}, []string{"reason"}),
+		JWKSRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_jwks_refreshes_total",
+			Help: "Issuer key set fetches by issuer and result.",
+		}, []string{"issuer", "result"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_config_reloads_total",
+			Help: "Configuration reloads by result.",
+		}, []string{"result"}),
+		AuditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iamgate_audit_write_errors_total",
+			Help: "Audit events that a sink failed to write.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Requests, m.Duration, m.Upstream, m.BytesIn, m.BytesOut,
+			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.AuditErrors)
+	}
+	return m
+}
+
+// statusClass maps 200 to "2xx" without allocating.
+func statusClass(code int) string {
+	switch code / 100 {
+	case 1:
+		return "1xx"
+	case 2:
+		return "2xx"
+	case 3:
+		return "3xx"
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
+	}
+	return strconv.Itoa(code)
+}
+
+// JWKSRefreshHook returns a function suitable for identity.Config.OnJWKSRefresh.
+func (m *Metrics) JWKSRefreshHook() func(issuer string, err error) {
+	if m == nil {
+		return nil
+	}
+	return func(issuer string, err error) {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		m.JWKSRefreshes.WithLabelValues(issuer, result).Inc()
+	}
+}
