@@ -276,8 +276,6 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		ex.ev.Message = pe.noRole
 		return s3err.New(http.StatusForbidden, "AccessDenied", pe.noRole).WithResource(resource)
 	}
-	ex.ev.Action = string(req.Checks[0].Action)
-
 	checks := req.Checks
 	var body []byte
 	if req.NeedsBody && req.Op == "DeleteObjects" {
@@ -291,12 +289,21 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 			ex.ev.Keys = append(ex.ev.Keys, o.Key)
 		}
 		body = del.Marshal()
+		if len(checks) == 0 {
+			ex.ev.Reason = "bad_request"
+			return s3err.New(http.StatusBadRequest, "MalformedXML", "The DeleteObjects request lists no objects.").WithResource(resource)
+		}
 	} else if req.NeedsBody {
 		ex.ev.Reason = "not_implemented"
 		return s3err.New(http.StatusNotImplemented, "NotImplemented",
 			"Browser form uploads (POST Object) are not supported by this iamgate.").WithResource(resource)
 	}
 
+	if len(checks) == 0 { // default deny: nothing to authorize means nothing is forwarded
+		ex.ev.Reason = "no_checks"
+		return s3err.ErrAccessDenied.WithResource(resource)
+	}
+	ex.ev.Action = string(checks[0].Action)
 	if d, c, denied := h.authorize(ex, pe, r, req, checks); denied {
 		return denyError(pe, c, d).WithResource(resource)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,12 +47,12 @@ type Credentials struct {
 // header, UNSIGNED-PAYLOAD is used for requests with a body and the hash of
 // the empty string for requests without one.
 type Transport struct {
-	Base        http.RoundTripper
-	Credentials Credentials
-	Region      string
+	Base   http.RoundTripper
+	Region string
 	// Now returns the signing time; nil means time.Now.
 	Now func() time.Time
 
+	creds  atomic.Pointer[Credentials]
 	signer *v4.Signer
 }
 
@@ -59,15 +60,20 @@ var _ http.RoundTripper = (*Transport)(nil)
 
 // NewTransport returns a Transport that signs for region with creds.
 func NewTransport(base http.RoundTripper, creds Credentials, region string) *Transport {
-	return &Transport{
-		Base:        base,
-		Credentials: creds,
-		Region:      region,
+	t := &Transport{
+		Base:   base,
+		Region: region,
 		signer: v4.NewSigner(func(o *v4.SignerOptions) {
 			o.DisableURIPathEscaping = true
 		}),
 	}
+	t.SetCredentials(creds)
+	return t
 }
+
+// SetCredentials replaces the signing key for requests that start after it
+// returns (a rotated upstream secret, on reload).
+func (t *Transport) SetCredentials(c Credentials) { t.creds.Store(&c) }
 
 // RoundTrip implements http.RoundTripper. It does not modify req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -93,10 +99,14 @@ func (t *Transport) Sign(ctx context.Context, req *http.Request) error {
 	if t.Now != nil {
 		now = t.Now
 	}
+	c := t.creds.Load()
+	if c == nil {
+		return errors.New("sigv4: no credentials")
+	}
 	creds := aws.Credentials{
-		AccessKeyID:     t.Credentials.AccessKeyID,
-		SecretAccessKey: t.Credentials.SecretAccessKey,
-		SessionToken:    t.Credentials.SessionToken,
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
 	}
 	signer := t.signer
 	if signer == nil {

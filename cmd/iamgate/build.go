@@ -90,7 +90,7 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 }
 
 // upstreamTransport is the tuned, signing transport toward the store.
-func upstreamTransport(f *config.File) (*url.URL, http.RoundTripper, error) {
+func upstreamTransport(f *config.File) (*url.URL, *sigv4.Transport, error) {
 	u, err := url.Parse(f.Upstream.Endpoint)
 	if err != nil {
 		return nil, nil, fmt.Errorf("upstream endpoint: %w", err)
@@ -122,9 +122,12 @@ func upstreamTransport(f *config.File) (*url.URL, http.RoundTripper, error) {
 		}
 		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	creds := sigv4.Credentials{
+	return u, sigv4.NewTransport(base, upstreamCredentials(f), f.Upstream.Region), nil
+}
+
+func upstreamCredentials(f *config.File) sigv4.Credentials {
+	return sigv4.Credentials{
 		AccessKeyID:     f.Upstream.AccessKeyID.Reveal(),
 		SecretAccessKey: f.Upstream.SecretAccessKey.Reveal(),
 	}
-	return u, sigv4.NewTransport(base, creds, f.Upstream.Region), nil
 }

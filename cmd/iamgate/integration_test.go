@@ -241,7 +241,8 @@ func TestIntegration(t *testing.T) {
 		expect(t, do(t, "GET", u+"/data/teams/red/plan.txt", e.alice, nil), 200, "red")
 		expect(t, do(t, "GET", u+"/data/teams/blue/plan.txt", e.alice, nil), 200, "blue")
 		expect(t, do(t, "GET", u+"/data/teams/green/plan.txt", e.alice, nil), 403)
-		expect(t, do(t, "GET", u+"/data/teams/members/plan.txt", e.alice, nil), 403)
+		expect(t, do(t, "GET", u+"/data/teams/visitors/plan.txt", e.alice, nil), 403)
+		expect(t, do(t, "GET", u+"/data/teams/red/plan.txt", e.bob, nil), 403)
 	})
 
 	t.Run("explicit deny wins", func(t *testing.T) {
@@ -426,15 +427,15 @@ issuers: [{name: dev, url: %q, audiences: [iamgate]}]
 roles: [{name: all, kind: machine, trust: {issuer: dev, claims: {}}, policies: [all]}]
 policies:
   all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
-audit: {stdout: false}
-`, dead, iss.URL()))
+audit: {file: %q}
+`, dead, iss.URL(), filepath.Join(dir, "audit.log")))
 	_, u := startApp(t, cfg)
 	tok, err := iss.Mint(map[string]any{"sub": "x", "aud": "iamgate"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	expect(t, do(t, "GET", u+"/b/k", tok, nil), 503, "<Code>ServiceUnavailable</Code>")
+	expect(t, do(t, "GET", u+"/bkt/k", tok, nil), 503, "<Code>ServiceUnavailable</Code>")
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("took %v", d)
 	}
@@ -466,8 +467,8 @@ issuers: [{name: dev, url: %q, audiences: [iamgate]}]
 roles: [{name: reader, kind: agent, trust: {issuer: dev, claims: {sub: "agent-*"}}, policies: [read]}]
 policies:
   read: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::vbucket","arn:aws:s3:::vbucket/*"]}]}'
-audit: {stdout: false}
-`, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), m.Endpoint, iss.URL()))
+audit: {file: %q}
+`, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), m.Endpoint, iss.URL(), filepath.Join(dir, "audit.log")))
 	a, _ := startApp(t, cfg)
 	addr := a.Addr()
 	client := &http.Client{Transport: &http.Transport{
@@ -601,6 +602,5 @@ func largeStream(t *testing.T, e *itEnv) {
 		t.Fatalf("heap grew to %.1f MiB: a body was buffered", float64(peak.Load())/(1<<20))
 	}
 }
-
 
 func md5b64(s string) string { return contentMD5ForTest([]byte(s)) }

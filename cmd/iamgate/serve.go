@@ -25,6 +25,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/proxy"
+	"github.com/iamgate/iamgate/sigv4"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,6 +60,7 @@ type app struct {
 	log     *slog.Logger
 	file    *config.File
 	handler *proxy.Handler
+	signer  *sigv4.Transport
 	metrics *proxy.Metrics
 	audit   *audit.Logger
 
@@ -122,6 +124,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.signer = transport
 	var fpKey []byte
 	if f.Audit.FingerprintKey != nil {
 		fpKey = []byte(f.Audit.FingerprintKey.Reveal())
@@ -276,8 +279,9 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 		if err == nil {
 			old := a.handler.Current()
 			if err = a.handler.Swap(gen); err == nil {
+				a.signer.SetCredentials(upstreamCredentials(f))
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS, upstream, audit or server settings change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log or server settings change only on restart")
 				}
 				a.file = f
 				// Requests in flight may still use the old verifier's keys; they
@@ -317,10 +321,12 @@ func (a *app) logEvent(ev *audit.Event) {
 func restartOnly(old, new *config.File) bool {
 	return old.Listen != new.Listen || old.MetricsListen != new.MetricsListen ||
 		fmt.Sprint(old.TLS) != fmt.Sprint(new.TLS) || old.Upstream.Endpoint != new.Upstream.Endpoint ||
-		old.Upstream.Region != new.Upstream.Region ||
-		old.Upstream.AccessKeyID.Reveal() != new.Upstream.AccessKeyID.Reveal() ||
-		old.Upstream.SecretAccessKey.Reveal() != new.Upstream.SecretAccessKey.Reveal() ||
-		old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
+		old.Upstream.Region != new.Upstream.Region || old.Upstream.CAFile != new.Upstream.CAFile ||
+		old.Upstream.DialTimeout != new.Upstream.DialTimeout ||
+		old.Upstream.ResponseHeaderTimeout != new.Upstream.ResponseHeaderTimeout ||
+		old.Upstream.IdleConnTimeout != new.Upstream.IdleConnTimeout ||
+		old.Upstream.MaxIdleConnsPerHost != new.Upstream.MaxIdleConnsPerHost ||
+		old.Log != new.Log || old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
 }
 
 // fileStamps summarizes the size and modification time of every file the

@@ -1,0 +1,196 @@
+// Package config reads iamgate's YAML configuration file: strict decoding,
+// defaults, validation that reports every problem with its file:line:col, and
+// secret references.
+//
+// The package only describes the file. It neither opens listeners nor talks
+// to issuers or the upstream; cmd/iamgate maps a File onto the Config of each
+// package that does.
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Defaults applied when a key is absent.
+const (
+	DefaultListen                = "127.0.0.1:8080"
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultShutdownGrace         = 30 * time.Second
+	DefaultDeleteObjectsMaxBytes = 2 << 20
+	DefaultRegion                = "us-east-1"
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConnsPerHost   = 256
+	DefaultClockSkew             = 60 * time.Second
+	MaxClockSkew                 = 10 * time.Minute
+	DefaultMaxSession            = time.Hour
+	MinMaxSession                = 15 * time.Minute
+	MaxMaxSession                = 12 * time.Hour
+	DefaultLogLevel              = "info"
+	DefaultLogFormat             = "json"
+
+	// MinFingerprintKeyBytes is the shortest accepted audit.fingerprint_key.
+	MinFingerprintKeyBytes = 32
+)
+
+// Role kinds.
+const (
+	KindHuman   = "human"
+	KindMachine = "machine"
+	KindAgent   = "agent"
+)
+
+// File is a loaded, validated configuration file. Relative paths in it have
+// been resolved against the directory of the file.
+type File struct {
+	Listen             string         // address of the S3 listener
+	MetricsListen      string         // address of the /metrics listener; "" disables it
+	TLS                *TLS           // nil: plain HTTP
+	VirtualHostDomains []string       // lower-case hostnames for virtual-hosted-style requests
+	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed; empty: none
+	Server             Server
+	Upstream           Upstream
+	Issuers            []Issuer // in file order
+	Roles              []Role   // in file order
+	Policies           []Policy // sorted by name
+	Audit              Audit
+	Log                Log
+
+	Path   string // the file as named to Load or Parse
+	Digest string // hex SHA-256 of the raw bytes of the file at Path
+
+	// Files lists the other files the configuration read (policy files and
+	// file: secrets), so that a reload watcher can watch them too.
+	Files []string
+}
+
+// TLS names the certificate and key of the S3 listener. The server re-reads
+// both files when they change.
+type TLS struct {
+	CertFile string
+	KeyFile  string
+}
+
+// Server holds the limits of the S3 listener.
+type Server struct {
+	ReadHeaderTimeout     time.Duration
+	IdleTimeout           time.Duration
+	MaxHeaderBytes        int
+	ShutdownGrace         time.Duration // how long in-flight requests may finish on SIGTERM
+	DeleteObjectsMaxBytes int64         // largest accepted DeleteObjects request body
+}
+
+// Upstream is the S3 store iamgate forwards to and the key it signs with.
+type Upstream struct {
+	Endpoint              string // http or https URL without path
+	Region                string
+	AccessKeyID           Secret
+	SecretAccessKey       Secret
+	CAFile                string // PEM bundle trusted for an https endpoint; "" = system roots
+	DialTimeout           time.Duration
+	ResponseHeaderTimeout time.Duration
+	IdleConnTimeout       time.Duration
+	MaxIdleConnsPerHost   int
+}
+
+// Issuer is an OpenID Connect provider whose tokens iamgate accepts.
+type Issuer struct {
+	Name             string
+	URL              string // exactly the "iss" of its tokens
+	Audiences        []string
+	AllowAnyAudience bool
+	ClockSkew        time.Duration
+	RequiredClaims   []string
+	Algorithms       []string // empty: whatever the provider advertises, minus none and HS*
+	JWKSURL          string   // "" = discovered from URL
+	Pos              Pos
+}
+
+// Role maps tokens to policies.
+type Role struct {
+	Name        string
+	Kind        string // KindHuman, KindMachine or KindAgent
+	Description string
+	Trust       []TrustRule // any matching rule is enough; never empty
+	Policies    []string    // names of entries in File.Policies; never empty
+	MaxSession  time.Duration
+	Pos         Pos
+}
+
+// TrustRule matches a token from one issuer whose claims all match.
+//
+// Claims maps a claim name, possibly a dotted path into nested objects, to a
+// string, bool, int64 or float64, or a []any of those (any of them matches).
+// The matching itself is authz's business.
+type TrustRule struct {
+	Issuer string
+	Claims map[string]any
+	Pos    Pos
+}
+
+// Policy is an IAM policy document. Its JSON is syntactically valid; the
+// policy language is checked by authz, which prefixes its messages with Pos.
+type Policy struct {
+	Name   string
+	JSON   []byte // the document exactly as written
+	Source string // the policy file, "" for an inline policy
+	Pos    Pos    // the value of the entry in the configuration file
+}
+
+// Audit says where audit events go.
+type Audit struct {
+	Stdout bool
+	File   string // appended to; "" = no file
+
+	// FingerprintKey is the HMAC key for token fingerprints. nil: a random
+	// key per process, so fingerprints do not correlate across restarts or
+	// replicas.
+	FingerprintKey *Secret
+}
+
+// Log configures iamgate's own (non-audit) log.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // json or text
+}
+
+// Pos is a position in a file. Line and Col are 1-based; 0 means unknown.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+// String returns "file:line:col", leaving out unknown parts.
+func (p Pos) String() string {
+	s := p.File
+	if p.Line > 0 {
+		s += ":" + strconv.Itoa(p.Line)
+		if p.Col > 0 {
+			s += ":" + strconv.Itoa(p.Col)
+		}
+	}
+	return s
+}
+
+// Warning is something allowed but probably unintended.
+type Warning struct {
+	Pos     Pos
+	Message string
+}
+
+func (w Warning) String() string { return w.Pos.String() + ": " + w.Message }
+
+// Error is one problem in a configuration. Load and Parse return all of them
+// joined with errors.Join; use errors.As or the Unwrap() []error method to
+// get at each.
+type Error struct {
+	Pos     Pos
+	Message string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Message }

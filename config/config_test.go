@@ -1,0 +1,415 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// testEnv is the environment the golden and round-trip tests see.
+var testEnv = map[string]string{
+	"MINIO_KEY":    "minio-access-key-value",
+	"MINIO_SECRET": "minio-secret-key-value",
+	"FP_KEY":       "0123456789abcdef0123456789abcdef-fingerprint",
+	"EMPTY_VAR":    "",
+}
+
+func lookup(name string) (string, bool) {
+	v, ok := testEnv[name]
+	return v, ok
+}
+
+func parseFile(t *testing.T, path string) (*File, []Warning, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(path, data, filepath.Dir(path), lookup)
+}
+
+// render gives the text a golden file holds: the errors, then the warnings.
+func render(err error, warns []Warning) string {
+	var b strings.Builder
+	if err != nil {
+		b.WriteString(err.Error())
+		b.WriteString("\n")
+	}
+	for _, w := range warns {
+		b.WriteString("warning: " + w.String() + "\n")
+	}
+	return b.String()
+}
+
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) < 10 {
+		t.Fatalf("want at least 10 bad configurations, got %d (%v)", len(files), err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			f, warns, err := parseFile(t, path)
+			if err == nil {
+				t.Fatalf("no error for a bad configuration (got %+v)", f)
+			}
+			if f != nil {
+				t.Error("a File returned with an error")
+			}
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var ce *Error
+				if !errors.As(e, &ce) || ce.Pos.File == "" {
+					t.Errorf("error without position: %v", e)
+				}
+			}
+			got := render(err, warns)
+			for _, v := range testEnv {
+				if v != "" && strings.Contains(got, v) {
+					t.Errorf("output reveals a secret value %q", v)
+				}
+			}
+			golden := strings.TrimSuffix(path, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./config -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestFull(t *testing.T) {
+	f, warns, err := parseFile(t, "testdata/good/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("unexpected warnings: %v", warns)
+	}
+	dir := filepath.Join("testdata", "good")
+	got := *f
+	if got.Digest == "" || got.Path != "testdata/good/full.yaml" {
+		t.Errorf("Path %q Digest %q", got.Path, got.Digest)
+	}
+	wantFiles := []string{filepath.Join("testdata", "secrets", "minio-secret"), filepath.Join(dir, "policies", "read-datasets.json")}
+	if !reflect.DeepEqual(got.Files, wantFiles) {
+		t.Errorf("Files = %q, want %q", got.Files, wantFiles)
+	}
+	if got.Upstream.AccessKeyID.Reveal() != "minio-access-key-value" || got.Upstream.AccessKeyID.Source() != "env:MINIO_KEY" {
+		t.Errorf("access key %q from %q", got.Upstream.AccessKeyID.Reveal(), got.Upstream.AccessKeyID.Source())
+	}
+	if got.Upstream.SecretAccessKey.Reveal() != "minio-secret-from-file" {
+		t.Errorf("secret key %q", got.Upstream.SecretAccessKey.Reveal())
+	}
+	if got.Audit.FingerprintKey == nil || got.Audit.FingerprintKey.Reveal() != testEnv["FP_KEY"] {
+		t.Errorf("fingerprint key %v", got.Audit.FingerprintKey)
+	}
+	readDatasets, _ := os.ReadFile(filepath.Join(dir, "policies", "read-datasets.json"))
+	ownHome := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::home/${aws:username}/*"}]}` + "\n"
+	name := "testdata/good/full.yaml"
+	// Compare the rest field by field, secrets aside.
+	got.Upstream.AccessKeyID, got.Upstream.SecretAccessKey, got.Audit.FingerprintKey = Secret{}, Secret{}, nil
+	got.Digest, got.Files = "", nil
+	want := File{
+		Listen:             "0.0.0.0:8443",
+		MetricsListen:      "127.0.0.1:9091",
+		TLS:                &TLS{CertFile: filepath.Join(dir, "tls", "cert.pem"), KeyFile: filepath.Join(dir, "tls", "key.pem")},
+		VirtualHostDomains: []string{"s3.example.com", "s3.internal"},
+		TrustedProxies:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.10/32")},
+		Server: Server{
+			ReadHeaderTimeout:     5 * time.Second,
+			IdleTimeout:           time.Minute,
+			MaxHeaderBytes:        32768,
+			ShutdownGrace:         10 * time.Second,
+			DeleteObjectsMaxBytes: 1 << 20,
+		},
+		Upstream: Upstream{
+			Endpoint:              "https://minio.internal:9000",
+			Region:                "eu-west-1",
+			CAFile:                filepath.Join(dir, "tls", "ca.pem"),
+			DialTimeout:           2 * time.Second,
+			ResponseHeaderTimeout: 30 * time.Second,
+			IdleConnTimeout:       45 * time.Second,
+			MaxIdleConnsPerHost:   64,
+		},
+		Issuers: []Issuer{{
+			Name:           "corp",
+			URL:            "https://sso.example.com/realms/corp",
+			Audiences:      []string{"iamgate", "account"},
+			ClockSkew:      30 * time.Second,
+			RequiredClaims: []string{"email", "realm_access.roles"},
+			Algorithms:     []string{"RS256", "ES256"},
+			Pos:            Pos{name, 23, 5},
+		}, {
+			Name:             "dev",
+			URL:              "http://localhost:4444/",
+			AllowAnyAudience: true,
+			ClockSkew:        DefaultClockSkew,
+			JWKSURL:          "http://127.0.0.1:4444/.well-known/jwks.json",
+			Pos:              Pos{name, 29, 5},
+		}},
+		Roles: []Role{{
+			Name:        "analyst",
+			Kind:        KindHuman,
+			Description: "Data analysts read datasets and own a home prefix.",
+			Trust: []TrustRule{{
+				Issuer: "corp",
+				Claims: map[string]any{
+					"groups":             "data-analysts",
+					"realm_access.roles": []any{"admin", "ops"},
+					"email_verified":     true,
+					"level":              int64(3),
+					"score":              0.5,
+				},
+				Pos: Pos{name, 38, 7},
+			}},
+			Policies:   []string{"read-datasets", "own-home"},
+			MaxSession: 8 * time.Hour,
+			Pos:        Pos{name, 34, 5},
+		}, {
+			Name: "ci",
+			Kind: KindMachine,
+			Trust: []TrustRule{
+				{Issuer: "dev", Claims: map[string]any{"sub": "ci-*"}, Pos: Pos{name, 45, 9}},
+				{Issuer: "corp", Claims: map[string]any{"azp": "ci"}, Pos: Pos{name, 46, 9}},
+			},
+			Policies:   []string{"read-datasets"},
+			MaxSession: DefaultMaxSession,
+			Pos:        Pos{name, 42, 5},
+		}},
+		Policies: []Policy{
+			{Name: "own-home", JSON: []byte(ownHome), Pos: Pos{name, 50, 13}},
+			{Name: "read-datasets", JSON: readDatasets, Source: filepath.Join(dir, "policies", "read-datasets.json"), Pos: Pos{name, 52, 18}},
+		},
+		Audit: Audit{File: filepath.Join(dir, "audit", "audit.log")},
+		Log:   Log{Level: "debug", Format: "text"},
+		Path:  name,
+	}
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.MarshalIndent(got, "", "  ")
+		w, _ := json.MarshalIndent(want, "", "  ")
+		t.Errorf("got\n%s\nwant\n%s", g, w)
+	}
+}
+
+const minimal = `
+upstream:
+  endpoint: http://127.0.0.1:9000
+  access_key_id: env:MINIO_KEY
+  secret_access_key: env:MINIO_SECRET
+`
+
+func TestDefaults(t *testing.T) {
+	f, warns, err := Parse("min.yaml", []byte(minimal), "", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	want := File{
+		Listen: DefaultListen,
+		Server: Server{
+			ReadHeaderTimeout:     10 * time.Second,
+			IdleTimeout:           120 * time.Second,
+			MaxHeaderBytes:        65536,
+			ShutdownGrace:         30 * time.Second,
+			DeleteObjectsMaxBytes: 2097152,
+		},
+		Upstream: Upstream{
+			Endpoint:              "http://127.0.0.1:9000",
+			Region:                "us-east-1",
+			AccessKeyID:           f.Upstream.AccessKeyID,
+			SecretAccessKey:       f.Upstream.SecretAccessKey,
+			DialTimeout:           5 * time.Second,
+			ResponseHeaderTimeout: 60 * time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   256,
+		},
+		Audit:  Audit{Stdout: true},
+		Log:    Log{Level: "info", Format: "json"},
+		Path:   "min.yaml",
+		Digest: f.Digest,
+	}
+	if !reflect.DeepEqual(*f, want) {
+		t.Errorf("got %+v\nwant %+v", *f, want)
+	}
+
+	// Defaults inside list entries, and audit.stdout following audit.file.
+	f, _, err = Parse("min.yaml", []byte(minimal+`
+issuers: [{name: corp, url: "https://sso.example.com", audiences: [a]}]
+roles: [{name: r, kind: agent, trust: {issuer: corp, claims: {sub: x}}, policies: [p]}]
+policies: {p: '{}'}
+audit: {file: /var/log/iamgate/audit.log}
+`), "", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Issuers[0].ClockSkew != time.Minute || f.Roles[0].MaxSession != time.Hour {
+		t.Errorf("clock skew %v, max session %v", f.Issuers[0].ClockSkew, f.Roles[0].MaxSession)
+	}
+	if f.Audit.Stdout || f.Audit.File != "/var/log/iamgate/audit.log" {
+		t.Errorf("audit %+v", f.Audit)
+	}
+}
+
+func TestSecretSources(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "key"), []byte("from-file\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `
+upstream:
+  endpoint: http://127.0.0.1:9000
+  access_key_id: file:key
+  secret_access_key: literal-secret-value
+`
+	f, warns, err := Parse(filepath.Join(dir, "c.yaml"), []byte(cfg), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Upstream.AccessKeyID.Reveal(); got != "from-file" {
+		t.Errorf("file secret = %q", got)
+	}
+	if got := f.Upstream.SecretAccessKey.Reveal(); got != "literal-secret-value" {
+		t.Errorf("literal secret = %q", got)
+	}
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "c.yaml:5:22: upstream.secret_access_key: literal secret in config file; prefer env: or file:") {
+		t.Errorf("warnings = %v", warns)
+	}
+	if strings.Contains(fmt.Sprint(warns), "literal-secret-value") {
+		t.Error("warning reveals the secret")
+	}
+}
+
+func TestSecretRedaction(t *testing.T) {
+	s := Secret{value: "hunter2", source: "env:X"}
+	u := Upstream{AccessKeyID: s, SecretAccessKey: s}
+	a := Audit{FingerprintKey: &s}
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	logger.Info("cfg", "secret", s, "ptr", &s, "upstream", u)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("cfg", "secret", s)
+	j, err := json.Marshal(struct {
+		U Upstream
+		A Audit
+	}{u, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"%v":    fmt.Sprintf("%v", s),
+		"%s":    fmt.Sprintf("%s", s),
+		"%q":    fmt.Sprintf("%q", s),
+		"%+v":   fmt.Sprintf("%+v", u),
+		"%#v":   fmt.Sprintf("%#v", u),
+		"ptr":   fmt.Sprintf("%v %+v", &s, a),
+		"slog":  buf.String(),
+		"json":  string(j),
+		"error": fmt.Errorf("wrapped %v", s).Error(),
+	}
+	for name, out := range outputs {
+		if strings.Contains(out, "hunter2") || strings.Contains(out, fmt.Sprintf("%x", "hunter2")) {
+			t.Errorf("%s reveals the secret: %s", name, out)
+		}
+		if !strings.Contains(out, "redacted") {
+			t.Errorf("%s does not say redacted: %s", name, out)
+		}
+	}
+	if got, want := fmt.Sprintf("%x", s), fmt.Sprintf("%x", "[redacted]"); got != want {
+		t.Errorf("%%x = %s, want %s", got, want)
+	}
+	if s.Reveal() != "hunter2" || s.Source() != "env:X" {
+		t.Error("Reveal or Source lost the value")
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	t.Setenv("MINIO_ACCESS_KEY", "example-access-key")
+	t.Setenv("MINIO_SECRET_KEY", "example-secret-key")
+	t.Setenv("IAMGATE_FINGERPRINT_KEY", strings.Repeat("k", 64))
+	f, warns, err := Load("../deploy/examples/iamgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warns {
+		t.Errorf("warning: %v", w)
+	}
+	if len(f.Issuers) == 0 || len(f.Roles) == 0 || len(f.Policies) == 0 {
+		t.Errorf("example is too thin: %d issuers, %d roles, %d policies", len(f.Issuers), len(f.Roles), len(f.Policies))
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, _, err := Load("testdata/no-such-file.yaml")
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Error() != "testdata/no-such-file.yaml: cannot read configuration: no such file" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestIssuerURLs(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"https://sso.example.com":         true,
+		"http://localhost:8080/realms/x":  true,
+		"http://127.0.0.53/":              true,
+		"http://[::1]:4444":               true,
+		"http://sso.example.com":          false,
+		"http://127.0.0.1.nip.io":         false,
+		"http://[::ffff:10.0.0.1]":        false,
+		"ftp://sso.example.com":           false,
+		"https://user:pw@sso.example.com": false,
+		"https://sso.example.com/?x=1":    false,
+		"sso.example.com":                 false,
+	} {
+		cfg := minimal + "issuers: [{name: a, url: \"" + url + "\", allow_any_audience: true}]\n"
+		_, _, err := Parse("c.yaml", []byte(cfg), "", lookup)
+		if (err == nil) != ok {
+			t.Errorf("%s: err = %v, want ok=%v", url, err, ok)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, path := range append(must(filepath.Glob("testdata/*.yaml")), "testdata/good/full.yaml") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("a: &a\n  b: *a\nupstream: *a\n"))
+	f.Add([]byte("roles: [{trust: &t [*t]}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, _, err := Parse("fuzz.yaml", data, "testdata", lookup)
+		if (file == nil) == (err == nil) {
+			t.Fatalf("file %v, err %v", file, err)
+		}
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the configuration file at path, applies defaults, validates it
+// and resolves its secret references (from the process environment) and
+// policy files (relative to the file's directory).
+//
+// The error, if any, joins every problem found, one per line, each as
+// "file:line:col: message"; each is an *Error. Warnings are problems that do
+// not stop the configuration from loading, such as literal secrets.
+func Load(path string) (*File, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, &Error{Pos: Pos{File: path}, Message: "cannot read configuration: " + fsReason(err)}
+	}
+	return Parse(path, data, filepath.Dir(path), os.LookupEnv)
+}
+
+// Parse is Load on data already read: name is used in positions, baseDir
+// resolves relative paths, and env looks up environment variables for env:
+// references (nil: no variables are set). Parse reads policy and secret files
+// but does no other I/O.
+func Parse(name string, data []byte, baseDir string, env func(string) (string, bool)) (*File, []Warning, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	sum := sha256.Sum256(data)
+	p := &parser{
+		name: name, baseDir: baseDir, env: env, data: data,
+		keyOf: map[*yaml.Node]*yaml.Node{},
+		typos: map[*yaml.Node][]string{},
+	}
+	f := &File{Path: name, Digest: hex.EncodeToString(sum[:])}
+
+	root, ok := p.document(data)
+	if ok {
+		p.file(root, f)
+		p.crossCheck(f)
+	}
+	f.Files = p.files
+
+	slices.SortStableFunc(p.warns, func(a, b Warning) int { return p.comparePos(a.Pos, b.Pos) })
+	if len(p.errs) > 0 {
+		slices.SortStableFunc(p.errs, func(a, b *Error) int { return p.comparePos(a.Pos, b.Pos) })
+		errs := make([]error, len(p.errs))
+		for i, e := range p.errs {
+			errs[i] = e
+		}
+		return nil, p.warns, errors.Join(errs...)
+	}
+	return f, p.warns, nil
+}
+
+// comparePos orders positions in the configuration file first, then by file.
+func (p *parser) comparePos(a, b Pos) int {
+	if a.File != b.File {
+		if a.File == p.name {
+			return -1
+		}
+		if b.File == p.name {
+			return 1
+		}
+		return cmp.Compare(a.File, b.File)
+	}
+	return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col))
+}
+
+type parser struct {
+	name    string
+	baseDir string
+	env     func(string) (string, bool)
+	errs    []*Error
+	warns   []Warning
+	files   []string
+	st      *decodeState
+	data    []byte
+	keyOf   map[*yaml.Node]*yaml.Node // value node -> its key node
+	typos   map[*yaml.Node][]string   // mapping -> keys suggested for unknown keys
+}
+
+func (p *parser) pos(n *yaml.Node) Pos {
+	if n == nil {
+		return Pos{File: p.name, Line: 1, Col: 1}
+	}
+	return Pos{File: p.name, Line: n.Line, Col: n.Column}
+}
+
+func (p *parser) errorAt(pos Pos, path, msg string) {
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	p.errs = append(p.errs, &Error{Pos: pos, Message: msg})
+}
+
+func (p *parser) errorf(n *yaml.Node, path, msg string) { p.errorAt(p.pos(n), path, msg) }
+
+func (p *parser) warnf(n *yaml.Node, path, msg string) {
+	if path != "" {
+		msg = path + ": " + msg
+	}
+	p.warns = append(p.warns, Warning{Pos: p.pos(n), Message: msg})
+}
+
+var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// document parses data into the root mapping node. An empty document yields
+// an empty mapping, so that missing required keys are reported.
+func (p *parser) document(data []byte) (*yaml.Node, bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, true
+		}
+		p.yamlError(err)
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err != nil {
+			p.yamlError(err)
+		} else {
+			p.errorf(&extra, "", "the file holds more than one YAML document; put everything in one")
+		}
+		return nil, false
+	}
+	if len(doc.Content) == 0 {
+		return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}, true
+	}
+	return doc.Content[0], true
+}
+
+func (p *parser) yamlError(err error) {
+	msg := err.Error()
+	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		p.errorAt(Pos{File: p.name, Line: line}, "", "invalid YAML: "+m[2])
+		return
+	}
+	p.errorAt(Pos{File: p.name}, "", "invalid YAML: "+trimYAMLPrefix(msg))
+}
+
+func trimYAMLPrefix(s string) string {
+	if len(s) > 6 && s[:6] == "yaml: " {
+		return s[6:]
+	}
+	return s
+}

@@ -1,0 +1,395 @@
+package config
+
+import (
+	"crypto/x509"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ref is a name in one section that must exist in another.
+type ref struct {
+	kind string // "issuer" or "policy"
+	name string
+	node *yaml.Node
+	path string
+}
+
+// decodeState is what cross-checks need beyond the File itself.
+type decodeState struct {
+	refs        []ref
+	upstream    bool
+	auditStdout *bool
+	auditNode   *yaml.Node
+	root        *yaml.Node
+	policyNodes map[string]*yaml.Node
+	caNode      *yaml.Node
+	metricsNode *yaml.Node
+}
+
+const (
+	maxDuration = 1000 * time.Hour
+	maxInt      = math.MaxInt32
+)
+
+func (p *parser) file(root *yaml.Node, f *File) {
+	f.Listen = DefaultListen
+	f.Server = Server{
+		ReadHeaderTimeout:     DefaultReadHeaderTimeout,
+		IdleTimeout:           DefaultIdleTimeout,
+		MaxHeaderBytes:        DefaultMaxHeaderBytes,
+		ShutdownGrace:         DefaultShutdownGrace,
+		DeleteObjectsMaxBytes: DefaultDeleteObjectsMaxBytes,
+	}
+	f.Upstream = Upstream{
+		Region:                DefaultRegion,
+		DialTimeout:           DefaultDialTimeout,
+		ResponseHeaderTimeout: DefaultResponseHeaderTimeout,
+		IdleConnTimeout:       DefaultIdleConnTimeout,
+		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
+	}
+	f.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	p.st = &decodeState{root: root, policyNodes: map[string]*yaml.Node{}}
+
+	_, ok := p.mapping(root, "", []field{
+		{"listen", func(path string, v *yaml.Node) {
+			if s, ok := p.addr(v, path); ok {
+				f.Listen = s
+			}
+		}},
+		{"metrics_listen", func(path string, v *yaml.Node) {
+			if s, ok := p.addr(v, path); ok {
+				f.MetricsListen = s
+				p.st.metricsNode = v
+			}
+		}},
+		{"tls", func(path string, v *yaml.Node) { f.TLS = p.tls(v, path) }},
+		{"virtual_host_domains", func(path string, v *yaml.Node) { f.VirtualHostDomains = p.domains(v, path) }},
+		{"trusted_proxies", func(path string, v *yaml.Node) { f.TrustedProxies = p.prefixes(v, path) }},
+		{"server", func(path string, v *yaml.Node) { p.server(v, path, &f.Server) }},
+		{"upstream", func(path string, v *yaml.Node) { p.st.upstream = p.upstream(v, path, &f.Upstream) }},
+		{"issuers", func(path string, v *yaml.Node) { f.Issuers = p.issuers(v, path) }},
+		{"roles", func(path string, v *yaml.Node) { f.Roles = p.roles(v, path) }},
+		{"policies", func(path string, v *yaml.Node) { f.Policies = p.policies(v, path) }},
+		{"audit", func(path string, v *yaml.Node) { p.audit(v, path, &f.Audit) }},
+		{"log", func(path string, v *yaml.Node) { p.log(v, path, &f.Log) }},
+	})
+	if !ok {
+		return
+	}
+	if !p.st.upstream {
+		p.errorf(root, "", `missing required section "upstream" (endpoint, access_key_id, secret_access_key)`)
+	}
+	if p.st.auditStdout == nil {
+		f.Audit.Stdout = f.Audit.File == ""
+	} else {
+		f.Audit.Stdout = *p.st.auditStdout
+	}
+}
+
+// require reports each of keys missing from present, at the key of the
+// mapping n. A key already suggested for a misspelt one is not reported again.
+func (p *parser) require(n *yaml.Node, path string, present map[string]*yaml.Node, keys ...string) bool {
+	at := n
+	if k := p.keyOf[n]; k != nil {
+		at = k
+	}
+	ok := true
+	for _, k := range keys {
+		if present[k] == nil {
+			ok = false
+			if !slices.Contains(p.typos[n], k) {
+				p.errorf(at, path, "missing required key "+quote(k))
+			}
+		}
+	}
+	return ok
+}
+
+func (p *parser) addr(n *yaml.Node, path string) (string, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return "", false
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		p.errorf(n, path, "invalid address "+quote(s)+"; use host:port, such as 127.0.0.1:8080 or :8080")
+		return "", false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		p.errorf(n, path, "invalid port "+quote(port)+" in "+quote(s))
+		return "", false
+	}
+	return s, true
+}
+
+func (p *parser) tls(n *yaml.Node, path string) *TLS {
+	t := &TLS{}
+	present, ok := p.mapping(n, path, []field{
+		{"cert_file", func(path string, v *yaml.Node) { t.CertFile = p.existingFile(v, path) }},
+		{"key_file", func(path string, v *yaml.Node) { t.KeyFile = p.existingFile(v, path) }},
+	})
+	if !ok {
+		return nil
+	}
+	if !p.require(n, path, present, "cert_file", "key_file") || t.CertFile == "" || t.KeyFile == "" {
+		return nil
+	}
+	return t
+}
+
+// existingFile decodes a path, resolves it and checks that the file exists.
+func (p *parser) existingFile(n *yaml.Node, path string) string {
+	s, ok := p.str(n, path)
+	if !ok {
+		return ""
+	}
+	if s == "" {
+		p.errorf(n, path, "must not be empty")
+		return ""
+	}
+	full := p.path(s)
+	fi, err := os.Stat(full)
+	if err != nil {
+		p.errorf(n, path, "cannot read "+full+": "+fsReason(err))
+		return ""
+	}
+	if fi.IsDir() {
+		p.errorf(n, path, full+" is a directory")
+		return ""
+	}
+	return full
+}
+
+var hostnameLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (p *parser) domains(n *yaml.Node, path string) []string {
+	var out []string
+	for _, it := range p.strItems(n, path) {
+		d, item, ip := it.s, it.n, it.path
+		switch {
+		case strings.Contains(d, ":") || strings.Contains(d, "/"):
+			p.errorf(item, ip, quote(d)+" must be a bare hostname, without scheme or port")
+		case strings.ToLower(d) != d:
+			p.errorf(item, ip, quote(d)+" must be lower case (write "+quote(strings.ToLower(d))+")")
+		case !validHostname(d):
+			p.errorf(item, ip, quote(d)+" is not a valid hostname")
+		default:
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func validHostname(s string) bool {
+	if len(s) == 0 || len(s) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(s, ".") {
+		if !hostnameLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) prefixes(n *yaml.Node, path string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, it := range p.strItems(n, path) {
+		s, item, ip := it.s, it.n, it.path
+		if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			p.errorf(item, ip, "invalid CIDR "+quote(s)+"; use an address or a prefix such as 10.0.0.0/8")
+			continue
+		}
+		if pf.Masked() != pf {
+			p.errorf(item, ip, quote(s)+" has host bits set; did you mean "+quote(pf.Masked().String())+"?")
+			continue
+		}
+		out = append(out, pf)
+	}
+	return out
+}
+
+func (p *parser) server(n *yaml.Node, path string, s *Server) {
+	p.mapping(n, path, []field{
+		{"read_header_timeout", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Millisecond, maxDuration); ok {
+				s.ReadHeaderTimeout = d
+			}
+		}},
+		{"idle_timeout", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Millisecond, maxDuration); ok {
+				s.IdleTimeout = d
+			}
+		}},
+		{"max_header_bytes", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, 16<<20); ok {
+				s.MaxHeaderBytes = int(i)
+			}
+		}},
+		{"shutdown_grace", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, 0, maxDuration); ok {
+				s.ShutdownGrace = d
+			}
+		}},
+		{"delete_objects_max_bytes", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, 1<<30); ok {
+				s.DeleteObjectsMaxBytes = i
+			}
+		}},
+	})
+}
+
+func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
+	present, ok := p.mapping(n, path, []field{
+		{"endpoint", func(path string, v *yaml.Node) { u.Endpoint = p.endpoint(v, path) }},
+		{"region", func(path string, v *yaml.Node) {
+			if s, ok := p.str(v, path); ok {
+				if s == "" || strings.ContainsAny(s, " /\t") {
+					p.errorf(v, path, "invalid region "+quote(s))
+					return
+				}
+				u.Region = s
+			}
+		}},
+		{"access_key_id", func(path string, v *yaml.Node) { u.AccessKeyID, _ = p.secret(v, path) }},
+		{"secret_access_key", func(path string, v *yaml.Node) { u.SecretAccessKey, _ = p.secret(v, path) }},
+		{"ca_file", func(path string, v *yaml.Node) {
+			p.st.caNode = v
+			if u.CAFile = p.existingFile(v, path); u.CAFile == "" {
+				return
+			}
+			pem, err := readFile(u.CAFile)
+			if err != nil {
+				p.errorf(v, path, "cannot read "+u.CAFile+": "+fsReason(err))
+				return
+			}
+			if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+				p.errorf(v, path, u.CAFile+" holds no PEM certificate")
+			}
+		}},
+		{"dial_timeout", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Millisecond, maxDuration); ok {
+				u.DialTimeout = d
+			}
+		}},
+		{"response_header_timeout", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Millisecond, maxDuration); ok {
+				u.ResponseHeaderTimeout = d
+			}
+		}},
+		{"idle_conn_timeout", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Millisecond, maxDuration); ok {
+				u.IdleConnTimeout = d
+			}
+		}},
+		{"max_idle_conns_per_host", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, 1<<16); ok {
+				u.MaxIdleConnsPerHost = int(i)
+			}
+		}},
+	})
+	if !ok {
+		return true // the type error is reported; don't also report it missing
+	}
+	p.require(n, path, present, "endpoint", "access_key_id", "secret_access_key")
+	return true
+}
+
+func (p *parser) endpoint(n *yaml.Node, path string) string {
+	s, ok := p.str(n, path)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		p.errorf(n, path, "invalid URL "+quote(s)+"; use http://host:port or https://host")
+	case u.Scheme != "http" && u.Scheme != "https":
+		p.errorf(n, path, "scheme must be http or https, got "+quote(u.Scheme))
+	case u.User != nil:
+		p.errorf(n, path, "must not contain credentials; use access_key_id and secret_access_key")
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+		p.errorf(n, path, "must not have a path, query or fragment")
+	default:
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
+}
+
+func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
+	p.st.auditNode = n
+	p.mapping(n, path, []field{
+		{"stdout", func(path string, v *yaml.Node) {
+			if b, ok := p.boolean(v, path); ok {
+				p.st.auditStdout = &b
+			}
+		}},
+		{"file", func(path string, v *yaml.Node) {
+			if s, ok := p.str(v, path); ok {
+				if s == "" {
+					p.errorf(v, path, "must not be empty; leave it out for no file")
+					return
+				}
+				a.File = p.path(s)
+			}
+		}},
+		{"fingerprint_key", func(path string, v *yaml.Node) {
+			s, ok := p.secret(v, path)
+			if !ok {
+				return
+			}
+			if len(s.Reveal()) < MinFingerprintKeyBytes {
+				p.errorf(v, path, fmt.Sprintf("key is %d bytes; use at least %d (for example: openssl rand -hex 32)", len(s.Reveal()), MinFingerprintKeyBytes))
+				return
+			}
+			a.FingerprintKey = &s
+		}},
+	})
+}
+
+func (p *parser) log(n *yaml.Node, path string, l *Log) {
+	p.mapping(n, path, []field{
+		{"level", func(path string, v *yaml.Node) {
+			if s, ok := p.enum(v, path, "debug", "info", "warn", "error"); ok {
+				l.Level = s
+			}
+		}},
+		{"format", func(path string, v *yaml.Node) {
+			if s, ok := p.enum(v, path, "json", "text"); ok {
+				l.Format = s
+			}
+		}},
+	})
+}
+
+func (p *parser) enum(n *yaml.Node, path string, values ...string) (string, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return "", false
+	}
+	if slices.Contains(values, s) {
+		return s, true
+	}
+	msg := "invalid value " + quote(s)
+	if g := suggest(s, values); g != "" {
+		msg += " (did you mean " + quote(g) + "?)"
+	}
+	p.errorf(n, path, msg+"; must be one of "+strings.Join(values, ", "))
+	return "", false
+}

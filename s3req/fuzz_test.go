@@ -1,0 +1,119 @@
+package s3req
+
+import (
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func FuzzClassify(f *testing.F) {
+	seeds := []struct{ method, host, path, query, copySource, contentType, tagging string }{
+		{"GET", "s3.local", "/", "", "", "", ""},
+		{"GET", "s3.local", "/bkt/k", "x-id=GetObject", "", "", ""},
+		{"GET", "my.dotted.bkt.s3.local:8443", "/a/b", "versionId=1", "", "", ""},
+		{"GET", "x.s3.local.evil.com", "/bkt", "list-type=2&prefix=a/&delimiter=/", "", "", ""},
+		{"PUT", "s3.local", "/bkt/k", "", "src/a%2Bb?versionId=v", "", "a=b"},
+		{"PUT", "s3.local", "/bkt/k", "", "bkt//home/alice/../bob/secret", "", ""},
+		{"PUT", "s3.local", "/bkt/k", "partNumber=1&uploadId=U", "/src/k", "", ""},
+		{"PUT", "s3.local", "/bkt/k", "partNumber=1", "", "", ""},
+		{"POST", "s3.local", "/bkt", "delete", "", "", ""},
+		{"POST", "s3.local", "/bkt", "", "", "multipart/form-data; boundary=x", ""},
+		{"POST", "s3.local", "/", "Action=AssumeRole", "", "", ""},
+		{"GET", "s3.local", "/minio/admin/v3/info", "", "", "", ""},
+		{"GET", "s3.local", "/bkt//k", "a=1;b=2", "", "", ""},
+		{"DELETE", "s3.local", "/bkt/k", "tagging&versionId=v", "", "", ""},
+		{"GET", "s3.local", "/bkt/?versionId", "prefix=a&prefix=b", "", "", ""},
+		{"PUT", "s3.local", "/bkt", "lifecycle", "", "", ""},
+		{"GET", "bkt.s3.local", "//", "", "", "", ""},
+		{"HEAD", "[::1]:9000", "/bkt/a\\..\\b", "", "", "", ""},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.host, s.path, s.query, s.copySource, s.contentType, s.tagging)
+	}
+	cfg := Config{VirtualHostDomains: []string{"s3.local"}}
+	f.Fuzz(func(t *testing.T, method, host, path, query, copySource, contentType, tagging string) {
+		r := newReq(method, host, path, query)
+		if copySource != "" {
+			r.Header[hCopySource] = []string{copySource}
+		}
+		if contentType != "" {
+			r.Header[hContentType] = []string{contentType}
+		}
+		if tagging != "" {
+			r.Header[hTagging] = []string{tagging}
+		}
+		req, err := Classify(r, cfg)
+		if err != nil {
+			if req != nil {
+				t.Fatalf("request and error both returned")
+			}
+			if err.Status < 400 || err.Code == "" || err.Message == "" {
+				t.Fatalf("malformed error %+v", err)
+			}
+			return
+		}
+		if msg := checkInvariants(req); msg != "" {
+			t.Fatalf("%s: %+v", msg, req)
+		}
+		if !strings.HasPrefix(req.UpstreamPath, "/"+req.Bucket) {
+			t.Fatalf("UpstreamPath %q does not start with /%s", req.UpstreamPath, req.Bucket)
+		}
+		// The same request must classify the same way.
+		again, err2 := Classify(r, cfg)
+		if err2 != nil || !reflect.DeepEqual(again.Checks, req.Checks) || again.Op != req.Op {
+			t.Fatalf("classification is not deterministic")
+		}
+	})
+}
+
+func FuzzParseDeleteObjects(f *testing.F) {
+	for _, s := range []string{
+		`<Delete><Object><Key>a</Key></Object></Delete>`,
+		`<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet><Object><Key>a &amp; b</Key><VersionId>v</VersionId></Object></Delete>`,
+		`<!DOCTYPE x [<!ENTITY e "b">]><Delete><Object><Key>&e;</Key></Object></Delete>`,
+		`<Delete><Object><Key>a&#xD;&#9;b</Key></Object></Delete>`,
+		`<Delete><Object><Key>a</Key><Key>b</Key></Object></Delete>`,
+		`<Delete><Object><Key>/a/../b</Key></Object></Delete>`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := ParseDeleteObjects(body)
+		if err != nil {
+			if d != nil || err.Code != "MalformedXML" {
+				t.Fatalf("bad error result: %v", err)
+			}
+			return
+		}
+		if len(d.Objects) == 0 || len(d.Objects) > MaxDeleteObjects {
+			t.Fatalf("%d objects", len(d.Objects))
+		}
+		for _, o := range d.Objects {
+			if e := checkKey(o.Key); e != nil {
+				t.Fatalf("accepted invalid key %q: %v", o.Key, e)
+			}
+		}
+		out := d.Marshal()
+		d2, err := ParseDeleteObjects(out)
+		if err != nil {
+			t.Fatalf("Marshal output does not parse: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(d, d2) {
+			t.Fatalf("round trip changed the document: %+v != %+v", d, d2)
+		}
+	})
+}
+
+func BenchmarkClassify(b *testing.B) {
+	r := newReq(http.MethodGet, "s3.local:9000", "/bucket/home/alice/photos/2025/img-0001.jpg", "x-id=GetObject")
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=...")
+	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	cfg := Config{VirtualHostDomains: []string{"s3.example.com"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Classify(r, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
