@@ -1,4 +1,40 @@
 // Package authz is iamgate's authorization engine: roles that trust token
 // claims, and the AWS IAM policy language, compiled at load and evaluated per
 // request without allocation.
+//
+// # Roles and trust rules
+//
+// A role trusts an identity if any of its trust rules matches. A rule
+// matches when the identity's issuer name equals the rule's Issuer and every
+// entry of Claims matches:
+//
+//   - The key is a claim path. A claim whose name is the whole path is used
+//     if present; otherwise dots descend into nested objects, so
+//     "realm_access.roles" reads the roles array inside realm_access.
+//   - An expected string matches exactly, or as a glob if it contains '*'
+//     (any sequence) or '?' (one character): "repo:acme/*:ref:refs/heads/main".
+//   - An expected list matches if any of its entries matches.
+//   - A claim that is an array matches if any of its elements matches (list
+//     contains).
+//   - Booleans and numbers, in the claim or the expectation, are compared by
+//     their JSON text: true matches "true", 42 matches "42".
+//   - A missing claim never matches.
+//
+// # Policies
+//
+// Policies are AWS IAM identity policies (JSON) and are evaluated with AWS
+// semantics, at least as strictly as AWS: default deny; an explicit Deny in
+// any role or the session policy wins; bucket requests match only
+// "arn:aws:s3:::bucket", never "arn:aws:s3:::bucket/*"; '?' in a resource
+// matches one Unicode character; action names are case-insensitive,
+// resources are case-sensitive. Unknown keys, operators and condition keys,
+// and Principal/NotPrincipal, are compile errors.
+//
+// Policy variables (${jwt:<claim>}, ${aws:username}, ${aws:userid},
+// ${iamgate:role}, with an optional default ${jwt:team, 'none'}, and the
+// escapes ${*}, ${?}, ${$}) may appear in Resource and in condition values
+// of string and ARN operators; see NewPrincipal for where their values come
+// from. A variable's value is always literal text: a '*' inside a claim is
+// not a wildcard. A variable with several values (an array claim) matches
+// if any of them does. A variable without a value matches nothing.
 package authz

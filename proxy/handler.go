@@ -170,11 +170,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex.sourceIP.IsValid() {
 		ex.ev.SourceIP = ex.sourceIP.String()
 	}
+	// Work on a shallow copy: the server keeps the original request and
+	// must still see its own body type (it decides from it whether to send
+	// 100 Continue and whether to drain an unread body).
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	if r.Body != nil && r.Body != http.NoBody {
 		ex.body = &countingBody{rc: r.Body}
 		r.Body = ex.body
 	}
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	defer h.finish(ex, r)
 	if serr := h.serveS3(ex, r); serr != nil {
 		h.fail(ex, r, serr)

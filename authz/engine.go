@@ -1,0 +1,254 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Config is everything the engine compiles.
+type Config struct {
+	Policies []PolicyDoc
+	Roles    []RoleConfig
+}
+
+// PolicyDoc is a named IAM policy document.
+type PolicyDoc struct {
+	Name   string
+	JSON   []byte
+	Source string // "file.yaml:12", prefixed to error messages; may be empty
+}
+
+// RoleConfig is one role: who may hold it (Trust) and what it may do
+// (Policies).
+type RoleConfig struct {
+	Name     string
+	Kind     string      // "human", "machine" or "agent"
+	Trust    []TrustRule // the role trusts an identity if any rule matches
+	Policies []string    // names of PolicyDocs
+	Source   string      // "file.yaml:30", prefixed to error messages; may be empty
+}
+
+// TrustRule matches identities of one issuer whose claims match; see the
+// package documentation for the claim syntax.
+type TrustRule struct {
+	Issuer string         // issuer name as configured; required
+	Claims map[string]any // claim path -> expected value(s); all entries must match
+}
+
+// Role kinds.
+const (
+	KindHuman   = "human"
+	KindMachine = "machine"
+	KindAgent   = "agent"
+)
+
+// Engine is a compiled set of roles and policies. It is immutable and safe
+// for concurrent use; on reload, compile a new one and swap it.
+type Engine struct {
+	roles    []*Role
+	byName   map[string]*Role
+	policies map[string]*Policy
+	vars     *varTable
+}
+
+// Role is a compiled role.
+type Role struct {
+	name        string
+	kind        string
+	policyNames []string
+	trust       []trustRule
+
+	stmts       []roleStmt
+	deny, allow stmtIndex
+	allDeny     []int32
+	allAllow    []int32
+	nameVals    []string // []string{name}, the value of ${iamgate:role}
+	varIDs      []int32  // variables its policies use
+}
+
+type roleStmt struct {
+	st     *statement
+	policy string
+	detail string // explicit deny detail
+}
+
+// Name returns the role's name.
+func (r *Role) Name() string { return r.name }
+
+// Kind returns "human", "machine" or "agent".
+func (r *Role) Kind() string { return r.kind }
+
+// PolicyNames returns the names of the role's policies.
+func (r *Role) PolicyNames() []string { return append([]string(nil), r.policyNames...) }
+
+// Compile validates and compiles cfg. It reports every problem at once
+// (joined with errors.Join); each message starts with the Source of the
+// policy or role and names the role, policy and statement concerned.
+func Compile(cfg Config) (*Engine, error) {
+	e := &Engine{byName: map[string]*Role{}, policies: map[string]*Policy{}, vars: newVarTable()}
+	var errs []error
+	prefixed := func(source string, err error) error {
+		if source == "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", source, err)
+	}
+	for _, d := range cfg.Policies {
+		if _, dup := e.policies[d.Name]; dup && d.Name != "" {
+			errs = append(errs, prefixed(d.Source, fmt.Errorf("policy %q: defined more than once", d.Name)))
+			continue
+		}
+		p, perrs := parsePolicy(d.Name, d.JSON, e.vars)
+		for _, err := range perrs {
+			errs = append(errs, prefixed(d.Source, err))
+		}
+		if len(perrs) == 0 {
+			e.policies[d.Name] = p
+		} else if d.Name != "" {
+			e.policies[d.Name] = nil // known name, so roles do not also report it unknown
+		}
+	}
+	for _, rc := range cfg.Roles {
+		r, rerrs := e.compileRole(rc)
+		for _, msg := range rerrs {
+			errs = append(errs, prefixed(rc.Source, fmt.Errorf("role %q: %s", rc.Name, msg)))
+		}
+		if r == nil {
+			continue
+		}
+		if _, dup := e.byName[r.name]; dup {
+			errs = append(errs, prefixed(rc.Source, fmt.Errorf("role %q: defined more than once", rc.Name)))
+			continue
+		}
+		e.byName[r.name] = r
+		e.roles = append(e.roles, r)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return e, nil
+}
+
+func (e *Engine) compileRole(rc RoleConfig) (*Role, []string) {
+	var errs []string
+	r := &Role{name: rc.Name, kind: rc.Kind, policyNames: append([]string(nil), rc.Policies...), nameVals: []string{rc.Name}}
+	if rc.Name == "" {
+		errs = append(errs, "name is empty")
+	}
+	switch rc.Kind {
+	case KindHuman, KindMachine, KindAgent:
+	default:
+		errs = append(errs, fmt.Sprintf("kind must be %q, %q or %q, got %q", KindHuman, KindMachine, KindAgent, rc.Kind))
+	}
+	for i, tr := range rc.Trust {
+		rule, terrs := compileTrustRule(tr)
+		for _, msg := range terrs {
+			errs = append(errs, fmt.Sprintf("trust rule %d: %s", i+1, msg))
+		}
+		r.trust = append(r.trust, rule)
+	}
+	seen := map[string]bool{}
+	var stmts []*statement
+	varSeen := map[int32]bool{}
+	for _, name := range rc.Policies {
+		if seen[name] {
+			errs = append(errs, fmt.Sprintf("policy %q is listed twice", name))
+			continue
+		}
+		seen[name] = true
+		p, ok := e.policies[name]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("unknown policy %q", name))
+			continue
+		}
+		if p == nil {
+			continue // invalid; already reported
+		}
+		for _, st := range p.stmts {
+			stmts = append(stmts, st)
+			r.stmts = append(r.stmts, roleStmt{
+				st:     st,
+				policy: name,
+				detail: "explicit deny in role " + strconv.Quote(r.name) + " policy " + strconv.Quote(name) + " " + st.label(),
+			})
+			for _, id := range st.varIDs() {
+				if !varSeen[id] {
+					varSeen[id] = true
+					r.varIDs = append(r.varIDs, id)
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	r.deny, r.allow, r.allDeny, r.allAllow = buildIndex(stmts)
+	return r, nil
+}
+
+// varIDs lists the variables a statement reads.
+func (s *statement) varIDs() []int32 {
+	var ids []int32
+	for _, p := range s.resources {
+		for _, t := range p.toks {
+			if t.kind == tokVar && t.v != roleVar {
+				ids = append(ids, t.v)
+			}
+		}
+	}
+	for _, c := range s.conds {
+		if c.key == keyVar {
+			ids = append(ids, c.v)
+		}
+		for _, p := range c.strs {
+			for _, t := range p.toks {
+				if t.kind == tokVar && t.v != roleVar {
+					ids = append(ids, t.v)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+// Role returns the role with the given name.
+func (e *Engine) Role(name string) (*Role, bool) {
+	r, ok := e.byName[name]
+	return r, ok
+}
+
+// Roles returns all roles in configuration order.
+func (e *Engine) Roles() []*Role { return append([]*Role(nil), e.roles...) }
+
+// knownLower holds KnownActions in lower case; knownIndex maps each known
+// action (as spelled in actions.go) to its position, and knownLowerIndex
+// does the same for lower-case spellings. They are read-only.
+var (
+	knownLower      = lowerActions(KnownActions)
+	knownIndex      = indexActions(KnownActions)
+	knownLowerIndex = indexActions(func() []Action {
+		out := make([]Action, len(knownLower))
+		for i, s := range knownLower {
+			out[i] = Action(s)
+		}
+		return out
+	}())
+)
+
+func lowerActions(as []Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = strings.ToLower(string(a))
+	}
+	return out
+}
+
+func indexActions(as []Action) map[Action]int {
+	m := make(map[Action]int, len(as))
+	for i, a := range as {
+		m[a] = i
+	}
+	return m
+}

@@ -1,0 +1,406 @@
+package authz
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ReasonCode says why a decision came out as it did. The set is closed and
+// small, so it is safe as a metrics label.
+type ReasonCode string
+
+const (
+	ReasonAllowed       ReasonCode = "allowed"        // a role statement allowed (and the session policy, if any)
+	ReasonExplicitDeny  ReasonCode = "explicit_deny"  // a Deny statement matched, in a role or the session policy
+	ReasonNoAllow       ReasonCode = "no_allow"       // no role statement allows the request (default deny)
+	ReasonNoRole        ReasonCode = "no_role"        // the principal holds no role
+	ReasonSessionPolicy ReasonCode = "session_policy" // the roles allow, the session policy does not
+)
+
+// Decision is the outcome of one authorization question. A deny is a
+// value, never an error.
+type Decision struct {
+	Allowed bool
+	Reason  ReasonCode
+	Role    string // role whose statement decided (allow and explicit deny)
+	Policy  string
+	Sid     string
+	Detail  string // deny only: plain words for logs and `iamgate explain`
+}
+
+// Principal is an identity together with the roles it holds, with every
+// policy variable its roles use already resolved. Build it once per
+// verified token (NewPrincipal) and reuse it for every request; it is
+// immutable and safe for concurrent use.
+type Principal struct {
+	engine    *Engine
+	id        Identity
+	roles     []*Role
+	roleNames []string
+	vals      [][]string // by engine variable id
+
+	session     *Policy
+	sessionVals [][]string // by session policy variable id
+}
+
+// NewPrincipal binds id to roles (normally those Trust returned) and
+// resolves the policy variables:
+//
+//   - ${jwt:<claim>}: the claim's value; a dotted path descends into nested
+//     objects (${jwt:org.team}); an array has one value per element.
+//   - ${aws:username}: claim preferred_username, else email, else sub
+//     (else Identity.Subject).
+//   - ${aws:userid}: claim sub (else Identity.Subject).
+//   - ${iamgate:role}: the name of the role whose policy is evaluated; in a
+//     session policy, the names of all the principal's roles.
+//
+// A variable without a value (and without a default) matches nothing.
+func (e *Engine) NewPrincipal(id *Identity, roles []*Role) *Principal {
+	p := &Principal{engine: e, roles: append([]*Role(nil), roles...)}
+	if id != nil {
+		p.id = *id
+	}
+	p.vals = make([][]string, len(e.vars.defs))
+	done := make([]bool, len(e.vars.defs))
+	for _, r := range p.roles {
+		p.roleNames = append(p.roleNames, r.name)
+		for _, v := range r.varIDs {
+			if !done[v] {
+				done[v] = true
+				p.vals[v] = resolveVar(e.vars.defs[v], &p.id)
+			}
+		}
+	}
+	return p
+}
+
+// Roles returns the roles the principal holds.
+func (p *Principal) Roles() []*Role { return append([]*Role(nil), p.roles...) }
+
+// WithSessionPolicy returns a copy of p narrowed by sp: a request is then
+// allowed only if the roles allow it and sp allows it too; an explicit deny
+// in either wins. A nil sp removes the session policy.
+func (p *Principal) WithSessionPolicy(sp *Policy) *Principal {
+	c := *p
+	c.session, c.sessionVals = sp, nil
+	if sp != nil {
+		c.sessionVals = make([][]string, len(sp.vars.defs))
+		for i, d := range sp.vars.defs {
+			c.sessionVals[i] = resolveVar(d, &c.id)
+		}
+	}
+	return &c
+}
+
+func resolveVar(d varDef, id *Identity) []string {
+	var vals []string
+	switch d.kind {
+	case varClaim:
+		if v, ok := lookupClaim(id.Claims, d.claim); ok {
+			vals = claimStrings(v)
+		}
+	case varUsername:
+		for _, c := range []string{"preferred_username", "email", "sub"} {
+			if s, ok := id.Claims[c].(string); ok && s != "" {
+				vals = []string{s}
+				break
+			}
+		}
+		if vals == nil && id.Subject != "" {
+			vals = []string{id.Subject}
+		}
+	case varUserID:
+		if s, ok := id.Claims["sub"].(string); ok && s != "" {
+			vals = []string{s}
+		} else if id.Subject != "" {
+			vals = []string{id.Subject}
+		}
+	}
+	if len(vals) == 0 && d.hasDefault {
+		vals = []string{d.def}
+	}
+	return vals
+}
+
+// evalCtx is what statement matching reads; it lives on the stack.
+type evalCtx struct {
+	req  *Request
+	vals [][]string
+	role []string // values of ${iamgate:role}
+}
+
+func (c *evalCtx) values(id int32) []string {
+	if id == roleVar {
+		return c.role
+	}
+	if int(id) < len(c.vals) {
+		return c.vals[id]
+	}
+	return nil
+}
+
+// matches reports whether the statement's resource and conditions match;
+// the action has been checked by the caller.
+func (s *statement) matches(c *evalCtx) bool {
+	return s.matchResource(c) && s.matchConditions(c) < 0
+}
+
+func (s *statement) matchResource(c *evalCtx) bool {
+	m := false
+	for i := range s.resources {
+		if s.resources[i].matchResource(c.req.Resource, c) {
+			m = true
+			break
+		}
+	}
+	return m != s.notResource
+}
+
+// matchConditions returns the index of the first condition that does not
+// hold, or -1.
+func (s *statement) matchConditions(c *evalCtx) int {
+	for i, cond := range s.conds {
+		if !cond.eval(c) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Precomputed details, so the common deny needs no allocation.
+var (
+	noAllowDetail = detailsFor("no statement allows ")
+	sessionDetail = detailsFor("session policy does not allow ")
+)
+
+func detailsFor(prefix string) []string {
+	out := make([]string, len(KnownActions))
+	for i, a := range KnownActions {
+		out[i] = prefix + string(a)
+	}
+	return out
+}
+
+// actionRef is a request's action resolved against the known actions.
+type actionRef struct {
+	idx   int    // index into KnownActions, or -1
+	lower string // lower-case action name when idx < 0
+}
+
+func resolveAction(a Action) actionRef {
+	if i, ok := knownIndex[a]; ok {
+		return actionRef{idx: i}
+	}
+	lower := strings.ToLower(string(a))
+	if i, ok := knownLowerIndex[Action(lower)]; ok {
+		return actionRef{idx: i}
+	}
+	return actionRef{idx: -1, lower: lower}
+}
+
+func (a *actionRef) candidates(x *stmtIndex, all []int32) []int32 {
+	if a.idx >= 0 {
+		return x.of(a.idx)
+	}
+	return all
+}
+
+// appliesTo reports whether st covers the action; statements from an index
+// are known to.
+func (a *actionRef) appliesTo(st *statement) bool {
+	return a.idx >= 0 || st.matchesActionName(a.lower)
+}
+
+// Authorize decides whether p may perform r. Evaluation follows AWS: an
+// explicit Deny in any of p's roles or in its session policy wins;
+// otherwise the request is allowed if a statement of one of p's roles
+// allows it and, when a session policy is set, the session policy allows
+// it too; otherwise it is denied by default. Authorize does not allocate
+// for known actions.
+func (e *Engine) Authorize(p *Principal, r *Request) Decision {
+	if p == nil || len(p.roles) == 0 {
+		return Decision{Reason: ReasonNoRole, Detail: "the principal holds no role"}
+	}
+	if p.engine != e {
+		return Decision{Reason: ReasonNoRole, Detail: "the principal was built by a different engine"}
+	}
+	act := resolveAction(r.Action)
+	ctx := evalCtx{req: r, vals: p.vals}
+
+	for _, role := range p.roles {
+		ctx.role = role.nameVals
+		for _, i := range act.candidates(&role.deny, role.allDeny) {
+			rs := &role.stmts[i]
+			if act.appliesTo(rs.st) && rs.st.matches(&ctx) {
+				return Decision{Reason: ReasonExplicitDeny, Role: role.name, Policy: rs.policy, Sid: rs.st.sid, Detail: rs.detail}
+			}
+		}
+	}
+	sp := p.session
+	if sp != nil {
+		sctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		for _, i := range act.candidates(&sp.deny, sp.allDeny) {
+			st := sp.stmts[i]
+			if act.appliesTo(st) && st.matches(&sctx) {
+				return Decision{Reason: ReasonExplicitDeny, Policy: sp.name, Sid: st.sid, Detail: sp.denyDetail[i]}
+			}
+		}
+	}
+
+	var allowRole *Role
+	var allowStmt *roleStmt
+roles:
+	for _, role := range p.roles {
+		ctx.role = role.nameVals
+		for _, i := range act.candidates(&role.allow, role.allAllow) {
+			rs := &role.stmts[i]
+			if act.appliesTo(rs.st) && rs.st.matches(&ctx) {
+				allowRole, allowStmt = role, rs
+				break roles
+			}
+		}
+	}
+	if allowStmt == nil {
+		d := Decision{Reason: ReasonNoAllow}
+		if act.idx >= 0 {
+			d.Detail = noAllowDetail[act.idx]
+		} else {
+			d.Detail = "no statement allows " + string(r.Action)
+		}
+		return d
+	}
+	if sp != nil {
+		sctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		ok := false
+		for _, i := range act.candidates(&sp.allow, sp.allAllow) {
+			st := sp.stmts[i]
+			if act.appliesTo(st) && st.matches(&sctx) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			d := Decision{Reason: ReasonSessionPolicy, Role: allowRole.name, Policy: allowStmt.policy, Sid: allowStmt.st.sid}
+			if act.idx >= 0 {
+				d.Detail = sessionDetail[act.idx]
+			} else {
+				d.Detail = "session policy does not allow " + string(r.Action)
+			}
+			return d
+		}
+	}
+	return Decision{Allowed: true, Reason: ReasonAllowed, Role: allowRole.name, Policy: allowStmt.policy, Sid: allowStmt.st.sid}
+}
+
+// StatementTrace is how one statement fared in Explain.
+type StatementTrace struct {
+	Role      string // "" for the session policy
+	Policy    string
+	Statement int // 1-based position in the policy
+	Sid       string
+	Effect    string // "Allow" or "Deny"
+
+	ActionMatched     bool
+	ResourceMatched   bool
+	ConditionsMatched bool
+	// Matched: action, resource and conditions all matched, so the
+	// statement applies to the request.
+	Matched bool
+	// Why says, when not Matched, what did not match, in plain words.
+	Why string
+}
+
+// Explain returns the same decision as Authorize (with the resource named
+// in a default-deny Detail) and a trace of every statement of p's roles
+// and session policy, in order. It allocates freely; use it for
+// diagnostics, not per request.
+func (e *Engine) Explain(p *Principal, r *Request) (Decision, []StatementTrace) {
+	d := e.Authorize(p, r)
+	switch d.Reason {
+	case ReasonNoAllow, ReasonSessionPolicy:
+		d.Detail += " on " + r.Resource
+	}
+	if p == nil || p.engine != e {
+		return d, nil
+	}
+	act := resolveAction(r.Action)
+	lower := act.lower
+	if act.idx >= 0 {
+		lower = knownLower[act.idx]
+	}
+	var traces []StatementTrace
+	for _, role := range p.roles {
+		ctx := evalCtx{req: r, vals: p.vals, role: role.nameVals}
+		for i := range role.stmts {
+			rs := &role.stmts[i]
+			traces = append(traces, traceStatement(rs.st, &ctx, r, lower, role.name, rs.policy))
+		}
+	}
+	if sp := p.session; sp != nil {
+		ctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		for _, st := range sp.stmts {
+			traces = append(traces, traceStatement(st, &ctx, r, lower, "", sp.name))
+		}
+	}
+	return d, traces
+}
+
+func traceStatement(st *statement, ctx *evalCtx, r *Request, lowerAction, role, policy string) StatementTrace {
+	t := StatementTrace{Role: role, Policy: policy, Statement: st.num, Sid: st.sid, Effect: st.effect()}
+	t.ActionMatched = st.matchesActionName(lowerAction)
+	t.ResourceMatched = st.matchResource(ctx)
+	failed := st.matchConditions(ctx)
+	t.ConditionsMatched = failed < 0
+	t.Matched = t.ActionMatched && t.ResourceMatched && t.ConditionsMatched
+	var why []string
+	if !t.ActionMatched {
+		key := "Action"
+		if st.notAction {
+			key = "NotAction"
+		}
+		why = append(why, fmt.Sprintf("action %s is not covered by %s %s", r.Action, key, quoteList(st.actionRaw)))
+	}
+	if !t.ResourceMatched {
+		raws := make([]string, len(st.resources))
+		for i, p := range st.resources {
+			raws[i] = p.raw
+		}
+		if st.notResource {
+			why = append(why, fmt.Sprintf("resource %s matches NotResource %s", r.Resource, quoteList(raws)))
+		} else {
+			why = append(why, fmt.Sprintf("resource %s matches no Resource in %s", r.Resource, quoteList(raws)))
+		}
+	}
+	if failed >= 0 {
+		why = append(why, describeFailed(st.conds[failed], ctx))
+	}
+	t.Why = strings.Join(why, "; ")
+	return t
+}
+
+func describeFailed(c *condition, ctx *evalCtx) string {
+	k := c.lookup(ctx)
+	var have string
+	switch {
+	case k.n == 0:
+		have = "the key is absent"
+	case k.n == 1:
+		have = "the request has " + strconv.Quote(k.str(0))
+	default:
+		vals := make([]string, k.n)
+		for i := range vals {
+			vals[i] = k.str(i)
+		}
+		have = "the request has " + quoteList(vals)
+	}
+	return fmt.Sprintf("condition %s %q %s does not hold: %s", c.opName, c.keyName, quoteList(c.values), have)
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = strconv.Quote(v)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}

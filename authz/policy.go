@@ -1,0 +1,387 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Policy is a compiled identity policy. Policies named by roles are
+// compiled by Compile; ParsePolicy compiles a stand-alone one, such as an
+// STS session policy.
+type Policy struct {
+	name  string
+	stmts []*statement
+	vars  *varTable
+	// per known action, the statements that apply to it
+	deny, allow stmtIndex
+	allDeny     []int32
+	allAllow    []int32
+	denyDetail  []string // per statement, for explicit denies in a session policy
+}
+
+// Name returns the policy's name.
+func (p *Policy) Name() string { return p.name }
+
+// statement is one compiled policy statement.
+type statement struct {
+	num         int // 1-based position in its policy
+	sid         string
+	deny        bool
+	notAction   bool
+	actions     []pattern // lower-cased
+	actionRaw   []string
+	notResource bool
+	resources   []pattern
+	conds       []*condition
+}
+
+func (s *statement) effect() string {
+	if s.deny {
+		return "Deny"
+	}
+	return "Allow"
+}
+
+// label names the statement in messages: `statement 2 "ReadAll"`.
+func (s *statement) label() string {
+	if s.sid != "" {
+		return fmt.Sprintf("statement %d (Sid %q)", s.num, s.sid)
+	}
+	return fmt.Sprintf("statement %d", s.num)
+}
+
+// matchesActionName reports whether the statement applies to action, given
+// in lower case.
+func (s *statement) matchesActionName(lower string) bool {
+	m := false
+	for i := range s.actions {
+		if globMatch(&s.actions[i], lower) {
+			m = true
+			break
+		}
+	}
+	return m != s.notAction
+}
+
+// stmtIndex lists, for each known action, the statements (by position in
+// a statement list) that apply to it: idx[off[a]:off[a+1]].
+type stmtIndex struct {
+	off []int32
+	idx []int32
+}
+
+func (x *stmtIndex) of(a int) []int32 { return x.idx[x.off[a]:x.off[a+1]] }
+
+// buildIndex indexes stmts by known action; deny and allow statements go to
+// separate indexes so explicit denies can be checked first.
+func buildIndex(stmts []*statement) (deny, allow stmtIndex, allDeny, allAllow []int32) {
+	deny.off = make([]int32, len(knownLower)+1)
+	allow.off = make([]int32, len(knownLower)+1)
+	for a, name := range knownLower {
+		for i, s := range stmts {
+			if !s.matchesActionName(name) {
+				continue
+			}
+			if s.deny {
+				deny.idx = append(deny.idx, int32(i))
+			} else {
+				allow.idx = append(allow.idx, int32(i))
+			}
+		}
+		deny.off[a+1] = int32(len(deny.idx))
+		allow.off[a+1] = int32(len(allow.idx))
+	}
+	for i, s := range stmts {
+		if s.deny {
+			allDeny = append(allDeny, int32(i))
+		} else {
+			allAllow = append(allAllow, int32(i))
+		}
+	}
+	return
+}
+
+// Policy language versions.
+const (
+	version2012 = "2012-10-17"
+	version2008 = "2008-10-17"
+)
+
+// ParsePolicy compiles one stand-alone identity policy, with the same
+// validation as Compile. All problems are reported at once.
+func ParsePolicy(name string, doc []byte) (*Policy, error) {
+	p, errs := parsePolicy(name, doc, newVarTable())
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p.finish()
+	return p, nil
+}
+
+func (p *Policy) finish() {
+	p.deny, p.allow, p.allDeny, p.allAllow = buildIndex(p.stmts)
+	p.denyDetail = make([]string, len(p.stmts))
+	for i, s := range p.stmts {
+		p.denyDetail[i] = "explicit deny in session policy " + strconv.Quote(p.name) + " " + s.label()
+	}
+}
+
+// parsePolicy compiles doc, interning its variables into vars. Errors are
+// prefixed with the policy name and, where it applies, the statement.
+//
+// A missing Version is treated as "2012-10-17" (AWS would fall back to
+// "2008-10-17", where policy variables are plain text); "2008-10-17" is
+// accepted, but a policy that uses variables must say "2012-10-17".
+func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
+	p := &Policy{name: name, vars: vars}
+	prefix := fmt.Sprintf("policy %q: ", name)
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, errors.New(prefix+fmt.Sprintf(format, args...)))
+	}
+	if name == "" {
+		fail("policy name is empty")
+	}
+	v, err := decodeJSON(doc)
+	if err != nil {
+		fail("%v", err)
+		return p, errs
+	}
+	top, ok := v.(*object)
+	if !ok {
+		fail("policy document must be a JSON object, got %s", jsonType(v))
+		return p, errs
+	}
+	version := version2012
+	for _, k := range top.keys {
+		val := top.vals[k]
+		switch k {
+		case "Version":
+			s, _ := val.(string)
+			if s != version2012 && s != version2008 {
+				fail("Version must be %q or %q, got %s", version2012, version2008, show(val))
+			} else {
+				version = s
+			}
+		case "Id":
+			if _, ok := val.(string); !ok {
+				fail("Id must be a string, got %s", jsonType(val))
+			}
+		case "Statement":
+		default:
+			fail("unknown top-level key %q (expected Version, Id, Statement)", k)
+		}
+	}
+	raw, ok := top.vals["Statement"]
+	if !ok {
+		fail("missing Statement")
+		return p, errs
+	}
+	var list []any
+	switch s := raw.(type) {
+	case *object:
+		list = []any{s}
+	case []any:
+		list = s
+	default:
+		fail("Statement must be an object or an array of objects, got %s", jsonType(raw))
+		return p, errs
+	}
+	if len(list) == 0 {
+		fail("Statement is empty")
+	}
+	sids := map[string]int{}
+	opts := patternOpts{vars: vars, noVars: version != version2012}
+	for i, item := range list {
+		st := &statement{num: i + 1}
+		o, ok := item.(*object)
+		if !ok {
+			fail("statement %d: must be an object, got %s", i+1, jsonType(item))
+			continue
+		}
+		if sid, ok := o.vals["Sid"].(string); ok {
+			st.sid = sid
+		}
+		serrs := compileStatement(st, o, opts)
+		if st.sid != "" {
+			if prev, dup := sids[st.sid]; dup {
+				serrs = append(serrs, fmt.Sprintf("Sid %q is already used by statement %d", st.sid, prev))
+			} else {
+				sids[st.sid] = st.num
+			}
+		}
+		for _, e := range serrs {
+			fail("%s: %s", st.label(), e)
+		}
+		if len(serrs) == 0 {
+			p.stmts = append(p.stmts, st)
+		}
+	}
+	return p, errs
+}
+
+// show renders a decoded JSON value for an error message.
+func show(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case nil:
+		return "null"
+	case *object, []any:
+		return jsonType(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// stringList accepts a string or a non-empty array of strings.
+func stringList(key string, v any) ([]string, string) {
+	switch v := v.(type) {
+	case string:
+		return []string{v}, ""
+	case []any:
+		if len(v) == 0 {
+			return nil, key + " is an empty array"
+		}
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Sprintf("%s must contain only strings, found %s", key, jsonType(e))
+			}
+			out = append(out, s)
+		}
+		return out, ""
+	}
+	return nil, fmt.Sprintf("%s must be a string or an array of strings, got %s", key, jsonType(v))
+}
+
+func compileStatement(st *statement, o *object, opts patternOpts) []string {
+	var errs []string
+	var actionKey, resourceKey string
+	for _, k := range o.keys {
+		v := o.vals[k]
+		switch k {
+		case "Sid":
+			if _, ok := v.(string); !ok {
+				errs = append(errs, fmt.Sprintf("Sid must be a string, got %s", jsonType(v)))
+			}
+		case "Effect":
+			switch v {
+			case "Allow":
+			case "Deny":
+				st.deny = true
+			default:
+				errs = append(errs, fmt.Sprintf("Effect must be \"Allow\" or \"Deny\", got %s", show(v)))
+			}
+		case "Action", "NotAction":
+			if actionKey != "" {
+				errs = append(errs, "has both Action and NotAction; use exactly one")
+				continue
+			}
+			actionKey = k
+			st.notAction = k == "NotAction"
+			list, msg := stringList(k, v)
+			if msg != "" {
+				errs = append(errs, msg)
+				continue
+			}
+			for _, a := range list {
+				if msg := checkAction(a); msg != "" {
+					errs = append(errs, fmt.Sprintf("%s %q: %s", k, a, msg))
+					continue
+				}
+				p, _ := compilePattern(strings.ToLower(a), patternOpts{glob: true})
+				st.actions = append(st.actions, p)
+				st.actionRaw = append(st.actionRaw, a)
+			}
+		case "Resource", "NotResource":
+			if resourceKey != "" {
+				errs = append(errs, "has both Resource and NotResource; use exactly one")
+				continue
+			}
+			resourceKey = k
+			st.notResource = k == "NotResource"
+			list, msg := stringList(k, v)
+			if msg != "" {
+				errs = append(errs, msg)
+				continue
+			}
+			for _, r := range list {
+				if msg := checkResource(r); msg != "" {
+					errs = append(errs, fmt.Sprintf("%s %q: %s", k, r, msg))
+					continue
+				}
+				o := opts
+				o.glob = true
+				p, err := compilePattern(r, o)
+				if err != nil {
+					errs = append(errs, fmt.Sprintf("%s %q: %v", k, r, err))
+					continue
+				}
+				st.resources = append(st.resources, p)
+			}
+		case "Condition":
+			conds, cerrs := compileConditions(v, opts)
+			st.conds = conds
+			errs = append(errs, cerrs...)
+		case "Principal", "NotPrincipal":
+			errs = append(errs, k+" is not allowed in an identity policy (the principal is whoever holds the role)")
+		default:
+			errs = append(errs, fmt.Sprintf("unknown key %q", k))
+		}
+	}
+	if _, ok := o.vals["Effect"]; !ok {
+		errs = append(errs, "missing Effect")
+	}
+	if actionKey == "" {
+		errs = append(errs, "missing Action or NotAction")
+	}
+	if resourceKey == "" {
+		errs = append(errs, "missing Resource or NotResource")
+	}
+	return errs
+}
+
+// checkAction validates "*" or "service:name", where name may contain the
+// wildcards '*' and '?'. Any service is accepted; only s3 (or "*") can
+// match an S3 request.
+func checkAction(a string) string {
+	if a == "*" {
+		return ""
+	}
+	svc, name, ok := strings.Cut(a, ":")
+	if !ok || svc == "" || name == "" {
+		return `must be "*" or "service:action", e.g. "s3:GetObject"`
+	}
+	for _, c := range svc {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "service prefix may contain only letters, digits and '-'"
+		}
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '*' || c == '?') {
+			return "action name may contain only letters, digits, '-', '*' and '?'"
+		}
+	}
+	return ""
+}
+
+// checkResource validates "*" or an ARN, arn:partition:service:region:account:resource.
+func checkResource(r string) string {
+	if r == "*" {
+		return ""
+	}
+	parts := strings.SplitN(r, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return `must be "*" or an ARN such as "arn:aws:s3:::bucket/key"`
+	}
+	if parts[1] == "" || parts[2] == "" {
+		return "ARN has an empty partition or service"
+	}
+	if parts[5] == "" {
+		return "ARN has an empty resource part"
+	}
+	return ""
+}
