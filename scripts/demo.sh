@@ -14,7 +14,8 @@ MINIO_PORT=${MINIO_PORT:-9000}
 MINIO_CONSOLE_PORT=${MINIO_CONSOLE_PORT:-9001}
 ISSUER_PORT=${ISSUER_PORT:-8089}
 BIN=$(bash scripts/install-tools.sh minio)
-[ -x bin/iamgate ] || go build -o bin/iamgate ./cmd/iamgate
+IAMGATE=${IAMGATE_BIN:-bin/iamgate}
+[ -n "${IAMGATE_BIN:-}" ] || go build -o bin/iamgate ./cmd/iamgate
 
 mkdir -p "$DEMO/minio"
 export IAMGATE_DEMO_MINIO_USER=demo-root
@@ -30,7 +31,7 @@ MINIO_ROOT_USER=$IAMGATE_DEMO_MINIO_USER MINIO_ROOT_PASSWORD=$IAMGATE_DEMO_MINIO
 	"$BIN/minio" server "$DEMO/minio" --address "127.0.0.1:$MINIO_PORT" \
 	--console-address "127.0.0.1:$MINIO_CONSOLE_PORT" >"$DEMO/minio.log" 2>&1 &
 pids+=($!)
-bin/iamgate dev --config "$DEMO/iamgate.yaml" --issuer-listen "127.0.0.1:$ISSUER_PORT" >"$DEMO/iamgate.log" 2>&1 &
+"$IAMGATE" dev --config "$DEMO/iamgate.yaml" --issuer-listen "127.0.0.1:$ISSUER_PORT" >"$DEMO/iamgate.log" 2>&1 &
 pids+=($!)
 
 for i in $(seq 1 100); do
@@ -90,7 +91,7 @@ if [ "$SMOKE" = 1 ]; then
 	out=$(curl -sS -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "$S3/demo/home/bob/notes.txt")
 	case "$out" in *"<Code>AccessDenied</Code>"*"is not authorized"*403) ;; *) fail "bob's notes not denied: $out" ;; esac
 	grep -q '"decision":"deny"' "$DEMO/audit.log" || fail "no deny in the audit log"
-	bin/iamgate explain --config "$DEMO/iamgate.yaml" --token-file "$DEMO/alice.token" GET /demo/home/bob/notes.txt >"$DEMO/explain.txt" || true
+	"$IAMGATE" explain --config "$DEMO/iamgate.yaml" --token-file "$DEMO/alice.token" GET /demo/home/bob/notes.txt >"$DEMO/explain.txt" || true
 	grep -qi "deny" "$DEMO/explain.txt" || fail "explain did not explain: $(cat "$DEMO/explain.txt")"
 	echo "demo smoke: OK"
 	exit 0
