@@ -4,7 +4,7 @@
 GO        ?= go
 TOOLS     ?= $(HOME)/.cache/iamgate-tools
 export IAMGATE_TOOLS := $(TOOLS)
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 20000x
 PKGS      := ./...
 
 .PHONY: all build test unit integration fuzz-short fuzz lint demo bench tools clean
@@ -31,7 +31,7 @@ fuzz-short:
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 fuzz:
-	FUZZTIME=2m bash scripts/fuzz.sh
+	FUZZTIME=2000000x bash scripts/fuzz.sh
 
 lint:
 	$(GO) vet $(PKGS)
