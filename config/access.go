@@ -206,6 +206,7 @@ func (p *parser) roles(n *yaml.Node, path string) []Role {
 					r.MaxSession = d
 				}
 			}},
+			{"session_may_outlive_token", func(path string, v *yaml.Node) { r.SessionMayOutliveToken, _ = p.boolean(v, path) }},
 		})
 		if !ok {
 			continue
@@ -483,12 +484,19 @@ func (p *parser) crossCheck(f *File) {
 	for _, is := range f.Issuers {
 		issuers = append(issuers, is.Name)
 	}
+	roles := make([]string, 0, len(f.Roles))
+	for _, r := range f.Roles {
+		roles = append(roles, r.Name)
+	}
 	used := map[string]bool{}
 	for _, r := range p.st.refs {
 		var known []string
-		if r.kind == "issuer" {
+		switch r.kind {
+		case "issuer":
 			known = issuers
-		} else {
+		case "role":
+			known = roles
+		default:
 			used[r.name] = true
 			if p.st.policyNodes[r.name] != nil {
 				continue // defined, even if its document has errors
@@ -514,7 +522,7 @@ func (p *parser) crossCheck(f *File) {
 			p.warns = append(p.warns, Warning{Pos: pol.Pos, Message: "policies." + pol.Name + ": not used by any role"})
 		}
 	}
-	if f.MetricsListen != "" && f.MetricsListen == f.Listen {
+	if f.MetricsListen != "" && f.MetricsListen == f.Listen && !strings.HasSuffix(f.Listen, ":0") {
 		p.errorf(p.st.metricsNode, "metrics_listen", "must differ from listen")
 	}
 	if f.Upstream.CAFile != "" && strings.HasPrefix(f.Upstream.Endpoint, "http://") {

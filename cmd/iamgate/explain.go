@@ -64,10 +64,39 @@ type explainRole struct {
 }
 
 type explainCheck struct {
-	Action     string                 `json:"action"`
-	Resource   string                 `json:"resource"`
-	Decision   authz.Decision         `json:"decision"`
-	Statements []authz.StatementTrace `json:"statements"`
+	Action     string             `json:"action"`
+	Resource   string             `json:"resource"`
+	Decision   explainDecision    `json:"decision"`
+	Statements []explainStatement `json:"statements"`
+}
+
+type explainDecision struct {
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+	Role    string `json:"role,omitempty"`
+	Policy  string `json:"policy,omitempty"`
+	Sid     string `json:"sid,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+type explainStatement struct {
+	Role      string `json:"role"`
+	Policy    string `json:"policy"`
+	Statement int    `json:"statement"`
+	Sid       string `json:"sid,omitempty"`
+	Effect    string `json:"effect"`
+	Applies   bool   `json:"applies"`
+	Why       string `json:"why,omitempty"`
+}
+
+func newExplainCheck(c s3req.Check, d authz.Decision, traces []authz.StatementTrace) explainCheck {
+	ec := explainCheck{Action: string(c.Action), Resource: c.Resource, Decision: explainDecision{
+		Allowed: d.Allowed, Reason: string(d.Reason), Role: d.Role, Policy: d.Policy, Sid: d.Sid, Detail: d.Detail}}
+	for _, t := range traces {
+		ec.Statements = append(ec.Statements, explainStatement{Role: t.Role, Policy: t.Policy, Statement: t.Statement,
+			Sid: t.Sid, Effect: t.Effect, Applies: t.Matched, Why: t.Why})
+	}
+	return ec
 }
 
 func cmdExplain(args []string, stdout, stderr io.Writer) error {
@@ -199,7 +228,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 		for _, c := range checks {
 			ar.Action, ar.Resource = c.Action, c.Resource
 			d, traces := engine.Explain(p, &ar)
-			out.Checks = append(out.Checks, explainCheck{Action: string(c.Action), Resource: c.Resource, Decision: d, Statements: traces})
+			out.Checks = append(out.Checks, newExplainCheck(c, d, traces))
 			if !d.Allowed && out.Allowed {
 				out.Allowed = false
 				out.Summary = fmt.Sprintf("DENY (%s): %s", d.Reason, d.Detail)
@@ -238,7 +267,7 @@ func printExplain(w io.Writer, out *explainOutput) {
 	for i, c := range out.Checks {
 		verdict := "ALLOW"
 		if !c.Decision.Allowed {
-			verdict = "DENY (" + string(c.Decision.Reason) + ")"
+			verdict = "DENY (" + c.Decision.Reason + ")"
 		}
 		fmt.Fprintf(w, "Check %d: %s on %s: %s\n", i+1, c.Action, c.Resource, verdict)
 		if c.Decision.Detail != "" {
@@ -250,7 +279,7 @@ func printExplain(w io.Writer, out *explainOutput) {
 				name = fmt.Sprintf("#%d", s.Statement)
 			}
 			status := "applies"
-			if !s.Matched {
+			if !s.Applies {
 				status = "does not apply: " + s.Why
 			}
 			fmt.Fprintf(w, "    %s/%s %s (%s) %s\n", s.Role, s.Policy, name, s.Effect, status)

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("output differs from %s:\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCheck(t *testing.T) {
+	t.Setenv("IAMGATE_TEST_KEY", "k")
+	tests := []struct {
+		file   string
+		code   int
+		golden string
+	}{
+		{"testdata/explain.yaml", 0, "check_ok.golden"},
+		{"testdata/bad.yaml", 1, "check_bad.golden"},
+		{"testdata/policyerr.yaml", 1, "check_policyerr.golden"},
+		{"testdata/missing.yaml", 1, "check_missing.golden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "check", "--config", tt.file)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			golden(t, tt.golden, []byte(stdout+stderr))
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t.Setenv("IAMGATE_TEST_KEY", "k")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"explain_allow", []string{"--claims", "testdata/alice.json", "GET", "/data/home/alice/notes.txt"}},
+		{"explain_deny", []string{"--claims", "testdata/alice.json", "GET", "/data/home/bob/notes.txt"}},
+		{"explain_explicit", []string{"--claims", "testdata/alice.json", "--op", "GetObject", "--bucket", "data", "--key", "datasets/pii/people.csv"}},
+		{"explain_list", []string{"--claims", "testdata/alice.json", "--op", "ListObjectsV2", "--bucket", "data", "--prefix", "home/"}},
+		{"explain_copy", []string{"--claims", "testdata/alice.json", "--op", "CopyObject", "--bucket", "data", "--key", "home/alice/x", "--copy-source", "data/datasets/a.csv"}},
+		{"explain_role", []string{"--claims", "testdata/alice.json", "--role", "admin", "GET", "/data/x"}},
+		{"explain_badkey", []string{"--claims", "testdata/alice.json", "GET", "/data/a/../b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"explain", "--config", "testdata/explain.yaml"}, tt.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			golden(t, tt.name+".golden", []byte(stdout))
+		})
+	}
+	code, stdout, _ := runCLI(t, "explain", "--config", "testdata/explain.yaml", "--claims", "testdata/alice.json", "--json", "GET", "/data/home/bob/x")
+	if code != 0 || !strings.Contains(stdout, `"allowed": false`) || !strings.Contains(stdout, `"reason": "no_allow"`) {
+		t.Fatalf("--json: %d %s", code, stdout)
+	}
+	if code, _, stderr := runCLI(t, "explain", "--config", "testdata/explain.yaml", "--claims", "testdata/alice.json"); code != 2 || !strings.Contains(stderr, "Usage") {
+		t.Fatalf("missing request: %d %s", code, stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, stderr := runCLI(t); code != 2 || !strings.Contains(stderr, "Usage") {
+		t.Fatalf("%d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+		t.Fatalf("%d %s", code, stderr)
+	}
+	if code, stdout, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(stdout, "iamgate ") {
+		t.Fatalf("%d %s", code, stdout)
+	}
+	if code, _, stderr := runCLI(t, "dev", "--issuer-listen", "0.0.0.0:0"); code != 1 || !strings.Contains(stderr, "not a loopback") {
+		t.Fatalf("dev on a public address: %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/iamgate/iamgate/internal/devissuer"
+)
+
+// serveFixture runs an app against an httptest upstream.
+type serveFixture struct {
+	iss    *devissuer.Issuer
+	cfg    string
+	app    *app
+	url    string
+	token  string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const serveConfig = `
+listen: 127.0.0.1:0
+metrics_listen: 127.0.0.1:0
+upstream: {endpoint: %q, access_key_id: env:SERVE_KEY, secret_access_key: env:SERVE_KEY}
+server: {read_header_timeout: 500ms, shutdown_grace: %s}
+issuers: [{name: dev, url: %q, audiences: [iamgate]}]
+roles: [{name: reader, kind: machine, trust: {issuer: dev, claims: {sub: "svc-*"}}, policies: [%s]}]
+policies:
+  read: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}'
+  none: '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}'
+audit: {file: %q}
+log: {level: error}
+`
+
+func newServeFixture(t *testing.T, upstream http.Handler, grace string, reload time.Duration) *serveFixture {
+	t.Helper()
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
+	f := &serveFixture{iss: devissuer.StartTest(t)}
+	dir := t.TempDir()
+	f.cfg = filepath.Join(dir, "iamgate.yaml")
+	t.Setenv("SERVE_KEY", "k")
+	writeFile(t, f.cfg, fmt.Sprintf(serveConfig, up.URL, grace, f.iss.URL(), "read", filepath.Join(dir, "audit.log")))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, f.cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: reload})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	f.app, f.url, f.cancel, f.done = a, "http://"+a.Addr(), cancel, make(chan error, 1)
+	go func() { f.done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-f.done })
+	f.token, err = f.iss.Mint(map[string]any{"sub": "svc-1", "aud": "iamgate"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *serveFixture) get(t *testing.T, path string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", f.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+f.token)
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
+// A gzip-encoded object reaches the client exactly as stored.
+func TestCompressedObjectsAreNotDecoded(t *testing.T) {
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(bytes.Repeat([]byte("compressible "), 1000))
+	w.Close()
+	stored := gz.Bytes()
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "" {
+			t.Errorf("Accept-Encoding %q was added toward the store", r.Header.Get("Accept-Encoding"))
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", fmt.Sprint(len(stored)))
+		w.Write(stored)
+	}), "5s", time.Hour)
+	res, body := f.get(t, "/bkt/archive.gz")
+	if res.StatusCode != 200 || !bytes.Equal(body, stored) || res.Header.Get("Content-Encoding") != "gzip" ||
+		res.Header.Get("Content-Length") != fmt.Sprint(len(stored)) {
+		t.Fatalf("%d, %d bytes (stored %d), Content-Encoding %q, Content-Length %q", res.StatusCode, len(body), len(stored),
+			res.Header.Get("Content-Encoding"), res.Header.Get("Content-Length"))
+	}
+}
+
+func TestMetricsListener(t *testing.T) {
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") }), "5s", time.Hour)
+	f.get(t, "/bkt/k")
+	res, err := http.Get("http://" + f.app.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`iamgate_requests_total{decision="allow",operation="GetObject",status_class="2xx"} 1`,
+		`iamgate_jwks_refreshes_total{issuer="dev",result="ok"}`,
+		"iamgate_request_duration_seconds_bucket", "go_goroutines",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Metrics are not served on the S3 listener.
+	if res, _ := f.get(t, "/metrics"); res.StatusCode == 200 {
+		t.Error("/metrics answered on the S3 listener")
+	}
+}
+
+func TestReloadOnSIGHUP(t *testing.T) {
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") }), "5s", time.Hour)
+	if res, _ := f.get(t, "/bkt/k"); res.StatusCode != 200 {
+		t.Fatal(res.Status)
+	}
+	raw, _ := os.ReadFile(f.cfg)
+	writeFile(t, f.cfg, strings.Replace(string(raw), "policies: [read]", "policies: [none]", 1))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if res, _ := f.get(t, "/bkt/k"); res.StatusCode == 403 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP did not reload the configuration")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// On shutdown a transfer in flight finishes; new connections are refused.
+func TestGracefulShutdownFinishesTransfers(t *testing.T) {
+	started := make(chan struct{})
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2000000")
+		chunk := bytes.Repeat([]byte("a"), 100000)
+		for i := 0; i < 20; i++ {
+			w.Write(chunk)
+			w.(http.Flusher).Flush()
+			if i == 0 {
+				close(started)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}), "10s", time.Hour)
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", f.url+"/bkt/big", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- result{len(b), err}
+	}()
+	<-started
+	f.cancel()
+	r := <-got
+	if r.err != nil || r.n != 2000000 {
+		t.Fatalf("in-flight transfer: %d bytes, %v", r.n, r.err)
+	}
+	if err := <-f.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	f.done <- nil // for the cleanup
+	if _, err := net.DialTimeout("tcp", f.app.Addr(), time.Second); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+// A client that never finishes its headers is disconnected.
+func TestSlowHeadersAreCutOff(t *testing.T) {
+	f := newServeFixture(t, http.NotFoundHandler(), "5s", time.Hour)
+	conn, err := net.Dial("tcp", f.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /bkt/k HTTP/1.1\r\nHost: x\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v", d)
+	}
+}
