@@ -36,6 +36,22 @@ const (
 
 	// MinFingerprintKeyBytes is the shortest accepted audit.fingerprint_key.
 	MinFingerprintKeyBytes = 32
+
+	// MinSessionKeyBytes is the shortest accepted sts.session_keys secret.
+	// The secret is stretched to a 256-bit key with HKDF-SHA256.
+	MinSessionKeyBytes = 32
+	// DefaultMaxPolicySize, MinMaxPolicySize and MaxMaxPolicySize bound
+	// sts.max_policy_size: bytes of a packed inline session policy.
+	DefaultMaxPolicySize = 2048
+	MinMaxPolicySize     = 256
+	MaxMaxPolicySize     = 65536
+
+	// MinServiceSecretBytes is the shortest accepted
+	// service_credentials[].secret_access_key.
+	MinServiceSecretBytes = 16
+	// SessionAccessKeyPrefix starts the access key ID of every STS session;
+	// a service credential's access key ID may not start with it.
+	SessionAccessKeyPrefix = "ASIA"
 )
 
 // Role kinds.
@@ -55,9 +71,12 @@ type File struct {
 	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed; empty: none
 	Server             Server
 	Upstream           Upstream
-	Issuers            []Issuer // in file order
-	Roles              []Role   // in file order
-	Policies           []Policy // sorted by name
+	Issuers            []Issuer            // in file order
+	Roles              []Role              // in file order
+	Policies           []Policy            // sorted by name
+	STS                *STS                // nil: the STS endpoint is off
+	Revocations        []Revocation        // in file order
+	ServiceCredentials []ServiceCredential // in file order
 	Audit              Audit
 	Log                Log
 
@@ -119,7 +138,12 @@ type Role struct {
 	Trust       []TrustRule // any matching rule is enough; never empty
 	Policies    []string    // names of entries in File.Policies; never empty
 	MaxSession  time.Duration
-	Pos         Pos
+
+	// SessionMayOutliveToken lets an STS session end after the web-identity
+	// token it was made from expires. false (the default): the session ends
+	// no later than the token.
+	SessionMayOutliveToken bool
+	Pos                    Pos
 }
 
 // TrustRule matches a token from one issuer whose claims all match.
@@ -140,6 +164,53 @@ type Policy struct {
 	JSON   []byte // the document exactly as written
 	Source string // the policy file, "" for an inline policy
 	Pos    Pos    // the value of the entry in the configuration file
+}
+
+// STS configures the AWS-compatible STS endpoint, which exchanges
+// web-identity tokens for temporary credentials sealed in session tokens.
+type STS struct {
+	// SessionKeys is never empty. The first key seals new session tokens;
+	// every key opens them, so that a key can be rotated in before it is
+	// used and out after the last session it sealed has expired.
+	SessionKeys []SessionKey
+
+	// MaxPolicySize is the largest packed inline session policy, in bytes;
+	// a larger one fails with PackedPolicyTooLarge.
+	MaxPolicySize int
+	Pos           Pos
+}
+
+// SessionKey is one key that seals or opens session tokens.
+type SessionKey struct {
+	ID     string // unique, 1-16 of a-z 0-9 -; recorded in each session token
+	Secret Secret // at least MinSessionKeyBytes; stretched with HKDF-SHA256
+	Pos    Pos
+}
+
+// Revocation voids the STS sessions issued before IssuedBefore that match
+// every non-empty field among Subject, Issuer, Role and SessionID; at least
+// one of them is set. Issuer and Role name entries of File.Issuers and
+// File.Roles.
+type Revocation struct {
+	Subject      string
+	Issuer       string
+	Role         string
+	SessionID    string
+	IssuedBefore time.Time // UTC
+	Reason       string    // free text for the audit log
+	Pos          Pos
+}
+
+// ServiceCredential is a static access key for a client that cannot use web
+// identity. It always expires.
+type ServiceCredential struct {
+	Name            string    // unique, 1-64 of a-z 0-9 _ -
+	AccessKeyID     string    // unique, 16-128 of A-Z 0-9, never starting with SessionAccessKeyPrefix
+	SecretAccessKey Secret    // at least MinServiceSecretBytes
+	Role            string    // names an entry of File.Roles
+	Expires         time.Time // UTC; requests signed with the key at or after it are refused
+	Description     string
+	Pos             Pos
 }
 
 // Audit says where audit events go.

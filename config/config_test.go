@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +21,18 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // testEnv is the environment the golden and round-trip tests see.
 var testEnv = map[string]string{
-	"MINIO_KEY":    "minio-access-key-value",
-	"MINIO_SECRET": "minio-secret-key-value",
-	"FP_KEY":       "0123456789abcdef0123456789abcdef-fingerprint",
-	"EMPTY_VAR":    "",
+	"MINIO_KEY":     "minio-access-key-value",
+	"MINIO_SECRET":  "minio-secret-key-value",
+	"FP_KEY":        "0123456789abcdef0123456789abcdef-fingerprint",
+	"EMPTY_VAR":     "",
+	"SESSION_KEY_A": "session-key-a-0123456789abcdef0123456789",
+	"SESSION_KEY_B": "session-key-b-0123456789abcdef0123456789",
+	"SHORT_KEY":     "too-short-session-key",
+	"BACKUP_SECRET": "backup-secret-access-key-value",
 }
+
+// testNow is the time the golden and round-trip tests are parsed at.
+var testNow = time.Date(2027, time.January, 1, 12, 0, 0, 0, time.UTC)
 
 func lookup(name string) (string, bool) {
 	v, ok := testEnv[name]
@@ -37,7 +45,7 @@ func parseFile(t *testing.T, path string) (*File, []Warning, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Parse(path, data, filepath.Dir(path), lookup)
+	return parse(path, data, filepath.Dir(path), lookup, testNow)
 }
 
 // render gives the text a golden file holds: the errors, then the warnings.
@@ -110,7 +118,11 @@ func TestFull(t *testing.T) {
 	if got.Digest == "" || got.Path != "testdata/good/full.yaml" {
 		t.Errorf("Path %q Digest %q", got.Path, got.Digest)
 	}
-	wantFiles := []string{filepath.Join("testdata", "secrets", "minio-secret"), filepath.Join(dir, "policies", "read-datasets.json")}
+	wantFiles := []string{
+		filepath.Join("testdata", "secrets", "minio-secret"),
+		filepath.Join(dir, "policies", "read-datasets.json"),
+		filepath.Join("testdata", "secrets", "session-key-old"),
+	}
 	if !reflect.DeepEqual(got.Files, wantFiles) {
 		t.Errorf("Files = %q, want %q", got.Files, wantFiles)
 	}
@@ -123,11 +135,40 @@ func TestFull(t *testing.T) {
 	if got.Audit.FingerprintKey == nil || got.Audit.FingerprintKey.Reveal() != testEnv["FP_KEY"] {
 		t.Errorf("fingerprint key %v", got.Audit.FingerprintKey)
 	}
+	if got.STS == nil || len(got.STS.SessionKeys) != 2 {
+		t.Fatalf("STS = %+v", got.STS)
+	}
+	for i, want := range []struct{ value, source string }{
+		{testEnv["SESSION_KEY_A"], "env:SESSION_KEY_A"},
+		{"previous-session-key-0123456789abcdef", "file:" + filepath.Join("testdata", "secrets", "session-key-old")},
+	} {
+		if s := got.STS.SessionKeys[i].Secret; s.Reveal() != want.value || s.Source() != want.source {
+			t.Errorf("session key %d: %q from %q", i, s.Reveal(), s.Source())
+		}
+	}
+	if len(got.ServiceCredentials) != 2 {
+		t.Fatalf("ServiceCredentials = %+v", got.ServiceCredentials)
+	}
+	for i, sc := range got.ServiceCredentials {
+		if sc.SecretAccessKey.Reveal() != testEnv["BACKUP_SECRET"] || sc.SecretAccessKey.Source() != "env:BACKUP_SECRET" {
+			t.Errorf("service credential %d: %q from %q", i, sc.SecretAccessKey.Reveal(), sc.SecretAccessKey.Source())
+		}
+	}
 	readDatasets, _ := os.ReadFile(filepath.Join(dir, "policies", "read-datasets.json"))
 	ownHome := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::home/${aws:username}/*"}]}` + "\n"
 	name := "testdata/good/full.yaml"
 	// Compare the rest field by field, secrets aside.
 	got.Upstream.AccessKeyID, got.Upstream.SecretAccessKey, got.Audit.FingerprintKey = Secret{}, Secret{}, nil
+	sts := *got.STS
+	sts.SessionKeys = slices.Clone(sts.SessionKeys)
+	for i := range sts.SessionKeys {
+		sts.SessionKeys[i].Secret = Secret{}
+	}
+	got.STS = &sts
+	got.ServiceCredentials = slices.Clone(got.ServiceCredentials)
+	for i := range got.ServiceCredentials {
+		got.ServiceCredentials[i].SecretAccessKey = Secret{}
+	}
 	got.Digest, got.Files = "", nil
 	want := File{
 		Listen:             "0.0.0.0:8443",
@@ -192,14 +233,42 @@ func TestFull(t *testing.T) {
 				{Issuer: "dev", Claims: map[string]any{"sub": "ci-*"}, Pos: Pos{name, 45, 9}},
 				{Issuer: "corp", Claims: map[string]any{"azp": "ci"}, Pos: Pos{name, 46, 9}},
 			},
-			Policies:   []string{"read-datasets"},
-			MaxSession: DefaultMaxSession,
-			Pos:        Pos{name, 42, 5},
+			Policies:               []string{"read-datasets"},
+			MaxSession:             DefaultMaxSession,
+			SessionMayOutliveToken: true,
+			Pos:                    Pos{name, 42, 5},
 		}},
 		Policies: []Policy{
-			{Name: "own-home", JSON: []byte(ownHome), Pos: Pos{name, 50, 13}},
-			{Name: "read-datasets", JSON: readDatasets, Source: filepath.Join(dir, "policies", "read-datasets.json"), Pos: Pos{name, 52, 18}},
+			{Name: "own-home", JSON: []byte(ownHome), Pos: Pos{name, 51, 13}},
+			{Name: "read-datasets", JSON: readDatasets, Source: filepath.Join(dir, "policies", "read-datasets.json"), Pos: Pos{name, 53, 18}},
 		},
+		STS: &STS{
+			SessionKeys: []SessionKey{
+				{ID: "k2026b", Pos: Pos{name, 56, 7}},
+				{ID: "k2026a", Pos: Pos{name, 58, 7}},
+			},
+			MaxPolicySize: 4096,
+			Pos:           Pos{name, 55, 3},
+		},
+		Revocations: []Revocation{
+			{Subject: "alice", Issuer: "corp", IssuedBefore: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), Reason: "laptop stolen", Pos: Pos{name, 62, 5}},
+			{Role: "ci", IssuedBefore: time.Date(2026, 12, 1, 7, 30, 0, 0, time.UTC), Pos: Pos{name, 66, 5}},
+			{SessionID: "7f3c9a", IssuedBefore: time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), Pos: Pos{name, 68, 5}},
+		},
+		ServiceCredentials: []ServiceCredential{{
+			Name:        "backup-job",
+			AccessKeyID: "IAMGATEBACKUP001",
+			Role:        "analyst",
+			Expires:     time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC),
+			Description: "Nightly backup tool without OIDC support.",
+			Pos:         Pos{name, 71, 5},
+		}, {
+			Name:        "s3-tests",
+			AccessKeyID: "IAMGATECONFORMANCE01",
+			Role:        "ci",
+			Expires:     time.Date(2027, 1, 31, 18, 0, 0, 0, time.UTC),
+			Pos:         Pos{name, 77, 5},
+		}},
 		Audit: Audit{File: filepath.Join(dir, "audit", "audit.log")},
 		Log:   Log{Level: "debug", Format: "text"},
 		Path:  name,
@@ -270,6 +339,31 @@ audit: {file: /var/log/iamgate/audit.log}
 	if f.Audit.Stdout || f.Audit.File != "/var/log/iamgate/audit.log" {
 		t.Errorf("audit %+v", f.Audit)
 	}
+	if f.Roles[0].SessionMayOutliveToken || f.STS != nil || f.Revocations != nil || f.ServiceCredentials != nil {
+		t.Errorf("session may outlive token %v, STS %+v, revocations %v, service credentials %v",
+			f.Roles[0].SessionMayOutliveToken, f.STS, f.Revocations, f.ServiceCredentials)
+	}
+
+	// An sts section with only its required key; empty sections count as absent.
+	f, _, err = Parse("min.yaml", []byte(minimal+`
+sts: {session_keys: [{id: k1, secret: env:SESSION_KEY_A}]}
+revocations:
+service_credentials: ~
+`), "", lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSTS := &STS{
+		SessionKeys:   []SessionKey{{ID: "k1", Secret: f.STS.SessionKeys[0].Secret, Pos: Pos{"min.yaml", 7, 22}}},
+		MaxPolicySize: DefaultMaxPolicySize,
+		Pos:           Pos{"min.yaml", 7, 6},
+	}
+	if !reflect.DeepEqual(f.STS, wantSTS) || f.STS.MaxPolicySize != 2048 {
+		t.Errorf("STS = %+v, want %+v", f.STS, wantSTS)
+	}
+	if f.Revocations != nil || f.ServiceCredentials != nil {
+		t.Errorf("revocations %v, service credentials %v", f.Revocations, f.ServiceCredentials)
+	}
 }
 
 func TestSecretSources(t *testing.T) {
@@ -309,10 +403,14 @@ func TestSecretRedaction(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	logger.Info("cfg", "secret", s, "ptr", &s, "upstream", u)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("cfg", "secret", s)
+	sts := &STS{SessionKeys: []SessionKey{{ID: "k1", Secret: s}}}
+	sc := ServiceCredential{Name: "backup", SecretAccessKey: s}
 	j, err := json.Marshal(struct {
-		U Upstream
-		A Audit
-	}{u, a})
+		U   Upstream
+		A   Audit
+		STS *STS
+		SC  []ServiceCredential
+	}{u, a, sts, []ServiceCredential{sc}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +421,7 @@ func TestSecretRedaction(t *testing.T) {
 		"%+v":   fmt.Sprintf("%+v", u),
 		"%#v":   fmt.Sprintf("%#v", u),
 		"ptr":   fmt.Sprintf("%v %+v", &s, a),
+		"sts":   fmt.Sprintf("%v %+v %#v", sts, *sts, sc),
 		"slog":  buf.String(),
 		"json":  string(j),
 		"error": fmt.Errorf("wrapped %v", s).Error(),
@@ -347,6 +446,7 @@ func TestLoadExample(t *testing.T) {
 	t.Setenv("MINIO_ACCESS_KEY", "example-access-key")
 	t.Setenv("MINIO_SECRET_KEY", "example-secret-key")
 	t.Setenv("IAMGATE_FINGERPRINT_KEY", strings.Repeat("k", 64))
+	t.Setenv("IAMGATE_SESSION_KEY", strings.Repeat("s", 64))
 	f, warns, err := Load("../deploy/examples/iamgate.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -354,8 +454,41 @@ func TestLoadExample(t *testing.T) {
 	for _, w := range warns {
 		t.Errorf("warning: %v", w)
 	}
-	if len(f.Issuers) == 0 || len(f.Roles) == 0 || len(f.Policies) == 0 {
-		t.Errorf("example is too thin: %d issuers, %d roles, %d policies", len(f.Issuers), len(f.Roles), len(f.Policies))
+	if len(f.Issuers) == 0 || len(f.Roles) == 0 || len(f.Policies) == 0 || f.STS == nil {
+		t.Errorf("example is too thin: %d issuers, %d roles, %d policies, STS %v", len(f.Issuers), len(f.Roles), len(f.Policies), f.STS)
+	}
+
+	// The commented-out revocations and service_credentials must load once
+	// uncommented.
+	data, err := os.ReadFile("../deploy/examples/iamgate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	uncomment := false
+	for line := range strings.SplitSeq(string(data), "\n") {
+		switch {
+		case line == "# revocations:" || line == "# service_credentials:":
+			uncomment = true
+		case !strings.HasPrefix(line, "# "):
+			uncomment = false
+		}
+		if uncomment {
+			line = strings.TrimPrefix(line, "# ")
+		}
+		lines = append(lines, line)
+	}
+	t.Setenv("BACKUP_SECRET_KEY", strings.Repeat("b", 40))
+	now := time.Date(2026, time.December, 1, 0, 0, 0, 0, time.UTC)
+	f, warns, err = parse("iamgate.yaml", []byte(strings.Join(lines, "\n")), "../deploy/examples", os.LookupEnv, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warns {
+		t.Errorf("warning: %v", w)
+	}
+	if len(f.Revocations) != 3 || len(f.ServiceCredentials) != 1 {
+		t.Errorf("uncommented example: %d revocations, %d service credentials", len(f.Revocations), len(f.ServiceCredentials))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,14 +35,19 @@ func Load(path string) (*File, []Warning, error) {
 // Parse is Load on data already read: name is used in positions, baseDir
 // resolves relative paths, and env looks up environment variables for env:
 // references (nil: no variables are set). Parse reads policy and secret files
-// but does no other I/O.
+// but does no other I/O. Warnings about expiry compare with the current time.
 func Parse(name string, data []byte, baseDir string, env func(string) (string, bool)) (*File, []Warning, error) {
+	return parse(name, data, baseDir, env, time.Now())
+}
+
+// parse is Parse at the time now.
+func parse(name string, data []byte, baseDir string, env func(string) (string, bool), now time.Time) (*File, []Warning, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
 	sum := sha256.Sum256(data)
 	p := &parser{
-		name: name, baseDir: baseDir, env: env, data: data,
+		name: name, baseDir: baseDir, env: env, data: data, now: now,
 		keyOf: map[*yaml.Node]*yaml.Node{},
 		typos: map[*yaml.Node][]string{},
 	}
@@ -84,6 +90,7 @@ type parser struct {
 	name    string
 	baseDir string
 	env     func(string) (string, bool)
+	now     time.Time // for warnings about expiry; never for errors
 	errs    []*Error
 	warns   []Warning
 	files   []string

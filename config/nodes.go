@@ -151,6 +151,11 @@ func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
 
 // integer decodes a positive integer no larger than max.
 func (p *parser) integer(n *yaml.Node, path string, max int64) (int64, bool) {
+	return p.intRange(n, path, 1, max)
+}
+
+// intRange decodes an integer within [min, max].
+func (p *parser) intRange(n *yaml.Node, path string, min, max int64) (int64, bool) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		p.errorf(n, path, "expected an integer, got "+describe(n))
 		return 0, false
@@ -160,8 +165,8 @@ func (p *parser) integer(n *yaml.Node, path string, max int64) (int64, bool) {
 		p.errorf(n, path, "integer out of range")
 		return 0, false
 	}
-	if v <= 0 || v > max {
-		p.errorf(n, path, fmt.Sprintf("must be between 1 and %d, got %d", max, v))
+	if v < min || v > max {
+		p.errorf(n, path, fmt.Sprintf("must be between %d and %d, got %d", min, max, v))
 		return 0, false
 	}
 	return v, true

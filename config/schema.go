@@ -19,7 +19,7 @@ import (
 
 // ref is a name in one section that must exist in another.
 type ref struct {
-	kind string // "issuer" or "policy"
+	kind string // "issuer", "role" or "policy"
 	name string
 	node *yaml.Node
 	path string
@@ -81,6 +81,9 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"issuers", func(path string, v *yaml.Node) { f.Issuers = p.issuers(v, path) }},
 		{"roles", func(path string, v *yaml.Node) { f.Roles = p.roles(v, path) }},
 		{"policies", func(path string, v *yaml.Node) { f.Policies = p.policies(v, path) }},
+		{"sts", func(path string, v *yaml.Node) { f.STS = p.sts(v, path) }},
+		{"revocations", func(path string, v *yaml.Node) { f.Revocations = p.revocations(v, path) }},
+		{"service_credentials", func(path string, v *yaml.Node) { f.ServiceCredentials = p.serviceCredentials(v, path) }},
 		{"audit", func(path string, v *yaml.Node) { p.audit(v, path, &f.Audit) }},
 		{"log", func(path string, v *yaml.Node) { p.log(v, path, &f.Log) }},
 	})

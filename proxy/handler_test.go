@@ -77,7 +77,7 @@ func (w lockedBuffer) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func newFixture(t *testing.T, upstream http.HandlerFunc, base http.RoundTripper) *fixture {
+func newFixture(t testing.TB, upstream http.HandlerFunc, base http.RoundTripper) *fixture {
 	t.Helper()
 	f := &fixture{iss: devissuer.StartTest(t), upLog: &upstreamLog{}, audit: &bytes.Buffer{}, auditMu: &sync.Mutex{}}
 	if upstream == nil {
@@ -129,7 +129,7 @@ func newFixture(t *testing.T, upstream http.HandlerFunc, base http.RoundTripper)
 	return f
 }
 
-func (f *fixture) token(t *testing.T, user string, groups ...string) string {
+func (f *fixture) token(t testing.TB, user string, groups ...string) string {
 	t.Helper()
 	tok, err := f.iss.Mint(map[string]any{"sub": "id-" + user, "preferred_username": user, "groups": groups, "aud": "iamgate"}, time.Hour)
 	if err != nil {
