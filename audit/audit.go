@@ -21,7 +21,7 @@ const Version = "1"
 type Event struct {
 	Version   string    `json:"version"`
 	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"` // "s3", "auth_failure", "config_reload", "start", "stop"
+	Kind      string    `json:"kind"` // "s3", "sts", "auth_failure", "config_reload", "start", "stop"
 	RequestID string    `json:"request_id,omitempty"`
 
 	SourceIP  string `json:"source_ip,omitempty"`
@@ -33,6 +33,10 @@ type Event struct {
 	Username    string   `json:"username,omitempty"`
 	Roles       []string `json:"roles,omitempty"`
 	Fingerprint string   `json:"token_fingerprint,omitempty"`
+	// SessionID and AccessKeyID identify STS session credentials (issued
+	// or used) and service credentials; never the secret or session token.
+	SessionID   string `json:"session_id,omitempty"`
+	AccessKeyID string `json:"access_key_id,omitempty"`
 
 	Operation string `json:"operation,omitempty"`
 	Action    string `json:"action,omitempty"`

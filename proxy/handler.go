@@ -25,6 +25,7 @@ import (
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
+	"github.com/iamgate/iamgate/sts"
 )
 
 // RoleHeader names the role a request wants to act as. Without it, every
@@ -40,6 +41,8 @@ type Generation struct {
 	S3             s3req.Config
 	TrustedProxies []netip.Prefix
 	Digest         string // of the configuration file, for audit and logs
+	// STS issues session credentials; nil when the configuration has none.
+	STS *sts.Service
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -261,6 +264,9 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		ex.ev.Key = req.Key
 	}
 	resource := resourcePath(r)
+	if req != nil && req.Op == s3req.OpSTS {
+		return h.serveSTS(ex, r)
+	}
 	pe, aerr := h.authenticate(ex, r)
 	if aerr != nil {
 		return aerr.WithResource(resource)
@@ -268,11 +274,6 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	if serr != nil {
 		ex.ev.Reason = "bad_request"
 		return serr.WithResource(resource)
-	}
-	if req.Op == "STS" {
-		ex.ev.Reason = "not_implemented"
-		return s3err.New(http.StatusNotImplemented, "NotImplemented",
-			"STS actions are not served by this iamgate; send S3 requests with Authorization: Bearer <token>.").WithResource(resource)
 	}
 	if pe.principal == nil {
 		ex.ev.Reason = "no_role"
@@ -322,6 +323,32 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		copySource: req.CopySourceHeader,
 	}
 	h.rp.ServeHTTP(ex.w, r)
+	return nil
+}
+
+// serveSTS answers an STS call (it authenticates with the web-identity
+// token in its parameters) and records it as one "sts" audit event.
+func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
+	ex.ev.Kind = "sts"
+	ex.ev.AuthMethod = "web_identity"
+	if ex.gen.STS == nil {
+		ex.ev.Reason = "sts_disabled"
+		return s3err.New(http.StatusNotImplemented, "NotImplemented",
+			"This iamgate does not issue session credentials (no sts section in its configuration).")
+	}
+	e := ex.gen.STS.Handle(ex.w, r)
+	ev := &ex.ev
+	ev.Operation, ev.Issuer, ev.Subject = string(e.Action), e.Issuer, e.Subject
+	if e.Role != "" {
+		ev.Roles = []string{e.Role}
+		ev.Role = e.Role
+	}
+	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
+	if e.Status == http.StatusOK {
+		ev.Decision, ev.Reason = "allow", "issued"
+	} else {
+		ev.Reason, ev.ErrorCode, ev.Message = "sts_refused", e.ErrorCode, e.Error
+	}
 	return nil
 }
 
@@ -402,9 +429,14 @@ func (h *Handler) readDeleteObjects(r *http.Request) (*s3req.DeleteObjects, *s3e
 
 // fingerprint is the keyed HMAC of a token hash, for correlating requests
 // in audit events without recording the token.
-func (h *Handler) fingerprint(hash [32]byte) string {
-	m := hmac.New(sha256.New, h.fpKey)
-	m.Write(hash[:])
+func (h *Handler) fingerprint(hash [32]byte) string { return Fingerprint(h.fpKey, hash) }
+
+// Fingerprint is the keyed HMAC-SHA256 of a token's SHA-256 hash,
+// truncated to 96 bits: it correlates requests made with one token in
+// audit events without recording the token.
+func Fingerprint(key []byte, tokenHash [32]byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(tokenHash[:])
 	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 

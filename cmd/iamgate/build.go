@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -19,6 +21,7 @@ import (
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
+	"github.com/iamgate/iamgate/sts"
 )
 
 // compileEngine maps the file's roles and policies onto the authz engine.
@@ -65,7 +68,7 @@ func identityConfig(f *config.File, log *slog.Logger, onRefresh func(string, err
 
 // buildGeneration compiles a loaded file into a servable generation. With
 // prev, issuer key sets that did not change are carried over.
-func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics) (*proxy.Generation, error) {
+func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte) (*proxy.Generation, error) {
 	engine, err := compileEngine(f)
 	if err != nil {
 		return nil, err
@@ -80,13 +83,61 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 	if err != nil {
 		return nil, err
 	}
-	return &proxy.Generation{
+	gen := &proxy.Generation{
 		Engine:         engine,
 		Verifier:       v,
 		S3:             s3req.Config{VirtualHostDomains: f.VirtualHostDomains},
 		TrustedProxies: f.TrustedProxies,
 		Digest:         f.Digest,
-	}, nil
+	}
+	if f.STS != nil {
+		keys, err := sessionKeyRing(f.STS)
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+		roles := map[string]sts.RoleSettings{}
+		for _, r := range f.Roles {
+			roles[r.Name] = sts.RoleSettings{MaxSession: r.MaxSession, SessionMayOutliveToken: r.SessionMayOutliveToken}
+		}
+		gen.STS, err = sts.New(sts.Config{
+			Engine:        engine,
+			Verifier:      v,
+			Keys:          keys,
+			Roles:         roles,
+			Revocations:   revocations(f),
+			MaxPolicySize: f.STS.MaxPolicySize,
+			Fingerprint:   func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) },
+		})
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+	}
+	return gen, nil
+}
+
+// sessionKeyRing stretches each configured session secret to a 256-bit
+// key with HKDF-SHA256; the first key seals.
+func sessionKeyRing(c *config.STS) (*identity.KeyRing, error) {
+	var keys []identity.SessionKey
+	for _, k := range c.SessionKeys {
+		key, err := hkdf.Key(sha256.New, []byte(k.Secret.Reveal()), nil, "iamgate session key "+k.ID, identity.SessionKeySize)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, identity.SessionKey{ID: k.ID, Secret: key})
+	}
+	return identity.NewKeyRing(keys)
+}
+
+func revocations(f *config.File) []identity.Revocation {
+	var out []identity.Revocation
+	for _, r := range f.Revocations {
+		out = append(out, identity.Revocation{Subject: r.Subject, Issuer: r.Issuer, Role: r.Role,
+			SessionID: r.SessionID, IssuedBefore: r.IssuedBefore})
+	}
+	return out
 }
 
 // upstreamTransport is the tuned, signing transport toward the store.

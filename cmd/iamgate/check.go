@@ -33,6 +33,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if _, err := compileEngine(f); err != nil {
 		problems = append(problems, err)
 	}
+	if f.STS != nil {
+		if _, err := sessionKeyRing(f.STS); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	v, err := identity.New(context.Background(), identityConfig(f, nil, nil))
 	if err != nil {
 		problems = append(problems, err)

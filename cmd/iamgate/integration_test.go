@@ -73,6 +73,8 @@ upstream:
   secret_access_key: env:IT_MINIO_PASSWORD
 server:
   shutdown_grace: 2s
+sts:
+  session_keys: [{id: k1, secret: env:IT_SESSION_KEY}]
 issuers:
   - name: hydra
     url: %s
@@ -136,6 +138,7 @@ func setupIntegration(t *testing.T) *itEnv {
 	e.hydra = testenv.StartHydra(t)
 	t.Setenv("IT_MINIO_USER", e.minio.AccessKey)
 	t.Setenv("IT_MINIO_PASSWORD", e.minio.SecretKey)
+	t.Setenv("IT_SESSION_KEY", "integration-session-key-0123456789abcdef")
 	e.audit = filepath.Join(e.dir, "audit.log")
 	e.cfg = filepath.Join(e.dir, "iamgate.yaml")
 	writeFile(t, e.cfg, configYAML(e, "", itPolicies))
@@ -326,6 +329,22 @@ func TestIntegration(t *testing.T) {
 				t.Fatalf("MinIO has %q for key %q", got, key)
 			}
 			expect(t, do(t, "GET", path, e.alice, nil), 200, key)
+		}
+	})
+
+	t.Run("STS issues session credentials for a Hydra token", func(t *testing.T) {
+		form := "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn:aws:iam::000000000000:role/member" +
+			"&RoleSessionName=it&DurationSeconds=900&WebIdentityToken=" + e.alice
+		r := do(t, "POST", u+"/", "", strings.NewReader(form), "Content-Type", "application/x-www-form-urlencoded")
+		expect(t, r, 200, "<AccessKeyId>ASIA", "<SessionToken>v1.k1.", "assumed-role/member/it", "<SubjectFromWebIdentityToken>")
+		r = do(t, "POST", u+"/", "", strings.NewReader(strings.Replace(form, "role/member", "role/nobody", 1)),
+			"Content-Type", "application/x-www-form-urlencoded")
+		expect(t, r, 403, "<Code>AccessDenied</Code>")
+		r = do(t, "POST", u+"/", "", strings.NewReader(strings.Replace(form, e.alice, e.outsider, 1)),
+			"Content-Type", "application/x-www-form-urlencoded")
+		expect(t, r, 403, "<Code>IDPRejectedClaim</Code>", "groups")
+		if strings.Contains(r.body, e.outsider) {
+			t.Fatal("token echoed in an STS error")
 		}
 	})
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -63,6 +64,7 @@ type app struct {
 	signer  *sigv4.Transport
 	metrics *proxy.Metrics
 	audit   *audit.Logger
+	fpKey   []byte // keys token fingerprints; stable for the process
 
 	srv, msrv *http.Server
 	ln, mln   net.Listener
@@ -116,7 +118,13 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = proxy.NewMetrics(reg)
 
-	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics)
+	a.fpKey = make([]byte, 32)
+	if f.Audit.FingerprintKey != nil {
+		a.fpKey = []byte(f.Audit.FingerprintKey.Reveal())
+	} else if _, err := rand.Read(a.fpKey); err != nil {
+		return nil, err
+	}
+	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey)
 	if err != nil {
 		return nil, err
 	}
@@ -125,17 +133,13 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.signer = transport
-	var fpKey []byte
-	if f.Audit.FingerprintKey != nil {
-		fpKey = []byte(f.Audit.FingerprintKey.Reveal())
-	}
 	a.handler, err = proxy.New(proxy.Config{
 		Upstream:              upURL,
 		Transport:             transport,
 		Audit:                 a.audit,
 		Metrics:               a.metrics,
 		Logger:                a.log,
-		FingerprintKey:        fpKey,
+		FingerprintKey:        a.fpKey,
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
 	}, gen)
 	if err != nil {
@@ -275,7 +279,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	f, warnings, err := config.Load(a.path)
 	if err == nil {
 		var gen *proxy.Generation
-		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics)
+		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey)
 		if err == nil {
 			old := a.handler.Current()
 			if err = a.handler.Swap(gen); err == nil {

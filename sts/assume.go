@@ -1,0 +1,266 @@
+package sts
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+)
+
+// sessionPolicyName names the session policy in authz errors.
+const sessionPolicyName = "session"
+
+// assume verifies the token, picks the role and issues the session.
+func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (any, *apiError) {
+	now := s.cfg.Now()
+	tok, err := s.cfg.Verifier.Verify(r.Context(), req.token)
+	if err != nil {
+		return nil, tokenError(req.action, err)
+	}
+	ev.Issuer, ev.Subject = tok.Issuer, tok.Subject
+	var fp string
+	if s.cfg.Fingerprint != nil {
+		fp = s.cfg.Fingerprint(tok.Hash)
+	}
+	ev.TokenFingerprint = fp
+
+	role, aerr := s.pickRole(req, tok)
+	if aerr != nil {
+		return nil, aerr
+	}
+	ev.Role = role.Name()
+	sessionName := req.sessionName
+	if sessionName == "" {
+		sessionName = defaultSessionName(tok.Subject)
+	}
+	ev.RoleSessionName = sessionName
+
+	if req.policy != nil {
+		if _, err := authz.ParsePolicy(sessionPolicyName, req.policy); err != nil {
+			return nil, badRequest(codeMalformedPolicyDocument, "Policy is not a valid session policy: "+oneLine(err.Error(), 1000))
+		}
+	}
+
+	issued, expiry, aerr := s.sessionTimes(req, role.Name(), tok, now)
+	if aerr != nil {
+		return nil, aerr
+	}
+
+	sess := identity.NewSession()
+	sess.Issuer = tok.Issuer
+	sess.Subject = tok.Subject
+	sess.Roles = []string{role.Name()}
+	sess.RoleSessionName = sessionName
+	sess.Claims = tok.Claims
+	sess.SessionPolicy = req.policy
+	sess.IssuedAt, sess.Expiry = issued, expiry
+	sess.TokenFingerprint = fp
+	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+		return nil, errorf(http.StatusForbidden, codeAccessDenied, fmt.Sprintf("Not authorized to perform sts:%s: sessions of this identity for role %s are revoked", req.action, strconv.Quote(role.Name())))
+	}
+	sessionToken, err := s.cfg.Keys.Seal(sess)
+	if err != nil {
+		if errors.Is(err, identity.ErrSessionTooLarge) {
+			e := badRequest(codePackedPolicyTooLarge, fmt.Sprintf("the session would not fit in a session token of %d bytes: the web identity token's claims and the session policy are too large", identity.MaxSessionTokenLength))
+			e.Cause = err
+			return nil, e
+		}
+		return nil, &apiError{Status: http.StatusInternalServerError, Code: codeInternalError, Message: "the session could not be issued", Cause: err}
+	}
+	ev.SessionID, ev.AccessKeyID = sess.ID, sess.AccessKeyID
+	ev.Duration, ev.Expiry = expiry.Sub(issued), expiry
+
+	creds := xmlCredentials{
+		AccessKeyID:     sess.AccessKeyID,
+		SecretAccessKey: sess.SecretAccessKey,
+		SessionToken:    sessionToken,
+		Expiration:      expiry.UTC().Format(time.RFC3339),
+	}
+	user := xmlAssumedRoleUser{
+		Arn:           "arn:aws:sts::iamgate:assumed-role/" + role.Name() + "/" + sessionName,
+		AssumedRoleID: s.roleIDs[role.Name()] + ":" + sessionName,
+	}
+	var packed *int
+	if req.policy != nil {
+		p := (len(req.policy)*100 + s.cfg.MaxPolicySize - 1) / s.cfg.MaxPolicySize
+		packed = &p
+	}
+	meta := xmlMetadata{RequestID: rid}
+	if req.action == AssumeRoleWithClientGrants {
+		return &xmlClientGrantsResponse{Result: xmlClientGrantsResult{
+			AssumedRoleUser:  user,
+			Audience:         audience(tok),
+			Credentials:      creds,
+			PackedPolicySize: packed,
+			Provider:         tok.IssuerURL,
+			SubjectFromToken: tok.Subject,
+		}, Metadata: meta}, nil
+	}
+	return &xmlWebIdentityResponse{Result: xmlWebIdentityResult{
+		SubjectFromWebIdentityToken: tok.Subject,
+		Audience:                    audience(tok),
+		AssumedRoleUser:             user,
+		Credentials:                 creds,
+		Provider:                    tok.IssuerURL,
+		PackedPolicySize:            packed,
+	}, Metadata: meta}, nil
+}
+
+// tokenError maps a verification failure to an STS error. The message is
+// the identity package's client-safe sentence; it never holds the token.
+func tokenError(action Action, err error) *apiError {
+	var ae *identity.AuthError
+	if !errors.As(err, &ae) {
+		return &apiError{Status: http.StatusInternalServerError, Code: codeInternalError, Message: "the token could not be verified", Cause: err}
+	}
+	msg := "the web identity token was rejected: " + ae.Error()
+	switch ae.Reason {
+	case identity.ReasonExpired:
+		return &apiError{Status: http.StatusBadRequest, Code: codeExpiredToken, Message: msg, Cause: err}
+	case identity.ReasonIssuerUnavailable:
+		return &apiError{Status: http.StatusBadRequest, Code: codeIDPCommunicationError, Message: "the identity provider's signing keys could not be loaded; try again later: " + ae.Error(), Cause: err}
+	}
+	code := codeInvalidIdentityToken
+	if action == AssumeRoleWithClientGrants {
+		code = codeInvalidClientGrantsToken
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: code, Message: msg, Cause: err}
+}
+
+// pickRole finds the requested role and checks that it trusts tok. For
+// AssumeRoleWithClientGrants without RoleArn, the one role that trusts tok
+// is chosen.
+func (s *Service) pickRole(req *request, tok *identity.Token) (*authz.Role, *apiError) {
+	id := &authz.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims}
+	notAuthorized := "Not authorized to perform sts:" + string(req.action)
+	if req.roleName == "" {
+		trusted, _ := s.cfg.Engine.Trust(id)
+		switch len(trusted) {
+		case 1:
+			return trusted[0], nil
+		case 0:
+			return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, notAuthorized+": no role trusts this token")
+		default:
+			names := make([]string, len(trusted))
+			for i, r := range trusted {
+				names[i] = strconv.Quote(r.Name())
+			}
+			return nil, badRequest(codeMissingParameter, "the request must contain the parameter RoleArn: several roles trust this token ("+strings.Join(names, ", ")+")")
+		}
+	}
+	role, ok := s.cfg.Engine.Role(req.roleName)
+	if !ok {
+		return nil, errorf(http.StatusForbidden, codeAccessDenied, fmt.Sprintf("%s: role %s does not exist", notAuthorized, quoteName(req.roleName)))
+	}
+	trusted, misses := s.cfg.Engine.Trust(id)
+	for _, t := range trusted {
+		if t == role {
+			return role, nil
+		}
+	}
+	why := "the role's trust rules do not match the token"
+	for _, m := range misses {
+		if m.Role == role.Name() {
+			why = m.Reason
+			break
+		}
+	}
+	return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, fmt.Sprintf("%s: role %s does not trust this token: %s", notAuthorized, strconv.Quote(role.Name()), oneLine(why, 1000)))
+}
+
+// sessionTimes applies the duration rules of RoleSettings.
+func (s *Service) sessionTimes(req *request, role string, tok *identity.Token, now time.Time) (issued, expiry time.Time, _ *apiError) {
+	rs := s.settings(role)
+	issued = now.UTC().Truncate(time.Second)
+	tokenExp := tok.Expiry.UTC()
+	if req.duration > 0 {
+		secs := int64(req.duration / time.Second)
+		if req.duration > rs.MaxSession {
+			return issued, expiry, badRequest(codeValidationError, fmt.Sprintf("DurationSeconds %d exceeds the maximum session duration of role %s, %d seconds", secs, strconv.Quote(role), int64(rs.MaxSession/time.Second)))
+		}
+		if !rs.SessionMayOutliveToken && now.Add(req.duration).After(tokenExp) {
+			return issued, expiry, badRequest(codeInvalidParameterValue, fmt.Sprintf("DurationSeconds %d would end the session at %s, but the web identity token expires at %s; the role does not allow sessions to outlive it",
+				secs, now.Add(req.duration).UTC().Truncate(time.Second).Format(time.RFC3339), tokenExp.Format(time.RFC3339)))
+		}
+		return issued, issued.Add(req.duration), nil
+	}
+	expiry = issued.Add(min(DefaultDuration, rs.MaxSession))
+	if !rs.SessionMayOutliveToken && expiry.After(tokenExp) {
+		expiry = tokenExp.Truncate(time.Second)
+		if !expiry.After(issued) {
+			return issued, expiry, badRequest(codeExpiredToken, "the web identity token expires at "+tokenExp.Format(time.RFC3339)+"; no session time remains")
+		}
+	}
+	return issued, expiry, nil
+}
+
+// audience is the client the token was issued to: azp if set, else the
+// first aud.
+func audience(tok *identity.Token) string {
+	if azp, ok := tok.Claims["azp"].(string); ok && azp != "" {
+		return azp
+	}
+	if len(tok.Audience) > 0 {
+		return tok.Audience[0]
+	}
+	return ""
+}
+
+// oneLine joins a multi-line message (errors.Join output) and bounds it.
+func oneLine(s string, n int) string {
+	return clip(strings.ReplaceAll(s, "\n", "; "), n)
+}
+
+type xmlCredentials struct {
+	AccessKeyID     string `xml:"AccessKeyId"`
+	SecretAccessKey string `xml:"SecretAccessKey"`
+	SessionToken    string `xml:"SessionToken"`
+	Expiration      string `xml:"Expiration"`
+}
+
+type xmlAssumedRoleUser struct {
+	Arn           string `xml:"Arn"`
+	AssumedRoleID string `xml:"AssumedRoleId"`
+}
+
+type xmlMetadata struct {
+	RequestID string `xml:"RequestId"`
+}
+
+type xmlWebIdentityResponse struct {
+	XMLName  xml.Name             `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithWebIdentityResponse"`
+	Result   xmlWebIdentityResult `xml:"AssumeRoleWithWebIdentityResult"`
+	Metadata xmlMetadata          `xml:"ResponseMetadata"`
+}
+
+type xmlWebIdentityResult struct {
+	SubjectFromWebIdentityToken string             `xml:"SubjectFromWebIdentityToken"`
+	Audience                    string             `xml:"Audience,omitempty"`
+	AssumedRoleUser             xmlAssumedRoleUser `xml:"AssumedRoleUser"`
+	Credentials                 xmlCredentials     `xml:"Credentials"`
+	Provider                    string             `xml:"Provider"`
+	PackedPolicySize            *int               `xml:"PackedPolicySize,omitempty"`
+}
+
+// xmlClientGrantsResponse follows MinIO's AssumeRoleWithClientGrants
+// response.
+type xmlClientGrantsResponse struct {
+	XMLName  xml.Name              `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleWithClientGrantsResponse"`
+	Result   xmlClientGrantsResult `xml:"AssumeRoleWithClientGrantsResult"`
+	Metadata xmlMetadata           `xml:"ResponseMetadata"`
+}
+
+type xmlClientGrantsResult struct {
+	AssumedRoleUser  xmlAssumedRoleUser `xml:"AssumedRoleUser"`
+	Audience         string             `xml:"Audience,omitempty"`
+	Credentials      xmlCredentials     `xml:"Credentials"`
+	PackedPolicySize *int               `xml:"PackedPolicySize,omitempty"`
+	Provider         string             `xml:"Provider,omitempty"`
+	SubjectFromToken string             `xml:"SubjectFromToken,omitempty"`
+}
