@@ -26,6 +26,11 @@ type principalEntry struct {
 	roles       []string
 	arn         string
 	fingerprint string
+	// For SigV4 credentials: the secret that verifies signatures, and the
+	// access key and session they belong to.
+	secret      string
+	accessKeyID string
+	sessionID   string
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
@@ -49,18 +54,15 @@ func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, 
 				"The request carries more than one authentication mechanism (a Bearer token and X-Amz-Security-Token).")
 		}
 		return h.bearer(ex, r, authz)
-	case strings.HasPrefix(authz, "AWS4-HMAC-SHA256"), presigned && q.Get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256":
-		ex.ev.AuthMethod = "sigv4"
-		ex.ev.Reason = "unsupported_auth"
-		return nil, s3err.New(http.StatusNotImplemented, "NotImplemented",
-			"SigV4-signed requests are not accepted by this iamgate; send Authorization: Bearer <OIDC token>.")
+	case strings.HasPrefix(authz, "AWS4-HMAC-SHA256 "), presigned && q.Get("X-Amz-Algorithm") == "AWS4-HMAC-SHA256":
+		return h.sigv4Auth(ex, r)
 	case strings.HasPrefix(authz, "AWS4-ECDSA-P256-SHA256"), q.Get("X-Amz-Algorithm") == "AWS4-ECDSA-P256-SHA256":
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest", "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported.")
 	case strings.HasPrefix(authz, "AWS "), q.Has("AWSAccessKeyId"):
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest",
-			"Signature Version 2 is not supported; use Authorization: Bearer <OIDC token>.")
+			"Signature Version 2 is not supported; sign with SigV4 (credentials from iamgate's STS) or send Authorization: Bearer <OIDC token>.")
 	case authz != "" || presigned:
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Unsupported Authorization type.")
@@ -68,7 +70,7 @@ func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, 
 	ex.ev.Reason = "anonymous"
 	h.countAuthFailure("anonymous")
 	return nil, s3err.New(http.StatusForbidden, "AccessDenied",
-		"Anonymous access is not allowed; send Authorization: Bearer <OIDC token>.")
+		"Anonymous access is not allowed; sign with SigV4 (credentials from iamgate's STS) or send Authorization: Bearer <OIDC token>.")
 }
 
 func hasScheme(h, scheme string) bool {
@@ -83,9 +85,7 @@ func (h *Handler) bearer(ex *exchange, r *http.Request, header string) (*princip
 		tok, err = ex.gen.Verifier.Verify(r.Context(), raw)
 		if err == nil {
 			pe := h.principalFor(ex.gen, tok, r.Header.Get(RoleHeader))
-			ev := &ex.ev
-			ev.Issuer, ev.Subject, ev.Username = pe.issuer, pe.subject, pe.username
-			ev.Roles, ev.Fingerprint = pe.roles, pe.fingerprint
+			h.fillIdentity(ex, pe)
 			return pe, nil
 		}
 	}
@@ -110,6 +110,16 @@ func (h *Handler) bearer(ex *exchange, r *http.Request, header string) (*princip
 	e := s3err.New(http.StatusUnauthorized, code, msg)
 	ex.w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q`, string(reason)))
 	return nil, e
+}
+
+// fillIdentity records who is calling in the audit event.
+func (h *Handler) fillIdentity(ex *exchange, pe *principalEntry) {
+	ev := &ex.ev
+	ev.Issuer, ev.Subject, ev.Username = pe.issuer, pe.subject, pe.username
+	ev.Roles, ev.Fingerprint = pe.roles, pe.fingerprint
+	if pe.sessionID != "" {
+		ev.SessionID = pe.sessionID
+	}
 }
 
 func (h *Handler) countAuthFailure(reason string) {

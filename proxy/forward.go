@@ -18,6 +18,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
+	"github.com/iamgate/iamgate/sigv4"
 )
 
 type exchangeKey struct{}
@@ -35,6 +36,8 @@ type exchange struct {
 	sentAt      time.Time
 	upstreamDur time.Duration
 	ev          audit.Event
+	sig         *sigv4.Auth // set for SigV4-authenticated requests
+	secret      string      // the secret that verified sig
 }
 
 // forward is what the upstream request is built from: only values the

@@ -25,6 +25,7 @@ import (
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
+	"github.com/iamgate/iamgate/sigv4"
 	"github.com/iamgate/iamgate/sts"
 )
 
@@ -43,6 +44,12 @@ type Generation struct {
 	Digest         string // of the configuration file, for audit and logs
 	// STS issues session credentials; nil when the configuration has none.
 	STS *sts.Service
+	// Sessions opens the session tokens of SigV4 requests; nil: none accepted.
+	Sessions *identity.KeyRing
+	// Revocations void sessions issued before a point in time.
+	Revocations []identity.Revocation
+	// Services are the static service credentials by access key ID.
+	Services map[string]*ServiceCredential
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -51,6 +58,8 @@ type Generation struct {
 type Config struct {
 	// Upstream is the store's base URL (scheme and host; no path).
 	Upstream *url.URL
+	// Region is the region SigV4 clients must sign for; default us-east-1.
+	Region string
 	// Transport sends requests to the store. It must sign them (see
 	// package sigv4); the Handler never adds credentials itself.
 	Transport http.RoundTripper
@@ -106,6 +115,9 @@ func New(cfg Config, gen *Generation) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, fpKey: cfg.FingerprintKey}
 	if len(h.fpKey) == 0 {
@@ -280,6 +292,16 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		ex.ev.Message = pe.noRole
 		return s3err.New(http.StatusForbidden, "AccessDenied", pe.noRole).WithResource(resource)
 	}
+	if ex.sig != nil {
+		if serr := prepareSigV4Body(r, ex.sig, ex.secret); serr != nil {
+			ex.ev.Reason = "bad_request"
+			return serr.WithResource(resource)
+		}
+	} else if p := r.Header.Get("X-Amz-Content-Sha256"); strings.HasPrefix(p, "STREAMING-AWS4-") {
+		ex.ev.Reason = "bad_request"
+		return s3err.New(http.StatusBadRequest, "InvalidRequest",
+			"Signed streaming payloads need SigV4 authentication; a bearer request may send UNSIGNED-PAYLOAD, a SHA-256 or STREAMING-UNSIGNED-PAYLOAD-TRAILER.").WithResource(resource)
+	}
 	checks := req.Checks
 	var body []byte
 	if req.NeedsBody && req.Op == "DeleteObjects" {
@@ -445,12 +467,16 @@ func resourcePath(r *http.Request) string {
 	return r.URL.Path
 }
 
-// upstreamQuery drops authentication parameters and re-encodes the rest
-// the way the signer and the store canonicalize it.
+// upstreamQuery drops the presigned-URL authentication parameters and
+// re-encodes the rest the way the signer and the store canonicalize it.
+// Other x-amz-* parameters (hoisted checksums, ACLs) stay: they were
+// classified and are signed again toward the store.
 func upstreamQuery(q url.Values) string {
 	for k := range q {
-		if len(k) > 6 && strings.EqualFold(k[:6], "X-Amz-") {
-			delete(q, k)
+		for _, p := range sigv4.PresignParams {
+			if strings.EqualFold(k, p) {
+				delete(q, k)
+			}
 		}
 	}
 	if len(q) == 0 {

@@ -20,6 +20,7 @@ IAMGATE=${IAMGATE_BIN:-bin/iamgate}
 mkdir -p "$DEMO/minio"
 export IAMGATE_DEMO_MINIO_USER=demo-root
 export IAMGATE_DEMO_MINIO_PASSWORD=demo-root-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+export IAMGATE_DEMO_SESSION_KEY=demo-session-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
 sed -e "s/@IAMGATE_PORT@/$IAMGATE_PORT/; s/@METRICS_PORT@/$METRICS_PORT/; s/@MINIO_PORT@/$MINIO_PORT/; s/@ISSUER_PORT@/$ISSUER_PORT/" \
 	-e "s#@AUDIT_FILE@#$DEMO/audit.log#" deploy/demo/iamgate.yaml.tmpl >"$DEMO/iamgate.yaml"
 
@@ -74,6 +75,14 @@ cat <<MSG
   and is denied bob's home, with the reason:
 
     curl -sS -H "Authorization: Bearer \$TOKEN" $S3/demo/home/bob/notes.txt
+
+  The aws cli, through iamgate's STS (no static key anywhere):
+
+    export AWS_WEB_IDENTITY_TOKEN_FILE=$DEMO/alice.token AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member
+    export AWS_ENDPOINT_URL_STS=$S3 AWS_ENDPOINT_URL_S3=$S3 AWS_REGION=us-east-1
+    aws s3 cp README.md s3://demo/home/alice/README.md
+    aws s3 ls s3://demo/home/alice/
+    aws s3 cp s3://demo/home/bob/notes.txt -      # denied
 
   A token for another user:  curl -sS -X POST http://127.0.0.1:$ISSUER_PORT/token -d sub=carol -d preferred_username=carol -d groups=demo-users -d aud=iamgate
   Audit events:  tail -f $DEMO/audit.log        Metrics:  curl -sS http://127.0.0.1:$METRICS_PORT/metrics

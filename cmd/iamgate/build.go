@@ -90,12 +90,21 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 		TrustedProxies: f.TrustedProxies,
 		Digest:         f.Digest,
 	}
+	gen.Revocations = revocations(f)
+	if len(f.ServiceCredentials) > 0 {
+		gen.Services = map[string]*proxy.ServiceCredential{}
+		for _, sc := range f.ServiceCredentials {
+			gen.Services[sc.AccessKeyID] = &proxy.ServiceCredential{Name: sc.Name, AccessKeyID: sc.AccessKeyID,
+				SecretAccessKey: sc.SecretAccessKey.Reveal(), Role: sc.Role, Expires: sc.Expires}
+		}
+	}
 	if f.STS != nil {
 		keys, err := sessionKeyRing(f.STS)
 		if err != nil {
 			v.Close()
 			return nil, err
 		}
+		gen.Sessions = keys
 		roles := map[string]sts.RoleSettings{}
 		for _, r := range f.Roles {
 			roles[r.Name] = sts.RoleSettings{MaxSession: r.MaxSession, SessionMayOutliveToken: r.SessionMayOutliveToken}
@@ -105,7 +114,7 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 			Verifier:      v,
 			Keys:          keys,
 			Roles:         roles,
-			Revocations:   revocations(f),
+			Revocations:   gen.Revocations,
 			MaxPolicySize: f.STS.MaxPolicySize,
 			Fingerprint:   func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) },
 		})

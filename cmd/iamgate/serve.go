@@ -135,6 +135,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	a.signer = transport
 	a.handler, err = proxy.New(proxy.Config{
 		Upstream:              upURL,
+		Region:                f.Upstream.Region,
 		Transport:             transport,
 		Audit:                 a.audit,
 		Metrics:               a.metrics,
