@@ -107,6 +107,19 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	var serr *s3err.Error
 	var ne net.Error
 	switch {
+	case errors.As(err, &serr):
+		// The request body failed verification on its way through (a
+		// chunk signature, a trailer checksum, a short body): the
+		// caller's error, and the store saw an aborted upload.
+		if ex != nil {
+			ex.ev.Decision = "deny"
+			ex.ev.Reason = "bad_body"
+			ex.ev.ErrorCode, ex.ev.Message = serr.Code, serr.Message
+			if !ex.w.wroteHeader {
+				s3err.Write(w, r, serr, ex.rid)
+			}
+		}
+		return
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		if ex != nil {

@@ -19,6 +19,7 @@ Usage:
   iamgate check   --config FILE        validate a configuration and exit
   iamgate explain --config FILE ...    explain the decision for a request (see iamgate explain -h)
   iamgate dev     --config FILE        run with a built-in development issuer (loopback only; never in production)
+  iamgate credentials ...              print temporary credentials for AWS credential_process (see iamgate credentials -h)
   iamgate version                      print the version
 `
 
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdExplain(args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
+	case "credentials":
+		return cmdCredentials(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "iamgate", version())
 		return 0

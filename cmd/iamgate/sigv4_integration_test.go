@@ -1,0 +1,477 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// sigEnv is MinIO + Hydra + iamgate over HTTP and over HTTPS.
+type sigEnv struct {
+	*itEnv
+	httpsURL string
+	pool     *x509.CertPool
+}
+
+func setupSigV4(t *testing.T) *sigEnv {
+	e := setupIntegration(t)
+	s := &sigEnv{itEnv: e}
+	dir := t.TempDir()
+	s.pool = writeCert(t, dir, "localhost", "127.0.0.1")
+	raw, _ := os.ReadFile(e.cfg)
+	cfg := filepath.Join(dir, "iamgate.yaml")
+	writeFile(t, cfg, fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))+
+		strings.Replace(string(raw), e.audit, filepath.Join(dir, "audit.log"), 1))
+	_, s.httpsURL = startApp(t, cfg)
+	s.httpsURL = strings.Replace(s.httpsURL, "127.0.0.1", "localhost", 1)
+	return s
+}
+
+func (s *sigEnv) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool}}}
+}
+
+// assume trades a Hydra token for iamgate session credentials with the
+// AWS SDK's own STS client.
+func (s *sigEnv) assume(t *testing.T, endpoint, token string, duration int32, policy string) aws.Credentials {
+	t.Helper()
+	c := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), HTTPClient: s.httpClient()})
+	in := &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/member"),
+		RoleSessionName: aws.String("matrix"), WebIdentityToken: aws.String(token)}
+	if duration > 0 {
+		in.DurationSeconds = aws.Int32(duration)
+	}
+	if policy != "" {
+		in.Policy = aws.String(policy)
+	}
+	out, err := c.AssumeRoleWithWebIdentity(context.Background(), in)
+	if err != nil {
+		t.Fatalf("AssumeRoleWithWebIdentity: %v", err)
+	}
+	cr := out.Credentials
+	return aws.Credentials{AccessKeyID: *cr.AccessKeyId, SecretAccessKey: *cr.SecretAccessKey, SessionToken: *cr.SessionToken,
+		CanExpire: true, Expires: *cr.Expiration}
+}
+
+func (s *sigEnv) s3(endpoint string, creds aws.Credentials) *s3.Client {
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return creds, nil }),
+		HTTPClient:  s.httpClient(), RetryMaxAttempts: 1})
+}
+
+func errCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func TestIntegrationSigV4Clients(t *testing.T) {
+	s := setupSigV4(t)
+	ctx := context.Background()
+	for _, endpoint := range []string{s.url, s.httpsURL} {
+		scheme := endpoint[:strings.Index(endpoint, ":")]
+		t.Run("aws-sdk-go-v2 over "+scheme, func(t *testing.T) {
+			c := s.s3(endpoint, s.assume(t, endpoint, s.alice, 900, ""))
+			key := "home/alice/sdk-" + scheme + ".txt"
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key),
+				Body: strings.NewReader("from the go sdk")}); err != nil {
+				t.Fatalf("PutObject: %v", err)
+			}
+			// An unseekable body: over HTTPS the SDK sends a trailing checksum.
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".stream"),
+				Body: io.MultiReader(strings.NewReader("unseekable ")), ContentLength: aws.Int64(11)}); err != nil && scheme == "https" {
+				t.Fatalf("PutObject unseekable: %v", err)
+			}
+			got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("GetObject: %v", err)
+			}
+			b, _ := io.ReadAll(got.Body)
+			if string(b) != "from the go sdk" {
+				t.Fatalf("GetObject body %q", b)
+			}
+			list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("data"), Prefix: aws.String("home/alice/")})
+			if err != nil || len(list.Contents) == 0 {
+				t.Fatalf("ListObjectsV2: %v", err)
+			}
+			_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("home/bob/x"), Body: strings.NewReader("no")})
+			if errCode(err) != "AccessDenied" {
+				t.Fatalf("PutObject outside home: %v", err)
+			}
+			_, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("data"), Prefix: aws.String("home/bob/")})
+			if errCode(err) != "AccessDenied" {
+				t.Fatalf("ListObjectsV2 outside home: %v", err)
+			}
+			// Copy from a readable source, then from a denied one.
+			if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".copy"),
+				CopySource: aws.String("data/" + key)}); err != nil {
+				t.Fatalf("CopyObject: %v", err)
+			}
+			_, err = c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".stolen"),
+				CopySource: aws.String("data/home/bob/private.txt")})
+			if errCode(err) != "AccessDenied" {
+				t.Fatalf("CopyObject from a denied source: %v", err)
+			}
+			// 24 MiB through the transfer manager: multipart with checksums.
+			big := bytes.Repeat([]byte("0123456789abcdef"), 24<<16)
+			up := manager.NewUploader(c, func(u *manager.Uploader) { u.PartSize = 8 << 20 })
+			if _, err := up.Upload(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".big"),
+				Body: bytes.NewReader(big)}); err != nil {
+				t.Fatalf("multipart upload: %v", err)
+			}
+			if !bytes.Equal(s.minio.GetObject(t, "data", key+".big"), big) {
+				t.Fatal("multipart object differs in MinIO")
+			}
+			if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".copy")}); err != nil {
+				t.Fatalf("DeleteObject: %v", err)
+			}
+			// Presigned GET and PUT used with plain HTTP.
+			ps := s3.NewPresignClient(c)
+			get, err := ps.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.httpClient().Get(get.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || string(b) != "from the go sdk" {
+				t.Fatalf("presigned GET: %d %s", res.StatusCode, b)
+			}
+			put, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".presigned")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ := http.NewRequest("PUT", put.URL, strings.NewReader("presigned body"))
+			res, err = s.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 200 || string(s.minio.GetObject(t, "data", key+".presigned")) != "presigned body" {
+				t.Fatalf("presigned PUT: %d", res.StatusCode)
+			}
+			// A presigned URL whose signature was altered is refused.
+			i := strings.Index(get.URL, "X-Amz-Signature=") + len("X-Amz-Signature=")
+			flipped := map[byte]byte{'0': '1'}[get.URL[i]]
+			if flipped == 0 {
+				flipped = '0'
+			}
+			res, _ = s.httpClient().Get(get.URL[:i] + string(flipped) + get.URL[i+1:])
+			if res.StatusCode != 403 {
+				t.Fatalf("altered presigned URL: %d", res.StatusCode)
+			}
+			res.Body.Close()
+		})
+	}
+
+	t.Run("minio-go signed streaming upload", func(t *testing.T) {
+		cr := s.assume(t, s.url, s.alice, 900, "")
+		mc, err := minio.New(strings.TrimPrefix(s.url, "http://"), &minio.Options{
+			Creds: credentials.NewStaticV4(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken), Region: "us-east-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte("minio-go "), 300000)
+		// Unknown size: minio-go streams with chunk signatures.
+		if _, err := mc.PutObject(ctx, "data", "home/alice/minio-go.bin", bytes.NewReader(data), -1,
+			minio.PutObjectOptions{PartSize: 5 << 20}); err != nil {
+			t.Fatalf("PutObject: %v", err)
+		}
+		if !bytes.Equal(s.minio.GetObject(t, "data", "home/alice/minio-go.bin"), data) {
+			t.Fatal("object differs in MinIO")
+		}
+		if _, err := mc.PutObject(ctx, "data", "home/alice/minio-go-small", bytes.NewReader([]byte("small")), 5,
+			minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("PutObject small: %v", err)
+		}
+		_, err = mc.StatObject(ctx, "data", "home/bob/private.txt", minio.StatObjectOptions{})
+		if err == nil {
+			t.Fatal("StatObject of a denied key succeeded")
+		}
+	})
+
+	t.Run("boto3 default checksums and when_required", func(t *testing.T) {
+		if _, err := exec.LookPath("python3"); err != nil {
+			t.Fatal("python3 is required")
+		}
+		cr := s.assume(t, s.url, s.alice, 900, "")
+		script := `
+import boto3, botocore.config, os, sys
+for mode in ("when_supported", "when_required"):
+    c = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1",
+        aws_access_key_id=os.environ["AK"], aws_secret_access_key=os.environ["SK"], aws_session_token=os.environ["ST"],
+        config=botocore.config.Config(request_checksum_calculation=mode, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    key = "home/alice/boto3-" + mode
+    c.put_object(Bucket="data", Key=key, Body=b"boto3 " + mode.encode())
+    assert c.get_object(Bucket="data", Key=key)["Body"].read() == b"boto3 " + mode.encode()
+    keys = [o["Key"] for o in c.list_objects_v2(Bucket="data", Prefix="home/alice/")["Contents"]]
+    assert key in keys, keys
+    c.upload_fileobj(__import__("io").BytesIO(b"m" * (12 << 20)), "data", key + ".multipart",
+        Config=boto3.s3.transfer.TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    r = c.delete_objects(Bucket="data", Delete={"Objects": [{"Key": key + ".multipart"}]})
+    assert not r.get("Errors"), r
+    try:
+        c.put_object(Bucket="data", Key="home/bob/boto3", Body=b"x")
+        sys.exit("put outside home succeeded")
+    except c.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDenied", e.response
+print("boto3 ok")
+`
+		cmd := exec.Command("python3", "-c", script)
+		cmd.Env = append(os.Environ(), "EP="+s.url, "AK="+cr.AccessKeyID, "SK="+cr.SecretAccessKey, "ST="+cr.SessionToken)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "boto3 ok") {
+			t.Fatalf("boto3: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("aws cli with a web identity token file", func(t *testing.T) {
+		if _, err := exec.LookPath("aws"); err != nil {
+			t.Fatal("the aws cli is required")
+		}
+		dir := t.TempDir()
+		tokenFile := filepath.Join(dir, "token")
+		writeFile(t, tokenFile, s.alice)
+		src := filepath.Join(dir, "upload.bin")
+		writeFile(t, src, strings.Repeat("aws cli multipart ", 1<<20)) // 18 MiB: multipart
+		env := append(os.Environ(), "AWS_WEB_IDENTITY_TOKEN_FILE="+tokenFile, "AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member",
+			"AWS_ENDPOINT_URL_STS="+s.url, "AWS_ENDPOINT_URL_S3="+s.url, "AWS_REGION=us-east-1",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+			"HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
+		aws := func(args ...string) (string, error) {
+			if args[1] == "cp" {
+				args = append(args, "--only-show-errors")
+			}
+			cmd := exec.Command("aws", args...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		if out, err := aws("s3", "cp", src, "s3://data/home/alice/cli.bin"); err != nil {
+			t.Fatalf("aws s3 cp up: %v %s", err, out)
+		}
+		if out, err := aws("s3", "ls", "s3://data/home/alice/"); err != nil || !strings.Contains(out, "cli.bin") {
+			t.Fatalf("aws s3 ls: %v %s", err, out)
+		}
+		dst := filepath.Join(dir, "download.bin")
+		if out, err := aws("s3", "cp", "s3://data/home/alice/cli.bin", dst); err != nil {
+			t.Fatalf("aws s3 cp down: %v %s", err, out)
+		}
+		a, _ := os.ReadFile(src)
+		b, _ := os.ReadFile(dst)
+		if !bytes.Equal(a, b) {
+			t.Fatal("downloaded file differs")
+		}
+		if out, err := aws("s3", "cp", src, "s3://data/home/bob/cli.bin"); err == nil || !strings.Contains(out, "AccessDenied") {
+			t.Fatalf("upload outside home: %v %s", err, out)
+		}
+	})
+
+	t.Run("session policy narrows the role", func(t *testing.T) {
+		policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::data/home/alice/*"}]}`
+		c := s.s3(s.url, s.assume(t, s.url, s.alice, 900, policy))
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("home/alice/narrow"), Body: strings.NewReader("x")})
+		if errCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "session policy") {
+			t.Fatalf("PutObject under a read-only session policy: %v", err)
+		}
+		if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("home/alice/sdk-http.txt")}); err != nil {
+			t.Fatalf("GetObject allowed by both: %v", err)
+		}
+	})
+
+	t.Run("request time skew", func(t *testing.T) {
+		cr := s.assume(t, s.url, s.alice, 900, "")
+		req, _ := http.NewRequest("GET", s.url+"/data/home/alice/sdk-http.txt", nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(ctx, cr, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now().Add(-20*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		r := doReq(t, req)
+		expect(t, r, 403, "RequestTimeTooSkewed", "MaxAllowedSkewMilliseconds")
+	})
+
+	t.Run("expired session", func(t *testing.T) {
+		short := s.hydra.TokenWithTTL(t, s.aliceClient, 3*time.Second, "iamgate")
+		cr := s.assume(t, s.url, short, 0, "") // no DurationSeconds: the session ends with the token
+		if cr.Expires.After(time.Now().Add(10 * time.Second)) {
+			t.Fatalf("session outlives its token: expires %v", cr.Expires)
+		}
+		time.Sleep(time.Until(cr.Expires) + 1500*time.Millisecond)
+		c := s.s3(s.url, cr)
+		_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("home/alice/sdk-http.txt")})
+		if errCode(err) != "ExpiredToken" {
+			t.Fatalf("expired session: %v", err)
+		}
+	})
+
+	t.Run("tampered signed streams leave no object", func(t *testing.T) {
+		cr := s.assume(t, s.url, s.alice, 900, "")
+		for _, size := range []int{200 << 10, 100 << 20} {
+			chunks := (size + 65535) / 65536
+			for _, at := range []int{0, chunks / 2, chunks - 1, chunks} { // the last index is the final empty chunk
+				key := fmt.Sprintf("home/alice/tampered-%d-%d", size, at)
+				status, body := putSignedStream(t, s.url, cr, "data", key, size, at)
+				if status < 400 {
+					t.Fatalf("size %d tampered at chunk %d: status %d %s", size, at, status, body)
+				}
+				if s.minio.ObjectExists(t, "data", key) {
+					t.Fatalf("size %d tampered at chunk %d: the object exists in MinIO", size, at)
+				}
+			}
+			key := fmt.Sprintf("home/alice/intact-%d", size)
+			if status, body := putSignedStream(t, s.url, cr, "data", key, size, -1); status != 200 {
+				t.Fatalf("intact stream of %d: %d %s", size, status, body)
+			}
+			if !s.minio.ObjectExists(t, "data", key) {
+				t.Fatal("intact stream left no object")
+			}
+		}
+	})
+
+	t.Run("revocation voids sessions at once", func(t *testing.T) {
+		s.minio.PutObject(t, "data", "home/bob/private.txt", []byte("bob"))
+		cr := s.assume(t, s.url, s.bob, 900, "")
+		c := s.s3(s.url, cr)
+		if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("home/bob/private.txt")}); err != nil {
+			t.Fatalf("before revocation: %v", err)
+		}
+		good, _ := os.ReadFile(s.cfg)
+		t.Cleanup(func() { os.WriteFile(s.cfg, good, 0o600); s.app.reload(ctx, "test") })
+		rev := fmt.Sprintf("revocations:\n  - {role: member, issued_before: %q}\n", time.Now().Add(time.Second).UTC().Format(time.RFC3339))
+		writeFile(t, s.cfg, string(good)+rev)
+		if err := s.app.reload(ctx, "test"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("home/bob/private.txt")})
+		if errCode(err) != "ExpiredToken" || !strings.Contains(err.Error(), "revoked") {
+			t.Fatalf("after revocation: %v", err)
+		}
+	})
+}
+
+func doReq(t *testing.T, req *http.Request) resp {
+	t.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{status: res.StatusCode, body: string(b), header: res.Header}
+}
+
+// putSignedStream uploads size bytes with STREAMING-AWS4-HMAC-SHA256-PAYLOAD
+// in 64 KiB chunks, signing each chunk as a client does; with tamperAt >= 0
+// that chunk's signature (or, at the final empty chunk, the final
+// signature) is corrupted.
+func putSignedStream(t *testing.T, base string, cr aws.Credentials, bucket, key string, size, tamperAt int) (int, string) {
+	t.Helper()
+	now := time.Now().UTC()
+	date, stamp := now.Format("20060102"), now.Format("20060102T150405Z")
+	scope := date + "/us-east-1/s3/aws4_request"
+	const chunk = 65536
+	chunks := (size + chunk - 1) / chunk
+	encoded := 0
+	for i := 0; i <= chunks; i++ {
+		n := chunk
+		if i == chunks {
+			n = 0
+		} else if i == chunks-1 {
+			n = size - i*chunk
+		}
+		encoded += len(fmt.Sprintf("%x;chunk-signature=", n)) + 64 + 2 + n + 2
+	}
+	req, _ := http.NewRequest("PUT", base+"/"+bucket+"/"+key, nil)
+	req.ContentLength = int64(encoded)
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(size))
+	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(context.Background(), cr, req, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "s3", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	auth := req.Header.Get("Authorization")
+	prev := auth[strings.Index(auth, "Signature=")+10:]
+	key4 := hmacSHA256([]byte("AWS4"+cr.SecretAccessKey), date)
+	for _, p := range []string{"us-east-1", "s3", "aws4_request"} {
+		key4 = hmacSHA256(key4, p)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		data := make([]byte, chunk)
+		for i := 0; i <= chunks; i++ {
+			n := chunk
+			if i == chunks {
+				n = 0
+			} else if i == chunks-1 {
+				n = size - i*chunk
+			}
+			for j := 0; j < n; j++ {
+				data[j] = byte(i + j)
+			}
+			h := sha256.Sum256(data[:n])
+			sts := "AWS4-HMAC-SHA256-PAYLOAD\n" + stamp + "\n" + scope + "\n" + prev + "\n" +
+				"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n" + hex.EncodeToString(h[:])
+			sig := hex.EncodeToString(hmacSHA256(key4, sts))
+			prev = sig
+			if i == tamperAt {
+				sig = strings.Repeat("0", 64)
+			}
+			if _, err := fmt.Fprintf(pw, "%x;chunk-signature=%s\r\n", n, sig); err != nil {
+				return
+			}
+			if _, err := pw.Write(data[:n]); err != nil {
+				return
+			}
+			if _, err := io.WriteString(pw, "\r\n"); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req.Body = pr
+	res, err := http.DefaultClient.Do(req)
+	pr.CloseWithError(errors.New("request finished"))
+	if err != nil {
+		return 599, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
