@@ -279,6 +279,9 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	if req != nil && req.Op == s3req.OpSTS {
 		return h.serveSTS(ex, r)
 	}
+	if req != nil && req.Op == s3req.OpPostObject && serr == nil {
+		return h.servePostObject(ex, r, req)
+	}
 	pe, aerr := h.authenticate(ex, r)
 	if aerr != nil {
 		return aerr.WithResource(resource)
