@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -65,7 +68,14 @@ func run() error {
 	flag.Parse()
 	o.bigSize = 1 << 30
 	if o.short {
-		o.rounds, o.duration = 3, 3*time.Second
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			o.rounds = 3
+		}
+		if !set["duration"] {
+			o.duration = 3 * time.Second
+		}
 	}
 
 	env, err := start(o)
@@ -80,30 +90,25 @@ func run() error {
 	fmt.Fprintf(&report, "`go run ./bench %s` — %d rounds × %s per target, interleaved; medians.\n\n",
 		strings.Join(os.Args[1:], " "), o.rounds, o.duration)
 
+	creds, err := iamgateSTS(env)
+	if err != nil {
+		return err
+	}
 	small := []target{
 		{name: "MinIO direct (anonymous)", url: env.minioURL + "/bench/small-4k"},
-		{name: "iamgate, bearer JWT", url: env.iamgateURL + "/bench/small-4k", token: env.token},
+		{name: "MinIO direct (SigV4, root key)", newReq: signedGet(env.minioURL+"/bench/small-4k",
+			aws.Credentials{AccessKeyID: env.minioUser, SecretAccessKey: env.minioPass})},
+		{name: "iamgate, bearer JWT", url: env.iamgateURL + "/bench/small-4k", token: env.token, pid: env.iamgatePID},
+		{name: "iamgate, SigV4 with STS session", newReq: signedGet(env.iamgateURL+"/bench/small-4k", creds), pid: env.iamgatePID},
 	}
 	for _, c := range []int{o.conns, 1} {
-		res := make([][]loadResult, len(small))
-		for r := 0; r < o.rounds; r++ {
-			for i, t := range small {
-				res[i] = append(res[i], load(t, c, o.duration))
-			}
-		}
-		fmt.Fprintf(&report, "### 4 KiB GET, %d connection(s)\n\n", c)
-		fmt.Fprintf(&report, "| target | req/s | ratio | p50 | p90 | p99 | errors |\n|---|---|---|---|---|---|---|\n")
-		base := median(res[0], func(l loadResult) float64 { return l.rps })
-		for i, t := range small {
-			rps := median(res[i], func(l loadResult) float64 { return l.rps })
-			fmt.Fprintf(&report, "| %s | %.0f | %.2f | %s | %s | %s | %d |\n", t.name, rps, rps/base,
-				dur(median(res[i], func(l loadResult) float64 { return float64(l.p50) })),
-				dur(median(res[i], func(l loadResult) float64 { return float64(l.p90) })),
-				dur(median(res[i], func(l loadResult) float64 { return float64(l.p99) })),
-				sum(res[i], func(l loadResult) int { return l.errors }))
-		}
-		fmt.Fprintln(&report)
+		scenario(&report, fmt.Sprintf("4 KiB GET, %d connection(s)", c), small, c, o)
 	}
+	stsTargets := []target{
+		{name: "MinIO's own STS", newReq: stsRequest(env.minioURL, "WebIdentityToken="+env.token)},
+		{name: "iamgate STS", newReq: stsRequest(env.iamgateURL, "WebIdentityToken="+env.token+"&RoleArn=bench&RoleSessionName=bench"), pid: env.iamgatePID},
+	}
+	scenario(&report, fmt.Sprintf("AssumeRoleWithWebIdentity, same token, %d connections", o.conns), stsTargets, o.conns, o)
 
 	fmt.Fprintf(&report, "### %d MiB PUT then GET, one stream\n\n", o.bigSize>>20)
 	fmt.Fprintf(&report, "| target | PUT MiB/s | GET MiB/s | iamgate peak RSS |\n|---|---|---|---|\n")
@@ -136,12 +141,97 @@ func run() error {
 	return nil
 }
 
+// scenario runs every target o.rounds times, interleaved, and reports
+// medians; ratios are against the first target.
+func scenario(report *bytes.Buffer, title string, targets []target, conns int, o options) {
+	res := make([][]loadResult, len(targets))
+	for r := 0; r < o.rounds; r++ {
+		for i, t := range targets {
+			res[i] = append(res[i], load(t, conns, o.duration))
+		}
+	}
+	fmt.Fprintf(report, "### %s\n\n", title)
+	fmt.Fprintf(report, "| target | req/s | ratio | p50 | p90 | p99 | iamgate CPU/req | errors |\n|---|---|---|---|---|---|---|---|\n")
+	base := median(res[0], func(l loadResult) float64 { return l.rps })
+	for i, t := range targets {
+		rps := median(res[i], func(l loadResult) float64 { return l.rps })
+		cpu := "—"
+		if t.pid != 0 {
+			cpu = dur(median(res[i], func(l loadResult) float64 { return float64(l.cpuPerReq) }))
+		}
+		fmt.Fprintf(report, "| %s | %.0f | %.2f | %s | %s | %s | %s | %d |\n", t.name, rps, rps/base,
+			dur(median(res[i], func(l loadResult) float64 { return float64(l.p50) })),
+			dur(median(res[i], func(l loadResult) float64 { return float64(l.p90) })),
+			dur(median(res[i], func(l loadResult) float64 { return float64(l.p99) })),
+			cpu, sum(res[i], func(l loadResult) int { return l.errors }))
+	}
+	fmt.Fprintln(report)
+}
+
+// signedGet signs each GET with SigV4 header auth, as an SDK does.
+func signedGet(url string, creds aws.Credentials) func() *http.Request {
+	signer := v4.NewSigner()
+	return func() *http.Request {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		signer.SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+		return req
+	}
+}
+
+func stsRequest(base, params string) func() *http.Request {
+	body := "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&DurationSeconds=900&" + params
+	return func() *http.Request {
+		req, _ := http.NewRequest("POST", base+"/", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req
+	}
+}
+
+// iamgateSTS gets session credentials from iamgate's STS.
+func iamgateSTS(env *benchEnv) (aws.Credentials, error) {
+	res, err := http.DefaultClient.Do(stsRequest(env.iamgateURL, "WebIdentityToken="+env.token+"&RoleArn=bench&RoleSessionName=bench")())
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Result struct {
+			Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+		} `xml:"AssumeRoleWithWebIdentityResult"`
+	}
+	b, _ := io.ReadAll(res.Body)
+	if err := xml.Unmarshal(b, &out); err != nil || res.StatusCode != 200 {
+		return aws.Credentials{}, fmt.Errorf("iamgate STS: %s %s", res.Status, b)
+	}
+	c := out.Result.Credentials
+	return aws.Credentials{AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
+}
+
 type target struct {
 	name, url, token string
+	// newReq builds each request; nil means a GET of url, with the bearer
+	// token if set.
+	newReq func() *http.Request
+	// pid, if set, is the process whose CPU time is charged per request.
+	pid int
+}
+
+func (t target) request() *http.Request {
+	if t.newReq != nil {
+		return t.newReq()
+	}
+	req, _ := http.NewRequest("GET", t.url, nil)
+	if t.token != "" {
+		req.Header.Set("Authorization", "Bearer "+t.token)
+	}
+	return req
 }
 
 type benchEnv struct {
 	dir         string
+	minioUser   string
+	minioPass   string
 	minioURL    string
 	iamgateURL  string
 	iamgatePID  int
@@ -193,6 +283,25 @@ func start(o options) (*benchEnv, error) {
 		}
 	}()
 
+	iss, err := devissuer.New(devissuer.Options{})
+	if err != nil {
+		return nil, err
+	}
+	iln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	iss.SetURL("http://" + iln.Addr().String())
+	isrv := &http.Server{Handler: iss.Handler()}
+	go isrv.Serve(iln)
+	e.issuerClose = func() { isrv.Close() }
+	// The same token works for iamgate (trust rule on groups) and for
+	// MinIO's own STS (its "policy" claim names a MinIO policy).
+	e.token, err = iss.Mint(map[string]any{"sub": "bench", "aud": "iamgate", "groups": []string{"bench"}, "policy": "readwrite"}, 6*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+
 	user, pass := "bench", randomHex(16)
 	maddr, err := freeAddr()
 	if err != nil {
@@ -200,7 +309,9 @@ func start(o options) (*benchEnv, error) {
 	}
 	caddr, _ := freeAddr()
 	m := exec.Command(minioBin, "server", filepath.Join(dir, "minio"), "--address", maddr, "--console-address", caddr)
-	m.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	m.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		"MINIO_IDENTITY_OPENID_CONFIG_URL="+iss.URL()+"/.well-known/openid-configuration",
+		"MINIO_IDENTITY_OPENID_CLIENT_ID=iamgate", "MINIO_IDENTITY_OPENID_CLAIM_NAME=policy")
 	m.Stdout, _ = os.Create(filepath.Join(dir, "minio.log"))
 	m.Stderr = m.Stdout
 	if err := m.Start(); err != nil {
@@ -208,6 +319,7 @@ func start(o options) (*benchEnv, error) {
 	}
 	e.procs = append(e.procs, m)
 	e.minioURL = "http://" + maddr
+	e.minioUser, e.minioPass = user, pass
 	mc, err := minio.New(maddr, &minio.Options{Creds: credentials.NewStaticV4(user, pass, "")})
 	if err != nil {
 		return nil, err
@@ -225,23 +337,6 @@ func start(o options) (*benchEnv, error) {
 		return nil, err
 	}
 
-	iss, err := devissuer.New(devissuer.Options{})
-	if err != nil {
-		return nil, err
-	}
-	iln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	iss.SetURL("http://" + iln.Addr().String())
-	isrv := &http.Server{Handler: iss.Handler()}
-	go isrv.Serve(iln)
-	e.issuerClose = func() { isrv.Close() }
-	e.token, err = iss.Mint(map[string]any{"sub": "bench", "aud": "iamgate", "groups": []string{"bench"}}, 6*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-
 	bin := filepath.Join(dir, "iamgate")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/iamgate")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -253,15 +348,16 @@ func start(o options) (*benchEnv, error) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 listen: %s
 upstream: {endpoint: %q, access_key_id: env:BENCH_USER, secret_access_key: env:BENCH_PASS}
+sts: {session_keys: [{id: bench, secret: env:BENCH_SESSION_KEY}]}
 issuers: [{name: dev, url: %q, audiences: [iamgate]}]
-roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw]}]
+roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h}]
 policies:
   rw: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bench/*"}]}'
 audit: {file: %q}
 log: {level: warn}
 `, gaddr, e.minioURL, iss.URL(), filepath.Join(dir, "audit.log"))), 0o600)
 	g := exec.Command(bin, "serve", "--config", cfg)
-	g.Env = append(os.Environ(), "BENCH_USER="+user, "BENCH_PASS="+pass)
+	g.Env = append(os.Environ(), "BENCH_USER="+user, "BENCH_PASS="+pass, "BENCH_SESSION_KEY="+randomHex(32))
 	g.Stdout, _ = os.Create(filepath.Join(dir, "iamgate.log"))
 	g.Stderr = g.Stdout
 	if err := g.Start(); err != nil {
@@ -303,6 +399,19 @@ type loadResult struct {
 	rps           float64
 	p50, p90, p99 time.Duration
 	errors        int
+	cpuPerReq     time.Duration // of target.pid, when set
+}
+
+// cpuTime is a process's user+system CPU time from /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
 // load runs conns workers doing GETs against t for d, after a short warm-up.
@@ -310,10 +419,6 @@ func load(t target, conns int, d time.Duration) loadResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
-	req, _ := http.NewRequest("GET", t.url, nil)
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
 	var stop atomic.Bool
 	lat := make([][]time.Duration, conns)
 	errs := make([]int, conns)
@@ -327,6 +432,7 @@ func load(t target, conns int, d time.Duration) loadResult {
 			lat[w] = make([]time.Duration, 0, 1<<16)
 			buf := make([]byte, 32<<10)
 			for !stop.Load() {
+				req := t.request()
 				s := time.Now()
 				res, err := client.Do(req)
 				if err != nil {
@@ -351,8 +457,10 @@ func load(t target, conns int, d time.Duration) loadResult {
 	}
 	time.Sleep(d / 5)
 	begin := time.Now()
+	cpu0 := cpuTime(t.pid)
 	time.Sleep(d)
 	elapsed := time.Since(begin)
+	cpu1 := cpuTime(t.pid)
 	stop.Store(true)
 	wg.Wait()
 	var all []time.Duration
@@ -361,6 +469,9 @@ func load(t target, conns int, d time.Duration) loadResult {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	r := loadResult{rps: float64(measured.Load()) / elapsed.Seconds()}
+	if t.pid != 0 && measured.Load() > 0 {
+		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(measured.Load())
+	}
 	for _, e := range errs {
 		r.errors += e
 	}
