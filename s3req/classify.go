@@ -682,8 +682,12 @@ func firstHeader(h http.Header, k string) string {
 	return v
 }
 
+// hasACLHeaders reports whether the request sets an ACL that needs the
+// ACL permission. The canned ACL "private" alone does not: it is the
+// default, grants nobody anything, and tools such as rclone send it on
+// every upload.
 func hasACLHeaders(h http.Header) bool {
-	if _, ok := h[hACL]; ok {
+	if v, ok := h[hACL]; ok && !(len(v) == 1 && strings.EqualFold(strings.TrimSpace(v[0]), "private")) {
 		return true
 	}
 	for k := range h {

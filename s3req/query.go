@@ -303,6 +303,8 @@ func (q *query) noteAmz(key, val string) {
 	switch {
 	case strings.EqualFold(name, "tagging"):
 		q.hoisted |= hoistTagging
+	case strings.EqualFold(name, "acl") && strings.EqualFold(strings.TrimSpace(val), "private"):
+		// The default canned ACL needs no ACL permission (see hasACLHeaders).
 	case strings.EqualFold(name, "acl"), len(name) > 6 && strings.EqualFold(name[:6], "grant-"):
 		q.hoisted |= hoistACL
 	case strings.EqualFold(name, "object-lock-mode"), strings.EqualFold(name, "object-lock-retain-until-date"):

@@ -256,45 +256,53 @@ print("boto3 ok")
 		}
 	})
 
-	t.Run("aws cli with a web identity token file", func(t *testing.T) {
-		if _, err := exec.LookPath("aws"); err != nil {
-			t.Fatal("the aws cli is required")
+	for _, cli := range awsCLIs(t) {
+		t.Run("aws cli "+cli.version+" with a web identity token file", func(t *testing.T) {
+			testAWSCLI(t, s, cli.path)
+		})
+	}
+
+	t.Run("rclone with session credentials", func(t *testing.T) {
+		if _, err := exec.LookPath("rclone"); err != nil {
+			t.Fatal("rclone is required (Debian package rclone)")
 		}
+		cr := s.assume(t, s.url, s.alice, 900, "")
 		dir := t.TempDir()
-		tokenFile := filepath.Join(dir, "token")
-		writeFile(t, tokenFile, s.alice)
-		src := filepath.Join(dir, "upload.bin")
-		writeFile(t, src, strings.Repeat("aws cli multipart ", 1<<20)) // 18 MiB: multipart
-		env := append(os.Environ(), "AWS_WEB_IDENTITY_TOKEN_FILE="+tokenFile, "AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member",
-			"AWS_ENDPOINT_URL_STS="+s.url, "AWS_ENDPOINT_URL_S3="+s.url, "AWS_REGION=us-east-1",
-			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
-			"HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
-		aws := func(args ...string) (string, error) {
-			if args[1] == "cp" {
-				args = append(args, "--only-show-errors")
-			}
-			cmd := exec.Command("aws", args...)
+		src := filepath.Join(dir, "src")
+		os.MkdirAll(src, 0o755)
+		writeFile(t, filepath.Join(src, "small.txt"), "rclone small")
+		writeFile(t, filepath.Join(src, "big.bin"), strings.Repeat("rclone multipart ", 800000)) // 13 MiB
+		env := append(os.Environ(), "RCLONE_CONFIG=/dev/null", "RCLONE_CONFIG_IG_TYPE=s3", "RCLONE_CONFIG_IG_PROVIDER=Other",
+			"RCLONE_CONFIG_IG_ENDPOINT="+s.url, "RCLONE_CONFIG_IG_REGION=us-east-1", "RCLONE_CONFIG_IG_ACCESS_KEY_ID="+cr.AccessKeyID,
+			"RCLONE_CONFIG_IG_SECRET_ACCESS_KEY="+cr.SecretAccessKey, "RCLONE_CONFIG_IG_SESSION_TOKEN="+cr.SessionToken,
+			"RCLONE_CONFIG_IG_FORCE_PATH_STYLE=true", "AWS_CA_BUNDLE=")
+		rclone := func(args ...string) (string, error) {
+			cmd := exec.Command("rclone", append(args, "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", "--retries", "1", "--low-level-retries", "1")...)
 			cmd.Env = env
 			out, err := cmd.CombinedOutput()
 			return string(out), err
 		}
-		if out, err := aws("s3", "cp", src, "s3://data/home/alice/cli.bin"); err != nil {
-			t.Fatalf("aws s3 cp up: %v %s", err, out)
+		if out, err := rclone("copy", src, "ig:data/home/alice/rclone"); err != nil {
+			t.Fatalf("rclone copy up: %v %s", err, out)
 		}
-		if out, err := aws("s3", "ls", "s3://data/home/alice/"); err != nil || !strings.Contains(out, "cli.bin") {
-			t.Fatalf("aws s3 ls: %v %s", err, out)
+		if out, err := rclone("lsf", "ig:data/home/alice/rclone"); err != nil || !strings.Contains(out, "big.bin") || !strings.Contains(out, "small.txt") {
+			t.Fatalf("rclone lsf: %v %s", err, out)
 		}
-		dst := filepath.Join(dir, "download.bin")
-		if out, err := aws("s3", "cp", "s3://data/home/alice/cli.bin", dst); err != nil {
-			t.Fatalf("aws s3 cp down: %v %s", err, out)
+		if out, err := rclone("cat", "ig:data/home/alice/rclone/small.txt"); err != nil || out != "rclone small" {
+			t.Fatalf("rclone cat: %v %q", err, out)
 		}
-		a, _ := os.ReadFile(src)
-		b, _ := os.ReadFile(dst)
-		if !bytes.Equal(a, b) {
-			t.Fatal("downloaded file differs")
+		want, _ := os.ReadFile(filepath.Join(src, "big.bin"))
+		if !bytes.Equal(s.minio.GetObject(t, "data", "home/alice/rclone/big.bin"), want) {
+			t.Fatal("rclone multipart object differs in MinIO")
 		}
-		if out, err := aws("s3", "cp", src, "s3://data/home/bob/cli.bin"); err == nil || !strings.Contains(out, "AccessDenied") {
-			t.Fatalf("upload outside home: %v %s", err, out)
+		if out, err := rclone("copy", src, "ig:data/home/bob/rclone"); err == nil {
+			t.Fatalf("rclone copy outside home succeeded: %s", out)
+		}
+		if out, err := rclone("delete", "ig:data/home/alice/rclone"); err != nil {
+			t.Fatalf("rclone delete: %v %s", err, out)
+		}
+		if s.minio.ObjectExists(t, "data", "home/alice/rclone/small.txt") {
+			t.Fatal("rclone delete left the object")
 		}
 	})
 
@@ -378,6 +386,79 @@ print("boto3 ok")
 			t.Fatalf("after revocation: %v", err)
 		}
 	})
+}
+
+type awsCLI struct{ path, version string }
+
+// awsCLIs finds the AWS CLI v1 (pip) and v2 (Debian) on this machine; both
+// are required, so a machine missing one fails instead of skipping.
+func awsCLIs(t *testing.T) []awsCLI {
+	t.Helper()
+	var found []awsCLI
+	seen := map[string]bool{}
+	candidates := []string{"/usr/bin/aws"}
+	if p, err := exec.LookPath("aws"); err == nil {
+		candidates = append([]string{p}, candidates...)
+	}
+	for _, p := range candidates {
+		out, err := exec.Command(p, "--version").CombinedOutput()
+		if err != nil {
+			continue
+		}
+		v := strings.Fields(string(out))[0] // aws-cli/2.9.19
+		major := "v" + strings.SplitN(strings.TrimPrefix(v, "aws-cli/"), ".", 2)[0]
+		if !seen[major] {
+			seen[major] = true
+			found = append(found, awsCLI{path: p, version: major + " (" + v + ")"})
+		}
+	}
+	if !seen["v1"] || !seen["v2"] {
+		t.Fatalf("need AWS CLI v1 (pip awscli) and v2 (Debian awscli); found %v", found)
+	}
+	return found
+}
+
+func testAWSCLI(t *testing.T, s *sigEnv, bin string) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	writeFile(t, tokenFile, s.alice)
+	src := filepath.Join(dir, "upload.bin")
+	writeFile(t, src, strings.Repeat("aws cli multipart ", 1<<20)) // 18 MiB: multipart
+	env := append(os.Environ(), "AWS_WEB_IDENTITY_TOKEN_FILE="+tokenFile, "AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member",
+		"AWS_ENDPOINT_URL_STS="+s.url, "AWS_ENDPOINT_URL_S3="+s.url, "AWS_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
+		"HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
+	aws := func(args ...string) (string, error) {
+		if args[1] == "cp" {
+			args = append(args, "--only-show-errors")
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	key := "home/alice/cli-" + filepath.Base(filepath.Dir(bin)) + ".bin"
+	if out, err := aws("s3", "cp", src, "s3://data/"+key); err != nil {
+		t.Fatalf("aws s3 cp up: %v %s", err, out)
+	}
+	if out, err := aws("s3", "ls", "s3://data/home/alice/"); err != nil || !strings.Contains(out, filepath.Base(key)) {
+		t.Fatalf("aws s3 ls: %v %s", err, out)
+	}
+	dst := filepath.Join(dir, "download.bin")
+	if out, err := aws("s3", "cp", "s3://data/"+key, dst); err != nil {
+		t.Fatalf("aws s3 cp down: %v %s", err, out)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if !bytes.Equal(a, b) {
+		t.Fatal("downloaded file differs")
+	}
+	if out, err := aws("s3", "rm", "s3://data/"+key); err != nil {
+		t.Fatalf("aws s3 rm: %v %s", err, out)
+	}
+	if out, err := aws("s3", "cp", src, "s3://data/home/bob/cli.bin"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("upload outside home: %v %s", err, out)
+	}
 }
 
 func doReq(t *testing.T, req *http.Request) resp {
