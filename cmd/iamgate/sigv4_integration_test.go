@@ -257,8 +257,12 @@ print("boto3 ok")
 	})
 
 	for _, cli := range awsCLIs(t) {
-		t.Run("aws cli "+cli.version+" with a web identity token file", func(t *testing.T) {
-			testAWSCLI(t, s, cli.path)
+		how := "a web identity token file"
+		if cli.old {
+			how = "credential_process = iamgate credentials"
+		}
+		t.Run("aws cli "+cli.version+" with "+how, func(t *testing.T) {
+			testAWSCLI(t, s, cli.path, cli.old)
 		})
 	}
 
@@ -388,7 +392,10 @@ print("boto3 ok")
 	})
 }
 
-type awsCLI struct{ path, version string }
+type awsCLI struct {
+	path, version string
+	old           bool // before 2.13 (v2) / 1.29 (v1): no AWS_ENDPOINT_URL_* support
+}
 
 // awsCLIs finds the AWS CLI v1 (pip) and v2 (Debian) on this machine; both
 // are required, so a machine missing one fails instead of skipping.
@@ -409,7 +416,10 @@ func awsCLIs(t *testing.T) []awsCLI {
 		major := "v" + strings.SplitN(strings.TrimPrefix(v, "aws-cli/"), ".", 2)[0]
 		if !seen[major] {
 			seen[major] = true
-			found = append(found, awsCLI{path: p, version: major + " (" + v + ")"})
+			var maj, min int
+			fmt.Sscanf(strings.TrimPrefix(v, "aws-cli/"), "%d.%d", &maj, &min)
+			old := maj == 2 && min < 13 || maj == 1 && min < 29
+			found = append(found, awsCLI{path: p, version: major + " (" + v + ")", old: old})
 		}
 	}
 	if !seen["v1"] || !seen["v2"] {
@@ -418,7 +428,7 @@ func awsCLIs(t *testing.T) []awsCLI {
 	return found
 }
 
-func testAWSCLI(t *testing.T, s *sigEnv, bin string) {
+func testAWSCLI(t *testing.T, s *sigEnv, bin string, viaProcess bool) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	writeFile(t, tokenFile, s.alice)
@@ -428,11 +438,25 @@ func testAWSCLI(t *testing.T, s *sigEnv, bin string) {
 		"AWS_ENDPOINT_URL_STS="+s.url, "AWS_ENDPOINT_URL_S3="+s.url, "AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
 		"HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
+	var extra []string
+	if viaProcess {
+		// CLI versions before 2.13 ignore AWS_ENDPOINT_URL_*: they get their
+		// credentials from iamgate credentials and the endpoint as a flag.
+		bin := filepath.Join(dir, "iamgate")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			t.Fatalf("build: %v %s", err, out)
+		}
+		cfg := filepath.Join(dir, "config")
+		writeFile(t, cfg, fmt.Sprintf("[default]\nregion = us-east-1\ncredential_process = %s credentials --endpoint %s --role member --token-file %s --cache-dir %s\n",
+			bin, s.url, tokenFile, filepath.Join(dir, "cache")))
+		env = append(env, "AWS_CONFIG_FILE="+cfg, "AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_ROLE_ARN=")
+		extra = []string{"--endpoint-url", s.url}
+	}
 	aws := func(args ...string) (string, error) {
 		if args[1] == "cp" {
 			args = append(args, "--only-show-errors")
 		}
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(bin, append(args, extra...)...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		return string(out), err
