@@ -100,6 +100,17 @@ if [ "$SMOKE" = 1 ]; then
 	out=$(curl -sS -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "$S3/demo/home/bob/notes.txt")
 	case "$out" in *"<Code>AccessDenied</Code>"*"is not authorized"*403) ;; *) fail "bob's notes not denied: $out" ;; esac
 	grep -q '"decision":"deny"' "$DEMO/audit.log" || fail "no deny in the audit log"
+	# The aws cli commands printed above (a CLI new enough for AWS_ENDPOINT_URL_STS).
+	if command -v aws >/dev/null && aws --version 2>&1 | grep -Eq 'aws-cli/(1\.(29|[3-9][0-9])|2\.(1[3-9]|[2-9][0-9]))'; then
+		(
+			export HOME="$DEMO/aws-home" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+			export AWS_WEB_IDENTITY_TOKEN_FILE=$DEMO/alice.token AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member
+			export AWS_ENDPOINT_URL_STS=$S3 AWS_ENDPOINT_URL_S3=$S3 AWS_REGION=us-east-1
+			aws s3 cp --only-show-errors README.md s3://demo/home/alice/README.md || exit 1
+			aws s3 ls s3://demo/home/alice/ | grep -q README.md || exit 1
+			! aws s3 cp --only-show-errors s3://demo/home/bob/notes.txt - 2>/dev/null
+		) || fail "aws cli through the STS"
+	fi
 	"$IAMGATE" explain --config "$DEMO/iamgate.yaml" --token-file "$DEMO/alice.token" GET /demo/home/bob/notes.txt >"$DEMO/explain.txt" || true
 	grep -qi "deny" "$DEMO/explain.txt" || fail "explain did not explain: $(cat "$DEMO/explain.txt")"
 	echo "demo smoke: OK"
