@@ -35,6 +35,9 @@ import (
 
 const itPolicies = `
 policies:
+  backups: |
+    {"Version": "2012-10-17", "Statement": [
+      {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::data/backups/*"}]}
   home: |
     {"Version": "2012-10-17", "Statement": [
       {"Sid": "ListHome", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data",
@@ -85,6 +88,13 @@ roles:
     kind: machine
     trust: {issuer: hydra, claims: {groups: members}}
     policies: [home, teams, shared]
+  - name: backup
+    kind: machine
+    trust: {issuer: hydra, claims: {groups: backup-operators}}
+    policies: [backups]
+service_credentials:
+  - {name: nightly-backup, access_key_id: IAMGATEBACKUP001, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: 2099-01-01}
+  - {name: retired-job, access_key_id: IAMGATERETIRED01, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: 2020-01-01}
 audit:
   stdout: false
   file: %s
@@ -139,6 +149,7 @@ func setupIntegration(t *testing.T) *itEnv {
 	t.Setenv("IT_MINIO_USER", e.minio.AccessKey)
 	t.Setenv("IT_MINIO_PASSWORD", e.minio.SecretKey)
 	t.Setenv("IT_SESSION_KEY", "integration-session-key-0123456789abcdef")
+	t.Setenv("IT_SERVICE_SECRET", "service-secret-0123456789")
 	e.audit = filepath.Join(e.dir, "audit.log")
 	e.cfg = filepath.Join(e.dir, "iamgate.yaml")
 	writeFile(t, e.cfg, configYAML(e, "", itPolicies))

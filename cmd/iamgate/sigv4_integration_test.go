@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"os"
@@ -34,6 +36,12 @@ type sigEnv struct {
 	*itEnv
 	httpsURL string
 	pool     *x509.CertPool
+	caFile   string // PEM of the certificate the HTTPS endpoint serves
+}
+
+// endpoints returns the HTTP and the HTTPS endpoint, with a name each.
+func (s *sigEnv) endpoints() [][2]string {
+	return [][2]string{{"http", s.url}, {"https", s.httpsURL}}
 }
 
 func setupSigV4(t *testing.T) *sigEnv {
@@ -41,6 +49,7 @@ func setupSigV4(t *testing.T) *sigEnv {
 	s := &sigEnv{itEnv: e}
 	dir := t.TempDir()
 	s.pool = writeCert(t, dir, "localhost", "127.0.0.1")
+	s.caFile = filepath.Join(dir, "cert.pem")
 	raw, _ := os.ReadFile(e.cfg)
 	cfg := filepath.Join(dir, "iamgate.yaml")
 	writeFile(t, cfg, fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))+
@@ -195,44 +204,53 @@ func TestIntegrationSigV4Clients(t *testing.T) {
 		})
 	}
 
-	t.Run("minio-go signed streaming upload", func(t *testing.T) {
-		cr := s.assume(t, s.url, s.alice, 900, "")
-		mc, err := minio.New(strings.TrimPrefix(s.url, "http://"), &minio.Options{
-			Creds: credentials.NewStaticV4(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken), Region: "us-east-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data := bytes.Repeat([]byte("minio-go "), 300000)
-		// Unknown size: minio-go streams with chunk signatures.
-		if _, err := mc.PutObject(ctx, "data", "home/alice/minio-go.bin", bytes.NewReader(data), -1,
-			minio.PutObjectOptions{PartSize: 5 << 20}); err != nil {
-			t.Fatalf("PutObject: %v", err)
-		}
-		if !bytes.Equal(s.minio.GetObject(t, "data", "home/alice/minio-go.bin"), data) {
-			t.Fatal("object differs in MinIO")
-		}
-		if _, err := mc.PutObject(ctx, "data", "home/alice/minio-go-small", bytes.NewReader([]byte("small")), 5,
-			minio.PutObjectOptions{}); err != nil {
-			t.Fatalf("PutObject small: %v", err)
-		}
-		_, err = mc.StatObject(ctx, "data", "home/bob/private.txt", minio.StatObjectOptions{})
-		if err == nil {
-			t.Fatal("StatObject of a denied key succeeded")
-		}
-	})
+	for _, ep := range s.endpoints() {
+		scheme, endpoint := ep[0], ep[1]
+		t.Run("minio-go streaming upload over "+scheme, func(t *testing.T) {
+			cr := s.assume(t, endpoint, s.alice, 900, "")
+			mc, err := minio.New(strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://"), &minio.Options{
+				Creds:     credentials.NewStaticV4(cr.AccessKeyID, cr.SecretAccessKey, cr.SessionToken),
+				Region:    "us-east-1",
+				Secure:    scheme == "https",
+				Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte("minio-go "), 300000)
+			key := "home/alice/minio-go-" + scheme + ".bin"
+			// Unknown size: minio-go streams (signed chunks over HTTP, a trailing checksum over HTTPS).
+			if _, err := mc.PutObject(ctx, "data", key, bytes.NewReader(data), -1,
+				minio.PutObjectOptions{PartSize: 5 << 20}); err != nil {
+				t.Fatalf("PutObject: %v", err)
+			}
+			if !bytes.Equal(s.minio.GetObject(t, "data", key), data) {
+				t.Fatal("object differs in MinIO")
+			}
+			if _, err := mc.PutObject(ctx, "data", key+".small", bytes.NewReader([]byte("small")), 5,
+				minio.PutObjectOptions{}); err != nil {
+				t.Fatalf("PutObject small: %v", err)
+			}
+			if _, err := mc.StatObject(ctx, "data", "home/bob/private.txt", minio.StatObjectOptions{}); err == nil {
+				t.Fatal("StatObject of a denied key succeeded")
+			}
+		})
+	}
 
-	t.Run("boto3 default checksums and when_required", func(t *testing.T) {
-		if _, err := exec.LookPath("python3"); err != nil {
-			t.Fatal("python3 is required")
-		}
-		cr := s.assume(t, s.url, s.alice, 900, "")
-		script := `
+	for _, ep := range s.endpoints() {
+		scheme, endpoint := ep[0], ep[1]
+		t.Run("boto3 default checksums and when_required over "+scheme, func(t *testing.T) {
+			if _, err := exec.LookPath("python3"); err != nil {
+				t.Fatal("python3 is required")
+			}
+			cr := s.assume(t, endpoint, s.alice, 900, "")
+			script := `
 import boto3, botocore.config, os, sys
 for mode in ("when_supported", "when_required"):
-    c = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1",
+    c = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1", verify=os.environ["CA"] or None,
         aws_access_key_id=os.environ["AK"], aws_secret_access_key=os.environ["SK"], aws_session_token=os.environ["ST"],
         config=botocore.config.Config(request_checksum_calculation=mode, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-    key = "home/alice/boto3-" + mode
+    key = "home/alice/boto3-" + os.environ["SCHEME"] + "-" + mode
     c.put_object(Bucket="data", Key=key, Body=b"boto3 " + mode.encode())
     assert c.get_object(Bucket="data", Key=key)["Body"].read() == b"boto3 " + mode.encode()
     keys = [o["Key"] for o in c.list_objects_v2(Bucket="data", Prefix="home/alice/")["Contents"]]
@@ -248,65 +266,109 @@ for mode in ("when_supported", "when_required"):
         assert e.response["Error"]["Code"] == "AccessDenied", e.response
 print("boto3 ok")
 `
-		cmd := exec.Command("python3", "-c", script)
-		cmd.Env = append(os.Environ(), "EP="+s.url, "AK="+cr.AccessKeyID, "SK="+cr.SecretAccessKey, "ST="+cr.SessionToken)
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "boto3 ok") {
-			t.Fatalf("boto3: %v\n%s", err, out)
-		}
-	})
+			cmd := exec.Command("python3", "-c", script)
+			ca := ""
+			if scheme == "https" {
+				ca = s.caFile
+			}
+			cmd.Env = append(os.Environ(), "EP="+endpoint, "CA="+ca, "SCHEME="+scheme, "AK="+cr.AccessKeyID, "SK="+cr.SecretAccessKey, "ST="+cr.SessionToken)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "boto3 ok") {
+				t.Fatalf("boto3: %v\n%s", err, out)
+			}
+		})
+	}
 
 	for _, cli := range awsCLIs(t) {
 		how := "a web identity token file"
 		if cli.old {
 			how = "credential_process = iamgate credentials"
 		}
-		t.Run("aws cli "+cli.version+" with "+how, func(t *testing.T) {
-			testAWSCLI(t, s, cli.path, cli.old)
+		for _, ep := range s.endpoints() {
+			t.Run("aws cli "+cli.version+" with "+how+" over "+ep[0], func(t *testing.T) {
+				testAWSCLI(t, s, cli.path, cli.old, ep[1])
+			})
+		}
+	}
+
+	for _, ep := range s.endpoints() {
+		scheme, endpoint := ep[0], ep[1]
+		t.Run("rclone with session credentials over "+scheme, func(t *testing.T) {
+			if _, err := exec.LookPath("rclone"); err != nil {
+				t.Fatal("rclone is required (Debian package rclone)")
+			}
+			cr := s.assume(t, endpoint, s.alice, 900, "")
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			os.MkdirAll(src, 0o755)
+			writeFile(t, filepath.Join(src, "small.txt"), "rclone small")
+			writeFile(t, filepath.Join(src, "big.bin"), strings.Repeat("rclone multipart ", 800000)) // 13 MiB
+			env := append(os.Environ(), "RCLONE_CONFIG=/dev/null", "RCLONE_CONFIG_IG_TYPE=s3", "RCLONE_CONFIG_IG_PROVIDER=Other",
+				"RCLONE_CONFIG_IG_ENDPOINT="+endpoint, "RCLONE_CONFIG_IG_REGION=us-east-1", "RCLONE_CONFIG_IG_ACCESS_KEY_ID="+cr.AccessKeyID,
+				"RCLONE_CONFIG_IG_SECRET_ACCESS_KEY="+cr.SecretAccessKey, "RCLONE_CONFIG_IG_SESSION_TOKEN="+cr.SessionToken,
+				"RCLONE_CONFIG_IG_FORCE_PATH_STYLE=true", "AWS_CA_BUNDLE=")
+			rclone := func(args ...string) (string, error) {
+				args = append(args, "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", "--retries", "1", "--low-level-retries", "1")
+				if scheme == "https" {
+					args = append(args, "--ca-cert", s.caFile)
+				}
+				cmd := exec.Command("rclone", args...)
+				cmd.Env = env
+				out, err := cmd.CombinedOutput()
+				return string(out), err
+			}
+			if out, err := rclone("copy", src, "ig:data/home/alice/rclone-"+scheme); err != nil {
+				t.Fatalf("rclone copy up: %v %s", err, out)
+			}
+			if out, err := rclone("lsf", "ig:data/home/alice/rclone-"+scheme); err != nil || !strings.Contains(out, "big.bin") || !strings.Contains(out, "small.txt") {
+				t.Fatalf("rclone lsf: %v %s", err, out)
+			}
+			if out, err := rclone("cat", "ig:data/home/alice/rclone-"+scheme+"/small.txt"); err != nil || out != "rclone small" {
+				t.Fatalf("rclone cat: %v %q", err, out)
+			}
+			want, _ := os.ReadFile(filepath.Join(src, "big.bin"))
+			if !bytes.Equal(s.minio.GetObject(t, "data", "home/alice/rclone-"+scheme+"/big.bin"), want) {
+				t.Fatal("rclone multipart object differs in MinIO")
+			}
+			if out, err := rclone("copy", src, "ig:data/home/bob/rclone"); err == nil {
+				t.Fatalf("rclone copy outside home succeeded: %s", out)
+			}
+			if out, err := rclone("delete", "ig:data/home/alice/rclone-"+scheme); err != nil {
+				t.Fatalf("rclone delete: %v %s", err, out)
+			}
+			if s.minio.ObjectExists(t, "data", "home/alice/rclone-"+scheme+"/small.txt") {
+				t.Fatal("rclone delete left the object")
+			}
 		})
 	}
 
-	t.Run("rclone with session credentials", func(t *testing.T) {
-		if _, err := exec.LookPath("rclone"); err != nil {
-			t.Fatal("rclone is required (Debian package rclone)")
+	t.Run("service credentials", func(t *testing.T) {
+		valid := aws.Credentials{AccessKeyID: "IAMGATEBACKUP001", SecretAccessKey: "service-secret-0123456789"}
+		c := s.s3(s.url, valid)
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("backups/db.dump"),
+			Body: strings.NewReader("dump")}); err != nil {
+			t.Fatalf("PutObject with a service credential: %v", err)
 		}
-		cr := s.assume(t, s.url, s.alice, 900, "")
-		dir := t.TempDir()
-		src := filepath.Join(dir, "src")
-		os.MkdirAll(src, 0o755)
-		writeFile(t, filepath.Join(src, "small.txt"), "rclone small")
-		writeFile(t, filepath.Join(src, "big.bin"), strings.Repeat("rclone multipart ", 800000)) // 13 MiB
-		env := append(os.Environ(), "RCLONE_CONFIG=/dev/null", "RCLONE_CONFIG_IG_TYPE=s3", "RCLONE_CONFIG_IG_PROVIDER=Other",
-			"RCLONE_CONFIG_IG_ENDPOINT="+s.url, "RCLONE_CONFIG_IG_REGION=us-east-1", "RCLONE_CONFIG_IG_ACCESS_KEY_ID="+cr.AccessKeyID,
-			"RCLONE_CONFIG_IG_SECRET_ACCESS_KEY="+cr.SecretAccessKey, "RCLONE_CONFIG_IG_SESSION_TOKEN="+cr.SessionToken,
-			"RCLONE_CONFIG_IG_FORCE_PATH_STYLE=true", "AWS_CA_BUNDLE=")
-		rclone := func(args ...string) (string, error) {
-			cmd := exec.Command("rclone", append(args, "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M", "--retries", "1", "--low-level-retries", "1")...)
-			cmd.Env = env
-			out, err := cmd.CombinedOutput()
-			return string(out), err
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("home/alice/x"), Body: strings.NewReader("x")})
+		if errCode(err) != "AccessDenied" {
+			t.Fatalf("outside the role: %v", err)
 		}
-		if out, err := rclone("copy", src, "ig:data/home/alice/rclone"); err != nil {
-			t.Fatalf("rclone copy up: %v %s", err, out)
+		bad := s.s3(s.url, aws.Credentials{AccessKeyID: "IAMGATEBACKUP001", SecretAccessKey: "wrong-secret-0123456789"})
+		if _, err := bad.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("backups/db.dump")}); errCode(err) != "SignatureDoesNotMatch" {
+			t.Fatalf("wrong secret: %v", err)
 		}
-		if out, err := rclone("lsf", "ig:data/home/alice/rclone"); err != nil || !strings.Contains(out, "big.bin") || !strings.Contains(out, "small.txt") {
-			t.Fatalf("rclone lsf: %v %s", err, out)
+		retired := s.s3(s.url, aws.Credentials{AccessKeyID: "IAMGATERETIRED01", SecretAccessKey: "service-secret-0123456789"})
+		_, err = retired.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("backups/db.dump")})
+		if errCode(err) != "InvalidAccessKeyId" || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("expired service credential: %v", err)
 		}
-		if out, err := rclone("cat", "ig:data/home/alice/rclone/small.txt"); err != nil || out != "rclone small" {
-			t.Fatalf("rclone cat: %v %q", err, out)
+		unknown := s.s3(s.url, aws.Credentials{AccessKeyID: "IAMGATENOSUCHKEY", SecretAccessKey: "x"})
+		if _, err := unknown.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("data"), Key: aws.String("backups/db.dump")}); errCode(err) != "InvalidAccessKeyId" {
+			t.Fatalf("unknown key: %v", err)
 		}
-		want, _ := os.ReadFile(filepath.Join(src, "big.bin"))
-		if !bytes.Equal(s.minio.GetObject(t, "data", "home/alice/rclone/big.bin"), want) {
-			t.Fatal("rclone multipart object differs in MinIO")
-		}
-		if out, err := rclone("copy", src, "ig:data/home/bob/rclone"); err == nil {
-			t.Fatalf("rclone copy outside home succeeded: %s", out)
-		}
-		if out, err := rclone("delete", "ig:data/home/alice/rclone"); err != nil {
-			t.Fatalf("rclone delete: %v %s", err, out)
-		}
-		if s.minio.ObjectExists(t, "data", "home/alice/rclone/small.txt") {
-			t.Fatal("rclone delete left the object")
+		raw, _ := os.ReadFile(s.audit)
+		if !bytes.Contains(raw, []byte(`"auth_method":"service-credential","issuer":"service-credential","subject":"nightly-backup"`)) {
+			t.Fatal("no audit event marks the service credential")
 		}
 	})
 
@@ -371,6 +433,35 @@ print("boto3 ok")
 		}
 	})
 
+	t.Run("tampered trailers and checksums leave no object", func(t *testing.T) {
+		cr := s.assume(t, s.url, s.alice, 900, "")
+		for _, size := range []int{200 << 10, 100 << 20} {
+			for _, mode := range []string{"signed", "unsigned"} {
+				tampers := []string{"checksum"}
+				if mode == "signed" {
+					tampers = append(tampers, "trailer-signature", "chunk")
+				}
+				for _, tamper := range tampers {
+					key := fmt.Sprintf("home/alice/trailer-%s-%s-%d", mode, tamper, size)
+					status, body := putTrailerStream(t, s.url, cr, "data", key, size, mode == "signed", tamper)
+					if status < 400 {
+						t.Fatalf("%s trailer, %s tampered, %d bytes: status %d %s", mode, tamper, size, status, body)
+					}
+					if s.minio.ObjectExists(t, "data", key) {
+						t.Fatalf("%s trailer, %s tampered, %d bytes: the object exists in MinIO", mode, tamper, size)
+					}
+				}
+				key := fmt.Sprintf("home/alice/trailer-%s-intact-%d", mode, size)
+				if status, body := putTrailerStream(t, s.url, cr, "data", key, size, mode == "signed", ""); status != 200 {
+					t.Fatalf("intact %s trailer stream of %d: %d %s", mode, size, status, body)
+				}
+				if got := s.minio.GetObject(t, "data", key); len(got) != size {
+					t.Fatalf("intact %s trailer stream: MinIO has %d bytes", mode, len(got))
+				}
+			}
+		}
+	})
+
 	t.Run("revocation voids sessions at once", func(t *testing.T) {
 		s.minio.PutObject(t, "data", "home/bob/private.txt", []byte("bob"))
 		cr := s.assume(t, s.url, s.bob, 900, "")
@@ -428,16 +519,20 @@ func awsCLIs(t *testing.T) []awsCLI {
 	return found
 }
 
-func testAWSCLI(t *testing.T, s *sigEnv, bin string, viaProcess bool) {
+func testAWSCLI(t *testing.T, s *sigEnv, bin string, viaProcess bool, endpoint string) {
+	ca := ""
+	if strings.HasPrefix(endpoint, "https:") {
+		ca = s.caFile
+	}
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	writeFile(t, tokenFile, s.alice)
 	src := filepath.Join(dir, "upload.bin")
 	writeFile(t, src, strings.Repeat("aws cli multipart ", 1<<20)) // 18 MiB: multipart
 	env := append(os.Environ(), "AWS_WEB_IDENTITY_TOKEN_FILE="+tokenFile, "AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member",
-		"AWS_ENDPOINT_URL_STS="+s.url, "AWS_ENDPOINT_URL_S3="+s.url, "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_STS="+endpoint, "AWS_ENDPOINT_URL_S3="+endpoint, "AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=",
-		"HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
+		"AWS_CA_BUNDLE="+ca, "HOME="+dir) // the cli caches session credentials under ~/.aws/cli/cache
 	var extra []string
 	if viaProcess {
 		// CLI versions before 2.13 ignore AWS_ENDPOINT_URL_*: they get their
@@ -447,10 +542,14 @@ func testAWSCLI(t *testing.T, s *sigEnv, bin string, viaProcess bool) {
 			t.Fatalf("build: %v %s", err, out)
 		}
 		cfg := filepath.Join(dir, "config")
-		writeFile(t, cfg, fmt.Sprintf("[default]\nregion = us-east-1\ncredential_process = %s credentials --endpoint %s --role member --token-file %s --cache-dir %s\n",
-			bin, s.url, tokenFile, filepath.Join(dir, "cache")))
+		caFlag := ""
+		if ca != "" {
+			caFlag = " --ca-file " + ca
+		}
+		writeFile(t, cfg, fmt.Sprintf("[default]\nregion = us-east-1\ncredential_process = %s credentials --endpoint %s --role member --token-file %s --cache-dir %s%s\n",
+			bin, endpoint, tokenFile, filepath.Join(dir, "cache"), caFlag))
 		env = append(env, "AWS_CONFIG_FILE="+cfg, "AWS_WEB_IDENTITY_TOKEN_FILE=", "AWS_ROLE_ARN=")
-		extra = []string{"--endpoint-url", s.url}
+		extra = []string{"--endpoint-url", endpoint}
 	}
 	aws := func(args ...string) (string, error) {
 		if args[1] == "cp" {
@@ -461,7 +560,7 @@ func testAWSCLI(t *testing.T, s *sigEnv, bin string, viaProcess bool) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	key := "home/alice/cli-" + filepath.Base(filepath.Dir(bin)) + ".bin"
+	key := "home/alice/cli-" + filepath.Base(filepath.Dir(bin)) + "-" + endpoint[:strings.Index(endpoint, ":")] + ".bin"
 	if out, err := aws("s3", "cp", src, "s3://data/"+key); err != nil {
 		t.Fatalf("aws s3 cp up: %v %s", err, out)
 	}
@@ -562,6 +661,122 @@ func putSignedStream(t *testing.T, base string, cr aws.Credentials, bucket, key 
 				return
 			}
 		}
+		pw.Close()
+	}()
+	req.Body = pr
+	res, err := http.DefaultClient.Do(req)
+	pr.CloseWithError(errors.New("request finished"))
+	if err != nil {
+		return 599, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// putTrailerStream uploads size bytes as aws-chunked with a trailing
+// CRC32: STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER (signed chunks and a
+// signed trailer) or STREAMING-UNSIGNED-PAYLOAD-TRAILER. tamper is "",
+// "checksum" (a wrong CRC32), "trailer-signature" or "chunk" (a middle
+// chunk's bytes changed after signing).
+func putTrailerStream(t *testing.T, base string, cr aws.Credentials, bucket, key string, size int, signed bool, tamper string) (int, string) {
+	t.Helper()
+	now := time.Now().UTC()
+	date, stamp := now.Format("20060102"), now.Format("20060102T150405Z")
+	scope := date + "/us-east-1/s3/aws4_request"
+	const chunk = 65536
+	chunks := (size + chunk - 1) / chunk
+	data := func(i, n int, buf []byte) []byte {
+		for j := 0; j < n; j++ {
+			buf[j] = byte(i*7 + j)
+		}
+		return buf[:n]
+	}
+	crc := crc32.NewIEEE()
+	buf := make([]byte, chunk)
+	for i := 0; i < chunks; i++ {
+		crc.Write(data(i, min(chunk, size-i*chunk), buf))
+	}
+	sum := crc.Sum(nil)
+	if tamper == "checksum" {
+		sum[0] ^= 1
+	}
+	trailer := "x-amz-checksum-crc32:" + base64.StdEncoding.EncodeToString(sum)
+	sigLen := 0
+	payload := "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	if signed {
+		sigLen = len(";chunk-signature=") + 64
+		payload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	}
+	encoded := 0
+	for i := 0; i <= chunks; i++ {
+		n := 0
+		if i < chunks {
+			n = min(chunk, size-i*chunk)
+		}
+		encoded += len(fmt.Sprintf("%x", n)) + sigLen + 2 + n
+		if n > 0 {
+			encoded += 2
+		}
+	}
+	encoded += len(trailer) + 2
+	if signed {
+		encoded += len("x-amz-trailer-signature:") + 64 + 2
+	}
+	encoded += 2
+	req, _ := http.NewRequest("PUT", base+"/"+bucket+"/"+key, nil)
+	req.ContentLength = int64(encoded)
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(size))
+	req.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+	req.Header.Set("X-Amz-Content-Sha256", payload)
+	if err := v4.NewSigner().SignHTTP(context.Background(), cr, req, payload, "s3", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	auth := req.Header.Get("Authorization")
+	prev := auth[strings.Index(auth, "Signature=")+10:]
+	key4 := hmacSHA256([]byte("AWS4"+cr.SecretAccessKey), date)
+	for _, p := range []string{"us-east-1", "s3", "aws4_request"} {
+		key4 = hmacSHA256(key4, p)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		buf := make([]byte, chunk)
+		for i := 0; i <= chunks; i++ {
+			n := 0
+			if i < chunks {
+				n = min(chunk, size-i*chunk)
+			}
+			b := data(i, n, buf)
+			if signed {
+				h := sha256.Sum256(b)
+				sig := hex.EncodeToString(hmacSHA256(key4, "AWS4-HMAC-SHA256-PAYLOAD\n"+stamp+"\n"+scope+"\n"+prev+"\n"+
+					"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"+hex.EncodeToString(h[:])))
+				prev = sig
+				fmt.Fprintf(pw, "%x;chunk-signature=%s\r\n", n, sig)
+			} else {
+				fmt.Fprintf(pw, "%x\r\n", n)
+			}
+			if tamper == "chunk" && i == chunks/2 && n > 0 {
+				b[0] ^= 1
+			}
+			if n > 0 {
+				if _, err := pw.Write(b); err != nil {
+					return
+				}
+				io.WriteString(pw, "\r\n")
+			}
+		}
+		io.WriteString(pw, trailer+"\r\n")
+		if signed {
+			h := sha256.Sum256([]byte(trailer + "\n"))
+			sig := hex.EncodeToString(hmacSHA256(key4, "AWS4-HMAC-SHA256-TRAILER\n"+stamp+"\n"+scope+"\n"+prev+"\n"+hex.EncodeToString(h[:])))
+			if tamper == "trailer-signature" {
+				sig = strings.Repeat("1", 64)
+			}
+			io.WriteString(pw, "x-amz-trailer-signature:"+sig+"\r\n")
+		}
+		io.WriteString(pw, "\r\n")
 		pw.Close()
 	}()
 	req.Body = pr
