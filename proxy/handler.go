@@ -323,9 +323,9 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 			return s3err.New(http.StatusBadRequest, "MalformedXML", "The DeleteObjects request lists no objects.").WithResource(resource)
 		}
 	} else if req.NeedsBody {
+		// Only DeleteObjects and POST Object (served above) need the body.
 		ex.ev.Reason = "not_implemented"
-		return s3err.New(http.StatusNotImplemented, "NotImplemented",
-			"Browser form uploads (POST Object) are not supported by this iamgate.").WithResource(resource)
+		return s3err.ErrNotImplemented.WithResource(resource)
 	}
 
 	if len(checks) == 0 { // default deny: nothing to authorize means nothing is forwarded

@@ -26,6 +26,8 @@ func (t AuthType) String() string {
 		return "header"
 	case AuthPresigned:
 		return "presigned"
+	case AuthPost:
+		return "post-policy"
 	}
 	return "none"
 }

@@ -626,10 +626,7 @@ func putSignedStream(t *testing.T, base string, cr aws.Credentials, bucket, key 
 	}
 	auth := req.Header.Get("Authorization")
 	prev := auth[strings.Index(auth, "Signature=")+10:]
-	key4 := hmacSHA256([]byte("AWS4"+cr.SecretAccessKey), date)
-	for _, p := range []string{"us-east-1", "s3", "aws4_request"} {
-		key4 = hmacSHA256(key4, p)
-	}
+	key4 := signingKey(cr.SecretAccessKey, date)
 	pr, pw := io.Pipe()
 	go func() {
 		data := make([]byte, chunk)
@@ -663,15 +660,7 @@ func putSignedStream(t *testing.T, base string, cr aws.Credentials, bucket, key 
 		}
 		pw.Close()
 	}()
-	req.Body = pr
-	res, err := http.DefaultClient.Do(req)
-	pr.CloseWithError(errors.New("request finished"))
-	if err != nil {
-		return 599, err.Error()
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
+	return sendStream(req, pr)
 }
 
 // putTrailerStream uploads size bytes as aws-chunked with a trailing
@@ -735,10 +724,7 @@ func putTrailerStream(t *testing.T, base string, cr aws.Credentials, bucket, key
 	}
 	auth := req.Header.Get("Authorization")
 	prev := auth[strings.Index(auth, "Signature=")+10:]
-	key4 := hmacSHA256([]byte("AWS4"+cr.SecretAccessKey), date)
-	for _, p := range []string{"us-east-1", "s3", "aws4_request"} {
-		key4 = hmacSHA256(key4, p)
-	}
+	key4 := signingKey(cr.SecretAccessKey, date)
 	pr, pw := io.Pipe()
 	go func() {
 		buf := make([]byte, chunk)
@@ -779,6 +765,21 @@ func putTrailerStream(t *testing.T, base string, cr aws.Credentials, bucket, key
 		io.WriteString(pw, "\r\n")
 		pw.Close()
 	}()
+	return sendStream(req, pr)
+}
+
+// signingKey derives the SigV4 signing key for us-east-1/s3 on date.
+func signingKey(secret, date string) []byte {
+	k := hmacSHA256([]byte("AWS4"+secret), date)
+	for _, p := range []string{"us-east-1", "s3", "aws4_request"} {
+		k = hmacSHA256(k, p)
+	}
+	return k
+}
+
+// sendStream sends req with the body its writer goroutine produces into pr
+// and returns the status and body of the answer.
+func sendStream(req *http.Request, pr *io.PipeReader) (int, string) {
 	req.Body = pr
 	res, err := http.DefaultClient.Do(req)
 	pr.CloseWithError(errors.New("request finished"))
