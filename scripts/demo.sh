@@ -54,8 +54,18 @@ token alice demo-users >"$DEMO/alice.token"
 token admin demo-admins >"$DEMO/admin.token"
 S3=http://127.0.0.1:$IAMGATE_PORT
 auth() { echo "Authorization: Bearer $(cat "$DEMO/$1.token")"; }
-# The admin creates the bucket and a shared file, through iamgate.
-curl -fsS -X PUT -H "$(auth admin)" "$S3/demo" >/dev/null
+# The admin creates the bucket and a shared file, through iamgate. MinIO
+# may still be initializing for a moment after it answers: retry briefly.
+for i in $(seq 1 50); do
+	code=$(curl -sS -o "$DEMO/create-bucket.xml" -w '%{http_code}' -X PUT -H "$(auth admin)" "$S3/demo" || true)
+	case "$code" in 200 | 409) break ;; esac
+	if [ "$i" = 50 ]; then
+		echo "demo: creating the bucket failed ($code):" >&2
+		cat "$DEMO/create-bucket.xml" >&2
+		exit 1
+	fi
+	sleep 0.2
+done
 echo "Quarterly numbers: all good." | curl -fsS -X PUT -H "$(auth admin)" --data-binary @- "$S3/demo/shared/report.txt" >/dev/null
 echo "bob's notes" | curl -fsS -X PUT -H "$(auth admin)" --data-binary @- "$S3/demo/home/bob/notes.txt" >/dev/null
 
