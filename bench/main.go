@@ -50,12 +50,14 @@ func main() {
 }
 
 type options struct {
-	short    bool
-	rounds   int
-	duration time.Duration
-	conns    int
-	bigSize  int64
-	results  string
+	short      bool
+	rounds     int
+	duration   time.Duration
+	conns      int
+	bigSize    int64
+	results    string
+	cpuProfile string
+	only       string
 }
 
 func run() error {
@@ -65,6 +67,8 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each load run")
 	flag.IntVar(&o.conns, "conns", 32, "concurrent connections for the small-object scenario")
 	flag.StringVar(&o.results, "results", "", "append a markdown report to this file")
+	flag.StringVar(&o.cpuProfile, "iamgate-cpuprofile", "", "have iamgate write a CPU profile to this file")
+	flag.StringVar(&o.only, "only", "", "run only scenarios whose title contains this")
 	flag.Parse()
 	o.bigSize = 1 << 30
 	if o.short {
@@ -110,7 +114,12 @@ func run() error {
 	}
 	scenario(&report, fmt.Sprintf("AssumeRoleWithWebIdentity, same token, %d connections", o.conns), stsTargets, o.conns, o)
 
-	fmt.Fprintf(&report, "### %d MiB PUT then GET, one stream\n\n", o.bigSize>>20)
+	bigTitle := fmt.Sprintf("%d MiB PUT then GET, one stream", o.bigSize>>20)
+	if o.only != "" && !strings.Contains(bigTitle, o.only) {
+		os.Stdout.Write(report.Bytes())
+		return nil
+	}
+	fmt.Fprintf(&report, "### %s\n\n", bigTitle)
 	fmt.Fprintf(&report, "| target | PUT MiB/s | GET MiB/s | iamgate peak RSS |\n|---|---|---|---|\n")
 	for _, t := range []target{
 		{name: "MinIO direct (anonymous)", url: env.minioURL + "/bench/big"},
@@ -144,6 +153,9 @@ func run() error {
 // scenario runs every target o.rounds times, interleaved, and reports
 // medians; ratios are against the first target.
 func scenario(report *bytes.Buffer, title string, targets []target, conns int, o options) {
+	if o.only != "" && !strings.Contains(title, o.only) {
+		return
+	}
 	res := make([][]loadResult, len(targets))
 	for r := 0; r < o.rounds; r++ {
 		for i, t := range targets {
@@ -241,9 +253,17 @@ type benchEnv struct {
 }
 
 func (e *benchEnv) stop() {
-	for _, p := range e.procs {
-		p.Process.Kill()
-		p.Wait()
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		p := e.procs[i]
+		p.Process.Signal(os.Interrupt) // iamgate flushes its profile on a clean shutdown
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
 	}
 	if e.issuerClose != nil {
 		e.issuerClose()
@@ -356,7 +376,11 @@ policies:
 audit: {file: %q}
 log: {level: warn}
 `, gaddr, e.minioURL, iss.URL(), filepath.Join(dir, "audit.log"))), 0o600)
-	g := exec.Command(bin, "serve", "--config", cfg)
+	args := []string{"serve", "--config", cfg}
+	if o.cpuProfile != "" {
+		args = append(args, "--cpuprofile", o.cpuProfile)
+	}
+	g := exec.Command(bin, args...)
 	g.Env = append(os.Environ(), "BENCH_USER="+user, "BENCH_PASS="+pass, "BENCH_SESSION_KEY="+randomHex(32))
 	g.Stdout, _ = os.Create(filepath.Join(dir, "iamgate.log"))
 	g.Stderr = g.Stdout
