@@ -25,6 +25,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
@@ -189,6 +190,44 @@ func TestIntegrationSigV4Clients(t *testing.T) {
 			res.Body.Close()
 			if res.StatusCode != 200 || string(s.minio.GetObject(t, "data", key+".presigned")) != "presigned body" {
 				t.Fatalf("presigned PUT: %d", res.StatusCode)
+			}
+			// The same presigned URLs work from curl.
+			if _, err := exec.LookPath("curl"); err != nil {
+				t.Fatal("curl is required")
+			}
+			curl := func(args ...string) string {
+				out, err := exec.Command("curl", append([]string{"-sS", "--fail-with-body", "--cacert", s.caFile}, args...)...).CombinedOutput()
+				if err != nil {
+					t.Fatalf("curl %v: %v %s", args, err, out)
+				}
+				return string(out)
+			}
+			if got := curl(get.URL); got != "from the go sdk" {
+				t.Fatalf("curl presigned GET: %q", got)
+			}
+			putCurl, err := ps.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(key + ".curl")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			curl("-X", "PUT", "--data-binary", "uploaded by curl", putCurl.URL)
+			if got := string(s.minio.GetObject(t, "data", key+".curl")); got != "uploaded by curl" {
+				t.Fatalf("curl presigned PUT stored %q", got)
+			}
+			// Every flexible checksum: a header over HTTP, a trailer over HTTPS.
+			for _, alg := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c,
+				types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256} {
+				k := key + ".checksum-" + string(alg)
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(k),
+					Body: io.MultiReader(strings.NewReader("checksummed body")), ContentLength: aws.Int64(16),
+					ChecksumAlgorithm: alg}); err != nil && scheme == "https" {
+					t.Fatalf("PutObject with %s: %v", alg, err)
+				} else if err == nil && string(s.minio.GetObject(t, "data", k)) != "checksummed body" {
+					t.Fatalf("PutObject with %s stored the wrong bytes", alg)
+				}
+				if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String(k + ".seekable"),
+					Body: strings.NewReader("checksummed body"), ChecksumAlgorithm: alg}); err != nil {
+					t.Fatalf("PutObject (seekable) with %s: %v", alg, err)
+				}
 			}
 			// A presigned URL whose signature was altered is refused.
 			i := strings.Index(get.URL, "X-Amz-Signature=") + len("X-Amz-Signature=")
