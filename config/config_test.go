@@ -415,7 +415,8 @@ func TestSecretRedaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	outputs := map[string]string{
-		"%v":    fmt.Sprintf("%v", s),
+		"%v": fmt.Sprintf("%v", s),
+		//lint:ignore S1025 the test is about what the %s verb prints
 		"%s":    fmt.Sprintf("%s", s),
 		"%q":    fmt.Sprintf("%q", s),
 		"%+v":   fmt.Sprintf("%+v", u),

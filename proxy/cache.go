@@ -54,9 +54,3 @@ func (c *ttlCache[K, V]) put(k K, v V, expires time.Time, now time.Time) {
 	}
 	c.m[k] = ttlEntry[V]{v: v, expires: expires}
 }
-
-func (c *ttlCache[K, V]) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}

@@ -65,11 +65,11 @@ func (s *postStore) handler(t *testing.T) http.HandlerFunc {
 		}
 		a, e := sigv4.ParsePostAuth(form, "us-east-1")
 		if e != nil || a.AccessKeyID != "AKUP" {
-			http.Error(w, fmt.Sprintf("auth %v", e), 403)
+			http.Error(w, fmt.Sprintf("auth %v", e), http.StatusForbidden)
 			return
 		}
 		if e := sigv4.VerifyPostSignature(a, form["policy"], "s"); e != nil {
-			http.Error(w, "signature", 403)
+			http.Error(w, "signature", http.StatusForbidden)
 			return
 		}
 		p, e := sigv4.ParsePostPolicy(form["policy"])
@@ -79,7 +79,7 @@ func (s *postStore) handler(t *testing.T) http.HandlerFunc {
 		}
 		bucket := strings.Trim(r.URL.Path, "/")
 		if e := p.Check(form, bucket, time.Now()); e != nil {
-			http.Error(w, e.Message, 403)
+			http.Error(w, e.Message, http.StatusForbidden)
 			return
 		}
 		if e := p.CheckLength(int64(len(data)), true); e != nil {

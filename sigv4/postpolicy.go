@@ -188,7 +188,7 @@ func ParsePostPolicy(policy string) (*PostPolicy, *s3err.Error) {
 	dec.UseNumber()
 	doc, err := decodeStrict(dec, 0)
 	if err != nil {
-		return nil, errPolicyDocument(err.Error())
+		return nil, errPolicyDocument(err.Error() + ".")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errPolicyDocument("trailing data after the policy document.")
@@ -310,11 +310,11 @@ func startsWithAllowed(field string) bool {
 // (encoding/json would keep the last one silently) and deep nesting.
 func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 	if depth > maxPolicyDepth {
-		return nil, errors.New("the policy document is nested too deeply.")
+		return nil, errors.New("the policy document is nested too deeply")
 	}
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, errors.New("the policy is not valid JSON.")
+		return nil, errors.New("the policy is not valid JSON")
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -322,18 +322,18 @@ func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
-				return nil, errors.New("the policy is not valid JSON.")
+				return nil, errors.New("the policy is not valid JSON")
 			}
 			k, _ := kt.(string)
 			if _, dup := m[k]; dup {
-				return nil, fmt.Errorf("the key %q appears more than once.", k)
+				return nil, fmt.Errorf("the key %q appears more than once", k)
 			}
 			if m[k], err = decodeStrict(dec, depth+1); err != nil {
 				return nil, err
 			}
 		}
 		if _, err := dec.Token(); err != nil {
-			return nil, errors.New("the policy is not valid JSON.")
+			return nil, errors.New("the policy is not valid JSON")
 		}
 		return m, nil
 	case json.Delim('['):
@@ -346,7 +346,7 @@ func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 			a = append(a, v)
 		}
 		if _, err := dec.Token(); err != nil {
-			return nil, errors.New("the policy is not valid JSON.")
+			return nil, errors.New("the policy is not valid JSON")
 		}
 		return a, nil
 	}
