@@ -307,7 +307,7 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	checks := req.Checks
 	var body []byte
-	if req.NeedsBody && req.Op == "DeleteObjects" {
+	if req.NeedsBody && req.Op == s3req.OpDeleteObjects {
 		del, derr := h.readDeleteObjects(r)
 		if derr != nil {
 			ex.ev.Reason = "bad_request"
