@@ -208,7 +208,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	default:
 		out.Operation = string(req.Op)
 		checks := req.Checks
-		if req.Op == "DeleteObjects" {
+		if req.Op == s3req.OpDeleteObjects {
 			if *deleteBody == "" {
 				return errors.New("DeleteObjects: give the request body with --delete-body FILE")
 			}
