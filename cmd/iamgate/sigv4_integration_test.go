@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ type sigEnv struct {
 	httpsURL string
 	pool     *x509.CertPool
 	caFile   string // PEM of the certificate the HTTPS endpoint serves
+
+	mu     sync.Mutex
+	issued []aws.Credentials // every session handed out, to scan logs for
 }
 
 // endpoints returns the HTTP and the HTTPS endpoint, with a name each.
@@ -82,8 +86,12 @@ func (s *sigEnv) assume(t *testing.T, endpoint, token string, duration int32, po
 		t.Fatalf("AssumeRoleWithWebIdentity: %v", err)
 	}
 	cr := out.Credentials
-	return aws.Credentials{AccessKeyID: *cr.AccessKeyId, SecretAccessKey: *cr.SecretAccessKey, SessionToken: *cr.SessionToken,
+	creds := aws.Credentials{AccessKeyID: *cr.AccessKeyId, SecretAccessKey: *cr.SecretAccessKey, SessionToken: *cr.SessionToken,
 		CanExpire: true, Expires: *cr.Expiration}
+	s.mu.Lock()
+	s.issued = append(s.issued, creds)
+	s.mu.Unlock()
+	return creds
 }
 
 func (s *sigEnv) s3(endpoint string, creds aws.Credentials) *s3.Client {
@@ -501,6 +509,20 @@ print("boto3 ok")
 				}
 			}
 		}
+	})
+
+	t.Run("no token, secret or session token in logs or audit", func(t *testing.T) {
+		secrets := []string{s.alice, s.bob, s.outsider, s.minio.SecretKey, "service-secret-0123456789",
+			"integration-session-key-0123456789abcdef"}
+		s.mu.Lock()
+		for _, c := range s.issued {
+			secrets = append(secrets, c.SecretAccessKey, c.SessionToken)
+		}
+		s.mu.Unlock()
+		if len(secrets) < 20 {
+			t.Fatalf("only %d secrets collected", len(secrets))
+		}
+		assertNoSecrets(t, secrets, s.audit)
 	})
 
 	t.Run("revocation voids sessions at once", func(t *testing.T) {
