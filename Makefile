@@ -15,7 +15,7 @@ build:
 	$(GO) build -o bin/iamgate ./cmd/iamgate
 
 tools:
-	bash scripts/install-tools.sh minio hydra
+	bash scripts/install-tools.sh minio hydra clients
 
 # The whole suite: unit tests, integration tests against a real MinIO and
 # a real Ory Hydra, and a short run of every fuzz target.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real components the integration tests and the demo run against:
-# MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin.
-# Idempotent: a tool already built at the pinned version is kept.
+# MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
+# and ("clients") the S3 clients the tests drive: curl, the AWS CLI v2 and rclone
+# from Debian (the AWS CLI v1 and boto3 come with the machine's Python).
+# Idempotent: what is already installed is kept.
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
@@ -11,7 +13,7 @@ TOOLS=${IAMGATE_TOOLS:-$HOME/.cache/iamgate-tools}
 BIN=$TOOLS/bin
 mkdir -p "$BIN"
 
-want=${*:-minio hydra}
+want=${*:-minio hydra clients}
 
 stamp_ok() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
 
@@ -40,10 +42,28 @@ install_hydra() {
 	echo "$HYDRA_VERSION" >"$BIN/.hydra.version"
 }
 
+install_clients() {
+	local need=()
+	command -v curl >/dev/null || need+=(curl)
+	[ -x /usr/bin/aws ] || need+=(awscli)
+	command -v rclone >/dev/null || need+=(rclone)
+	if [ ${#need[@]} -gt 0 ]; then
+		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
+			exit 1
+		fi
+		echo "install-tools: installing ${need[*]} from Debian" >&2
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+	python3 -c 'import boto3' 2>/dev/null || { echo "install-tools: python3 with boto3 is required" >&2; exit 1; }
+	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
+}
+
 for t in $want; do
 	case $t in
 	minio) install_minio ;;
 	hydra) install_hydra ;;
+	clients) install_clients ;;
 	*) echo "install-tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done
