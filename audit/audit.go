@@ -62,6 +62,17 @@ type Event struct {
 
 	// ConfigDigest is set on config_reload and start events.
 	ConfigDigest string `json:"config_digest,omitempty"`
+
+	// Seq, Prev and Stream chain the events of one stream (one chained
+	// Logger, see NewChainedLogger): Seq counts from 1, Prev is the hex
+	// SHA-256 of the previous line. KeyID and Signature sign checkpoint
+	// events. A chained Logger sets them; whatever the caller put there is
+	// discarded.
+	Seq       uint64 `json:"seq,omitempty"`
+	Prev      string `json:"prev,omitempty"`
+	Stream    string `json:"stream,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // Sink receives encoded events, one JSON object per line.
@@ -76,6 +87,7 @@ type Logger struct {
 	mu    sync.Mutex
 	sinks []Sink
 	now   func() time.Time
+	chain *chain // nil: events are not chained
 }
 
 // NewLogger returns a Logger writing to sinks.
@@ -93,23 +105,34 @@ func (l *Logger) Log(e *Event) error {
 		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC()
+	if l.chain != nil {
+		e.Seq, e.Prev, e.Stream, e.KeyID, e.Signature = 0, "", "", "", ""
+	}
 	line, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("audit: encode: %w", err)
 	}
-	line = append(line, '\n')
-	var errs []error
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.chain != nil {
+		return l.logChained(line)
+	}
+	return l.write(append(line, '\n'))
+}
+
+// write hands line to every sink; l.mu is held.
+func (l *Logger) write(line []byte) error {
+	var errs []error
 	for _, s := range l.sinks {
 		if err := s.WriteEvent(line); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	l.mu.Unlock()
 	return errors.Join(errs...)
 }
 
-// Close closes every sink that is an io.Closer.
+// Close closes every sink that is an io.Closer. A chained Logger first
+// writes its closing checkpoint.
 func (l *Logger) Close() error {
 	if l == nil {
 		return nil
@@ -117,6 +140,9 @@ func (l *Logger) Close() error {
 	var errs []error
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.chain != nil {
+		errs = append(errs, l.closeChain())
+	}
 	for _, s := range l.sinks {
 		if c, ok := s.(io.Closer); ok {
 			errs = append(errs, c.Close())

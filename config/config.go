@@ -37,6 +37,15 @@ const (
 	// MinFingerprintKeyBytes is the shortest accepted audit.fingerprint_key.
 	MinFingerprintKeyBytes = 32
 
+	// DefaultCheckpointInterval and DefaultCheckpointEvery are what an
+	// absent audit.checkpoint_interval (events) and audit.checkpoint_every
+	// mean; the Audit fields stay 0.
+	DefaultCheckpointInterval = 1000
+	DefaultCheckpointEvery    = time.Minute
+	MaxCheckpointInterval     = 1_000_000
+	MinCheckpointEvery        = time.Second
+	MaxCheckpointEvery        = 24 * time.Hour
+
 	// MinSessionKeyBytes is the shortest accepted sts.session_keys secret.
 	// The secret is stretched to a 256-bit key with HKDF-SHA256.
 	MinSessionKeyBytes = 32
@@ -222,6 +231,20 @@ type Audit struct {
 	// key per process, so fingerprints do not correlate across restarts or
 	// replicas.
 	FingerprintKey *Secret
+
+	// SigningKey signs the audit stream's checkpoint events. It holds the
+	// 32-byte Ed25519 seed, already decoded from base64 or PEM: use
+	// ed25519.NewKeyFromSeed([]byte(SigningKey.Reveal())). nil: checkpoints
+	// are unsigned.
+	SigningKey *Secret
+
+	// CheckpointInterval is the number of events after which a checkpoint
+	// is written; 0 (absent): DefaultCheckpointInterval.
+	CheckpointInterval int
+
+	// CheckpointEvery is the longest an event waits for a checkpoint;
+	// 0 (absent): DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
 }
 
 // Log configures iamgate's own (non-audit) log.

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"math"
 	"net"
@@ -363,7 +366,67 @@ func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
 			}
 			a.FingerprintKey = &s
 		}},
+		{"signing_key", func(path string, v *yaml.Node) {
+			s, ok := p.secret(v, path)
+			if !ok {
+				return
+			}
+			seed, problem := ed25519Seed(s.Reveal())
+			if problem != "" {
+				p.errorf(v, path, problem)
+				return
+			}
+			a.SigningKey = &Secret{value: string(seed), source: s.source}
+		}},
+		{"checkpoint_interval", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, MaxCheckpointInterval); ok {
+				a.CheckpointInterval = int(i)
+			}
+		}},
+		{"checkpoint_every", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, MinCheckpointEvery, MaxCheckpointEvery); ok {
+				a.CheckpointEvery = d
+			}
+		}},
 	})
+}
+
+// ed25519Seed decodes an audit signing key: a 32-byte Ed25519 seed in
+// base64, or a PEM PKCS#8 private key. The problem never contains the key.
+func ed25519Seed(s string) (seed []byte, problem string) {
+	const how = "use a 32-byte Ed25519 seed in base64 (openssl rand -base64 32) or a PEM PKCS#8 private key (openssl genpkey -algorithm ed25519)"
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "-----BEGIN ") {
+		block, _ := pem.Decode([]byte(s))
+		switch {
+		case block == nil:
+			return nil, "invalid PEM; " + how
+		case strings.Contains(block.Type, "PUBLIC KEY"):
+			return nil, "PEM holds a public key; signing_key needs the private key (the public key is for iamgate audit verify)"
+		case block.Type != "PRIVATE KEY":
+			return nil, "PEM holds a " + quote(block.Type) + " block, not PKCS#8 \"PRIVATE KEY\"; " + how
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, "invalid PKCS#8 private key; " + how
+		}
+		ek, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Sprintf("PEM holds a %T, not an Ed25519 key; %s", k, how)
+		}
+		return ek.Seed(), ""
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		b, err = base64.RawStdEncoding.DecodeString(s)
+	}
+	if err != nil {
+		return nil, "neither base64 nor PEM; " + how
+	}
+	if len(b) != ed25519.SeedSize {
+		return nil, fmt.Sprintf("decodes to %d bytes; an Ed25519 seed is %d (openssl rand -base64 32)", len(b), ed25519.SeedSize)
+	}
+	return b, ""
 }
 
 func (p *parser) log(n *yaml.Node, path string, l *Log) {

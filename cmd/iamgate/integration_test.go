@@ -449,6 +449,11 @@ func TestIntegration(t *testing.T) {
 		if allows < 10 || denies < 10 || failures < 4 {
 			t.Fatalf("audit counts allow=%d deny=%d auth_failure=%d", allows, denies, failures)
 		}
+		// The live file's hash chain verifies (the stream is still open: a warning only).
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"audit", "verify", e.audit}, &out, &errOut); code != 0 {
+			t.Fatalf("audit verify: exit %d\n%s%s", code, out.String(), errOut.String())
+		}
 	})
 }
 

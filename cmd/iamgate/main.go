@@ -20,6 +20,7 @@ Usage:
   iamgate explain --config FILE ...    explain the decision for a request (see iamgate explain -h)
   iamgate dev     --config FILE        run with a built-in development issuer (loopback only; never in production)
   iamgate credentials ...              print temporary credentials for AWS credential_process (see iamgate credentials -h)
+  iamgate audit verify FILE...         check audit logs for modified, removed or inserted events (see iamgate audit -h)
   iamgate version                      print the version
 `
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdExplain(args[1:], stdout, stderr)
 	case "dev":
 		err = cmdDev(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(args[1:], stdout, stderr)
 	case "credentials":
 		return cmdCredentials(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -113,6 +114,10 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		a.log.Warn("configuration warning", "warning", w.String())
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = proxy.NewMetrics(reg)
+
 	var sinks []audit.Sink
 	if f.Audit.Stdout {
 		sinks = append(sinks, audit.WriterSink{W: opts.Stdout})
@@ -124,11 +129,20 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		}
 		sinks = append(sinks, fsink)
 	}
-	a.audit = audit.NewLogger(sinks...)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.metrics = proxy.NewMetrics(reg)
+	chainCfg := audit.ChainConfig{
+		CheckpointInterval: f.Audit.CheckpointInterval,
+		CheckpointEvery:    f.Audit.CheckpointEvery,
+		OnError: func(err error) {
+			a.log.Error("audit checkpoint write failed", "err", err)
+			a.metrics.AuditErrors.Inc()
+		},
+	}
+	if f.Audit.SigningKey != nil {
+		chainCfg.SigningKey = ed25519.NewKeyFromSeed([]byte(f.Audit.SigningKey.Reveal()))
+	}
+	if a.audit, err = audit.NewChainedLogger(chainCfg, sinks...); err != nil {
+		return nil, err
+	}
 
 	a.fpKey = make([]byte, 32)
 	if f.Audit.FingerprintKey != nil {
@@ -343,7 +357,11 @@ func restartOnly(old, new *config.File) bool {
 		old.Upstream.ResponseHeaderTimeout != new.Upstream.ResponseHeaderTimeout ||
 		old.Upstream.IdleConnTimeout != new.Upstream.IdleConnTimeout ||
 		old.Upstream.MaxIdleConnsPerHost != new.Upstream.MaxIdleConnsPerHost ||
-		old.Log != new.Log || old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
+		old.Log != new.Log || old.Audit.CheckpointInterval != new.Audit.CheckpointInterval ||
+		old.Audit.CheckpointEvery != new.Audit.CheckpointEvery ||
+		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
+		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
+		old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
 }
 
 // fileStamps summarizes the size and modification time of every file the

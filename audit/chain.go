@@ -1,0 +1,625 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Tamper evidence. A chained Logger gives every line it writes a stream id,
+// a sequence number and the SHA-256 of the line before it, so that a line
+// that is modified, removed, reordered or inserted breaks the chain. Now and
+// then it writes a checkpoint event whose Ed25519 signature covers the chain
+// up to it, so that the chain cannot be rebuilt without the key.
+
+// KindCheckpoint is the Kind of the checkpoint events of a chained Logger.
+const KindCheckpoint = "checkpoint"
+
+// Reasons of checkpoint events.
+const (
+	CheckpointInterval = "interval" // CheckpointInterval events were written
+	CheckpointTimer    = "timer"    // CheckpointEvery passed since the first uncovered event
+	CheckpointClose    = "close"    // the Logger was closed; nothing follows in the stream
+)
+
+// Defaults of ChainConfig.
+const (
+	DefaultCheckpointInterval = 1000
+	DefaultCheckpointEvery    = time.Minute
+)
+
+// ErrClosed is returned by Log on a chained Logger after Close: the stream
+// has ended with its closing checkpoint.
+var ErrClosed = errors.New("audit: logger closed")
+
+// ChainConfig configures a chained Logger. The zero value chains events and
+// writes unsigned checkpoints.
+type ChainConfig struct {
+	// SigningKey signs checkpoints. nil: checkpoints are unsigned, so the
+	// chain shows accidental damage, but whoever can write the file can
+	// also rebuild it.
+	SigningKey ed25519.PrivateKey
+
+	// CheckpointInterval is the number of events after which a checkpoint
+	// is written; 0 means DefaultCheckpointInterval.
+	CheckpointInterval int
+
+	// CheckpointEvery is the longest an event waits for a checkpoint;
+	// 0 means DefaultCheckpointEvery. No checkpoint is written while no
+	// events are.
+	CheckpointEvery time.Duration
+
+	// OnError receives the write errors of checkpoints written by the
+	// CheckpointEvery timer, which have no caller to return them to.
+	// nil: they are dropped (the next event's write will likely fail too).
+	OnError func(error)
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// Rand is the source of the stream id; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// NewChainedLogger returns a Logger writing to sinks that chains its
+// events into a new stream and writes checkpoints. Close writes the
+// closing checkpoint.
+func NewChainedLogger(cfg ChainConfig, sinks ...Sink) (*Logger, error) {
+	if cfg.SigningKey != nil && len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("audit: signing key is %d bytes, want %d", len(cfg.SigningKey), ed25519.PrivateKeySize)
+	}
+	if cfg.CheckpointInterval < 0 || cfg.CheckpointEvery < 0 {
+		return nil, errors.New("audit: negative checkpoint interval")
+	}
+	r := cfg.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(r, id[:]); err != nil {
+		return nil, fmt.Errorf("audit: stream id: %w", err)
+	}
+	c := &chain{
+		stream:   hex.EncodeToString(id[:]),
+		key:      cfg.SigningKey,
+		interval: cmp.Or(cfg.CheckpointInterval, DefaultCheckpointInterval),
+		every:    cmp.Or(cfg.CheckpointEvery, DefaultCheckpointEvery),
+		onError:  cfg.OnError,
+	}
+	c.prev = streamStart(c.stream)
+	if c.key != nil {
+		c.keyID = KeyID(c.key.Public().(ed25519.PublicKey))
+	}
+	l := NewLogger(sinks...)
+	if cfg.Now != nil {
+		l.now = cfg.Now
+	}
+	l.chain = c
+	return l, nil
+}
+
+// Stream returns the stream id of a chained Logger, "" for another.
+func (l *Logger) Stream() string {
+	if l == nil || l.chain == nil {
+		return ""
+	}
+	return l.chain.stream
+}
+
+// KeyID identifies a checkpoint signing key: the first 8 bytes of the
+// SHA-256 of the public key, in hex.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// streamStart is the prev of the first event of a stream.
+func streamStart(stream string) [32]byte {
+	return sha256.Sum256([]byte("iamgate audit stream " + stream))
+}
+
+// checkpointMessage is what a checkpoint's signature signs: its position
+// in the stream, the hash of the line before it (and so, link by link, of
+// every earlier line) and its time, exactly as written.
+func checkpointMessage(stream string, seq uint64, prev, time string) []byte {
+	return []byte("iamgate audit checkpoint v1\n" + stream + "\n" + strconv.FormatUint(seq, 10) + "\n" + prev + "\n" + time)
+}
+
+// chain is the state of a chained Logger; Logger.mu guards it.
+type chain struct {
+	stream   string
+	seq      uint64   // of the last line written
+	prev     [32]byte // hash of the last line written
+	pending  int      // events since the last checkpoint
+	key      ed25519.PrivateKey
+	keyID    string
+	interval int
+	every    time.Duration
+	onError  func(error)
+	timer    *time.Timer
+	due      time.Time // when the armed timer should write a checkpoint
+	closed   bool
+}
+
+// next appends the chain fields to body, a marshalled Event, advances the
+// chain and returns the line to write, newline included.
+func (c *chain) next(body []byte, keyID, sig string) []byte {
+	c.seq++
+	b := make([]byte, 0, len(body)+180+len(sig))
+	b = append(b, body[:len(body)-1]...)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, c.seq, 10)
+	b = append(b, `,"prev":"`...)
+	b = hex.AppendEncode(b, c.prev[:])
+	b = append(b, `","stream":"`...)
+	b = append(b, c.stream...)
+	b = append(b, '"')
+	if sig != "" {
+		b = append(b, `,"key_id":"`...)
+		b = append(b, keyID...)
+		b = append(b, `","signature":"`...)
+		b = append(b, sig...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	c.prev = sha256.Sum256(b)
+	return append(b, '\n')
+}
+
+// logChained writes body as the next event of the stream; l.mu is held.
+func (l *Logger) logChained(body []byte) error {
+	c := l.chain
+	if c.closed {
+		return ErrClosed
+	}
+	err := l.write(c.next(body, "", ""))
+	c.pending++
+	if c.pending >= c.interval {
+		return errors.Join(err, l.checkpoint(CheckpointInterval))
+	}
+	if c.pending == 1 {
+		c.due = time.Now().Add(c.every)
+		if c.timer == nil {
+			c.timer = time.AfterFunc(c.every, l.timerCheckpoint)
+		} else {
+			c.timer.Reset(c.every)
+		}
+	}
+	return err
+}
+
+func (l *Logger) timerCheckpoint() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.chain
+	// A checkpoint may have been written, and the timer re-armed, while
+	// this call waited for the lock.
+	if c.closed || c.pending == 0 || time.Now().Before(c.due) {
+		return
+	}
+	if err := l.checkpoint(CheckpointTimer); err != nil && c.onError != nil {
+		c.onError(err)
+	}
+}
+
+// checkpoint writes a checkpoint event; l.mu is held.
+func (l *Logger) checkpoint(reason string) error {
+	c := l.chain
+	e := Event{Version: Version, Time: l.now().UTC(), Kind: KindCheckpoint, Decision: "allow", Reason: reason}
+	body, err := json.Marshal(&e)
+	if err != nil {
+		return fmt.Errorf("audit: encode: %w", err)
+	}
+	var sig string
+	if c.key != nil {
+		msg := checkpointMessage(c.stream, c.seq+1, hex.EncodeToString(c.prev[:]), e.Time.Format(time.RFC3339Nano))
+		sig = base64.StdEncoding.EncodeToString(ed25519.Sign(c.key, msg))
+	}
+	c.pending = 0
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return l.write(c.next(body, c.keyID, sig))
+}
+
+// closeChain writes the closing checkpoint, if the stream has any event;
+// l.mu is held.
+func (l *Logger) closeChain() error {
+	c := l.chain
+	if c.closed {
+		return nil
+	}
+	var err error
+	if c.seq > 0 {
+		err = l.checkpoint(CheckpointClose)
+	}
+	c.closed = true
+	return err
+}
+
+// FindingCode classifies a Finding.
+type FindingCode string
+
+// Finding codes. Problems: the log was tampered with or damaged. Warnings:
+// what the chain cannot vouch for.
+const (
+	FindingMalformed    FindingCode = "malformed"     // not JSON, or no chain fields
+	FindingBadStart     FindingCode = "bad_start"     // the first event does not start its stream
+	FindingModified     FindingCode = "modified"      // a line's hash does not match the next line's prev
+	FindingMissing      FindingCode = "missing"       // a gap in the sequence numbers
+	FindingReordered    FindingCode = "reordered"     // a line comes after a later one of its stream
+	FindingInserted     FindingCode = "inserted"      // a second line claims a sequence number, and is not the one chained
+	FindingDuplicate    FindingCode = "duplicate"     // the same line appears twice
+	FindingAfterClose   FindingCode = "after_close"   // an event follows the closing checkpoint
+	FindingBadSignature FindingCode = "bad_signature" // a checkpoint signature does not verify
+	FindingUnsigned     FindingCode = "unsigned"      // a checkpoint has no signature
+	FindingUnchecked    FindingCode = "unchecked"     // no public key: signatures not checked
+	FindingUncovered    FindingCode = "uncovered"     // events after the last signed checkpoint
+	FindingNotClosed    FindingCode = "not_closed"    // a stream does not end with a closing checkpoint
+)
+
+// Finding is one problem or warning, at a line of a file when it has one.
+type Finding struct {
+	Code    FindingCode `json:"code"`
+	File    string      `json:"file,omitempty"`
+	Line    int         `json:"line,omitempty"`
+	Stream  string      `json:"stream,omitempty"`
+	Seq     uint64      `json:"seq,omitempty"`
+	Message string      `json:"message"`
+
+	file int // index into the files, for sorting; -1: none
+}
+
+// String returns "file:line: code: message".
+func (f Finding) String() string {
+	s := string(f.Code) + ": " + f.Message
+	if f.File != "" {
+		return f.File + ":" + strconv.Itoa(f.Line) + ": " + s
+	}
+	return s
+}
+
+// StreamSummary describes one stream found by a Verifier.
+type StreamSummary struct {
+	Stream      string `json:"stream"`
+	First       uint64 `json:"first_seq"`
+	Last        uint64 `json:"last_seq"`
+	Events      int    `json:"events"` // lines, checkpoints included
+	Checkpoints int    `json:"checkpoints"`
+	Signed      int    `json:"signed_checkpoints"` // with a valid signature; unchecked ones without a public key
+	Closed      bool   `json:"closed"`
+}
+
+// Report is the result of a verification.
+type Report struct {
+	Files    []string        `json:"files"`
+	Events   int             `json:"events"`
+	Streams  []StreamSummary `json:"streams"`
+	Problems []Finding       `json:"problems"`
+	Warnings []Finding       `json:"warnings"`
+}
+
+// OK reports whether no problem was found. Warnings do not count.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// VerifyConfig configures a Verifier.
+type VerifyConfig struct {
+	// PublicKey checks checkpoint signatures. nil: signatures are not
+	// checked (a warning says so), and unsigned checkpoints are accepted
+	// with a warning; with a key, an unsigned checkpoint is a problem.
+	PublicKey ed25519.PublicKey
+}
+
+type sigState uint8
+
+const (
+	sigNone sigState = iota
+	sigValid
+	sigUnchecked
+	sigInvalid
+)
+
+// entry is what verification keeps of one line.
+type entry struct {
+	file  int
+	line  int
+	seq   uint64
+	prev  [32]byte
+	hash  [32]byte
+	cp    bool // a checkpoint
+	close bool // a closing checkpoint
+	sig   sigState
+}
+
+// Verifier checks the chain of audit files. Read each file (in any order:
+// lines are grouped by stream and ordered by seq, so a stream rotated over
+// several files verifies as one), then call Finish.
+type Verifier struct {
+	cfg     VerifyConfig
+	keyID   string
+	files   []string
+	streams map[string][]entry
+	order   []string // streams in order of first appearance
+	report  Report
+}
+
+// NewVerifier returns a Verifier.
+func NewVerifier(cfg VerifyConfig) *Verifier {
+	v := &Verifier{cfg: cfg, streams: map[string][]entry{}}
+	if cfg.PublicKey != nil {
+		v.keyID = KeyID(cfg.PublicKey)
+	}
+	return v
+}
+
+// lineFields are the fields verification reads from a line.
+type lineFields struct {
+	Kind      string          `json:"kind"`
+	Time      json.RawMessage `json:"time"`
+	Reason    string          `json:"reason"`
+	Seq       uint64          `json:"seq"`
+	Prev      string          `json:"prev"`
+	Stream    string          `json:"stream"`
+	KeyID     string          `json:"key_id"`
+	Signature string          `json:"signature"`
+}
+
+// Read reads the lines of one file, named name in findings. It returns
+// only read errors; what is wrong with the lines goes to the report.
+func (v *Verifier) Read(name string, r io.Reader) error {
+	fi := len(v.files)
+	v.files = append(v.files, name)
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			v.line(fi, n, bytes.TrimSuffix(line, []byte("\n")))
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("audit: read %s: %w", name, err)
+		}
+	}
+}
+
+func (v *Verifier) problem(code FindingCode, file, line int, stream string, seq uint64, format string, args ...any) {
+	v.report.Problems = append(v.report.Problems, v.finding(code, file, line, stream, seq, format, args...))
+}
+
+func (v *Verifier) warn(code FindingCode, file, line int, stream string, seq uint64, format string, args ...any) {
+	v.report.Warnings = append(v.report.Warnings, v.finding(code, file, line, stream, seq, format, args...))
+}
+
+func (v *Verifier) finding(code FindingCode, file, line int, stream string, seq uint64, format string, args ...any) Finding {
+	f := Finding{Code: code, Line: line, Stream: stream, Seq: seq, Message: fmt.Sprintf(format, args...), file: file}
+	if file >= 0 {
+		f.File = v.files[file]
+	}
+	return f
+}
+
+func (v *Verifier) pos(e entry) string { return v.files[e.file] + ":" + strconv.Itoa(e.line) }
+
+func (v *Verifier) line(fi, n int, data []byte) {
+	var lf lineFields
+	if err := json.Unmarshal(data, &lf); err != nil {
+		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", err)
+		return
+	}
+	prev, err := hex.DecodeString(lf.Prev)
+	if lf.Seq == 0 || lf.Stream == "" || err != nil || len(prev) != sha256.Size {
+		v.problem(FindingMalformed, fi, n, lf.Stream, lf.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
+		return
+	}
+	e := entry{file: fi, line: n, seq: lf.Seq, hash: sha256.Sum256(data), cp: lf.Kind == KindCheckpoint}
+	copy(e.prev[:], prev)
+	if e.cp {
+		e.close = lf.Reason == CheckpointClose
+		e.sig = v.signature(fi, n, lf)
+	}
+	v.report.Events++
+	if _, ok := v.streams[lf.Stream]; !ok {
+		v.order = append(v.order, lf.Stream)
+	}
+	v.streams[lf.Stream] = append(v.streams[lf.Stream], e)
+}
+
+// signature checks the signature of a checkpoint.
+func (v *Verifier) signature(fi, n int, lf lineFields) sigState {
+	if lf.Signature == "" {
+		if v.cfg.PublicKey != nil {
+			v.problem(FindingUnsigned, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s is not signed", lf.Seq, lf.Stream)
+		}
+		return sigNone
+	}
+	if v.cfg.PublicKey == nil {
+		return sigUnchecked
+	}
+	sig, err := base64.StdEncoding.DecodeString(lf.Signature)
+	var t string
+	if err == nil {
+		err = json.Unmarshal(lf.Time, &t)
+	}
+	switch {
+	case lf.KeyID != v.keyID:
+		v.problem(FindingBadSignature, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Seq, lf.Stream, lf.KeyID, v.keyID)
+	case err != nil || !ed25519.Verify(v.cfg.PublicKey, checkpointMessage(lf.Stream, lf.Seq, lf.Prev, t), sig):
+		v.problem(FindingBadSignature, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Seq, lf.Stream)
+	default:
+		return sigValid
+	}
+	return sigInvalid
+}
+
+// Finish checks every stream and returns the report. Problems and
+// warnings are sorted by file (in the order read) and line.
+func (v *Verifier) Finish() *Report {
+	r := &v.report
+	r.Files = slices.Clone(v.files)
+	if r.Events > 0 && v.cfg.PublicKey == nil {
+		v.warn(FindingUnchecked, -1, 0, "", 0, "checkpoint signatures were not checked: no public key given")
+	}
+	for _, s := range v.order {
+		v.stream(s, v.streams[s])
+	}
+	for _, list := range [][]Finding{r.Problems, r.Warnings} {
+		slices.SortStableFunc(list, func(a, b Finding) int {
+			return cmp.Or(cmp.Compare(a.file, b.file), cmp.Compare(a.Line, b.Line))
+		})
+	}
+	if r.Problems == nil {
+		r.Problems = []Finding{}
+	}
+	if r.Warnings == nil {
+		r.Warnings = []Finding{}
+	}
+	return r
+}
+
+// stream checks one stream: file order, then the chain in seq order.
+func (v *Verifier) stream(s string, es []entry) {
+	// Within a file, the lines of a stream come in seq order.
+	last := map[int]entry{}
+	for _, e := range es {
+		if l, ok := last[e.file]; ok && e.seq < l.seq {
+			v.problem(FindingReordered, e.file, e.line, s, e.seq, "event seq %d of stream %s is out of order: it comes after seq %d at %s", e.seq, s, l.seq, v.pos(l))
+			continue
+		}
+		last[e.file] = e
+	}
+
+	sorted := slices.Clone(es)
+	slices.SortStableFunc(sorted, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	chain := v.pick(s, sorted)
+
+	sum := StreamSummary{Stream: s, First: chain[0].seq, Last: chain[len(chain)-1].seq, Events: len(chain)}
+	first := chain[0]
+	if first.seq != 1 {
+		v.problem(FindingMissing, first.file, first.line, s, first.seq, "stream %s: %s missing before this line", s, span(1, first.seq-1))
+	} else if first.prev != streamStart(s) {
+		v.problem(FindingBadStart, first.file, first.line, s, 1, "the first event of stream %s does not start it: its prev is not the stream's start marker (modified or inserted)", s)
+	}
+	covered := -1 // index in chain of the last signed checkpoint
+	closed := -1  // index of the closing checkpoint
+	for i, e := range chain {
+		if i > 0 {
+			p := chain[i-1]
+			switch {
+			case e.seq != p.seq+1:
+				v.problem(FindingMissing, e.file, e.line, s, e.seq, "stream %s: %s missing between %s and this line", s, span(p.seq+1, e.seq-1), v.pos(p))
+			case e.prev != p.hash:
+				v.problem(FindingModified, p.file, p.line, s, p.seq, "event seq %d of stream %s was modified: its hash does not match the prev recorded by the next event at %s", p.seq, s, v.pos(e))
+			}
+		}
+		if closed >= 0 && i == closed+1 {
+			c := chain[closed]
+			v.problem(FindingAfterClose, e.file, e.line, s, e.seq, "event seq %d of stream %s follows the closing checkpoint at %s", e.seq, s, v.pos(c))
+		}
+		if !e.cp {
+			continue
+		}
+		sum.Checkpoints++
+		if e.sig == sigValid || e.sig == sigUnchecked {
+			sum.Signed++
+			covered = i
+		}
+		if e.close && closed < 0 {
+			closed = i
+		}
+	}
+	sum.Closed = closed >= 0
+	if sum.Checkpoints > sum.Signed && v.cfg.PublicKey == nil {
+		v.warn(FindingUnsigned, -1, 0, s, 0, "stream %s has %d unsigned checkpoints: the chain shows changes, but whoever can write the file can rebuild it", s, sum.Checkpoints-sum.Signed)
+	}
+	if n := len(chain) - 1 - covered; n > 0 {
+		e := chain[covered+1]
+		if covered >= 0 {
+			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s after the last signed checkpoint (%s) are not covered by a signature", n, s, v.pos(chain[covered]))
+		} else {
+			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s are not covered by a signature: it has no signed checkpoint", n, s)
+		}
+	}
+	if closed < 0 {
+		e := chain[len(chain)-1]
+		v.warn(FindingNotClosed, e.file, e.line, s, e.seq, "stream %s ends here (seq %d) without a closing checkpoint: iamgate is still running or stopped abruptly, or the end of the log was removed", s, e.seq)
+	}
+	v.report.Streams = append(v.report.Streams, sum)
+}
+
+// pick returns one entry per seq of sorted, reporting the others. Of
+// several lines claiming one seq, the one chained to its neighbours wins.
+func (v *Verifier) pick(s string, sorted []entry) []entry {
+	out := make([]entry, 0, len(sorted))
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j].seq == sorted[i].seq {
+			j++
+		}
+		group := sorted[i:j]
+		best := 0
+		if len(group) > 1 {
+			var before *entry
+			if len(out) > 0 && out[len(out)-1].seq+1 == group[0].seq {
+				before = &out[len(out)-1]
+			}
+			var after []entry
+			if j < len(sorted) && sorted[j].seq == group[0].seq+1 {
+				k := j
+				for k < len(sorted) && sorted[k].seq == sorted[j].seq {
+					k++
+				}
+				after = sorted[j:k]
+			}
+			score := func(e entry) int {
+				n := 0
+				if before != nil && e.prev == before.hash {
+					n++
+				}
+				if slices.ContainsFunc(after, func(a entry) bool { return a.prev == e.hash }) {
+					n++
+				}
+				return n
+			}
+			for k := range group {
+				if score(group[k]) > score(group[best]) {
+					best = k
+				}
+			}
+		}
+		b := group[best]
+		for k, e := range group {
+			switch {
+			case k == best:
+			case e.hash == b.hash:
+				v.problem(FindingDuplicate, e.file, e.line, s, e.seq, "event seq %d of stream %s repeats %s", e.seq, s, v.pos(b))
+			default:
+				v.problem(FindingInserted, e.file, e.line, s, e.seq, "event claims seq %d of stream %s, which %s holds; it is not part of the chain", e.seq, s, v.pos(b))
+			}
+		}
+		out = append(out, b)
+		i = j
+	}
+	return out
+}
+
+// span describes missing events: "event seq 5 is", "events seq 5-7 (3) are".
+func span(from, to uint64) string {
+	if from == to {
+		return "event seq " + strconv.FormatUint(from, 10) + " is"
+	}
+	return fmt.Sprintf("events seq %d-%d (%d) are", from, to, to-from+1)
+}

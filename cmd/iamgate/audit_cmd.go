@@ -1,0 +1,225 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/config"
+)
+
+const auditUsage = `Usage:
+  iamgate audit verify [--public-key KEY | --config FILE] [--json] [--strict] [FILE...]
+      Check the hash chain and the checkpoint signatures of audit log files.
+      Files may be given in any order; a stream rotated over several files
+      verifies as one. Without FILE, the audit.file of --config.
+      KEY is a PEM public key file or the base64 public key; --config
+      derives it from audit.signing_key. Exit status 1 if a line was
+      modified, removed, reordered or inserted, or a signature fails.
+      --strict also fails on warnings (events not covered by a signature,
+      a stream without its closing checkpoint).
+  iamgate audit public-key --config FILE
+      Print the public key of audit.signing_key (PEM), for verify.
+`
+
+func cmdAudit(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "verify":
+		return cmdAuditVerify(args[1:], stdout, stderr)
+	case "public-key":
+		return cmdAuditPublicKey(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, auditUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "iamgate audit: unknown command %q\n\n%s", args[0], auditUsage)
+	return errUsage
+}
+
+func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
+	keyArg := fset.String("public-key", "", "PEM public key file, or the base64 public key")
+	cfgPath := fset.String("config", "", "configuration file whose audit.signing_key and audit.file to use")
+	asJSON := fset.Bool("json", false, "print the report as JSON")
+	strict := fset.Bool("strict", false, "fail on warnings too")
+	if err := fset.Parse(args); err != nil {
+		return errUsage
+	}
+	files := fset.Args()
+	var pub ed25519.PublicKey
+	if *keyArg != "" {
+		var err error
+		if pub, err = parsePublicKey(*keyArg); err != nil {
+			return err
+		}
+	}
+	if *cfgPath != "" {
+		f, err := loadAuditConfig(*cfgPath, stderr)
+		if err != nil {
+			return err
+		}
+		if pub == nil {
+			if f.Audit.SigningKey == nil {
+				return fmt.Errorf("%s: audit.signing_key is not set; give --public-key", *cfgPath)
+			}
+			pub = ed25519.NewKeyFromSeed([]byte(f.Audit.SigningKey.Reveal())).Public().(ed25519.PublicKey)
+		}
+		if len(files) == 0 && f.Audit.File != "" {
+			files = []string{f.Audit.File}
+		}
+	}
+	if len(files) == 0 {
+		fmt.Fprint(stderr, "iamgate audit verify: no files given\n\n"+auditUsage)
+		return errUsage
+	}
+
+	v := audit.NewVerifier(audit.VerifyConfig{PublicKey: pub})
+	for _, name := range files {
+		if err := verifyFile(v, name); err != nil {
+			return err
+		}
+	}
+	r := v.Finish()
+	failed := !r.OK() || *strict && len(r.Warnings) > 0
+	if *asJSON {
+		out := struct {
+			OK bool `json:"ok"`
+			*audit.Report
+		}{!failed, r}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, r, failed)
+	}
+	if failed {
+		return &exitError{code: 1, err: errors.New("audit log does not verify")}
+	}
+	return nil
+}
+
+func verifyFile(v *audit.Verifier, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return v.Read(name, f)
+}
+
+func printReport(w io.Writer, r *audit.Report, failed bool) {
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, p.String())
+	}
+	for _, p := range r.Warnings {
+		fmt.Fprintln(w, "warning:", p.String())
+	}
+	closed, checkpoints, signed := 0, 0, 0
+	for _, s := range r.Streams {
+		if s.Closed {
+			closed++
+		}
+		checkpoints += s.Checkpoints
+		signed += s.Signed
+	}
+	status := "OK"
+	if failed {
+		status = "FAIL"
+	}
+	fmt.Fprintf(w, "%s: %s, %s; %s in %s (%d closed), %s (%d signed), %s\n", status,
+		plural(len(r.Problems), "problem"), plural(len(r.Warnings), "warning"), plural(r.Events, "event"),
+		plural(len(r.Streams), "stream"), closed, plural(checkpoints, "checkpoint"), signed, plural(len(r.Files), "file"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("audit public-key", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
+	cfgPath := fset.String("config", "iamgate.yaml", "configuration file")
+	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
+		return errUsage
+	}
+	f, err := loadAuditConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	if f.Audit.SigningKey == nil {
+		return fmt.Errorf("%s: audit.signing_key is not set", *cfgPath)
+	}
+	pub := ed25519.NewKeyFromSeed([]byte(f.Audit.SigningKey.Reveal())).Public().(ed25519.PublicKey)
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "key_id %s\n", audit.KeyID(pub))
+	return pem.Encode(stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func loadAuditConfig(path string, stderr io.Writer) (*config.File, error) {
+	f, warnings, err := config.Load(path)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w.String())
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return nil, &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", path)}
+	}
+	return f, nil
+}
+
+// parsePublicKey reads an Ed25519 public key from a file (PEM, or base64)
+// or, if no such file exists, from s itself as base64.
+func parsePublicKey(s string) (ed25519.PublicKey, error) {
+	text, err := os.ReadFile(s)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		text = []byte(s)
+	case err != nil:
+		return nil, fmt.Errorf("--public-key: %w", err)
+	}
+	const how = "give a PEM public key file or the base64 public key (iamgate audit public-key prints it)"
+	if block, _ := pem.Decode(text); block != nil {
+		if block.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("--public-key: PEM holds %q, not a public key; %s", block.Type, how)
+		}
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--public-key: %w", err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("--public-key: %T is not an Ed25519 key", k)
+		}
+		return pub, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("--public-key: not an Ed25519 public key; %s", how)
+	}
+	return ed25519.PublicKey(b), nil
+}
