@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -13,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/config"
@@ -30,6 +33,16 @@ const auditUsage = `Usage:
       a stream without its closing checkpoint).
   iamgate audit public-key --config FILE
       Print the public key of audit.signing_key (PEM), for verify.
+  iamgate audit report --config FILE [--since T] [--until T] [--as-of T]
+                       [--top N] [--json] FILE...
+      Access review of audit log files (gzip accepted): per role, who used
+      it and how often; roles whose trust matched nobody; service
+      credentials unused, expired or expiring within 30 days; the most
+      denied identities and actions; bytes read and written per identity.
+      T is RFC 3339 or a date (--until DATE includes that day); the
+      period is since <= time < until, all events by default. --as-of
+      judges expiry (default: now). --top limits lists (0: no limit).
+      Lines that are not audit events are counted and skipped.
 `
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
@@ -42,6 +55,8 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		return cmdAuditVerify(args[1:], stdout, stderr)
 	case "public-key":
 		return cmdAuditPublicKey(args[1:], stdout, stderr)
+	case "report":
+		return cmdAuditReport(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
@@ -178,6 +193,111 @@ func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "key_id %s\n", audit.KeyID(pub))
 	return pem.Encode(stdout, &pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("audit report", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
+	cfgPath := fset.String("config", "", "configuration file whose roles, trust rules and service credentials to review")
+	since := fset.String("since", "", "start of the period (RFC 3339 or date), inclusive")
+	until := fset.String("until", "", "end of the period (RFC 3339, exclusive; or date, inclusive)")
+	asOf := fset.String("as-of", "", "judge credential expiry at this time (default: now)")
+	top := fset.Int("top", audit.DefaultReviewTop, "length of the denied and bytes lists; 0: no limit")
+	asJSON := fset.Bool("json", false, "print the review as JSON")
+	if err := fset.Parse(args); err != nil {
+		return errUsage
+	}
+	files := fset.Args()
+	if *cfgPath == "" || len(files) == 0 || *top < 0 {
+		fmt.Fprint(stderr, "iamgate audit report: give --config and at least one file\n\n"+auditUsage)
+		return errUsage
+	}
+	cfg := audit.ReviewConfig{Top: *top}
+	if *top == 0 {
+		cfg.Top = -1
+	}
+	var err error
+	if cfg.Since, err = parseReportTime("--since", *since, false); err != nil {
+		return err
+	}
+	if cfg.Until, err = parseReportTime("--until", *until, true); err != nil {
+		return err
+	}
+	if cfg.AsOf, err = parseReportTime("--as-of", *asOf, false); err != nil {
+		return err
+	}
+	if !cfg.Since.IsZero() && !cfg.Until.IsZero() && !cfg.Since.Before(cfg.Until) {
+		return fmt.Errorf("--since %s is not before --until %s", *since, *until)
+	}
+	f, err := loadAuditConfig(*cfgPath, stderr)
+	if err != nil {
+		return err
+	}
+	for _, r := range f.Roles {
+		rr := audit.ReviewRole{Name: r.Name, Kind: r.Kind}
+		for _, t := range r.Trust {
+			rr.Trust = append(rr.Trust, audit.ReviewTrustRule{Issuer: t.Issuer, Claims: t.Claims, Source: t.Pos.String()})
+		}
+		cfg.Roles = append(cfg.Roles, rr)
+	}
+	for _, sc := range f.ServiceCredentials {
+		cfg.ServiceCredentials = append(cfg.ServiceCredentials, audit.ReviewCredential{
+			Name: sc.Name, AccessKeyID: sc.AccessKeyID, Role: sc.Role, Expires: sc.Expires})
+	}
+
+	rv := audit.NewReviewer(cfg)
+	for _, name := range files {
+		if err := reviewFile(rv, name); err != nil {
+			return err
+		}
+	}
+	review := rv.Finish()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(review)
+	}
+	return review.WriteText(stdout)
+}
+
+// reviewFile feeds one audit file, gzip-compressed or not, to rv.
+func reviewFile(rv *audit.Reviewer, name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	return rv.Read(name, r)
+}
+
+// parseReportTime reads an RFC 3339 time or a date (UTC midnight; with
+// endOfDay, the midnight that ends it). "" is the zero time.
+func parseReportTime(flagName, s string, endOfDay bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s %q: give an RFC 3339 time (2027-01-31T09:00:00Z) or a date (2027-01-31)", flagName, s)
+	}
+	if endOfDay {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
 }
 
 func loadAuditConfig(path string, stderr io.Writer) (*config.File, error) {
