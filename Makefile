@@ -7,7 +7,7 @@ export IAMGATE_TOOLS := $(TOOLS)
 FUZZTIME  ?= 20000x
 PKGS      := ./...
 
-.PHONY: all build test unit integration fuzz-short fuzz lint demo bench tools clean
+.PHONY: all build test unit integration fuzz-short fuzz lint demo bench bench-full peers tools clean
 
 all: build
 
@@ -40,9 +40,18 @@ lint:
 demo: build
 	bash scripts/demo.sh
 
-bench: tools build
+peers:
+	bash bench/install-peers.sh nginx oauth2-proxy
+
+# A short comparison (under 10 minutes) against direct MinIO, nginx and
+# oauth2-proxy; writes bench/RESULTS.md and bench/charts/*.png.
+bench: tools build peers
+	$(GO) test -run '^$$' -bench . -benchtime 200ms ./authz ./identity ./s3req ./sigv4 ./proxy
+	$(GO) run ./bench -short -results bench/RESULTS.md
+
+bench-full: tools build peers
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./authz ./identity ./s3req ./sigv4 ./proxy
-	$(GO) run ./bench -short
+	$(GO) run ./bench -full -results bench/RESULTS.md
 
 clean:
 	rm -rf bin .demo

@@ -1,45 +1,31 @@
-// Command bench measures iamgate against direct MinIO on this machine, in
+// Command bench measures iamgate against direct MinIO and against two
+// proxies used in front of MinIO (nginx, oauth2-proxy), on this machine, in
 // one run, interleaving the targets round by round:
 //
-//	go run ./bench [-short] [-rounds N] [-duration D] [-conns C] [-results FILE]
+//	go run ./bench [-short | -full] [-rounds N] [-duration D] [-conns C]
+//	               [-results FILE [-append]] [-charts DIR] [-only TEXT]
 //
-// It starts a MinIO (from scripts/install-tools.sh), an in-process
-// development issuer and an `iamgate serve` process built from this tree,
-// then reports requests/s and latency for small GETs (direct MinIO with
-// anonymous read vs iamgate with a bearer token) and iamgate's peak RSS
-// while 1 GiB objects stream through it.
+// It starts MinIO (scripts/install-tools.sh), an in-process development
+// issuer that is MinIO's OpenID provider too, `iamgate serve` built from this
+// tree (bearer and STS/SigV4 paths), nginx with a generated configuration and
+// oauth2-proxy (bench/install-peers.sh), then runs each scenario against each
+// target: small GETs and PUTs, ListObjectsV2, a mixed workload, STS issuance,
+// large GETs and PUTs. It reports medians and ratios (requests/s, latency,
+// MiB/s, proxy CPU per request, peak RSS), a table of iamgate's performance
+// goals and PNG charts. Run it from the repository root.
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
+	"os/signal"
 	"path/filepath"
-	"runtime"
-	"sort"
-	"strconv"
+	"runtime/pprof"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/iamgate/iamgate/internal/devissuer"
-	"github.com/iamgate/iamgate/internal/testenv"
 )
 
 func main() {
@@ -50,567 +36,147 @@ func main() {
 }
 
 type options struct {
-	short      bool
-	rounds     int
-	duration   time.Duration
-	conns      int
-	bigSize    int64
-	results    string
-	cpuProfile string
-	only       string
+	short, full bool
+	rounds      int
+	duration    time.Duration
+	conns       int
+	bigSizes    []int64
+	results     string
+	appendTo    bool
+	charts      string
+	cpuProfile  string
+	selfProfile string
+	only        string
+	micro       bool
+	dataDir     string
 }
 
-func run() error {
+func parseFlags() options {
 	var o options
-	flag.BoolVar(&o.short, "short", false, "short run: 3 rounds of 3s")
-	flag.IntVar(&o.rounds, "rounds", 5, "rounds per scenario (targets interleaved)")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "duration of each load run")
-	flag.IntVar(&o.conns, "conns", 32, "concurrent connections for the small-object scenario")
-	flag.StringVar(&o.results, "results", "", "append a markdown report to this file")
-	flag.StringVar(&o.cpuProfile, "iamgate-cpuprofile", "", "have iamgate write a CPU profile to this file")
-	flag.StringVar(&o.only, "only", "", "run only scenarios whose title contains this")
+	flag.BoolVar(&o.short, "short", false, "short run (under 8 minutes): 3 rounds of 1.5s, 64 MiB objects")
+	flag.BoolVar(&o.full, "full", false, "full run: 5 rounds of 5s, and 1 GiB objects besides 64 MiB")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds per scenario (targets interleaved); 1 GiB scenarios do at most 3")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each load run, after a warm-up of a fifth of it")
+	flag.IntVar(&o.conns, "conns", 32, "concurrent connections of the many-connection scenarios")
+	flag.StringVar(&o.results, "results", "", "write the markdown report to this file (overwritten; see -append)")
+	flag.BoolVar(&o.appendTo, "append", false, "append the report to -results instead of overwriting it")
+	flag.StringVar(&o.charts, "charts", "bench/charts", "write PNG charts to this directory (empty: none)")
+	flag.StringVar(&o.cpuProfile, "iamgate-cpuprofile", "", "have the iamgate under test write a CPU profile to this file")
+	flag.StringVar(&o.selfProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive)")
+	flag.StringVar(&o.dataDir, "data", "", "parent directory of MinIO's data (default: /dev/shm, or a temporary directory on disk with -full)")
+	flag.BoolVar(&o.micro, "micro", true, "run authz's Authorize micro-benchmark (go test) for the goals table")
 	flag.Parse()
-	o.bigSize = 1 << 30
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.short {
-		set := map[string]bool{}
-		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["rounds"] {
 			o.rounds = 3
 		}
 		if !set["duration"] {
-			o.duration = 3 * time.Second
+			o.duration = 1500 * time.Millisecond
+		}
+	}
+	o.bigSizes = []int64{64 << 20}
+	if o.full {
+		o.bigSizes = append(o.bigSizes, 1<<30)
+	}
+	return o
+}
+
+// selected reports whether -only lets the scenario with this title run.
+func (o options) selected(title string) bool {
+	if o.only == "" {
+		return true
+	}
+	for _, s := range strings.Split(o.only, ",") {
+		if s = strings.TrimSpace(s); s != "" && strings.Contains(strings.ToLower(title), strings.ToLower(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func run() error {
+	o := parseFlags()
+	if o.short && o.full {
+		return errors.New("-short and -full exclude each other")
+	}
+	if _, err := os.Stat("cmd/iamgate"); err != nil {
+		return errors.New("run from the repository root: go run ./bench")
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	began := time.Now()
+
+	// The micro-benchmark runs first, on a machine not yet loaded by
+	// MinIO and the proxies.
+	var micro []microResult
+	var microErr error
+	if o.micro && o.selected("Authorize micro-benchmark") {
+		fmt.Fprintln(os.Stderr, "bench: go test -bench Authorize ./authz")
+		micro, microErr = authzBench(ctx)
+		if microErr != nil {
+			fmt.Fprintln(os.Stderr, "bench: authz micro-benchmark:", microErr)
 		}
 	}
 
-	env, err := start(o)
+	e, err := start(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer env.stop()
+	defer e.stop()
+	for _, n := range e.notes {
+		fmt.Fprintln(os.Stderr, "bench: skipped", n)
+	}
+	fmt.Fprintf(os.Stderr, "bench: set up in %.0fs\n", time.Since(began).Seconds())
 
-	var report bytes.Buffer
-	fmt.Fprintf(&report, "\n## Run of %s (%s, %d CPUs, %s)\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
-		runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(&report, "`go run ./bench %s` — %d rounds × %s per target, interleaved; medians.\n\n",
-		strings.Join(os.Args[1:], " "), o.rounds, o.duration)
+	if o.selfProfile != "" {
+		f, err := os.Create(o.selfProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	list := scenarios(e, o)
+	warmUp(e, o)
+	for _, s := range list {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.run(o)
+	}
 
-	creds, err := iamgateSTS(env)
-	if err != nil {
-		return err
+	rep := &report{o: o, env: e, scenarios: list, micro: micro, microErr: microErr, began: began, elapsed: time.Since(began)}
+	if o.charts != "" {
+		if err := os.MkdirAll(o.charts, 0o755); err != nil {
+			return err
+		}
+		rep.charts, err = writeCharts(o.charts, e, list)
+		if err != nil {
+			return fmt.Errorf("charts: %w", err)
+		}
 	}
-	small := []target{
-		{name: "MinIO direct (anonymous)", url: env.minioURL + "/bench/small-4k"},
-		{name: "MinIO direct (SigV4, root key)", newReq: signedGet(env.minioURL+"/bench/small-4k",
-			aws.Credentials{AccessKeyID: env.minioUser, SecretAccessKey: env.minioPass})},
-		{name: "iamgate, bearer JWT", url: env.iamgateURL + "/bench/small-4k", token: env.token, pid: env.iamgatePID},
-		{name: "iamgate, SigV4 with STS session", newReq: signedGet(env.iamgateURL+"/bench/small-4k", creds), pid: env.iamgatePID},
-	}
-	for _, c := range []int{o.conns, 1} {
-		scenario(&report, fmt.Sprintf("4 KiB GET, %d connection(s)", c), small, c, o)
-	}
-	stsTargets := []target{
-		{name: "MinIO's own STS", newReq: stsRequest(env.minioURL, "WebIdentityToken="+env.token)},
-		{name: "iamgate STS", newReq: stsRequest(env.iamgateURL, "WebIdentityToken="+env.token+"&RoleArn=bench&RoleSessionName=bench"), pid: env.iamgatePID},
-	}
-	scenario(&report, fmt.Sprintf("AssumeRoleWithWebIdentity, same token, %d connections", o.conns), stsTargets, o.conns, o)
-
-	bigTitle := fmt.Sprintf("%d MiB PUT then GET, one stream", o.bigSize>>20)
-	if o.only != "" && !strings.Contains(bigTitle, o.only) {
-		os.Stdout.Write(report.Bytes())
+	out := rep.markdown()
+	os.Stdout.Write(out)
+	if o.results == "" {
 		return nil
 	}
-	fmt.Fprintf(&report, "### %s\n\n", bigTitle)
-	fmt.Fprintf(&report, "| target | PUT MiB/s | GET MiB/s | iamgate peak RSS |\n|---|---|---|---|\n")
-	for _, t := range []target{
-		{name: "MinIO direct (anonymous)", url: env.minioURL + "/bench/big"},
-		{name: "iamgate, bearer JWT", url: env.iamgateURL + "/bench/big", token: env.token},
-	} {
-		put, get, err := bigTransfer(t, o.bigSize, env.iamgatePID)
-		if err != nil {
-			return err
-		}
-		rss := "—"
-		if t.token != "" {
-			rss = fmt.Sprintf("%.1f MiB", float64(peakRSS(env.iamgatePID))/(1<<20))
-		}
-		fmt.Fprintf(&report, "| %s | %.0f | %.0f | %s |\n", t.name, put, get, rss)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if o.appendTo {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	}
-	fmt.Fprintln(&report)
-
-	os.Stdout.Write(report.Bytes())
-	if o.results != "" {
-		f, err := os.OpenFile(o.results, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = f.Write(report.Bytes())
+	f, err := os.OpenFile(o.results, flags, 0o644)
+	if err != nil {
 		return err
 	}
-	return nil
-}
-
-// scenario runs every target o.rounds times, interleaved, and reports
-// medians; ratios are against the first target.
-func scenario(report *bytes.Buffer, title string, targets []target, conns int, o options) {
-	if o.only != "" && !strings.Contains(title, o.only) {
-		return
+	if _, err := f.Write(out); err != nil {
+		f.Close()
+		return err
 	}
-	res := make([][]loadResult, len(targets))
-	for r := 0; r < o.rounds; r++ {
-		for i, t := range targets {
-			res[i] = append(res[i], load(t, conns, o.duration))
-		}
-	}
-	fmt.Fprintf(report, "### %s\n\n", title)
-	fmt.Fprintf(report, "| target | req/s | ratio | p50 | p90 | p99 | iamgate CPU/req | errors |\n|---|---|---|---|---|---|---|---|\n")
-	base := median(res[0], func(l loadResult) float64 { return l.rps })
-	for i, t := range targets {
-		rps := median(res[i], func(l loadResult) float64 { return l.rps })
-		cpu := "—"
-		if t.pid != 0 {
-			cpu = dur(median(res[i], func(l loadResult) float64 { return float64(l.cpuPerReq) }))
-		}
-		fmt.Fprintf(report, "| %s | %.0f | %.2f | %s | %s | %s | %s | %d |\n", t.name, rps, rps/base,
-			dur(median(res[i], func(l loadResult) float64 { return float64(l.p50) })),
-			dur(median(res[i], func(l loadResult) float64 { return float64(l.p90) })),
-			dur(median(res[i], func(l loadResult) float64 { return float64(l.p99) })),
-			cpu, sum(res[i], func(l loadResult) int { return l.errors }))
-	}
-	fmt.Fprintln(report)
-}
-
-// signedGet signs each GET with SigV4 header auth, as an SDK does.
-func signedGet(url string, creds aws.Credentials) func() *http.Request {
-	signer := v4.NewSigner()
-	return func() *http.Request {
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
-		signer.SignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
-		return req
-	}
-}
-
-func stsRequest(base, params string) func() *http.Request {
-	body := "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&DurationSeconds=900&" + params
-	return func() *http.Request {
-		req, _ := http.NewRequest("POST", base+"/", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return req
-	}
-}
-
-// iamgateSTS gets session credentials from iamgate's STS.
-func iamgateSTS(env *benchEnv) (aws.Credentials, error) {
-	res, err := http.DefaultClient.Do(stsRequest(env.iamgateURL, "WebIdentityToken="+env.token+"&RoleArn=bench&RoleSessionName=bench")())
-	if err != nil {
-		return aws.Credentials{}, err
-	}
-	defer res.Body.Close()
-	var out struct {
-		Result struct {
-			Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
-		} `xml:"AssumeRoleWithWebIdentityResult"`
-	}
-	b, _ := io.ReadAll(res.Body)
-	if err := xml.Unmarshal(b, &out); err != nil || res.StatusCode != 200 {
-		return aws.Credentials{}, fmt.Errorf("iamgate STS: %s %s", res.Status, b)
-	}
-	c := out.Result.Credentials
-	return aws.Credentials{AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
-}
-
-type target struct {
-	name, url, token string
-	// newReq builds each request; nil means a GET of url, with the bearer
-	// token if set.
-	newReq func() *http.Request
-	// pid, if set, is the process whose CPU time is charged per request.
-	pid int
-}
-
-func (t target) request() *http.Request {
-	if t.newReq != nil {
-		return t.newReq()
-	}
-	req, _ := http.NewRequest("GET", t.url, nil)
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
-	return req
-}
-
-type benchEnv struct {
-	dir         string
-	minioUser   string
-	minioPass   string
-	minioURL    string
-	iamgateURL  string
-	iamgatePID  int
-	token       string
-	procs       []*exec.Cmd
-	issuerClose func()
-}
-
-func (e *benchEnv) stop() {
-	for i := len(e.procs) - 1; i >= 0; i-- {
-		p := e.procs[i]
-		p.Process.Signal(os.Interrupt) // iamgate flushes its profile on a clean shutdown
-		done := make(chan struct{})
-		go func() { p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			p.Process.Kill()
-			<-done
-		}
-	}
-	if e.issuerClose != nil {
-		e.issuerClose()
-	}
-	os.RemoveAll(e.dir)
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func start(o options) (*benchEnv, error) {
-	minioBin, err := testenv.ToolPath("minio")
-	if err != nil {
-		return nil, fmt.Errorf("%w; run scripts/install-tools.sh", err)
-	}
-	dir, err := os.MkdirTemp("", "iamgate-bench-")
-	if err != nil {
-		return nil, err
-	}
-	e := &benchEnv{dir: dir}
-	ok := false
-	defer func() {
-		if !ok {
-			e.stop()
-		}
-	}()
-
-	iss, err := devissuer.New(devissuer.Options{})
-	if err != nil {
-		return nil, err
-	}
-	iln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	iss.SetURL("http://" + iln.Addr().String())
-	isrv := &http.Server{Handler: iss.Handler()}
-	go isrv.Serve(iln)
-	e.issuerClose = func() { isrv.Close() }
-	// The same token works for iamgate (trust rule on groups) and for
-	// MinIO's own STS (its "policy" claim names a MinIO policy).
-	e.token, err = iss.Mint(map[string]any{"sub": "bench", "aud": "iamgate", "groups": []string{"bench"}, "policy": "readwrite"}, 6*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-
-	user, pass := "bench", randomHex(16)
-	maddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	caddr, _ := freeAddr()
-	m := exec.Command(minioBin, "server", filepath.Join(dir, "minio"), "--address", maddr, "--console-address", caddr)
-	m.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
-		"MINIO_IDENTITY_OPENID_CONFIG_URL="+iss.URL()+"/.well-known/openid-configuration",
-		"MINIO_IDENTITY_OPENID_CLIENT_ID=iamgate", "MINIO_IDENTITY_OPENID_CLAIM_NAME=policy")
-	m.Stdout, _ = os.Create(filepath.Join(dir, "minio.log"))
-	m.Stderr = m.Stdout
-	if err := m.Start(); err != nil {
-		return nil, err
-	}
-	e.procs = append(e.procs, m)
-	e.minioURL = "http://" + maddr
-	e.minioUser, e.minioPass = user, pass
-	mc, err := minio.New(maddr, &minio.Options{Creds: credentials.NewStaticV4(user, pass, "")})
-	if err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	if err := retry(30*time.Second, func() error { return mc.MakeBucket(ctx, "bench", minio.MakeBucketOptions{}) }); err != nil {
-		return nil, fmt.Errorf("MinIO did not start: %w", err)
-	}
-	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::bench/*"]}]}`
-	if err := mc.SetBucketPolicy(ctx, "bench", policy); err != nil {
-		return nil, err
-	}
-	small := bytes.Repeat([]byte("0123456789abcdef"), 256)
-	if _, err := mc.PutObject(ctx, "bench", "small-4k", bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
-		return nil, err
-	}
-
-	bin := filepath.Join(dir, "iamgate")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/iamgate")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("build iamgate: %w", err)
-	}
-	gaddr, _ := freeAddr()
-	cfg := filepath.Join(dir, "iamgate.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-listen: %s
-upstream: {endpoint: %q, access_key_id: env:BENCH_USER, secret_access_key: env:BENCH_PASS}
-sts: {session_keys: [{id: bench, secret: env:BENCH_SESSION_KEY}]}
-issuers: [{name: dev, url: %q, audiences: [iamgate]}]
-roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h}]
-policies:
-  rw: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bench/*"}]}'
-audit: {file: %q}
-log: {level: warn}
-`, gaddr, e.minioURL, iss.URL(), filepath.Join(dir, "audit.log"))), 0o600)
-	args := []string{"serve", "--config", cfg}
-	if o.cpuProfile != "" {
-		args = append(args, "--cpuprofile", o.cpuProfile)
-	}
-	g := exec.Command(bin, args...)
-	g.Env = append(os.Environ(), "BENCH_USER="+user, "BENCH_PASS="+pass, "BENCH_SESSION_KEY="+randomHex(32))
-	g.Stdout, _ = os.Create(filepath.Join(dir, "iamgate.log"))
-	g.Stderr = g.Stdout
-	if err := g.Start(); err != nil {
-		return nil, err
-	}
-	e.procs = append(e.procs, g)
-	e.iamgatePID = g.Process.Pid
-	e.iamgateURL = "http://" + gaddr
-	if err := retry(30*time.Second, func() error {
-		res, err := http.Get(e.iamgateURL + "/_iamgate/readyz")
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			return errors.New(res.Status)
-		}
-		return nil
-	}); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "iamgate.log"))
-		return nil, fmt.Errorf("iamgate did not become ready: %w\n%s", err, log)
-	}
-	ok = true
-	return e, nil
-}
-
-func retry(limit time.Duration, f func() error) error {
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-type loadResult struct {
-	rps           float64
-	p50, p90, p99 time.Duration
-	errors        int
-	cpuPerReq     time.Duration // of target.pid, when set
-}
-
-// cpuTime is a process's user+system CPU time from /proc.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// load runs conns workers doing GETs against t for d, after a short warm-up.
-func load(t target, conns int, d time.Duration) loadResult {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	var stop atomic.Bool
-	lat := make([][]time.Duration, conns)
-	errs := make([]int, conns)
-	var wg sync.WaitGroup
-	warm := time.Now().Add(d / 5)
-	var measured atomic.Int64
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			lat[w] = make([]time.Duration, 0, 1<<16)
-			buf := make([]byte, 32<<10)
-			for !stop.Load() {
-				req := t.request()
-				s := time.Now()
-				res, err := client.Do(req)
-				if err != nil {
-					errs[w]++
-					continue
-				}
-				for {
-					if _, err := res.Body.Read(buf); err != nil {
-						break
-					}
-				}
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					errs[w]++
-				}
-				if s.After(warm) {
-					lat[w] = append(lat[w], time.Since(s))
-					measured.Add(1)
-				}
-			}
-		}(w)
-	}
-	time.Sleep(d / 5)
-	begin := time.Now()
-	cpu0 := cpuTime(t.pid)
-	time.Sleep(d)
-	elapsed := time.Since(begin)
-	cpu1 := cpuTime(t.pid)
-	stop.Store(true)
-	wg.Wait()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := loadResult{rps: float64(measured.Load()) / elapsed.Seconds()}
-	if t.pid != 0 && measured.Load() > 0 {
-		r.cpuPerReq = (cpu1 - cpu0) / time.Duration(measured.Load())
-	}
-	for _, e := range errs {
-		r.errors += e
-	}
-	if len(all) > 0 {
-		r.p50, r.p90, r.p99 = all[len(all)*50/100], all[len(all)*90/100], all[len(all)*99/100]
-	}
-	return r
-}
-
-// pattern yields n deterministic bytes without holding them.
-type pattern struct{ n, off int64 }
-
-func (p *pattern) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.n-p.off {
-		b = b[:p.n-p.off]
-	}
-	for i := range b {
-		b[i] = byte(p.off + int64(i))
-	}
-	p.off += int64(len(b))
-	return len(b), nil
-}
-
-func bigTransfer(t target, size int64, pid int) (putMiBs, getMiBs float64, err error) {
-	req, _ := http.NewRequest("PUT", t.url, &pattern{n: size})
-	req.ContentLength = size
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
-	s := time.Now()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		return 0, 0, fmt.Errorf("%s: PUT: %s", t.name, res.Status)
-	}
-	putMiBs = float64(size) / (1 << 20) / time.Since(s).Seconds()
-	req, _ = http.NewRequest("GET", t.url, nil)
-	if t.token != "" {
-		req.Header.Set("Authorization", "Bearer "+t.token)
-	}
-	s = time.Now()
-	res, err = http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	n, err := io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if err != nil || n != size {
-		return 0, 0, fmt.Errorf("%s: GET: %d bytes, %v", t.name, n, err)
-	}
-	getMiBs = float64(size) / (1 << 20) / time.Since(s).Seconds()
-	return putMiBs, getMiBs, nil
-}
-
-// peakRSS reads the process's high-water resident set size (VmHWM).
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if _, v, ok := strings.Cut(line, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}
-
-func median[T any](xs []T, f func(T) float64) float64 {
-	v := make([]float64, len(xs))
-	for i, x := range xs {
-		v[i] = f(x)
-	}
-	sort.Float64s(v)
-	if len(v) == 0 {
-		return 0
-	}
-	return v[len(v)/2]
-}
-
-func sum[T any](xs []T, f func(T) int) int {
-	n := 0
-	for _, x := range xs {
-		n += f(x)
-	}
-	return n
-}
-
-func dur(ns float64) string {
-	d := time.Duration(ns)
-	switch {
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
-	default:
-		return fmt.Sprintf("%d µs", d.Microseconds())
-	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s in %.0fs\n", filepath.Clean(o.results), time.Since(began).Seconds())
+	return f.Close()
 }

@@ -528,7 +528,10 @@ func (p *parser) crossCheck(f *File) {
 	if f.Upstream.CAFile != "" && strings.HasPrefix(f.Upstream.Endpoint, "http://") {
 		p.warnf(p.st.caNode, "upstream.ca_file", "ignored: the endpoint uses http")
 	}
-	if p.st.auditStdout != nil && !*p.st.auditStdout && f.Audit.File == "" {
-		p.errorf(p.st.auditNode, "audit", "no audit sink: set stdout: true or a file")
+	if p.st.auditStdout != nil && !*p.st.auditStdout && f.Audit.File == "" && p.st.webhookNode == nil {
+		p.errorf(p.st.auditNode, "audit", "no audit sink: set stdout: true, a file or a webhook")
+	}
+	if p.st.rotateNode != nil && f.Audit.File == "" {
+		p.errorf(p.st.rotateNode, "audit.rotate", "rotates the audit file, but audit.file is not set")
 	}
 }

@@ -245,6 +245,90 @@ type Audit struct {
 	// CheckpointEvery is the longest an event waits for a checkpoint;
 	// 0 (absent): DefaultCheckpointEvery.
 	CheckpointEvery time.Duration
+
+	// Rotate rotates File; the zero value (absent): never.
+	Rotate Rotate
+
+	// Fsync is when File and the webhook spool are synced to disk:
+	// FsyncAlways, FsyncInterval or FsyncNever; "" (absent): FsyncInterval.
+	Fsync string
+
+	// Webhook delivers events to an HTTP collector; nil: none.
+	Webhook *Webhook
+
+	// Delivery is DeliveryBestEffort or DeliveryRequired; "" (absent):
+	// DeliveryBestEffort.
+	Delivery string
+}
+
+// Audit fsync policies and delivery modes (audit.fsync, audit.delivery).
+const (
+	FsyncAlways        = "always"
+	FsyncInterval      = "interval"
+	FsyncNever         = "never"
+	DeliveryBestEffort = "best_effort"
+	DeliveryRequired   = "required"
+)
+
+// Bounds and defaults of audit.rotate and audit.webhook.
+const (
+	MinRotateSize  = 64 << 10
+	MaxRotateSize  = 1 << 40
+	MinRotateAge   = time.Minute
+	MaxRotateAge   = maxDuration
+	MaxRotateCount = 100_000
+
+	DefaultWebhookBatchSize     = 500
+	MaxWebhookBatchSize         = 100_000
+	DefaultWebhookFlushInterval = time.Second
+	MinWebhookFlushInterval     = 10 * time.Millisecond
+	MaxWebhookFlushInterval     = time.Minute
+	DefaultSpoolMaxBytes        = 1 << 30
+	MinSpoolMaxBytes            = 1 << 20
+	MaxSpoolMaxBytes            = 1 << 40
+	// MinWebhookHMACBytes is the shortest accepted audit.webhook.hmac_secret.
+	MinWebhookHMACBytes = 32
+)
+
+// Rotate says when the audit file is rotated. MaxSize and MaxAge zero
+// mean no limit; at least one is set when the section is present.
+type Rotate struct {
+	MaxSize int64         // bytes
+	MaxAge  time.Duration // since the file's first event
+	Retain  int           // rotated files kept; 0: all
+}
+
+// Webhook is an HTTP collector that receives audit events in batches,
+// spooled on disk while it cannot be reached.
+type Webhook struct {
+	URL           string  // https, or http on a loopback host
+	BearerToken   *Secret // nil: no Authorization header
+	HMACSecret    *Secret // nil: bodies are not signed
+	BatchSize     int
+	FlushInterval time.Duration
+	SpoolDir      string
+	SpoolMaxBytes int64
+}
+
+// SameDelivery reports whether a and b send events to the same places in
+// the same way: sinks, rotation, fsync, webhook (credentials included) and
+// delivery mode. A reload cannot change these.
+func (a *Audit) SameDelivery(b *Audit) bool {
+	if a.Stdout != b.Stdout || a.File != b.File || a.Rotate != b.Rotate || a.Fsync != b.Fsync ||
+		a.Delivery != b.Delivery || (a.Webhook == nil) != (b.Webhook == nil) {
+		return false
+	}
+	if a.Webhook == nil {
+		return true
+	}
+	w, v := *a.Webhook, *b.Webhook
+	return sameSecret(w.BearerToken, v.BearerToken) && sameSecret(w.HMACSecret, v.HMACSecret) &&
+		w.URL == v.URL && w.BatchSize == v.BatchSize && w.FlushInterval == v.FlushInterval &&
+		w.SpoolDir == v.SpoolDir && w.SpoolMaxBytes == v.SpoolMaxBytes
+}
+
+func sameSecret(a, b *Secret) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Reveal() == b.Reveal()
 }
 
 // Log configures iamgate's own (non-audit) log.

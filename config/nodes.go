@@ -190,6 +190,52 @@ func (p *parser) duration(n *yaml.Node, path string, min, max time.Duration) (ti
 	return d, true
 }
 
+// sizeUnits are the suffixes of a size, longest first.
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
+}
+
+// size decodes a byte size within [min, max]: an integer number of bytes,
+// or a whole number with a unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB).
+func (p *parser) size(n *yaml.Node, path string, min, max int64) (int64, bool) {
+	const how = "; use a whole number with a unit, such as 512KiB, 100MiB or 1GiB"
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
+		p.errorf(n, path, "expected a size such as 100MiB or 1GiB, got "+describe(n))
+		return 0, false
+	}
+	num, mult := strings.TrimSpace(n.Value), int64(1)
+	for _, u := range sizeUnits {
+		if s, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(s), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 {
+		p.errorf(n, path, "invalid size "+quote(n.Value)+how)
+		return 0, false
+	}
+	if v > max/mult || v*mult < min || v*mult > max {
+		p.errorf(n, path, fmt.Sprintf("%s is out of range; must be between %s and %s", n.Value, fmtSize(min), fmtSize(max)))
+		return 0, false
+	}
+	return v * mult, true
+}
+
+// fmtSize prints a size in the largest binary unit that divides it.
+func fmtSize(b int64) string {
+	for _, u := range sizeUnits[:4] {
+		if b >= u.mult && b%u.mult == 0 {
+			return strconv.FormatInt(b/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(b, 10) + "B"
+}
+
 // fmtDuration prints 1h0m0s as 1h and 10m0s as 10m.
 func fmtDuration(d time.Duration) string {
 	s := d.String()

@@ -34,6 +34,8 @@ type decodeState struct {
 	upstream    bool
 	auditStdout *bool
 	auditNode   *yaml.Node
+	rotateNode  *yaml.Node
+	webhookNode *yaml.Node
 	root        *yaml.Node
 	policyNodes map[string]*yaml.Node
 	caNode      *yaml.Node
@@ -97,7 +99,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		p.errorf(root, "", `missing required section "upstream" (endpoint, access_key_id, secret_access_key)`)
 	}
 	if p.st.auditStdout == nil {
-		f.Audit.Stdout = f.Audit.File == ""
+		f.Audit.Stdout = f.Audit.File == "" && f.Audit.Webhook == nil
 	} else {
 		f.Audit.Stdout = *p.st.auditStdout
 	}
@@ -388,7 +390,128 @@ func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
 				a.CheckpointEvery = d
 			}
 		}},
+		{"rotate", func(path string, v *yaml.Node) {
+			p.st.rotateNode = v
+			p.rotate(v, path, &a.Rotate)
+		}},
+		{"fsync", func(path string, v *yaml.Node) {
+			a.Fsync, _ = p.enum(v, path, FsyncAlways, FsyncInterval, FsyncNever)
+		}},
+		{"webhook", func(path string, v *yaml.Node) {
+			p.st.webhookNode = v
+			a.Webhook = p.webhook(v, path)
+		}},
+		{"delivery", func(path string, v *yaml.Node) {
+			a.Delivery, _ = p.enum(v, path, DeliveryBestEffort, DeliveryRequired)
+		}},
 	})
+}
+
+func (p *parser) rotate(n *yaml.Node, path string, r *Rotate) {
+	present, ok := p.mapping(n, path, []field{
+		{"max_size", func(path string, v *yaml.Node) {
+			if b, ok := p.size(v, path, MinRotateSize, MaxRotateSize); ok {
+				r.MaxSize = b
+			}
+		}},
+		{"max_age", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, MinRotateAge, MaxRotateAge); ok {
+				r.MaxAge = d
+			}
+		}},
+		{"retain", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, MaxRotateCount); ok {
+				r.Retain = int(i)
+			}
+		}},
+	})
+	if ok && present["max_size"] == nil && present["max_age"] == nil {
+		at := n
+		if k := p.keyOf[n]; k != nil {
+			at = k
+		}
+		p.errorf(at, path, "set max_size, max_age or both; leave rotate out to never rotate")
+	}
+}
+
+func (p *parser) webhook(n *yaml.Node, path string) *Webhook {
+	w := &Webhook{
+		BatchSize:     DefaultWebhookBatchSize,
+		FlushInterval: DefaultWebhookFlushInterval,
+		SpoolMaxBytes: DefaultSpoolMaxBytes,
+	}
+	present, ok := p.mapping(n, path, []field{
+		{"url", func(path string, v *yaml.Node) { w.URL = p.webhookURL(v, path) }},
+		{"bearer_token", func(path string, v *yaml.Node) {
+			if s, ok := p.secret(v, path); ok {
+				w.BearerToken = &s
+			}
+		}},
+		{"hmac_secret", func(path string, v *yaml.Node) {
+			s, ok := p.secret(v, path)
+			if !ok {
+				return
+			}
+			if len(s.Reveal()) < MinWebhookHMACBytes {
+				p.errorf(v, path, fmt.Sprintf("secret is %d bytes; use at least %d (for example: openssl rand -hex 32)", len(s.Reveal()), MinWebhookHMACBytes))
+				return
+			}
+			w.HMACSecret = &s
+		}},
+		{"batch_size", func(path string, v *yaml.Node) {
+			if i, ok := p.integer(v, path, MaxWebhookBatchSize); ok {
+				w.BatchSize = int(i)
+			}
+		}},
+		{"flush_interval", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, MinWebhookFlushInterval, MaxWebhookFlushInterval); ok {
+				w.FlushInterval = d
+			}
+		}},
+		{"spool_dir", func(path string, v *yaml.Node) {
+			if s, ok := p.str(v, path); ok {
+				if s == "" {
+					p.errorf(v, path, "must not be empty")
+					return
+				}
+				w.SpoolDir = p.path(s)
+			}
+		}},
+		{"spool_max_bytes", func(path string, v *yaml.Node) {
+			if b, ok := p.size(v, path, MinSpoolMaxBytes, MaxSpoolMaxBytes); ok {
+				w.SpoolMaxBytes = b
+			}
+		}},
+	})
+	if !ok || !p.require(n, path, present, "url", "spool_dir") || w.URL == "" || w.SpoolDir == "" {
+		return nil
+	}
+	return w
+}
+
+// webhookURL decodes an https URL, or an http URL on a loopback host,
+// without credentials or fragment. A query is allowed (and never logged).
+func (p *parser) webhookURL(n *yaml.Node, path string) string {
+	s, ok := p.str(n, path)
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		p.errorf(n, path, "invalid URL; use https://host/path")
+	case u.User != nil:
+		p.errorf(n, path, "must not contain credentials; use bearer_token or hmac_secret")
+	case u.Fragment != "":
+		p.errorf(n, path, "must not have a fragment")
+	case u.Scheme == "https", u.Scheme == "http" && isLoopback(u.Hostname()):
+		return s
+	case u.Scheme == "http":
+		p.errorf(n, path, "must use https (http is allowed only for loopback hosts: 127.0.0.0/8, ::1, localhost)")
+	default:
+		p.errorf(n, path, "scheme must be https, got "+quote(u.Scheme))
+	}
+	return ""
 }
 
 // ed25519Seed decodes an audit signing key: a 32-byte Ed25519 seed in

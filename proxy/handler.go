@@ -68,6 +68,12 @@ type Config struct {
 	Metrics *Metrics      // nil: no metrics
 	Logger  *slog.Logger  // nil: slog.Default()
 
+	// AuditDelivery audit.DeliveryRequired refuses every request with 503
+	// ServiceUnavailable while Audit.Available reports that events cannot
+	// be persisted (no audit, no access); readyz reports it too. "" or
+	// audit.DeliveryBestEffort: requests are served regardless.
+	AuditDelivery audit.Delivery
+
 	// FingerprintKey keys the HMAC that turns a token into the
 	// token_fingerprint of audit events. Empty: a random per-process key.
 	FingerprintKey []byte
@@ -265,6 +271,10 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 	}
 }
 
+// errAuditUnavailable refuses requests in required audit delivery mode
+// while their events cannot be persisted.
+var errAuditUnavailable = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable", "audit events cannot be persisted")
+
 // serveS3 authenticates, classifies, authorizes and forwards one request.
 // A returned error is rendered to the caller.
 func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
@@ -276,6 +286,15 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		ex.ev.Key = req.Key
 	}
 	resource := resourcePath(r)
+	if h.cfg.AuditDelivery == audit.DeliveryRequired {
+		if err := h.cfg.Audit.Available(); err != nil {
+			ex.ev.Decision = "error"
+			ex.ev.Reason = "audit_unavailable"
+			ex.ev.Message = err.Error()
+			ex.w.Header().Set("Retry-After", "1")
+			return errAuditUnavailable.WithResource(resource)
+		}
+	}
 	if req != nil && req.Op == s3req.OpSTS {
 		return h.serveSTS(ex, r)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/iamgate/iamgate/audit"
 )
 
 // serveInternal answers iamgate's own endpoints under /_iamgate/.
@@ -42,6 +44,14 @@ func (h *Handler) readiness(ctx context.Context) (map[string]string, bool) {
 		ok = false
 	} else {
 		checks["issuers"] = "ok"
+	}
+	if h.cfg.AuditDelivery == audit.DeliveryRequired {
+		if err := h.cfg.Audit.Available(); err != nil {
+			checks["audit"] = err.Error()
+			ok = false
+		} else {
+			checks["audit"] = "ok"
+		}
 	}
 	if err := h.upstreamReady(ctx); err != nil {
 		checks["upstream"] = err.Error()

@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamgate/iamgate/audit"
 )
 
 // Metrics are iamgate's Prometheus metrics. Every label is bounded: S3
@@ -19,6 +22,16 @@ type Metrics struct {
 	JWKSRefreshes *prometheus.CounterVec // issuer, result
 	Reloads       *prometheus.CounterVec // result
 	AuditErrors   prometheus.Counter
+
+	// Audit sinks, by sink (stdout, file, webhook); see AuditSinks.
+	AuditEmitted       *prometheus.CounterVec
+	AuditDelivered     *prometheus.CounterVec
+	AuditSpooled       *prometheus.CounterVec
+	AuditDropped       *prometheus.CounterVec
+	AuditSinkErrors    *prometheus.CounterVec
+	AuditSpoolEvents   *prometheus.GaugeVec
+	AuditSpoolBytes    *prometheus.GaugeVec
+	AuditDeliveryDelay *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (if not nil).
@@ -64,11 +77,61 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Audit events that a sink failed to write.",
 		}),
 	}
+	sinkCounter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"sink"})
+	}
+	m.AuditEmitted = sinkCounter("iamgate_audit_events_emitted_total", "Audit events handed to a sink.")
+	m.AuditDelivered = sinkCounter("iamgate_audit_events_delivered_total", "Audit events written (stdout, file) or accepted by the collector (webhook).")
+	m.AuditSpooled = sinkCounter("iamgate_audit_events_spooled_total", "Audit events appended to the webhook spool.")
+	m.AuditDropped = sinkCounter("iamgate_audit_events_dropped_total", "Audit events a sink could not take.")
+	m.AuditSinkErrors = sinkCounter("iamgate_audit_sink_errors_total", "Failed audit writes, syncs and delivery attempts.")
+	m.AuditSpoolEvents = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "iamgate_audit_spool_events",
+		Help: "Audit events in the spool, not yet accepted by the collector.",
+	}, []string{"sink"})
+	m.AuditSpoolBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "iamgate_audit_spool_bytes",
+		Help: "Bytes of the audit spool on disk.",
+	}, []string{"sink"})
+	m.AuditDeliveryDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "iamgate_audit_delivery_delay_seconds",
+		Help:    "Time from an audit event (its request's start) to its acceptance by the collector.",
+		Buckets: buckets,
+	}, []string{"sink"})
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Duration, m.Upstream, m.BytesIn, m.BytesOut,
-			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.AuditErrors)
+			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.AuditErrors,
+			m.AuditEmitted, m.AuditDelivered, m.AuditSpooled, m.AuditDropped, m.AuditSinkErrors,
+			m.AuditSpoolEvents, m.AuditSpoolBytes, m.AuditDeliveryDelay)
 	}
 	return m
+}
+
+// AuditSinks returns m as the audit sinks' metrics; nil if m is nil.
+func (m *Metrics) AuditSinks() audit.Metrics {
+	if m == nil {
+		return nil
+	}
+	return auditSinkMetrics{m}
+}
+
+type auditSinkMetrics struct{ m *Metrics }
+
+var _ audit.Metrics = auditSinkMetrics{}
+
+func (a auditSinkMetrics) Emitted(sink string) { a.m.AuditEmitted.WithLabelValues(sink).Inc() }
+func (a auditSinkMetrics) Delivered(sink string, n int) {
+	a.m.AuditDelivered.WithLabelValues(sink).Add(float64(n))
+}
+func (a auditSinkMetrics) Spooled(sink string)   { a.m.AuditSpooled.WithLabelValues(sink).Inc() }
+func (a auditSinkMetrics) Dropped(sink string)   { a.m.AuditDropped.WithLabelValues(sink).Inc() }
+func (a auditSinkMetrics) SinkError(sink string) { a.m.AuditSinkErrors.WithLabelValues(sink).Inc() }
+func (a auditSinkMetrics) SpoolDepth(sink string, events, bytes int64) {
+	a.m.AuditSpoolEvents.WithLabelValues(sink).Set(float64(events))
+	a.m.AuditSpoolBytes.WithLabelValues(sink).Set(float64(bytes))
+}
+func (a auditSinkMetrics) DeliveryDelay(sink string, d time.Duration) {
+	a.m.AuditDeliveryDelay.WithLabelValues(sink).Observe(d.Seconds())
 }
 
 // statusClass maps 200 to "2xx" without allocating.

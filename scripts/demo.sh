@@ -35,9 +35,10 @@ pids+=($!)
 "$IAMGATE" dev --config "$DEMO/iamgate.yaml" --issuer-listen "127.0.0.1:$ISSUER_PORT" >"$DEMO/iamgate.log" 2>&1 &
 pids+=($!)
 
-for i in $(seq 1 100); do
+# MinIO and iamgate start in a second or two; allow a minute on a busy machine.
+for i in $(seq 1 300); do
 	curl -fsS "http://127.0.0.1:$IAMGATE_PORT/_iamgate/readyz" >/dev/null 2>&1 && break
-	if [ "$i" = 100 ]; then
+	if [ "$i" = 300 ]; then
 		echo "demo: iamgate did not become ready; logs:" >&2
 		tail -20 "$DEMO/minio.log" "$DEMO/iamgate.log" >&2
 		exit 1

@@ -118,16 +118,9 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = proxy.NewMetrics(reg)
 
-	var sinks []audit.Sink
-	if f.Audit.Stdout {
-		sinks = append(sinks, audit.WriterSink{W: opts.Stdout})
-	}
-	if f.Audit.File != "" {
-		fsink, err := audit.OpenFile(f.Audit.File)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, fsink)
+	sinks, err := auditSinks(f.Audit, opts.Stdout, a.log, a.metrics)
+	if err != nil {
+		return nil, err
 	}
 	chainCfg := audit.ChainConfig{
 		CheckpointInterval: f.Audit.CheckpointInterval,
@@ -141,8 +134,17 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		chainCfg.SigningKey = ed25519.NewKeyFromSeed([]byte(f.Audit.SigningKey.Reveal()))
 	}
 	if a.audit, err = audit.NewChainedLogger(chainCfg, sinks...); err != nil {
+		closeSinks(sinks)
 		return nil, err
 	}
+	// Close the sinks (and so release the webhook spool) if a later step
+	// fails.
+	started := false
+	defer func() {
+		if !started {
+			a.audit.Close()
+		}
+	}()
 
 	a.fpKey = make([]byte, 32)
 	if f.Audit.FingerprintKey != nil {
@@ -164,6 +166,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		Region:                f.Upstream.Region,
 		Transport:             transport,
 		Audit:                 a.audit,
+		AuditDelivery:         audit.Delivery(f.Audit.Delivery),
 		Metrics:               a.metrics,
 		Logger:                a.log,
 		FingerprintKey:        a.fpKey,
@@ -213,7 +216,72 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
+	started = true
 	return a, nil
+}
+
+// auditSinks builds the audit sinks of the configuration, counted in m.
+func auditSinks(c config.Audit, stdout io.Writer, log *slog.Logger, m *proxy.Metrics) ([]audit.Sink, error) {
+	am := m.AuditSinks()
+	var sinks []audit.Sink
+	if c.Stdout {
+		sinks = append(sinks, audit.Instrument(audit.SinkStdout, audit.WriterSink{W: stdout}, am))
+	}
+	if c.File != "" {
+		fsink, err := audit.OpenRotatingFile(audit.FileConfig{
+			Path:    c.File,
+			MaxSize: c.Rotate.MaxSize,
+			MaxAge:  c.Rotate.MaxAge,
+			Retain:  c.Rotate.Retain,
+			Fsync:   audit.Fsync(c.Fsync),
+			OnError: func(err error) {
+				log.Error("audit file error", "err", err)
+				if am != nil {
+					am.SinkError(audit.SinkFile)
+				}
+			},
+		})
+		if err != nil {
+			closeSinks(sinks)
+			return nil, err
+		}
+		sinks = append(sinks, audit.Instrument(audit.SinkFile, fsink, am))
+	}
+	if w := c.Webhook; w != nil {
+		wc := audit.WebhookConfig{
+			URL:           w.URL,
+			BatchSize:     w.BatchSize,
+			FlushInterval: w.FlushInterval,
+			SpoolDir:      w.SpoolDir,
+			SpoolMaxBytes: w.SpoolMaxBytes,
+			Fsync:         audit.Fsync(c.Fsync),
+			Metrics:       am,
+			// A *audit.DeliveryError names the URL without its query, never
+			// a credential.
+			OnError: func(err error) { log.Warn("audit webhook delivery failed; retrying", "err", err) },
+		}
+		if w.BearerToken != nil {
+			wc.BearerToken = audit.Secret(w.BearerToken.Reveal())
+		}
+		if w.HMACSecret != nil {
+			wc.HMACSecret = audit.Secret(w.HMACSecret.Reveal())
+		}
+		wsink, err := audit.NewWebhook(wc)
+		if err != nil {
+			closeSinks(sinks)
+			return nil, err
+		}
+		sinks = append(sinks, wsink)
+	}
+	return sinks, nil
+}
+
+func closeSinks(sinks []audit.Sink) {
+	for _, s := range sinks {
+		if c, ok := s.(io.Closer); ok {
+			c.Close()
+		}
+	}
 }
 
 // Addr is the S3 listener's address.
@@ -361,7 +429,7 @@ func restartOnly(old, new *config.File) bool {
 		old.Audit.CheckpointEvery != new.Audit.CheckpointEvery ||
 		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
-		old.Audit.File != new.Audit.File || old.Audit.Stdout != new.Audit.Stdout || old.Server != new.Server
+		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server
 }
 
 // fileStamps summarizes the size and modification time of every file the

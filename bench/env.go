@@ -1,0 +1,438 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	mcreds "github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/iamgate/iamgate/internal/devissuer"
+	"github.com/iamgate/iamgate/internal/testenv"
+)
+
+// env is everything a run starts: the development issuer (in process),
+// MinIO, iamgate (twice: audit to a file, and audit to stdout into
+// /dev/null), nginx and oauth2-proxy.
+type env struct {
+	dir       string
+	issuerURL string
+	token     string
+	minioAddr string
+	root      credentials
+
+	// The endpoints, by role; a peer that is not installed is nil.
+	direct, directSigV4  *endpoint
+	nginx, oauth2        *endpoint
+	bearer, sigv4        *endpoint
+	bearerDevNull        *endpoint
+	minioSTS, iamgateSTS *endpoint
+
+	iamgateBin        string
+	iamgateCPUProfile string
+	bigSizes          []int64
+	dataDir           string   // MinIO's data, removed by stop
+	dataOn            string   // where dataDir is, for the report
+	notes             []string // what was skipped, and why
+	versions          map[string]string
+	procs             []*exec.Cmd
+	issuerClose       func()
+}
+
+func (e *env) stop() {
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		p := e.procs[i]
+		p.Process.Signal(os.Interrupt) // iamgate flushes its profile on a clean shutdown
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
+	}
+	if e.issuerClose != nil {
+		e.issuerClose()
+	}
+	if e.dataDir != "" {
+		os.RemoveAll(e.dataDir)
+	}
+	if e.dir != "" {
+		os.RemoveAll(e.dir)
+	}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func retry(limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitHTTP waits until GET url answers 200.
+func waitHTTP(url string, limit time.Duration) error {
+	return retry(limit, func() error {
+		res, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return errors.New(res.Status)
+		}
+		return nil
+	})
+}
+
+// startProc starts a command with its output in dir/name.log.
+func (e *env) startProc(name string, cmd *exec.Cmd) error {
+	if cmd.Stdout == nil {
+		f, err := os.Create(filepath.Join(e.dir, name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd.Stdout = f
+	}
+	if cmd.Stderr == nil {
+		f, err := os.Create(filepath.Join(e.dir, name+".err.log"))
+		if err != nil {
+			return err
+		}
+		cmd.Stderr = f
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	e.procs = append(e.procs, cmd)
+	return nil
+}
+
+func (e *env) logTail(name string) string {
+	var out []string
+	for _, f := range []string{name + ".log", name + ".err.log"} {
+		b, _ := os.ReadFile(filepath.Join(e.dir, f))
+		if len(b) > 2000 {
+			b = b[len(b)-2000:]
+		}
+		if len(b) > 0 {
+			out = append(out, string(b))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func start(ctx context.Context, o options) (_ *env, err error) {
+	minioBin, err := testenv.ToolPath("minio")
+	if err != nil {
+		return nil, fmt.Errorf("%w; run scripts/install-tools.sh minio", err)
+	}
+	dir, err := os.MkdirTemp("", "iamgate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// nginx's workers drop root; they must be able to reach their files.
+	os.Chmod(dir, 0o711)
+	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile}
+	defer func() {
+		if err != nil {
+			e.stop()
+		}
+	}()
+	if err := e.startIssuer(); err != nil {
+		return nil, err
+	}
+	if err := e.makeDataDir(o); err != nil {
+		return nil, err
+	}
+	if err := e.startMinIO(ctx, minioBin); err != nil {
+		return nil, err
+	}
+	e.versions["MinIO"] = toolVersion("minio")
+	if err := e.fixtures(ctx); err != nil {
+		return nil, fmt.Errorf("create test objects: %w", err)
+	}
+	if err := e.startIamgate(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startNginx(); err != nil {
+		e.notes = append(e.notes, "nginx: "+err.Error())
+		e.nginx = nil
+	}
+	if err := e.startOAuth2Proxy(); err != nil {
+		e.notes = append(e.notes, "oauth2-proxy: "+err.Error())
+		e.oauth2 = nil
+	}
+	return e, nil
+}
+
+// makeDataDir picks where MinIO keeps its data: tmpfs unless 1 GiB objects
+// are written (8 streams overwriting 1 GiB keys would take too much memory),
+// so that PUTs measure MinIO and the proxies rather than the disk's fsyncs.
+func (e *env) makeDataDir(o options) error {
+	parent, on := o.dataDir, "the directory given by -data"
+	if parent == "" {
+		parent, on = e.dir, "disk (a temporary directory)"
+		var st syscall.Statfs_t
+		if !o.full && syscall.Statfs("/dev/shm", &st) == nil && int64(st.Bavail)*st.Bsize >= 4<<30 {
+			parent, on = "/dev/shm", "tmpfs (/dev/shm)"
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "iamgate-bench-minio-")
+	if err != nil {
+		return err
+	}
+	e.dataDir, e.dataOn = dir, on
+	return nil
+}
+
+func (e *env) startIssuer() error {
+	iss, err := devissuer.New(devissuer.Options{})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	iss.SetURL("http://" + ln.Addr().String())
+	srv := &http.Server{Handler: iss.Handler()}
+	go srv.Serve(ln)
+	e.issuerClose = func() { srv.Close() }
+	e.issuerURL = iss.URL()
+	// One token for every bearer path: iamgate trusts it on "groups",
+	// MinIO's STS maps "policy" to a MinIO policy, oauth2-proxy wants a
+	// verified email.
+	e.token, err = iss.Mint(map[string]any{
+		"sub": "bench", "aud": "iamgate", "groups": []string{"bench"}, "policy": "readwrite",
+		"email": "bench@example.com", "email_verified": true,
+	}, 6*time.Hour)
+	return err
+}
+
+func (e *env) startMinIO(ctx context.Context, bin string) error {
+	e.root = credentials{AccessKeyID: "bench", SecretAccessKey: randomHex(16)}
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	caddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	m := exec.Command(bin, "server", e.dataDir, "--address", addr, "--console-address", caddr)
+	m.Env = append(os.Environ(), "MINIO_ROOT_USER="+e.root.AccessKeyID, "MINIO_ROOT_PASSWORD="+e.root.SecretAccessKey,
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		"MINIO_IDENTITY_OPENID_CONFIG_URL="+e.issuerURL+"/.well-known/openid-configuration",
+		"MINIO_IDENTITY_OPENID_CLIENT_ID=iamgate", "MINIO_IDENTITY_OPENID_CLAIM_NAME=policy")
+	if err := e.startProc("minio", m); err != nil {
+		return err
+	}
+	e.minioAddr = addr
+	e.direct = &endpoint{name: "MinIO direct (anonymous)", addr: addr}
+	e.directSigV4 = &endpoint{name: "MinIO direct (SigV4, root key)", addr: addr, auth: authSigV4, creds: e.root}
+	e.minioSTS = &endpoint{name: "MinIO's own STS", addr: addr, token: e.token}
+	return nil
+}
+
+// fixtures creates the bucket with an anonymous read/write/list policy (how
+// nginx and oauth2-proxy are used in front of MinIO), the 4 KiB object, the
+// 1,000 keys under list/ and the large objects, directly in MinIO.
+func (e *env) fixtures(ctx context.Context) error {
+	mc, err := minio.New(e.minioAddr, &minio.Options{Creds: mcreds.NewStaticV4(e.root.AccessKeyID, e.root.SecretAccessKey, "")})
+	if err != nil {
+		return err
+	}
+	if err := retry(30*time.Second, func() error { return mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}) }); err != nil {
+		return fmt.Errorf("MinIO did not start: %w\n%s", err, e.logTail("minio"))
+	}
+	policy := `{"Version":"2012-10-17","Statement":[` +
+		`{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject","s3:PutObject"],"Resource":["arn:aws:s3:::bench/*"]},` +
+		`{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::bench"]}]}`
+	if err := mc.SetBucketPolicy(ctx, bucket, policy); err != nil {
+		return err
+	}
+	if _, err := mc.PutObject(ctx, bucket, smallKey, bytes.NewReader(small), int64(len(small)), minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	keys := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range keys {
+				name := fmt.Sprintf("%sobject-%04d", listPrefix, k)
+				if _, err := mc.PutObject(ctx, bucket, name, bytes.NewReader(small[:256]), 256, minio.PutObjectOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for k := range listKeys {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	for _, size := range e.bigSizes {
+		w := newWorker(0, e.direct)
+		st := &workerStats{}
+		put := op{want: 200, build: func(w *worker, i int) *request {
+			return &request{method: "PUT", path: "/" + bucket + "/" + bigKey(size), body: &pattern{n: size}, size: size}
+		}}
+		_, ok := w.do(put, 0, st)
+		w.conn.close()
+		if !ok {
+			return fmt.Errorf("PUT %s: %s", bigKey(size), st.firstErr)
+		}
+	}
+	return nil
+}
+
+func (e *env) startIamgate(ctx context.Context) error {
+	e.iamgateBin = filepath.Join(e.dir, "iamgate")
+	build := exec.CommandContext(ctx, "go", "build", "-o", e.iamgateBin, "./cmd/iamgate")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build iamgate: %w", err)
+	}
+	sessionKey := randomHex(32)
+	pid, addr, err := e.iamgateProc("iamgate", fmt.Sprintf("{file: %q}", filepath.Join(e.dir, "audit.log")), nil, sessionKey, e.iamgateCPUProfile)
+	if err != nil {
+		return err
+	}
+	e.bearer = &endpoint{name: "iamgate, bearer JWT", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
+	e.iamgateSTS = &endpoint{name: "iamgate STS", addr: addr, token: e.token, pid: pid, iamgate: true}
+	creds, err := assumeRole(addr, e.token)
+	if err != nil {
+		return err
+	}
+	e.sigv4 = &endpoint{name: "iamgate, SigV4 with STS session", addr: addr, auth: authSigV4, creds: creds, pid: pid, iamgate: true}
+
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	pid, addr, err = e.iamgateProc("iamgate-devnull", "{stdout: true}", devNull, sessionKey, "")
+	devNull.Close()
+	if err != nil {
+		return err
+	}
+	e.bearerDevNull = &endpoint{name: "iamgate, bearer JWT, audit to stdout > /dev/null", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
+	return nil
+}
+
+// iamgateProc starts `iamgate serve` with the audit sink given and waits
+// until it is ready.
+func (e *env) iamgateProc(name, audit string, stdout *os.File, sessionKey, cpuProfile string) (pid int, addr string, err error) {
+	addr, err = freeAddr()
+	if err != nil {
+		return 0, "", err
+	}
+	cfg := filepath.Join(e.dir, name+".yaml")
+	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`
+listen: %s
+upstream: {endpoint: "http://%s", access_key_id: env:BENCH_USER, secret_access_key: env:BENCH_PASS}
+sts: {session_keys: [{id: bench, secret: env:BENCH_SESSION_KEY}]}
+issuers: [{name: dev, url: %q, audiences: [iamgate]}]
+roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h}]
+policies:
+  rw: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bench/*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::bench"}]}'
+audit: %s
+log: {level: warn}
+`, addr, e.minioAddr, e.issuerURL, audit)), 0o600)
+	if err != nil {
+		return 0, "", err
+	}
+	args := []string{"serve", "--config", cfg}
+	if cpuProfile != "" {
+		args = append(args, "--cpuprofile", cpuProfile)
+	}
+	g := exec.Command(e.iamgateBin, args...)
+	g.Env = append(os.Environ(), "BENCH_USER="+e.root.AccessKeyID, "BENCH_PASS="+e.root.SecretAccessKey, "BENCH_SESSION_KEY="+sessionKey)
+	if stdout != nil {
+		g.Stdout = stdout
+	}
+	if err := e.startProc(name, g); err != nil {
+		return 0, "", err
+	}
+	if err := waitHTTP("http://"+addr+"/_iamgate/readyz", 30*time.Second); err != nil {
+		return 0, "", fmt.Errorf("%s did not become ready: %w\n%s", name, err, e.logTail(name))
+	}
+	return g.Process.Pid, addr, nil
+}
+
+// assumeRole gets session credentials from iamgate's STS.
+func assumeRole(addr, token string) (credentials, error) {
+	body := "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&DurationSeconds=43200&RoleArn=bench&RoleSessionName=bench&WebIdentityToken=" + token
+	res, err := http.Post("http://"+addr+"/", "application/x-www-form-urlencoded", strings.NewReader(body))
+	if err != nil {
+		return credentials{}, err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Result struct {
+			Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+		} `xml:"AssumeRoleWithWebIdentityResult"`
+	}
+	b, _ := io.ReadAll(res.Body)
+	if err := xml.Unmarshal(b, &out); err != nil || res.StatusCode != 200 {
+		return credentials{}, fmt.Errorf("iamgate STS: %s %s", res.Status, b)
+	}
+	c := out.Result.Credentials
+	return credentials{AccessKeyID: c.AccessKeyId, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
+}
+
+// toolVersion is the pinned version stamped by the install scripts.
+func toolVersion(name string) string {
+	p, err := testenv.ToolPath(name)
+	if err != nil {
+		return "not installed"
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(p), "."+name+".version"))
+	if err != nil {
+		return "unknown version"
+	}
+	return strings.TrimSpace(string(b))
+}
