@@ -106,8 +106,12 @@ if [ "$SMOKE" = 1 ]; then
 	fail() { echo "demo smoke: $*" >&2; tail -5 "$DEMO/iamgate.log" >&2; exit 1; }
 	echo hello | curl -fsS -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @- "$S3/demo/home/alice/hello.txt" || fail "alice PUT"
 	[ "$(curl -fsS -H "Authorization: Bearer $TOKEN" "$S3/demo/home/alice/hello.txt")" = hello ] || fail "alice GET"
-	curl -fsS -H "Authorization: Bearer $TOKEN" "$S3/demo?list-type=2&prefix=home/alice/" | grep -q "<Key>home/alice/hello.txt</Key>" || fail "alice LIST"
-	curl -fsS -H "Authorization: Bearer $TOKEN" "$S3/demo/shared/report.txt" | grep -q Quarterly || fail "alice shared GET"
+	# Output is captured before grep -q reads it: with pipefail, a writer cut
+	# off by grep -q's early exit would fail the check.
+	out=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$S3/demo?list-type=2&prefix=home/alice/") || fail "alice LIST"
+	grep -q "<Key>home/alice/hello.txt</Key>" <<<"$out" || fail "alice LIST: $out"
+	out=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$S3/demo/shared/report.txt") || fail "alice shared GET"
+	grep -q Quarterly <<<"$out" || fail "alice shared GET: $out"
 	out=$(curl -sS -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "$S3/demo/home/bob/notes.txt")
 	case "$out" in *"<Code>AccessDenied</Code>"*"is not authorized"*403) ;; *) fail "bob's notes not denied: $out" ;; esac
 	grep -q '"decision":"deny"' "$DEMO/audit.log" || fail "no deny in the audit log"
@@ -118,7 +122,8 @@ if [ "$SMOKE" = 1 ]; then
 			export AWS_WEB_IDENTITY_TOKEN_FILE=$DEMO/alice.token AWS_ROLE_ARN=arn:aws:iam::iamgate:role/member
 			export AWS_ENDPOINT_URL_STS=$S3 AWS_ENDPOINT_URL_S3=$S3 AWS_REGION=us-east-1
 			aws s3 cp --only-show-errors README.md s3://demo/home/alice/README.md || exit 1
-			aws s3 ls s3://demo/home/alice/ | grep -q README.md || exit 1
+			listing=$(aws s3 ls s3://demo/home/alice/) || exit 1
+			grep -q README.md <<<"$listing" || exit 1
 			! aws s3 cp --only-show-errors s3://demo/home/bob/notes.txt - 2>/dev/null
 		) || fail "aws cli through the STS"
 	fi
