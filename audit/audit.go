@@ -3,7 +3,8 @@
 package audit
 
 import (
-	"encoding/json"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,67 +13,96 @@ import (
 	"time"
 )
 
-// Version is the schema version written in every event.
-const Version = "1"
+// Version is the schema version written in every event's eventVersion.
+// It is iamgate's own: the shape follows CloudTrail's, the version does not.
+const Version = "2.0"
 
-// Event is one audit record. Field names are stable: they are the schema.
-// It never holds a raw token, secret or session token; Fingerprint is a
-// keyed HMAC that correlates requests made with the same token.
+// Event is one audit record as producers fill it in. Its serialized form
+// (see AppendJSON and docs/audit.md) is the schema; the Go fields are not.
+// It never holds a raw token, secret, session token, cookie or object
+// contents; Fingerprint is a keyed HMAC that correlates requests made with
+// the same token.
 type Event struct {
-	Version   string    `json:"version"`
-	Time      time.Time `json:"time"`
-	Kind      string    `json:"kind"` // "s3", "sts", "auth_failure", "config_reload", "start", "stop"
-	RequestID string    `json:"request_id,omitempty"`
+	Time time.Time
+	// Kind is one of the Kind constants; it decides eventName, eventSource
+	// and eventType.
+	Kind string
+	// EventID is unique per event; the Logger sets a random one if empty.
+	EventID   string
+	RequestID string
 
-	SourceIP  string `json:"source_ip,omitempty"`
-	UserAgent string `json:"user_agent,omitempty"`
+	SourceIP  string
+	UserAgent string
 
-	AuthMethod  string   `json:"auth_method,omitempty"` // "bearer", "none"
-	Issuer      string   `json:"issuer,omitempty"`
-	Subject     string   `json:"subject,omitempty"`
-	Username    string   `json:"username,omitempty"`
-	Roles       []string `json:"roles,omitempty"`
-	Fingerprint string   `json:"token_fingerprint,omitempty"`
+	// AuthMethod is how the caller authenticated: "bearer", "sigv4",
+	// "sigv4-presigned", "service-credential", "browser-session",
+	// "share-link", "web_identity" (STS) or "none".
+	AuthMethod string
+	// Issuer is the configured name of the token's issuer, IssuerURL its
+	// "iss".
+	Issuer    string
+	IssuerURL string
+	Subject   string
+	Username  string
+	// ARN is the caller's principal ARN, as in iamgate's deny messages.
+	ARN         string
+	Roles       []string
+	RoleKind    string // human, machine or agent: the kind of the roles used
+	Fingerprint string
+	// Claims are the token claims the configuration allows to record
+	// (audit.claims).
+	Claims map[string]any
+	// Actor is who acts for the subject, from an RFC 8693 "act" claim.
+	Actor *Actor
 	// SessionID and AccessKeyID identify STS session credentials (issued
-	// or used) and service credentials; never the secret or session token.
-	SessionID   string `json:"session_id,omitempty"`
-	AccessKeyID string `json:"access_key_id,omitempty"`
+	// or used), browser sessions and service credentials; never the
+	// secret or session token.
+	SessionID   string
+	AccessKeyID string
+	// Expiry is when issued credentials or a session end.
+	Expiry time.Time
 
-	Operation string `json:"operation,omitempty"`
-	Action    string `json:"action,omitempty"`
-	Bucket    string `json:"bucket,omitempty"`
-	Key       string `json:"key,omitempty"`
+	Operation string
+	Action    string
+	Bucket    string
+	Key       string
+	Prefix    string
 	// Keys lists every key of a DeleteObjects request.
-	Keys []string `json:"keys,omitempty"`
+	Keys []string
+	// RoleSessionName and DurationSeconds are STS request parameters.
+	RoleSessionName string
+	DurationSeconds int64
+	// Parameters are further request parameters, written under
+	// requestParameters in key order.
+	Parameters map[string]string
 
-	Decision string `json:"decision"` // "allow", "deny", "error"
-	Reason   string `json:"reason,omitempty"`
-	Role     string `json:"matched_role,omitempty"`
-	Policy   string `json:"matched_policy,omitempty"`
-	Sid      string `json:"matched_sid,omitempty"`
-	Message  string `json:"message,omitempty"`
+	Decision string // "allow", "deny", "error"
+	Reason   string
+	Role     string // matched role
+	Policy   string // matched policy
+	Sid      string // matched statement
+	Message  string
 
-	Status            int     `json:"status,omitempty"`
-	ErrorCode         string  `json:"error_code,omitempty"`
-	BytesIn           int64   `json:"bytes_in"`
-	BytesOut          int64   `json:"bytes_out"`
-	DurationMS        float64 `json:"duration_ms"`
-	UpstreamMS        float64 `json:"upstream_ms,omitempty"`
-	UpstreamRequestID string  `json:"upstream_request_id,omitempty"`
+	Status            int
+	ErrorCode         string
+	BytesIn           int64
+	BytesOut          int64
+	DurationMS        float64
+	UpstreamMS        float64
+	UpstreamRequestID string
 
 	// ConfigDigest is set on config_reload and start events.
-	ConfigDigest string `json:"config_digest,omitempty"`
+	ConfigDigest string
 
 	// Seq, Prev and Stream chain the events of one stream (one chained
 	// Logger, see NewChainedLogger): Seq counts from 1, Prev is the hex
 	// SHA-256 of the previous line. KeyID and Signature sign checkpoint
-	// events. A chained Logger sets them; whatever the caller put there is
-	// discarded.
-	Seq       uint64 `json:"seq,omitempty"`
-	Prev      string `json:"prev,omitempty"`
-	Stream    string `json:"stream,omitempty"`
-	KeyID     string `json:"key_id,omitempty"`
-	Signature string `json:"signature,omitempty"`
+	// events. A chained Logger writes them; Decode reads them back.
+	Seq       uint64
+	Prev      string
+	Stream    string
+	KeyID     string
+	Signature string
 }
 
 // Sink receives encoded events, one JSON object per line.
@@ -100,24 +130,49 @@ func (l *Logger) Log(e *Event) error {
 	if l == nil || len(l.sinks) == 0 {
 		return nil
 	}
-	e.Version = Version
 	if e.Time.IsZero() {
 		e.Time = l.now()
 	}
 	e.Time = e.Time.UTC()
-	if l.chain != nil {
-		e.Seq, e.Prev, e.Stream, e.KeyID, e.Signature = 0, "", "", "", ""
+	if e.EventID == "" {
+		e.EventID = NewEventID()
 	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("audit: encode: %w", err)
-	}
+	buf := bufPool.Get().(*[]byte)
+	line := e.AppendJSON((*buf)[:0])
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	var err error
 	if l.chain != nil {
-		return l.logChained(line)
+		err = l.logChained(line)
+	} else {
+		err = l.write(append(line, '\n'))
 	}
-	return l.write(append(line, '\n'))
+	l.mu.Unlock()
+	if cap(line) <= 64<<10 {
+		*buf = line
+		bufPool.Put(buf)
+	}
+	return err
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// NewEventID returns a random version 4 UUID.
+func NewEventID() string {
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
 }
 
 // write hands line to every sink; l.mu is held.

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -46,11 +45,11 @@ func TestLoggerWritesOneLinePerEvent(t *testing.T) {
 			t.Fatalf("%s: %d lines, want 50", name, len(lines))
 		}
 		for _, line := range lines {
-			var ev Event
-			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			ev, err := Decode([]byte(line))
+			if err != nil {
 				t.Fatalf("%s: %q: %v", name, line, err)
 			}
-			if ev.Version != Version || ev.Time.IsZero() || ev.Key != "home/alice/a b.txt" {
+			if !strings.HasPrefix(line, `{"eventVersion":"`+Version+`"`) || ev.Time.IsZero() || ev.EventID == "" || ev.Key != "home/alice/a b.txt" {
 				t.Fatalf("%s: %+v", name, ev)
 			}
 		}

@@ -159,21 +159,21 @@ func (c *chain) next(body []byte, keyID, sig string) []byte {
 	c.seq++
 	b := make([]byte, 0, len(body)+180+len(sig))
 	b = append(b, body[:len(body)-1]...)
-	b = append(b, `,"seq":`...)
+	b = append(b, `,"chain":{"stream":"`...)
+	b = append(b, c.stream...)
+	b = append(b, `","seq":`...)
 	b = strconv.AppendUint(b, c.seq, 10)
 	b = append(b, `,"prev":"`...)
 	b = hex.AppendEncode(b, c.prev[:])
-	b = append(b, `","stream":"`...)
-	b = append(b, c.stream...)
 	b = append(b, '"')
 	if sig != "" {
-		b = append(b, `,"key_id":"`...)
+		b = append(b, `,"keyId":"`...)
 		b = append(b, keyID...)
 		b = append(b, `","signature":"`...)
 		b = append(b, sig...)
 		b = append(b, '"')
 	}
-	b = append(b, '}')
+	b = append(b, '}', '}')
 	c.prev = sha256.Sum256(b)
 	return append(b, '\n')
 }
@@ -217,11 +217,8 @@ func (l *Logger) timerCheckpoint() {
 // checkpoint writes a checkpoint event; l.mu is held.
 func (l *Logger) checkpoint(reason string) error {
 	c := l.chain
-	e := Event{Version: Version, Time: l.now().UTC(), Kind: KindCheckpoint, Decision: "allow", Reason: reason}
-	body, err := json.Marshal(&e)
-	if err != nil {
-		return fmt.Errorf("audit: encode: %w", err)
-	}
+	e := Event{Time: l.now().UTC(), Kind: KindCheckpoint, EventID: NewEventID(), Decision: "allow", Reason: reason}
+	body := e.AppendJSON(nil)
 	var sig string
 	if c.key != nil {
 		msg := checkpointMessage(c.stream, c.seq+1, hex.EncodeToString(c.prev[:]), e.Time.Format(time.RFC3339Nano))
@@ -366,14 +363,20 @@ func NewVerifier(cfg VerifyConfig) *Verifier {
 
 // lineFields are the fields verification reads from a line.
 type lineFields struct {
-	Kind      string          `json:"kind"`
-	Time      json.RawMessage `json:"time"`
-	Reason    string          `json:"reason"`
-	Seq       uint64          `json:"seq"`
-	Prev      string          `json:"prev"`
-	Stream    string          `json:"stream"`
-	KeyID     string          `json:"key_id"`
-	Signature string          `json:"signature"`
+	Time    json.RawMessage `json:"eventTime"`
+	Iamgate struct {
+		Kind   string `json:"kind"`
+		Reason string `json:"reason"`
+	} `json:"iamgate"`
+	Chain chainFields `json:"chain"`
+}
+
+type chainFields struct {
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Prev      string `json:"prev"`
+	KeyID     string `json:"keyId"`
+	Signature string `json:"signature"`
 }
 
 // Read reads the lines of one file, named name in findings. It returns
@@ -420,45 +423,45 @@ func (v *Verifier) line(fi, n int, data []byte) {
 		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", err)
 		return
 	}
-	prev, err := hex.DecodeString(lf.Prev)
-	if lf.Seq == 0 || lf.Stream == "" || err != nil || len(prev) != sha256.Size {
-		v.problem(FindingMalformed, fi, n, lf.Stream, lf.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
+	prev, err := hex.DecodeString(lf.Chain.Prev)
+	if lf.Chain.Seq == 0 || lf.Chain.Stream == "" || err != nil || len(prev) != sha256.Size {
+		v.problem(FindingMalformed, fi, n, lf.Chain.Stream, lf.Chain.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
 		return
 	}
-	e := entry{file: fi, line: n, seq: lf.Seq, hash: sha256.Sum256(data), cp: lf.Kind == KindCheckpoint}
+	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: sha256.Sum256(data), cp: lf.Iamgate.Kind == KindCheckpoint}
 	copy(e.prev[:], prev)
 	if e.cp {
-		e.close = lf.Reason == CheckpointClose
-		e.sig = v.signature(fi, n, lf)
+		e.close = lf.Iamgate.Reason == CheckpointClose
+		e.sig = v.signature(fi, n, &lf)
 	}
 	v.report.Events++
-	if _, ok := v.streams[lf.Stream]; !ok {
-		v.order = append(v.order, lf.Stream)
+	if _, ok := v.streams[lf.Chain.Stream]; !ok {
+		v.order = append(v.order, lf.Chain.Stream)
 	}
-	v.streams[lf.Stream] = append(v.streams[lf.Stream], e)
+	v.streams[lf.Chain.Stream] = append(v.streams[lf.Chain.Stream], e)
 }
 
 // signature checks the signature of a checkpoint.
-func (v *Verifier) signature(fi, n int, lf lineFields) sigState {
-	if lf.Signature == "" {
+func (v *Verifier) signature(fi, n int, lf *lineFields) sigState {
+	if lf.Chain.Signature == "" {
 		if v.cfg.PublicKey != nil {
-			v.problem(FindingUnsigned, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s is not signed", lf.Seq, lf.Stream)
+			v.problem(FindingUnsigned, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is not signed", lf.Chain.Seq, lf.Chain.Stream)
 		}
 		return sigNone
 	}
 	if v.cfg.PublicKey == nil {
 		return sigUnchecked
 	}
-	sig, err := base64.StdEncoding.DecodeString(lf.Signature)
+	sig, err := base64.StdEncoding.DecodeString(lf.Chain.Signature)
 	var t string
 	if err == nil {
 		err = json.Unmarshal(lf.Time, &t)
 	}
 	switch {
-	case lf.KeyID != v.keyID:
-		v.problem(FindingBadSignature, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Seq, lf.Stream, lf.KeyID, v.keyID)
-	case err != nil || !ed25519.Verify(v.cfg.PublicKey, checkpointMessage(lf.Stream, lf.Seq, lf.Prev, t), sig):
-		v.problem(FindingBadSignature, fi, n, lf.Stream, lf.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Seq, lf.Stream)
+	case lf.Chain.KeyID != v.keyID:
+		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Chain.Seq, lf.Chain.Stream, lf.Chain.KeyID, v.keyID)
+	case err != nil || !ed25519.Verify(v.cfg.PublicKey, checkpointMessage(lf.Chain.Stream, lf.Chain.Seq, lf.Chain.Prev, t), sig):
+		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Chain.Seq, lf.Chain.Stream)
 	default:
 		return sigValid
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -126,8 +125,8 @@ func TestChainRoundTrip(t *testing.T) {
 	}
 	stream := strings.Repeat("01", 16)
 	for i, line := range lines {
-		var e Event
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
+		e, err := Decode([]byte(line))
+		if err != nil {
 			t.Fatal(err)
 		}
 		if e.Seq != uint64(i+1) || e.Stream != stream || len(e.Prev) != 64 {
@@ -221,8 +220,8 @@ func TestChainTampering(t *testing.T) {
 			return l
 		}, problems: []string{"bad_signature@a.log:5", "modified@a.log:5"}},
 		{name: "signature stripped", tamper: func(l []string) []string {
-			i := strings.Index(l[4], `,"key_id":`)
-			l[4] = l[4][:i] + "}\n"
+			i := strings.Index(l[4], `,"keyId":`)
+			l[4] = l[4][:i] + "}}\n"
 			return l
 		}, problems: []string{"unsigned@a.log:5", "modified@a.log:5"}},
 		{name: "duplicated close", tamper: func(l []string) []string {
@@ -230,8 +229,7 @@ func TestChainTampering(t *testing.T) {
 		}, problems: []string{"duplicate@a.log:14"}},
 		{name: "after close", tamper: func(l []string) []string {
 			// A forged event chained to the closing checkpoint.
-			var e Event
-			json.Unmarshal([]byte(l[11]), &e)
+			e, _ := Decode([]byte(l[11]))
 			sum := sha256.Sum256([]byte(strings.TrimSuffix(l[12], "\n")))
 			old := fmt.Sprintf(`"seq":12,"prev":"%s"`, e.Prev)
 			return append(l, strings.Replace(l[11], old, fmt.Sprintf(`"seq":14,"prev":"%x"`, sum), 1))

@@ -3,7 +3,6 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -198,23 +197,7 @@ type IdentityTraffic struct {
 	BytesWritten int64 `json:"bytes_written"` // sum of bytes_in
 }
 
-// reviewEvent holds the fields a Reviewer reads of a line.
-type reviewEvent struct {
-	Time        time.Time `json:"time"`
-	Kind        string    `json:"kind"`
-	AuthMethod  string    `json:"auth_method"`
-	Issuer      string    `json:"issuer"`
-	Subject     string    `json:"subject"`
-	Username    string    `json:"username"`
-	Roles       []string  `json:"roles"`
-	AccessKeyID string    `json:"access_key_id"`
-	Operation   string    `json:"operation"`
-	Action      string    `json:"action"`
-	Decision    string    `json:"decision"`
-	Reason      string    `json:"reason"`
-	BytesIn     int64     `json:"bytes_in"`
-	BytesOut    int64     `json:"bytes_out"`
-}
+// Event holds the fields a Reviewer reads of a line.
 
 type idKey struct{ issuer, subject, note string }
 
@@ -302,11 +285,12 @@ func (rv *Reviewer) skip(name string, n int, reason string) {
 }
 
 func (rv *Reviewer) line(name string, n int, line []byte) {
-	var e reviewEvent
-	if err := json.Unmarshal(line, &e); err != nil {
-		rv.skip(name, n, "not a JSON audit event: "+reviewLine(err.Error()))
+	ep, err := Decode(line)
+	if err != nil {
+		rv.skip(name, n, reviewLine(err.Error()))
 		return
 	}
+	e := *ep
 	if e.Kind == "" || e.Time.IsZero() {
 		rv.skip(name, n, "not an audit event: no kind or time")
 		return
@@ -393,7 +377,7 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 
 // identity returns the key and the identity of e's caller. The username
 // kept is the latest non-empty one seen for the key.
-func (rv *Reviewer) identity(e *reviewEvent) (idKey, Identity) {
+func (rv *Reviewer) identity(e *Event) (idKey, Identity) {
 	if e.Subject == "" && e.AuthMethod == "service-credential" {
 		if name := rv.credByKey[e.AccessKeyID]; name != "" {
 			e.Issuer, e.Subject, e.Username = serviceCredentialIss, name, name
@@ -417,7 +401,7 @@ func (rv *Reviewer) identity(e *reviewEvent) (idKey, Identity) {
 	return k, Identity{Issuer: e.Issuer, Subject: e.Subject, Username: rv.usernames[k]}
 }
 
-func addUse(c *Counts, e *reviewEvent) {
+func addUse(c *Counts, e *Event) {
 	c.Requests++
 	switch e.Decision {
 	case "allow":
@@ -431,7 +415,7 @@ func addUse(c *Counts, e *reviewEvent) {
 	}
 }
 
-func addDenial(d *Denied, e *reviewEvent) {
+func addDenial(d *Denied, e *Event) {
 	d.Count++
 	if d.LastTime.IsZero() || !e.Time.Before(d.LastTime) {
 		d.LastTime = e.Time

@@ -63,6 +63,7 @@ type spool struct {
 	cfg     spoolConfig
 	segMax  int64
 	reserve int64
+	maxLine atomic.Int64 // the longest line appended, added to the reserve
 	unlock  func()
 	notify  chan struct{} // signalled after an append
 
@@ -277,6 +278,9 @@ func (s *spool) append(line []byte) error {
 	if s.closed {
 		return ErrSinkClosed
 	}
+	if n := int64(len(line)); n > s.maxLine.Load() {
+		s.maxLine.Store(n)
+	}
 	if s.used+int64(len(line)) > s.cfg.maxBytes {
 		return fmt.Errorf("%w: %d of %d bytes hold undelivered events", ErrSpoolFull, s.used, s.cfg.maxBytes)
 	}
@@ -323,13 +327,14 @@ func (s *spool) append(line []byte) error {
 }
 
 // available reports whether the spool can take events: not when the last
-// write failed, nor when less than the reserve is left, which is kept for
-// the events of requests already being served.
+// write failed, nor when less than the reserve (and room for the longest
+// event seen) is left, which is kept for the events of requests already
+// being served.
 func (s *spool) available() error {
 	if err := *s.werr.Load(); err != nil {
 		return err
 	}
-	if used := s.usedA.Load(); used > s.cfg.maxBytes-s.reserve {
+	if used := s.usedA.Load(); used > s.cfg.maxBytes-s.reserve-s.maxLine.Load() {
 		return fmt.Errorf("%w: %d of %d bytes hold undelivered events", ErrSpoolFull, used, s.cfg.maxBytes)
 	}
 	return nil

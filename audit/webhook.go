@@ -319,9 +319,11 @@ func (w *Webhook) report(err error) {
 
 // lineMeta is what the sender reads from an event line.
 type lineMeta struct {
-	Time   time.Time `json:"time"`
-	Seq    uint64    `json:"seq"`
-	Stream string    `json:"stream"`
+	Time  time.Time `json:"eventTime"`
+	Chain struct {
+		Seq    uint64 `json:"seq"`
+		Stream string `json:"stream"`
+	} `json:"chain"`
 }
 
 // run is the sender: it reads the spool from the cursor, fills a batch,
@@ -365,7 +367,7 @@ func (w *Webhook) run() {
 			}
 			for _, r := range recs {
 				json.Unmarshal(r.line, &r.meta) // a line without these fields is still sent
-				if len(batch) > 0 && r.meta.Stream != batch[0].meta.Stream {
+				if len(batch) > 0 && r.meta.Chain.Stream != batch[0].meta.Chain.Stream {
 					full = true
 					break
 				}
@@ -459,10 +461,10 @@ func (w *Webhook) backoff(attempt int, retryAfter time.Duration) time.Duration {
 // batchID is the HeaderBatch of batch, or "" for unchained events.
 func batchID(batch []record) string {
 	first, last := batch[0].meta, batch[len(batch)-1].meta
-	if first.Stream == "" || first.Seq == 0 {
+	if first.Chain.Stream == "" || first.Chain.Seq == 0 {
 		return ""
 	}
-	return first.Stream + ":" + strconv.FormatUint(first.Seq, 10) + "-" + strconv.FormatUint(last.Seq, 10)
+	return first.Chain.Stream + ":" + strconv.FormatUint(first.Chain.Seq, 10) + "-" + strconv.FormatUint(last.Chain.Seq, 10)
 }
 
 // post sends batch once. It returns nil when the collector answered 2xx,

@@ -160,8 +160,8 @@ func checkExactlyOnce(t *testing.T, got [][]byte, n uint64) {
 		if err := json.Unmarshal(line, &m); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
-		if m.Seq != uint64(i)+1 {
-			t.Fatalf("line %d has seq %d, want %d (duplicate, missing or out of order)", i, m.Seq, i+1)
+		if m.Chain.Seq != uint64(i)+1 {
+			t.Fatalf("line %d has seq %d, want %d (duplicate, missing or out of order)", i, m.Chain.Seq, i+1)
 		}
 	}
 	v := NewVerifier(VerifyConfig{})
@@ -303,10 +303,10 @@ func TestWebhookOutage(t *testing.T) {
 	}
 	var last lineMeta
 	json.Unmarshal(c.lines[len(c.lines)-1], &last)
-	if last.Seq < events+events/1000+1 {
-		t.Fatalf("last seq %d: not every event arrived", last.Seq)
+	if last.Chain.Seq < events+events/1000+1 {
+		t.Fatalf("last seq %d: not every event arrived", last.Chain.Seq)
 	}
-	checkExactlyOnce(t, c.lines, last.Seq)
+	checkExactlyOnce(t, c.lines, last.Chain.Seq)
 	t.Logf("%d events; %d delivered before the kill; %d failed attempts; %d batches", len(c.lines), killedAt, deliveryErrs.Load(), len(c.batches))
 	if d := m.get(m.delivered, SinkWebhook); d != len(c.lines) {
 		t.Errorf("delivered metric %d, collector has %d", d, len(c.lines))
@@ -433,8 +433,8 @@ func TestSpoolFullRequired(t *testing.T) {
 		if i == len(lines)-1 {
 			want++
 		}
-		if lm.Seq != want {
-			t.Fatalf("line %d: seq %d, want %d", i, lm.Seq, want)
+		if lm.Chain.Seq != want {
+			t.Fatalf("line %d: seq %d, want %d", i, lm.Chain.Seq, want)
 		}
 	}
 }

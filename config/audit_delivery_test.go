@@ -104,3 +104,23 @@ func TestSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditClaims(t *testing.T) {
+	dir := t.TempDir()
+	f, _, err := Parse(filepath.Join(dir, "c.yaml"), []byte(minimal+"audit:\n  claims: [email, groups, \"https://example.com/tenant\"]\n"), dir, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Audit.Claims; len(got) != 3 || got[0] != "email" || got[2] != "https://example.com/tenant" {
+		t.Errorf("claims %q", got)
+	}
+	_, _, err = Parse(filepath.Join(dir, "c.yaml"), []byte(minimal+"audit:\n  claims: [email, \"a\\tb\", \"\", email]\n"), dir, lookup)
+	if err == nil {
+		t.Fatal("invalid claim names accepted")
+	}
+	for _, want := range []string{"audit.claims[1]", "invalid claim name", "audit.claims[2]", "must not be empty", "audit.claims[3]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -259,6 +259,11 @@ type Audit struct {
 	// Delivery is DeliveryBestEffort or DeliveryRequired; "" (absent):
 	// DeliveryBestEffort.
 	Delivery string
+
+	// Claims names the token claims that audit events record (under
+	// userIdentity.sessionContext.webIdFederationData.attributes). Empty:
+	// none; the subject, issuer and username are always recorded.
+	Claims []string
 }
 
 // Audit fsync policies and delivery modes (audit.fsync, audit.delivery).

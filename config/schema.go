@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -403,6 +404,15 @@ func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
 		}},
 		{"delivery", func(path string, v *yaml.Node) {
 			a.Delivery, _ = p.enum(v, path, DeliveryBestEffort, DeliveryRequired)
+		}},
+		{"claims", func(path string, v *yaml.Node) {
+			for _, it := range p.strItems(v, path) {
+				if len(it.s) > 256 || strings.ContainsFunc(it.s, unicode.IsControl) {
+					p.errorf(it.n, it.path, "invalid claim name "+quote(it.s))
+					continue
+				}
+				a.Claims = append(a.Claims, it.s)
+			}
 		}},
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
@@ -26,6 +27,13 @@ type principalEntry struct {
 	roles       []string
 	arn         string
 	fingerprint string
+	// For the audit event: the issuer's URL, the kind of the roles, the
+	// claims the configuration records (audit.claims) and the actor of an
+	// RFC 8693 "act" claim.
+	issuerURL string
+	roleKind  string
+	claims    map[string]any
+	actor     *audit.Actor
 	// For SigV4 credentials: the secret that verifies signatures, and the
 	// access key and session they belong to.
 	secret      string
@@ -117,9 +125,48 @@ func (h *Handler) fillIdentity(ex *exchange, pe *principalEntry) {
 	ev := &ex.ev
 	ev.Issuer, ev.Subject, ev.Username = pe.issuer, pe.subject, pe.username
 	ev.Roles, ev.Fingerprint = pe.roles, pe.fingerprint
+	ev.IssuerURL, ev.ARN, ev.RoleKind = pe.issuerURL, pe.arn, pe.roleKind
+	ev.Claims, ev.Actor = pe.claims, pe.actor
 	if pe.sessionID != "" {
 		ev.SessionID = pe.sessionID
 	}
+}
+
+// auditIdentity fills the audit fields of pe that come from the token's
+// claims and the roles: the recorded claims, the actor and the role kind.
+func (gen *Generation) auditIdentity(pe *principalEntry, claims map[string]any, roles []*authz.Role) {
+	if pe.issuerURL == "" {
+		pe.issuerURL = gen.IssuerURLs[pe.issuer]
+	}
+	pe.claims = RecordedClaims(claims, gen.AuditClaims)
+	pe.actor = audit.ActorFromClaim(claims["act"])
+	pe.roleKind = roleKind(roles)
+}
+
+// RecordedClaims returns the claims named in allow that claims has, or nil.
+func RecordedClaims(claims map[string]any, allow []string) map[string]any {
+	var out map[string]any
+	for _, name := range allow {
+		if v, ok := claims[name]; ok {
+			if out == nil {
+				out = make(map[string]any, len(allow))
+			}
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// roleKind is the kind the roles share, or "" when they differ.
+func roleKind(roles []*authz.Role) string {
+	k := ""
+	for i, r := range roles {
+		if i > 0 && r.Kind() != k {
+			return ""
+		}
+		k = r.Kind()
+	}
+	return k
 }
 
 func (h *Handler) countAuthFailure(reason string) {
@@ -173,6 +220,8 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 		}
 		pe.arn = fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(pe.roles, "+"), tok.Subject)
 	}
+	pe.issuerURL = tok.IssuerURL
+	gen.auditIdentity(pe, tok.Claims, trusted)
 	gen.principals.put(key, pe, tok.Expiry, now)
 	return pe
 }

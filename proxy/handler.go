@@ -50,6 +50,11 @@ type Generation struct {
 	Revocations []identity.Revocation
 	// Services are the static service credentials by access key ID.
 	Services map[string]*ServiceCredential
+	// IssuerURLs maps the configured issuer names to their URLs, for
+	// audit events.
+	IssuerURLs map[string]string
+	// AuditClaims names the token claims audit events record.
+	AuditClaims []string
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -284,6 +289,16 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		ex.ev.Operation = string(req.Op)
 		ex.ev.Bucket = req.Bucket
 		ex.ev.Key = req.Key
+		ex.ev.Prefix = req.S3.Prefix.S
+		if req.S3.CopySource.Present || req.S3.VersionID.Present {
+			ex.ev.Parameters = map[string]string{}
+			if req.S3.CopySource.Present {
+				ex.ev.Parameters["copySource"] = req.S3.CopySource.S
+			}
+			if req.S3.VersionID.Present {
+				ex.ev.Parameters["versionId"] = req.S3.VersionID.S
+			}
+		}
 	}
 	resource := resourcePath(r)
 	if h.cfg.AuditDelivery == audit.DeliveryRequired {
@@ -383,11 +398,20 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	e := ex.gen.STS.Handle(ex.w, r)
 	ev := &ex.ev
 	ev.Operation, ev.Issuer, ev.Subject = string(e.Action), e.Issuer, e.Subject
+	ev.IssuerURL = ex.gen.IssuerURLs[e.Issuer]
 	if e.Role != "" {
 		ev.Roles = []string{e.Role}
 		ev.Role = e.Role
+		if role, ok := ex.gen.Engine.Role(e.Role); ok {
+			ev.RoleKind = role.Kind()
+		}
 	}
 	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
+	ev.RoleSessionName, ev.DurationSeconds, ev.Expiry = e.RoleSessionName, int64(e.Duration/time.Second), e.Expiry
+	ev.Claims, ev.Actor = RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
+	if e.Subject != "" {
+		ev.Username = username(e.Claims, e.Subject)
+	}
 	if e.Status == http.StatusOK {
 		ev.Decision, ev.Reason = "allow", "issued"
 	} else {

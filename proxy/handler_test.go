@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/sigv4"
 )
@@ -165,11 +167,14 @@ func (f *fixture) events(t *testing.T) []audit.Event {
 		if len(line) == 0 {
 			continue
 		}
-		var ev audit.Event
-		if err := json.Unmarshal(line, &ev); err != nil {
+		if err := auditschema.Line(line); err != nil {
+			t.Fatalf("audit line does not match the schema: %v", err)
+		}
+		ev, err := audit.Decode(line)
+		if err != nil {
 			t.Fatalf("audit line %q: %v", line, err)
 		}
-		evs = append(evs, ev)
+		evs = append(evs, *ev)
 	}
 	return evs
 }
@@ -394,17 +399,19 @@ func TestMetricsAndAuditGolden(t *testing.T) {
 	evs := f.events(t)
 	ev := evs[len(evs)-1]
 	ev.Time, ev.RequestID, ev.DurationMS, ev.Fingerprint, ev.SourceIP = time.Time{}, "RID", 0, "FP", "127.0.0.1"
-	got, _ := json.MarshalIndent(ev, "", "  ")
+	ev.EventID, ev.IssuerURL = "00000000-0000-4000-8000-000000000000", "http://issuer.test"
+	var got bytes.Buffer
+	json.Indent(&got, ev.AppendJSON(nil), "", "  ")
 	path := filepath.Join("testdata", "audit_deny.golden.json")
 	if *update {
-		os.WriteFile(path, got, 0o644)
+		os.WriteFile(path, got.Bytes(), 0o644)
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("audit event\n%s\nwant\n%s", got, want)
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("audit event\n%s\nwant\n%s", got.Bytes(), want)
 	}
 }
 
@@ -458,5 +465,43 @@ func TestHealthAndReady(t *testing.T) {
 	}
 	if res, _ := f.do(t, "GET", "/_iamgate/nope", "", nil); res.StatusCode != 404 {
 		t.Fatal(res.Status)
+	}
+}
+
+// TestAuditRecordsClaimsAndActor: only the claims named in AuditClaims are
+// recorded, an RFC 8693 act claim names the actor, and the role kind is
+// given.
+func TestAuditRecordsClaimsAndActor(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	gen := *f.h.Current()
+	gen.AuditClaims = []string{"email", "groups", "absent"}
+	gen.principals = nil
+	if err := f.h.Swap(&gen); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.iss.Mint(map[string]any{"sub": "agent-7", "preferred_username": "summarizer", "groups": []string{"staff"},
+		"email": "bot@example.com", "secret_claim": "do-not-record", "aud": "iamgate",
+		"act": map[string]any{"sub": "agent-7", "client_id": "summarizer", "act": map[string]any{"sub": "id-alice", "iss": "https://idp.example.com"}}},
+		time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := f.do(t, "GET", "/bkt/shared/report.txt", tok, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", res.Status)
+	}
+	f.auditMu.Lock()
+	raw := f.audit.String()
+	f.auditMu.Unlock()
+	if strings.Contains(raw, "do-not-record") {
+		t.Fatalf("a claim outside the allowlist was recorded: %s", raw)
+	}
+	evs := f.events(t)
+	ev := evs[len(evs)-1]
+	if ev.Claims["email"] != "bot@example.com" || len(ev.Claims) != 2 || ev.RoleKind != "human" {
+		t.Errorf("claims %v, role kind %q", ev.Claims, ev.RoleKind)
+	}
+	want := &audit.Actor{Subject: "agent-7", ClientID: "summarizer", Act: &audit.Actor{Subject: "id-alice", Issuer: "https://idp.example.com"}}
+	if !reflect.DeepEqual(ev.Actor, want) {
+		t.Errorf("actor %+v, want %+v", ev.Actor, want)
 	}
 }

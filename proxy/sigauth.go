@@ -133,6 +133,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 		}
 		pe.principal = p
 	}
+	gen.auditIdentity(pe, s.Claims, roles)
 	gen.principals.put(key, pe, s.Expiry, ex.start)
 	return pe, nil
 }
@@ -165,6 +166,7 @@ func (h *Handler) servicePrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 	if role, ok := gen.Engine.Role(sc.Role); ok {
 		id := &authz.Identity{Issuer: "service-credential", Subject: sc.Name, Claims: map[string]any{"sub": sc.Name}}
 		pe.principal = gen.Engine.NewPrincipal(id, []*authz.Role{role})
+		pe.roleKind = role.Kind()
 	} else {
 		pe.noRole = fmt.Sprintf("The role %q of service credential %q does not exist.", sc.Role, sc.Name)
 	}

@@ -23,7 +23,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	if err != nil {
 		return nil, tokenError(req.action, err)
 	}
-	ev.Issuer, ev.Subject = tok.Issuer, tok.Subject
+	ev.Issuer, ev.Subject, ev.Claims = tok.Issuer, tok.Subject, tok.Claims
 	var fp string
 	if s.cfg.Fingerprint != nil {
 		fp = s.cfg.Fingerprint(tok.Hash)

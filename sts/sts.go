@@ -107,8 +107,11 @@ type Event struct {
 	RequestID string
 	// Status is the HTTP status of the response.
 	Status int
-	// Issuer and Subject are set once the token is verified.
+	// Issuer and Subject are set once the token is verified, with the
+	// token's claims (for the audit record to pick from; never logged
+	// whole).
 	Issuer, Subject string
+	Claims          map[string]any
 	// Role is the role assumed (or requested, on failure).
 	Role            string
 	RoleSessionName string

@@ -43,6 +43,8 @@ const auditUsage = `Usage:
       period is since <= time < until, all events by default. --as-of
       judges expiry (default: now). --top limits lists (0: no limit).
       Lines that are not audit events are counted and skipped.
+  iamgate audit schema
+      Print the JSON Schema (draft 2020-12) of an audit event.
 `
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
@@ -57,6 +59,13 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		return cmdAuditPublicKey(args[1:], stdout, stderr)
 	case "report":
 		return cmdAuditReport(args[1:], stdout, stderr)
+	case "schema":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "iamgate audit schema: takes no arguments\n")
+			return errUsage
+		}
+		_, err := stdout.Write(audit.Schema)
+		return err
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil

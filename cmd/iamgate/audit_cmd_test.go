@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -156,5 +157,19 @@ func TestAuditUsage(t *testing.T) {
 		if code == 0 || stdout != "" || stderr == "" {
 			t.Errorf("%q: exit %d\n%s%s", args, code, stdout, stderr)
 		}
+	}
+}
+
+func TestAuditSchema(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "audit", "schema")
+	if code != 0 || stderr != "" || stdout != string(audit.Schema) {
+		t.Fatalf("exit %d\n%.200s%s", code, stdout, stderr)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc["$schema"] == nil {
+		t.Fatalf("not a JSON Schema: %v", err)
+	}
+	if code, _, stderr := runCLI(t, "audit", "schema", "extra"); code == 0 || stderr == "" {
+		t.Errorf("extra argument accepted")
 	}
 }

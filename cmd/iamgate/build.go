@@ -89,6 +89,11 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 		S3:             s3req.Config{VirtualHostDomains: f.VirtualHostDomains},
 		TrustedProxies: f.TrustedProxies,
 		Digest:         f.Digest,
+		IssuerURLs:     map[string]string{},
+		AuditClaims:    f.Audit.Claims,
+	}
+	for _, is := range f.Issuers {
+		gen.IssuerURLs[is.Name] = is.URL
 	}
 	gen.Revocations = revocations(f)
 	if len(f.ServiceCredentials) > 0 {

@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -26,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/internal/testenv"
 )
@@ -425,24 +426,31 @@ func TestIntegration(t *testing.T) {
 		}
 		assertNoSecrets(t, []string{e.alice, e.bob, e.outsider, e.minio.SecretKey, "integration-session-key-0123456789abcdef",
 			"service-secret-0123456789"}, e.audit)
+		kinds, err := auditschema.File(e.audit)
+		if err != nil {
+			t.Fatalf("audit file does not match the schema: %v", err)
+		}
+		if kinds["start"] != 1 || kinds["sts"] == 0 || kinds["config_reload"] == 0 {
+			t.Errorf("event kinds %v", kinds)
+		}
 		var denies, allows, failures int
 		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
-			var ev map[string]any
-			if err := json.Unmarshal(line, &ev); err != nil {
-				t.Fatalf("audit line is not JSON: %s", line)
+			ev, err := audit.Decode(line)
+			if err != nil {
+				t.Fatalf("audit line: %v: %s", err, line)
 			}
 			switch {
-			case ev["kind"] == "auth_failure":
+			case ev.Kind == "auth_failure":
 				failures++
-			case ev["decision"] == "deny":
+			case ev.Decision == "deny":
 				denies++
-				if ev["reason"] == "" || ev["reason"] == nil {
+				if ev.Reason == "" {
 					t.Fatalf("deny without reason: %s", line)
 				}
-			case ev["decision"] == "allow" && ev["kind"] == "s3":
+			case ev.Decision == "allow" && ev.Kind == "s3":
 				allows++
-				if ev["matched_policy"] == nil || ev["upstream_request_id"] == nil {
-					t.Fatalf("allow without matched policy or upstream id: %s", line)
+				if ev.Policy == "" || ev.UpstreamRequestID == "" || ev.IssuerURL == "" || ev.RoleKind == "" {
+					t.Fatalf("allow without matched policy, upstream id, issuer URL or role kind: %s", line)
 				}
 			}
 		}

@@ -306,6 +306,7 @@ func (a *app) Run(ctx context.Context) error {
 	a.log.Info("iamgate serving", "addr", a.Addr(), "scheme", scheme, "upstream", a.file.Upstream.Endpoint,
 		"metrics", a.MetricsAddr(), "config_digest", a.file.Digest)
 	a.logEvent(&audit.Event{Kind: "start", Decision: "allow", ConfigDigest: a.file.Digest})
+	a.logRevocations(nil, a.file)
 
 	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
@@ -382,6 +383,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 				if restartOnly(a.file, f) {
 					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log or server settings change only on restart")
 				}
+				a.logRevocations(a.file, f)
 				a.file = f
 				// Requests in flight may still use the old verifier's keys; they
 				// stay valid, only its background refresh stops.
@@ -407,6 +409,51 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	ev.ConfigDigest = f.Digest
 	a.logEvent(ev)
 	return nil
+}
+
+// logRevocations records the revocation rules of next that prev lacks
+// ("added"; with prev nil, all of them, "in_effect") and those of prev that
+// next lacks ("removed").
+func (a *app) logRevocations(prev, next *config.File) {
+	key := func(r *config.Revocation) string {
+		return strings.Join([]string{r.Issuer, r.Subject, r.Role, r.SessionID, r.IssuedBefore.String(), r.Reason}, "\x00")
+	}
+	in := func(f *config.File) map[string]bool {
+		m := map[string]bool{}
+		if f != nil {
+			for i := range f.Revocations {
+				m[key(&f.Revocations[i])] = true
+			}
+		}
+		return m
+	}
+	had, has := in(prev), in(next)
+	log := func(r *config.Revocation, reason string) {
+		p := map[string]string{"issuedBefore": r.IssuedBefore.UTC().Format(time.RFC3339)}
+		for k, v := range map[string]string{"issuer": r.Issuer, "subject": r.Subject, "role": r.Role, "sessionId": r.SessionID, "note": r.Reason} {
+			if v != "" {
+				p[k] = v
+			}
+		}
+		a.logEvent(&audit.Event{Kind: audit.KindRevocation, Decision: "allow", Reason: reason, Parameters: p,
+			ConfigDigest: next.Digest, Message: "STS and browser sessions matching these parameters issued before issuedBefore are refused"})
+	}
+	reason := "added"
+	if prev == nil {
+		reason = "in_effect"
+	}
+	for i := range next.Revocations {
+		if r := &next.Revocations[i]; !had[key(r)] {
+			log(r, reason)
+		}
+	}
+	if prev != nil {
+		for i := range prev.Revocations {
+			if r := &prev.Revocations[i]; !has[key(r)] {
+				log(r, "removed")
+			}
+		}
+	}
 }
 
 func (a *app) logEvent(ev *audit.Event) {

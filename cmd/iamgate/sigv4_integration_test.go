@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -416,7 +418,16 @@ print("boto3 ok")
 			t.Fatalf("unknown key: %v", err)
 		}
 		raw, _ := os.ReadFile(s.audit)
-		if !bytes.Contains(raw, []byte(`"auth_method":"service-credential","issuer":"service-credential","subject":"nightly-backup"`)) {
+		marked := false
+		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+			ev, err := audit.Decode(line)
+			if err != nil {
+				t.Fatalf("audit line: %v", err)
+			}
+			marked = marked || ev.AuthMethod == "service-credential" && ev.Issuer == "service-credential" &&
+				ev.Subject == "nightly-backup" && ev.RoleKind != ""
+		}
+		if !marked {
 			t.Fatal("no audit event marks the service credential")
 		}
 	})
@@ -543,6 +554,24 @@ print("boto3 ok")
 		if errCode(err) != "ExpiredToken" || !strings.Contains(err.Error(), "revoked") {
 			t.Fatalf("after revocation: %v", err)
 		}
+		raw, _ := os.ReadFile(s.audit)
+		var recorded, refused bool
+		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+			ev, err := audit.Decode(line)
+			if err != nil {
+				t.Fatalf("audit line: %v", err)
+			}
+			recorded = recorded || ev.Kind == audit.KindRevocation && ev.Reason == "added" && ev.Parameters["role"] == "member"
+			refused = refused || ev.Kind == audit.KindAuthFailure && ev.Reason == "revoked" && ev.SessionID != ""
+		}
+		if !recorded || !refused {
+			t.Errorf("audit: revocation recorded %v, revoked session refused %v", recorded, refused)
+		}
+		kinds, err := auditschema.File(s.audit)
+		if err != nil {
+			t.Fatalf("audit file does not match the schema: %v", err)
+		}
+		t.Logf("audit event kinds: %v", kinds)
 	})
 }
 

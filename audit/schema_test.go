@@ -1,0 +1,174 @@
+package audit_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/auditschema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 11, 27, 9, 30, 0, 123456000, time.UTC)
+
+// kindSamples holds one event of every kind, filled as producers fill them.
+func kindSamples() map[string]*audit.Event {
+	claims := map[string]any{"email": "alice@example.com", "groups": []any{"eng", "data"}}
+	return map[string]*audit.Event{
+		"s3-allow": {Time: t0, Kind: audit.KindS3, EventID: "0f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC11",
+			SourceIP: "192.0.2.10", UserAgent: "aws-cli/2.9.19", AuthMethod: "sigv4", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Subject: "u-1", Username: "alice", ARN: "arn:aws:sts::iamgate:assumed-role/analyst/alice", Roles: []string{"analyst"}, RoleKind: "human",
+			Fingerprint: "3ee04636498b00da8f67310c", Claims: claims, SessionID: "k3v5e7ts2m", AccessKeyID: "ASIAABCDEFGHIJKLMNOP",
+			Operation: "GetObject", Action: "s3:GetObject", Bucket: "reports", Key: "2026/q3 <final>.pdf",
+			Decision: "allow", Reason: "allowed", Role: "analyst", Policy: "read-reports", Sid: "ReadAll",
+			Status: 200, BytesOut: 48213, DurationMS: 3.2, UpstreamMS: 2.7, UpstreamRequestID: "187A1C2B3D4E5F60"},
+		"s3-deny": {Time: t0, Kind: audit.KindS3, EventID: "1f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC12",
+			SourceIP: "192.0.2.11", UserAgent: "python-requests/2.31", AuthMethod: "bearer", Issuer: "ci", IssuerURL: "https://token.actions.githubusercontent.com",
+			Subject: "repo:acme/app:ref:refs/heads/main", Username: "repo:acme/app:ref:refs/heads/main", Roles: []string{"deployer"}, RoleKind: "machine",
+			Fingerprint: "0a1b2c3d4e5f60718293a4b5", Operation: "PutObject", Action: "s3:PutObject", Bucket: "prod", Key: "app/v2.tar.gz",
+			Decision: "deny", Reason: "explicit_deny", Role: "deployer", Policy: "guard", Sid: "NoProd",
+			Message: "User: … is not authorized to perform: s3:PutObject", Status: 403, ErrorCode: "AccessDenied", DurationMS: 0.4},
+		"s3-delete-objects": {Time: t0, Kind: audit.KindS3, EventID: "2f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC13",
+			SourceIP: "192.0.2.12", AuthMethod: "service-credential", Issuer: "service-credential", Subject: "backup", Username: "backup",
+			ARN: "arn:aws:iam::iamgate:user/service/backup", AccessKeyID: "AKIAIAMGATEBACKUP01", Roles: []string{"backup"}, RoleKind: "machine",
+			Operation: "DeleteObjects", Action: "s3:DeleteObject", Bucket: "logs", Keys: []string{"2026/11/01.log", "2026/11/02.log"},
+			Decision: "allow", Reason: "allowed", Role: "backup", Policy: "rotate", Status: 200, BytesIn: 210, BytesOut: 180, DurationMS: 5},
+		"s3-list-agent": {Time: t0, Kind: audit.KindS3, EventID: "3f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC14",
+			SourceIP: "192.0.2.13", AuthMethod: "bearer", Issuer: "corp", Subject: "agent-7", Username: "summarizer", Roles: []string{"assistant"},
+			RoleKind: "agent", Actor: &audit.Actor{Subject: "agent-7", ClientID: "summarizer", Act: &audit.Actor{Subject: "u-1", Issuer: "https://idp.example.com/"}},
+			Operation: "ListObjectsV2", Action: "s3:ListBucket", Bucket: "reports", Prefix: "2026/",
+			Decision: "allow", Reason: "allowed", Role: "assistant", Policy: "read-reports", Status: 200, BytesOut: 912, DurationMS: 1.5},
+		"auth-failure": {Time: t0, Kind: audit.KindAuthFailure, EventID: "4f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC15",
+			SourceIP: "198.51.100.7", UserAgent: "curl/8.5.0", AuthMethod: "bearer", Issuer: "corp", Operation: "GetObject",
+			Bucket: "reports", Key: "x", Decision: "deny", Reason: "expired", Status: 401, ErrorCode: "ExpiredToken",
+			Message: "The bearer token was rejected: token expired", DurationMS: 0.1},
+		"sts-issued": {Time: t0, Kind: audit.KindSTS, EventID: "5f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC16",
+			SourceIP: "192.0.2.10", UserAgent: "aws-cli/2.9.19", AuthMethod: "web_identity", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Subject: "u-1", Roles: []string{"analyst"}, RoleKind: "human", Fingerprint: "3ee04636498b00da8f67310c", SessionID: "k3v5e7ts2m",
+			AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Expiry: t0.Add(time.Hour).Truncate(time.Second), RoleSessionName: "alice", DurationSeconds: 3600,
+			Operation: "AssumeRoleWithWebIdentity", Decision: "allow", Reason: "issued", Role: "analyst", Status: 200, BytesOut: 1400, DurationMS: 0.9},
+		"sts-refused": {Time: t0, Kind: audit.KindSTS, EventID: "6f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC17",
+			SourceIP: "192.0.2.10", AuthMethod: "web_identity", Issuer: "corp", Subject: "u-2", Roles: []string{"admin"},
+			Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403, ErrorCode: "AccessDenied",
+			Message: "Not authorized to perform sts:AssumeRoleWithWebIdentity", DurationMS: 0.5},
+		"login": {Time: t0, Kind: audit.KindLogin, EventID: "7f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC18",
+			SourceIP: "192.0.2.20", UserAgent: "Mozilla/5.0", AuthMethod: "browser-session", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Subject: "u-1", Username: "alice", Roles: []string{"analyst"}, RoleKind: "human", SessionID: "b7q2", Expiry: t0.Add(8 * time.Hour),
+			Decision: "allow", Reason: "signed_in"},
+		"login-failure": {Time: t0, Kind: audit.KindLoginFailure, EventID: "8f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC19",
+			SourceIP: "192.0.2.21", UserAgent: "Mozilla/5.0", Issuer: "corp", Decision: "deny", Reason: "state_mismatch",
+			ErrorCode: "LoginFailed", Message: "The sign-in response does not match a sign-in this browser started."},
+		"logout": {Time: t0, Kind: audit.KindLogout, EventID: "9f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1A",
+			SourceIP: "192.0.2.20", AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice", SessionID: "b7q2", Decision: "allow"},
+		"share-link": {Time: t0, Kind: audit.KindShareLink, EventID: "af8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1B",
+			SourceIP: "192.0.2.20", AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice", Roles: []string{"analyst"},
+			SessionID: "s9x1", Expiry: t0.Add(time.Hour), Operation: "CreateShareLink", Bucket: "reports", Key: "2026/q3.pdf",
+			Parameters: map[string]string{"lifetime": "1h0m0s"}, Decision: "allow", Reason: "allowed", Status: 200},
+		"config-reload": {Time: t0, Kind: audit.KindConfigReload, EventID: "bf8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow",
+			Reason: "signal", ConfigDigest: strings.Repeat("ab", 32)},
+		"config-reload-rejected": {Time: t0, Kind: audit.KindConfigReload, EventID: "cf8fad5b-d9cb-469f-a165-70867728950e", Decision: "deny",
+			Reason: "file_change", Message: "iamgate.yaml:12:3: unknown key \"rol\""},
+		"revocation": {Time: t0, Kind: audit.KindRevocation, EventID: "df8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", Reason: "configured",
+			Issuer: "corp", Subject: "u-9", Parameters: map[string]string{"issuedBefore": "2026-11-27T09:00:00Z"}, ConfigDigest: strings.Repeat("cd", 32)},
+		"start": {Time: t0, Kind: audit.KindStart, EventID: "ef8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", ConfigDigest: strings.Repeat("ef", 32)},
+		"stop":  {Time: t0, Kind: audit.KindStop, EventID: "ff8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow"},
+	}
+}
+
+// TestEventGoldens pins the serialized form of every kind of event and
+// validates it against the schema.
+func TestEventGoldens(t *testing.T) {
+	for name, e := range kindSamples() {
+		t.Run(name, func(t *testing.T) {
+			line := e.AppendJSON(nil)
+			if err := auditschema.Line(line); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "events", name+".json")
+			if *update {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				os.WriteFile(path, append(line, '\n'), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(line) + "\n"; got != string(want) {
+				t.Errorf("serialized event changed:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
+
+// TestEventRoundTrip checks that Decode reads back what AppendJSON wrote.
+func TestEventRoundTrip(t *testing.T) {
+	for name, e := range kindSamples() {
+		t.Run(name, func(t *testing.T) {
+			got, err := audit.Decode(e.AppendJSON(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := *e
+			if want.Kind == audit.KindSTS && want.Decision != "allow" {
+				want.Expiry = time.Time{}
+			}
+			if !reflect.DeepEqual(got, &want) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, &want)
+			}
+		})
+	}
+}
+
+// TestSchemaRejects makes sure the validator is not vacuous.
+func TestSchemaRejects(t *testing.T) {
+	good := string(kindSamples()["s3-allow"].AppendJSON(nil))
+	bad := map[string]string{
+		"no eventName":    strings.Replace(good, `"eventName":"GetObject",`, "", 1),
+		"unknown member":  strings.Replace(good, `{"eventVersion"`, `{"token":"x","eventVersion"`, 1),
+		"bad decision":    strings.Replace(good, `"decision":"allow"`, `"decision":"maybe"`, 1),
+		"old version":     strings.Replace(good, `"eventVersion":"2.0"`, `"eventVersion":"1"`, 1),
+		"raw token field": strings.Replace(good, `"iamgate":{`, `"iamgate":{"token":"eyJ",`, 1),
+	}
+	for name, line := range bad {
+		if line == good {
+			t.Fatalf("%s: replacement did not apply", name)
+		}
+		if err := auditschema.Line([]byte(line)); err == nil {
+			t.Errorf("%s: accepted %s", name, line)
+		}
+	}
+}
+
+// TestChainedLinesValidate validates what a chained, signed Logger writes,
+// checkpoints included.
+func TestChainedLinesValidate(t *testing.T) {
+	var buf bytes.Buffer
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	l, err := audit.NewChainedLogger(audit.ChainConfig{SigningKey: key, CheckpointInterval: 3}, audit.WriterSink{W: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range kindSamples() {
+		if err := l.Log(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	path := filepath.Join(t.TempDir(), "audit.log")
+	os.WriteFile(path, buf.Bytes(), 0o600)
+	kinds, err := auditschema.File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 4 {
+		t.Fatalf("kinds %v", kinds)
+	}
+}
