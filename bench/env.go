@@ -41,6 +41,8 @@ type env struct {
 	nginx, oauth2        *endpoint
 	bearer, sigv4        *endpoint
 	bearerDevNull        *endpoint
+	bearerWebhook        *endpoint // audit to a file and a webhook
+	collector            *collector
 	minioSTS, iamgateSTS *endpoint
 
 	iamgateBin        string
@@ -69,6 +71,9 @@ func (e *env) stop() {
 	}
 	if e.issuerClose != nil {
 		e.issuerClose()
+	}
+	if e.collector != nil {
+		e.collector.close()
 	}
 	if e.dataDir != "" {
 		os.RemoveAll(e.dataDir)
@@ -360,6 +365,18 @@ func (e *env) startIamgate(ctx context.Context) error {
 		return err
 	}
 	e.bearerDevNull = &endpoint{name: "iamgate, bearer JWT, audit to stdout > /dev/null", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
+
+	e.collector, err = startCollector()
+	if err != nil {
+		return err
+	}
+	sink := fmt.Sprintf("{file: %q, webhook: {url: %q, spool_dir: %q}}", filepath.Join(e.dir, "audit-webhook.log"),
+		e.collector.url, filepath.Join(e.dir, "spool"))
+	pid, addr, err = e.iamgateProc("iamgate-webhook", sink, nil, sessionKey, "")
+	if err != nil {
+		return err
+	}
+	e.bearerWebhook = &endpoint{name: "iamgate, bearer JWT, audit to a file and a webhook", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
 	return nil
 }
 

@@ -178,6 +178,9 @@ func (r *report) table(b *bytes.Buffer, s *scenario) {
 		}
 	}
 	w("\n")
+	if s.extra != "" {
+		w("%s\n\n", s.extra)
+	}
 }
 
 func ratio(v, base float64) string {

@@ -33,6 +33,11 @@ type scenario struct {
 	note    string // printed under the title
 	targets []target
 	res     [][]result // [target][round]
+	// before runs before the first round; after, once all rounds are done,
+	// returns a paragraph printed under the table.
+	before func()
+	after  func() string
+	extra  string
 }
 
 func scenarios(e *env, o options) []*scenario {
@@ -74,10 +79,22 @@ func scenarios(e *env, o options) []*scenario {
 	add(&scenario{id: "sts", title: fmt.Sprintf("AssumeRoleWithWebIdentity, same token, %s", conns(o.conns)), conns: o.conns,
 		targets: []target{{e.minioSTS, stsOp("")}, {e.iamgateSTS, stsOp("&RoleArn=bench&RoleSessionName=bench")}}})
 	add(&scenario{id: "audit", title: fmt.Sprintf("Audit sink: 4 KiB GET, bearer JWT, %s", conns(o.conns)), conns: o.conns,
-		note: "Two iamgate processes with the same configuration but the audit sink: the one used everywhere else " +
-			"(\"iamgate, bearer JWT\") audits to a file; the other writes its audit events to stdout, redirected to /dev/null. " +
-			"Audit cannot be turned off; /dev/null is the nearest to off.",
-		targets: all(getOp(smallKey), e.bearerDevNull, e.bearer)})
+		note: "Three iamgate processes with the same configuration but the audit sinks: one writes its audit events to stdout, " +
+			"redirected to /dev/null (audit cannot be turned off; this is the nearest to off); the one used everywhere else " +
+			"(\"iamgate, bearer JWT\") audits to a file; the third to a file and an HTTP webhook (through its on-disk spool) " +
+			"served by the load generator.",
+		targets: all(getOp(smallKey), e.bearerDevNull, e.bearer, e.bearerWebhook),
+		after: func() string {
+			if e.collector == nil {
+				return ""
+			}
+			return e.collector.summary()
+		},
+		before: func() {
+			if e.collector != nil {
+				e.collector.reset()
+			}
+		}})
 	for _, size := range o.bigSizes {
 		for _, dir := range []string{"GET", "PUT"} {
 			for _, streams := range []int{1, 8} {
@@ -117,7 +134,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}
@@ -131,6 +148,9 @@ func (s *scenario) run(o options) {
 		rounds = min(rounds, 3) // 8 × 1 GiB up takes half a minute per target
 	}
 	s.res = make([][]result, len(s.targets))
+	if s.before != nil {
+		s.before()
+	}
 	start := time.Now()
 	for r := range rounds {
 		for i, t := range s.targets {
@@ -145,6 +165,9 @@ func (s *scenario) run(o options) {
 				fmt.Fprintf(os.Stderr, "bench: %s, %s: %d errors, first: %s\n", s.title, t.ep.name, res.errors, res.firstErr)
 			}
 		}
+	}
+	if s.after != nil {
+		s.extra = s.after()
 	}
 	fmt.Fprintf(os.Stderr, "bench: %-70s %5.1fs\n", s.title, time.Since(start).Seconds())
 }
