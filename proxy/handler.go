@@ -50,6 +50,11 @@ type Generation struct {
 	Revocations []identity.Revocation
 	// Services are the static service credentials by access key ID.
 	Services map[string]*ServiceCredential
+	// Browser serves sign-in, the console and share links, and opens
+	// browser session cookies; nil: no browser access (cookies are
+	// ignored and anonymous navigation gets AccessDenied like any client).
+	// It must seal sessions with Sessions.
+	Browser Browser
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
