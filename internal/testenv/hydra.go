@@ -47,7 +47,7 @@ type Hydra struct {
 	proc  *process
 	hook  *tokenHook
 	login *loginApp
-	http *http.Client
+	http  *http.Client
 
 	mu      sync.Mutex // guards cfg and the file at cfgPath
 	cfg     hydraConfig
