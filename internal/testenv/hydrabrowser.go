@@ -178,3 +178,18 @@ func (h *Hydra) isLoginForm(resp *http.Response) bool {
 
 // String describes the client without its secret.
 func (c *HydraClient) String() string { return fmt.Sprintf("hydra client %s", c.ID) }
+
+// SetClientURIs replaces the redirect URIs and post-logout redirect URIs of
+// a client from BrowserClient — for a relying party whose address is known
+// only once it listens.
+func (h *Hydra) SetClientURIs(t testing.TB, c *HydraClient, redirectURIs, postLogoutURIs []string) {
+	t.Helper()
+	if postLogoutURIs == nil {
+		postLogoutURIs = []string{}
+	}
+	patch := []map[string]any{
+		{"op": "replace", "path": "/redirect_uris", "value": redirectURIs},
+		{"op": "replace", "path": "/post_logout_redirect_uris", "value": postLogoutURIs},
+	}
+	h.adminJSON(t, http.MethodPatch, "/admin/clients/"+url.PathEscape(c.ID), patch, http.StatusOK, nil)
+}

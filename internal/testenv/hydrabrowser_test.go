@@ -31,7 +31,9 @@ func newRP(t *testing.T, h *Hydra) *rp {
 	t.Helper()
 	const base = "http://127.0.0.1:9" // never served; redirects there are stopped
 	r := &rp{h: h, callback: base + "/callback", bye: base + "/bye"}
-	r.client = h.BrowserClient(t, []string{r.callback}, []string{r.bye})
+	// Registered with other URIs first, to exercise SetClientURIs.
+	r.client = h.BrowserClient(t, []string{base + "/placeholder"}, nil)
+	h.SetClientURIs(t, r.client, []string{r.callback}, []string{r.bye})
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
