@@ -481,24 +481,29 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.S
 	return ns, nt
 }
 
+// SignedOutPath is where logout ends; register <public URL>+SignedOutPath
+// as a post-logout redirect URI at the provider.
+const SignedOutPath = "/_iamgate/signedout"
+
+func (s *Service) serveSignedOut(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
+}
+
 // serveLogout ends the browser session: the cookie is deleted and, when
 // the provider advertises end_session_endpoint, the browser is sent there
 // (RP-initiated logout) to end the provider's session too.
 func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if r.URL.Query().Get("done") != "" {
-		s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
-		return
-	}
 	var sess *identity.Session
 	if tok := s.readSessionCookie(r); tok != "" {
 		// An expired session is still ended at the provider.
 		sess, _ = s.cfg.Keys.Open(tok, time.Unix(0, 0))
 	}
 	s.clearSessionCookie(w, r)
-	done := s.base(r).String() + "/_iamgate/logout?done=1"
+	done := s.base(r).String() + SignedOutPath
 	if sess == nil || !sess.IsKind(identity.KindBrowser) {
-		http.Redirect(w, r, "/_iamgate/logout?done=1", http.StatusFound)
+		http.Redirect(w, r, SignedOutPath, http.StatusFound)
 		return
 	}
 	s.logEvent(r, &audit.Event{Kind: "logout", Decision: "allow", AuthMethod: "browser-session", Operation: "Logout",
@@ -518,7 +523,7 @@ func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.Redirect(w, r, "/_iamgate/logout?done=1", http.StatusFound)
+	http.Redirect(w, r, SignedOutPath, http.StatusFound)
 }
 
 func clip(s string, n int) string {

@@ -278,7 +278,7 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 	r := do(t, noFollow(c), "GET", e.srv.URL+"/_iamgate/logout", nil)
 	loc, _ := url.Parse(r.hdr.Get("Location"))
 	if r.status != http.StatusFound || loc.Path != "/logout" || loc.Query().Get("id_token_hint") != s.IDToken ||
-		loc.Query().Get("post_logout_redirect_uri") != e.srv.URL+"/_iamgate/logout?done=1" {
+		loc.Query().Get("post_logout_redirect_uri") != e.srv.URL+web.SignedOutPath {
 		t.Fatalf("%d %s", r.status, loc)
 	}
 	if len(e.sessionCookies(c)) != 0 {
@@ -287,7 +287,7 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 	if ev := e.lastEvent("logout"); ev.SessionID != s.ID || ev.Subject != "id-alice" {
 		t.Errorf("logout event %+v", ev)
 	}
-	r = do(t, c, "GET", e.srv.URL+"/_iamgate/logout?done=1", nil)
+	r = do(t, c, "GET", e.srv.URL+web.SignedOutPath, nil)
 	if !strings.Contains(r.body, "signed out") {
 		t.Errorf("signed-out page %q", r.body)
 	}
