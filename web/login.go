@@ -483,18 +483,17 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.S
 
 // SignedOutPath is where logout ends; register <public URL>+SignedOutPath
 // as a post-logout redirect URI at the provider.
-const SignedOutPath = "/_iamgate/signedout"
-
-func (s *Service) serveSignedOut(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
-}
+const SignedOutPath = "/_iamgate/logout?done=1"
 
 // serveLogout ends the browser session: the cookie is deleted and, when
 // the provider advertises end_session_endpoint, the browser is sent there
 // (RP-initiated logout) to end the provider's session too.
 func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Get("done") != "" {
+		s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
+		return
+	}
 	var sess *identity.Session
 	if tok := s.readSessionCookie(r); tok != "" {
 		// An expired session is still ended at the provider.
