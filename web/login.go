@@ -483,15 +483,20 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.S
 
 // SignedOutPath is where logout ends; register <public URL>+SignedOutPath
 // as a post-logout redirect URI at the provider.
-const SignedOutPath = "/_iamgate/logout?done=1"
+const SignedOutPath = "/_iamgate/signedout"
+
+func (s *Service) serveSignedOut(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
+}
 
 // serveLogout ends the browser session: the cookie is deleted and, when
 // the provider advertises end_session_endpoint, the browser is sent there
 // (RP-initiated logout) to end the provider's session too.
 func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if r.URL.Query().Get("done") != "" {
-		s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
+	if r.URL.Query().Get("done") != "" { // the signed-out page's older address
+		s.serveSignedOut(w, r)
 		return
 	}
 	var sess *identity.Session

@@ -287,8 +287,10 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 	if ev := e.lastEvent("logout"); ev.SessionID != s.ID || ev.Subject != "id-alice" {
 		t.Errorf("logout event %+v", ev)
 	}
-	r = do(t, c, "GET", e.srv.URL+web.SignedOutPath, nil)
-	if !strings.Contains(r.body, "signed out") {
-		t.Errorf("signed-out page %q", r.body)
+	for _, p := range []string{web.SignedOutPath, "/_iamgate/logout?done=1"} {
+		r = do(t, c, "GET", e.srv.URL+p, nil)
+		if r.status != 200 || !strings.Contains(r.body, "signed out") {
+			t.Errorf("%s: %d %q", p, r.status, r.body)
+		}
 	}
 }

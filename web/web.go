@@ -188,8 +188,8 @@ func (s *Service) LoginPath(rd string) string {
 	return "/_iamgate/login?rd=" + url.QueryEscape(rd)
 }
 
-// ServeHTTP serves /_iamgate/login, /callback, /logout, /share, /ui/ and
-// /assets/.
+// ServeHTTP serves /_iamgate/login, /callback, /logout, /signedout,
+// /share, /ui/ and /assets/.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	securityHeaders(w.Header())
 	p := r.URL.Path
@@ -200,6 +200,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveCallback(w, r)
 	case p == "/_iamgate/logout":
 		s.serveLogout(w, r)
+	case p == SignedOutPath:
+		s.serveSignedOut(w, r)
 	case p == "/_iamgate/share":
 		s.serveShare(w, r)
 	case p == "/_iamgate/ui":
