@@ -105,11 +105,13 @@ func Decode(line []byte) (*Event, error) {
 		e.Message = w.ErrorMessage
 	}
 	switch e.Kind {
-	case KindS3, KindSTS, KindAuthFailure, KindShareLink:
+	case KindS3, KindSTS, KindAuthFailure:
 		e.Operation = w.EventName
 		if e.Operation == "S3Request" || e.Operation == "STSRequest" {
 			e.Operation = ""
 		}
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
+		e.Operation = w.EventName
 	}
 	if ig.Timings != nil {
 		e.DurationMS, e.UpstreamMS = ig.Timings.TotalMS, ig.Timings.UpstreamMS

@@ -71,8 +71,10 @@ func (e *Event) Name() string {
 			return "STSRequest"
 		}
 		return "S3Request"
-	case KindShareLink:
-		return kindNames[e.Kind]
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
+		if e.Operation != "" { // RenewSession, say
+			return e.Operation
+		}
 	}
 	if n, ok := kindNames[e.Kind]; ok {
 		return n
@@ -122,7 +124,7 @@ func (e *Event) ReadOnly() bool {
 // identityType is userIdentity.type.
 func (e *Event) identityType() string {
 	switch e.AuthMethod {
-	case "bearer", "web_identity":
+	case "bearer", "web_identity", "oidc-code", "refresh-token":
 		return "WebIdentityUser"
 	case "sigv4", "sigv4-presigned", "browser-session", "share-link":
 		return "AssumedRole"

@@ -69,11 +69,57 @@ func (p *parser) issuers(n *yaml.Node, path string) []Issuer {
 			}},
 			{"algorithms", func(path string, v *yaml.Node) { is.Algorithms = p.algorithms(v, path) }},
 			{"jwks_url", func(path string, v *yaml.Node) { is.JWKSURL = p.issuerURL(v, path) }},
+			{"client_id", func(path string, v *yaml.Node) {
+				if s, ok := p.str(v, path); ok {
+					if s == "" || len(s) > 256 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+						p.errorf(v, path, "invalid client_id; use the client ID registered at the provider (printable, no spaces)")
+						return
+					}
+					is.ClientID = s
+				}
+			}},
+			{"client_secret", func(path string, v *yaml.Node) {
+				if s, ok := p.secret(v, path); ok {
+					is.ClientSecret = &s
+				}
+			}},
+			{"scopes", func(path string, v *yaml.Node) {
+				for _, it := range p.strItems(v, path) {
+					if it.s == "" || strings.ContainsAny(it.s, " \t\"") {
+						p.errorf(it.n, it.path, "invalid scope "+quote(it.s))
+						continue
+					}
+					is.Scopes = append(is.Scopes, it.s)
+				}
+				if len(is.Scopes) > 0 && !slices.Contains(is.Scopes, "openid") {
+					p.errorf(v, path, "must include openid (sign-in needs an ID token)")
+				}
+			}},
+			{"login_label", func(path string, v *yaml.Node) {
+				if s, ok := p.str(v, path); ok {
+					if s == "" || len(s) > 100 {
+						p.errorf(v, path, "must be 1 to 100 characters")
+						return
+					}
+					is.LoginLabel = s
+				}
+			}},
 		})
 		if !ok {
 			continue
 		}
 		p.require(c, ip, present, "name", "url")
+		if is.ClientID == "" && present["client_id"] == nil {
+			for _, k := range []string{"client_secret", "scopes", "login_label"} {
+				if present[k] != nil {
+					p.errorf(present[k], ip+"."+k, "is for browser sign-in and needs client_id")
+				}
+			}
+		}
+		if is.ClientID != "" {
+			p.st.loginIssuers = append(p.st.loginIssuers, present["client_id"])
+			p.st.loginPaths = append(p.st.loginPaths, ip+".client_id")
+		}
 		switch {
 		case is.AllowAnyAudience && present["audiences"] != nil:
 			p.errorf(present["allow_any_audience"], ip, "audiences and allow_any_audience: true exclude each other; drop one")
@@ -530,6 +576,14 @@ func (p *parser) crossCheck(f *File) {
 	}
 	if p.st.auditStdout != nil && !*p.st.auditStdout && f.Audit.File == "" && p.st.webhookNode == nil {
 		p.errorf(p.st.auditNode, "audit", "no audit sink: set stdout: true, a file or a webhook")
+	}
+	if f.Console == nil || f.Console.Enabled {
+		if len(p.st.loginIssuers) > 0 && f.STS == nil {
+			p.errorf(p.st.loginIssuers[0], p.st.loginPaths[0], "browser sign-in needs sts.session_keys: they seal the session cookies (or set console.enabled: false)")
+		}
+		if f.Console != nil && p.st.consoleEnabled != nil && len(p.st.loginIssuers) == 0 {
+			p.errorf(p.st.consoleEnabled, "console.enabled", "the console needs an issuer with client_id to sign people in")
+		}
 	}
 	if p.st.rotateNode != nil && f.Audit.File == "" {
 		p.errorf(p.st.rotateNode, "audit.rotate", "rotates the audit file, but audit.file is not set")

@@ -86,6 +86,7 @@ type File struct {
 	STS                *STS                // nil: the STS endpoint is off
 	Revocations        []Revocation        // in file order
 	ServiceCredentials []ServiceCredential // in file order
+	Console            *Console            // nil: absent (on when an issuer has a client_id)
 	Audit              Audit
 	Log                Log
 
@@ -136,7 +137,52 @@ type Issuer struct {
 	RequiredClaims   []string
 	Algorithms       []string // empty: whatever the provider advertises, minus none and HS*
 	JWKSURL          string   // "" = discovered from URL
-	Pos              Pos
+
+	// Browser sign-in (the console): set ClientID to let people sign in
+	// with this issuer. ClientSecret is nil for a public client (PKCE
+	// only); Scopes empty means DefaultLoginScopes; LoginLabel is the text
+	// of the sign-in button ("" = "Sign in with <name>").
+	ClientID     string
+	ClientSecret *Secret
+	Scopes       []string
+	LoginLabel   string
+	Pos          Pos
+}
+
+// DefaultLoginScopes are requested at sign-in when issuers[].scopes is
+// absent. Add offline_access to get refresh tokens, so that browser
+// sessions are renewed instead of ending with the ID token.
+var DefaultLoginScopes = []string{"openid", "profile", "email"}
+
+// DefaultCookieName names the browser session cookie.
+const DefaultCookieName = "iamgate_session"
+
+// Console configures browser sign-in and the web console. It is on when
+// an issuer has a client_id, unless Enabled is false.
+type Console struct {
+	Enabled bool
+	// PublicURL is the scheme://host[:port] people reach iamgate at; the
+	// redirect URI (PublicURL + "/_iamgate/callback") and share links are
+	// built from it. "": from each request's Host (and TLS or a trusted
+	// proxy's X-Forwarded-Proto).
+	PublicURL  string
+	CookieName string
+	Pos        Pos
+}
+
+// LoginIssuers returns the issuers people may sign in with (those with a
+// client_id), or nil when the console is off.
+func (f *File) LoginIssuers() []Issuer {
+	if f.Console != nil && !f.Console.Enabled {
+		return nil
+	}
+	var out []Issuer
+	for _, is := range f.Issuers {
+		if is.ClientID != "" {
+			out = append(out, is)
+		}
+	}
+	return out
 }
 
 // Role maps tokens to policies.

@@ -41,6 +41,10 @@ type decodeState struct {
 	policyNodes map[string]*yaml.Node
 	caNode      *yaml.Node
 	metricsNode *yaml.Node
+	// loginIssuers are the client_id nodes of issuers with browser sign-in.
+	loginIssuers   []*yaml.Node
+	loginPaths     []string
+	consoleEnabled *yaml.Node // console.enabled when it is true
 }
 
 const (
@@ -90,6 +94,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"sts", func(path string, v *yaml.Node) { f.STS = p.sts(v, path) }},
 		{"revocations", func(path string, v *yaml.Node) { f.Revocations = p.revocations(v, path) }},
 		{"service_credentials", func(path string, v *yaml.Node) { f.ServiceCredentials = p.serviceCredentials(v, path) }},
+		{"console", func(path string, v *yaml.Node) { f.Console = p.console(v, path) }},
 		{"audit", func(path string, v *yaml.Node) { p.audit(v, path, &f.Audit) }},
 		{"log", func(path string, v *yaml.Node) { p.log(v, path, &f.Log) }},
 	})
@@ -560,6 +565,52 @@ func ed25519Seed(s string) (seed []byte, problem string) {
 		return nil, fmt.Sprintf("decodes to %d bytes; an Ed25519 seed is %d (openssl rand -base64 32)", len(b), ed25519.SeedSize)
 	}
 	return b, ""
+}
+
+var cookieName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (p *parser) console(n *yaml.Node, path string) *Console {
+	c := &Console{Enabled: true, CookieName: DefaultCookieName, Pos: p.pos(n)}
+	p.mapping(n, path, []field{
+		{"enabled", func(path string, v *yaml.Node) {
+			if b, ok := p.boolean(v, path); ok {
+				c.Enabled = b
+				if b {
+					p.st.consoleEnabled = v
+				}
+			}
+		}},
+		{"public_url", func(path string, v *yaml.Node) {
+			s, ok := p.str(v, path)
+			if !ok {
+				return
+			}
+			u, err := url.Parse(s)
+			switch {
+			case err != nil || u.Host == "" || u.Opaque != "" || u.User != nil:
+				p.errorf(v, path, "invalid URL "+quote(s)+"; use https://host[:port]")
+			case u.Scheme != "https" && u.Scheme != "http":
+				p.errorf(v, path, "scheme must be https (or http), got "+quote(u.Scheme))
+			case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+				p.errorf(v, path, "must not have a path, query or fragment: iamgate's paths start at /")
+			default:
+				c.PublicURL = u.Scheme + "://" + u.Host
+				if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+					p.warnf(v, path, "http: session cookies are not marked Secure and travel in clear text")
+				}
+			}
+		}},
+		{"cookie_name", func(path string, v *yaml.Node) {
+			if s, ok := p.str(v, path); ok {
+				if !cookieName.MatchString(s) || strings.HasPrefix(s, "iamgate_login_") {
+					p.errorf(v, path, "invalid cookie name "+quote(s)+"; use 1-64 of A-Z a-z 0-9 _ - (not starting with iamgate_login_)")
+					return
+				}
+				c.CookieName = s
+			}
+		}},
+	})
+	return c
 }
 
 func (p *parser) log(n *yaml.Node, path string, l *Log) {

@@ -46,6 +46,37 @@ type Session struct {
 	// TokenFingerprint is a keyed fingerprint of the web identity token the
 	// session was issued for, to correlate audit records.
 	TokenFingerprint string
+	// Kind says what the session was issued for: [KindSTS] (also the
+	// empty string, in tokens sealed before kinds existed), [KindBrowser]
+	// or [KindShare]. A token is accepted only where its kind belongs.
+	Kind string
+	// RefreshToken is the identity provider's refresh token of a browser
+	// session, used to renew it before it expires; empty otherwise. Like
+	// the secret, it is readable only with the KeyRing.
+	RefreshToken string
+	// IDToken is the raw ID token a browser session was made from, sent
+	// back to the identity provider as id_token_hint on logout; empty
+	// otherwise.
+	IDToken string
+}
+
+// Session kinds.
+const (
+	// KindSTS: credentials issued by the STS endpoint (the default).
+	KindSTS = "sts"
+	// KindBrowser: a browser session, carried in a cookie.
+	KindBrowser = "browser"
+	// KindShare: the session behind a share link (a presigned URL).
+	KindShare = "share"
+)
+
+// IsKind reports whether s is of kind; an empty Kind is KindSTS.
+func (s *Session) IsKind(kind string) bool {
+	k := s.Kind
+	if k == "" {
+		k = KindSTS
+	}
+	return k == kind
 }
 
 // NewSession returns a Session with a fresh random ID, AccessKeyID and
@@ -197,6 +228,9 @@ type sealed struct {
 	Iat    int64           `json:"t"`
 	Exp    int64           `json:"e"`
 	FP     string          `json:"f,omitempty"`
+	Kind   string          `json:"kd,omitempty"`
+	RT     string          `json:"rt,omitempty"`
+	IDT    string          `json:"it,omitempty"`
 }
 
 // ErrSessionTooLarge is returned (wrapped) by [KeyRing.Seal] when the token
@@ -219,6 +253,10 @@ func (k *KeyRing) Seal(s *Session) (string, error) {
 		ID: s.ID, AK: s.AccessKeyID, SK: s.SecretAccessKey,
 		Iss: s.Issuer, Sub: s.Subject, Roles: s.Roles, Name: s.RoleSessionName,
 		Claims: s.Claims, Iat: s.IssuedAt.Unix(), Exp: s.Expiry.Unix(), FP: s.TokenFingerprint,
+		Kind: s.Kind, RT: s.RefreshToken, IDT: s.IDToken,
+	}
+	if s.Kind == KindSTS {
+		p.Kind = "" // the default; keeps STS tokens as they were
 	}
 	if s.SessionPolicy != nil {
 		if !json.Valid(s.SessionPolicy) {
@@ -269,6 +307,11 @@ func (s *Session) check() error {
 	}
 	if s.Expiry.IsZero() || !s.Expiry.After(s.IssuedAt) {
 		bad("expiry must be after the issue time")
+	}
+	switch s.Kind {
+	case "", KindSTS, KindBrowser, KindShare:
+	default:
+		bad("unknown kind %q", s.Kind)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("identity: invalid session: %w", errors.Join(errs...))
@@ -373,7 +416,7 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 		ID: p.ID, AccessKeyID: p.AK, SecretAccessKey: p.SK,
 		Issuer: p.Iss, Subject: p.Sub, Roles: p.Roles, RoleSessionName: p.Name,
 		Claims: p.Claims, IssuedAt: time.Unix(p.Iat, 0).UTC(), Expiry: time.Unix(p.Exp, 0).UTC(),
-		TokenFingerprint: p.FP,
+		TokenFingerprint: p.FP, Kind: p.Kind, RefreshToken: p.RT, IDToken: p.IDT,
 	}
 	if len(p.Policy) > 0 {
 		s.SessionPolicy = []byte(p.Policy)

@@ -470,3 +470,67 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+func TestSessionKindsAndBrowserFieldsRoundTrip(t *testing.T) {
+	kr, err := NewKeyRing([]SessionKey{{ID: "k1", Secret: make([]byte, SessionKeySize)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0).UTC()
+	for _, kind := range []string{"", KindSTS, KindBrowser, KindShare} {
+		s := NewSession()
+		s.Issuer, s.Subject, s.Roles = "corp", "alice", []string{"r"}
+		s.IssuedAt, s.Expiry = now, now.Add(time.Hour)
+		s.Kind, s.RefreshToken, s.IDToken = kind, "rt-"+kind, "idt-"+kind
+		tok, err := kr.Seal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := kr.Open(tok, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantKind := kind
+		if kind == KindSTS {
+			wantKind = ""
+		}
+		if got.Kind != wantKind || got.RefreshToken != s.RefreshToken || got.IDToken != s.IDToken {
+			t.Errorf("kind %q: got %q %q %q", kind, got.Kind, got.RefreshToken, got.IDToken)
+		}
+		k := kind
+		if k == "" {
+			k = KindSTS
+		}
+		if !got.IsKind(k) {
+			t.Errorf("IsKind(%q) false for %q", k, got.Kind)
+		}
+	}
+	s := NewSession()
+	s.Issuer, s.Subject, s.Roles, s.IssuedAt, s.Expiry, s.Kind = "corp", "a", []string{"r"}, now, now.Add(time.Hour), "bogus"
+	if _, err := kr.Seal(s); err == nil {
+		t.Error("unknown kind sealed")
+	}
+}
+
+func TestSealDataPurposeAndTamper(t *testing.T) {
+	kr, _ := NewKeyRing([]SessionKey{{ID: "k1", Secret: make([]byte, SessionKeySize)}})
+	sealed := kr.SealData("login-state", []byte("hello"))
+	if got, err := kr.OpenData("login-state", sealed); err != nil || string(got) != "hello" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := kr.OpenData("other", sealed); err == nil {
+		t.Error("opened for another purpose")
+	}
+	b := []byte(sealed)
+	b[len(b)-3] ^= 1
+	if _, err := kr.OpenData("login-state", string(b)); err == nil {
+		t.Error("tampered data opened")
+	}
+	if _, err := kr.Open("v1."+sealed, time.Now()); err == nil {
+		t.Error("sealed data opened as a session token")
+	}
+	s := NewSession()
+	if !CheckCSRFToken(s, CSRFToken(s)) || CheckCSRFToken(s, "") || CheckCSRFToken(NewSession(), CSRFToken(s)) {
+		t.Error("csrf token check")
+	}
+}

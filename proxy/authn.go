@@ -39,10 +39,13 @@ type principalEntry struct {
 	secret      string
 	accessKeyID string
 	sessionID   string
+	kind        string // identity.Session.Kind of a session credential
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
-// used; today that is an OIDC bearer token.
+// used: an OIDC bearer token, SigV4 (session or service credentials, in a
+// header or presigned), or, when nothing else is sent, a browser session
+// cookie. Cookies are ambient, so explicit credentials always win.
 func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, *s3err.Error) {
 	authz := r.Header.Get("Authorization")
 	q := r.URL.Query()
@@ -74,6 +77,15 @@ func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, 
 	case authz != "" || presigned:
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Unsupported Authorization type.")
+	}
+	if ex.gen.Browser != nil && hasSessionCookie(r) {
+		if pe, serr := h.browserAuth(ex, r); pe != nil || serr != nil {
+			return pe, serr
+		}
+	}
+	if ex.gen.Browser != nil && isNavigation(r) {
+		h.countAuthFailure("anonymous")
+		return nil, h.redirectToLogin(ex, r, "login_required")
 	}
 	ex.ev.Reason = "anonymous"
 	h.countAuthFailure("anonymous")

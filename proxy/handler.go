@@ -55,6 +55,11 @@ type Generation struct {
 	IssuerURLs map[string]string
 	// AuditClaims names the token claims audit events record.
 	AuditClaims []string
+	// Browser serves sign-in, the console and share links, and opens
+	// browser session cookies; nil: no browser access (cookies are
+	// ignored and anonymous navigation gets AccessDenied like any client).
+	// It must seal sessions with Sessions.
+	Browser Browser
 
 	principals *ttlCache[principalKey, *principalEntry]
 }

@@ -24,6 +24,10 @@ func (h *Handler) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, code, map[string]any{"ready": ok, "checks": checks})
 	default:
+		if gen := h.gen.Load(); gen != nil && gen.Browser != nil && isBrowserPath(r.URL.Path) {
+			gen.Browser.ServeHTTP(w, r)
+			return
+		}
 		http.NotFound(w, r)
 	}
 }

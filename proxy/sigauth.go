@@ -53,6 +53,9 @@ func (h *Handler) sigv4Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 	if serr := sigv4.VerifySignature(r, a, pe.secret); serr != nil {
 		return nil, h.sigFailure(ex, "bad_signature", serr)
 	}
+	if pe.kind == identity.KindShare {
+		ex.ev.AuthMethod = "share-link"
+	}
 	h.fillIdentity(ex, pe)
 	ex.sig = a
 	ex.secret = pe.secret
@@ -94,6 +97,12 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 	if s.AccessKeyID != a.AccessKeyID {
 		return nil, h.sigFailure(ex, "key_mismatch", errKeyMismatch)
 	}
+	if s.IsKind(identity.KindBrowser) {
+		// A browser session's secret never leaves the server; a token of
+		// that kind signing a request was not obtained honestly.
+		return nil, h.sigFailure(ex, "invalid_session", s3err.New(http.StatusBadRequest, "InvalidToken",
+			"The provided token is malformed or otherwise invalid."))
+	}
 	ex.ev.SessionID = s.ID
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
 		msg := "The session was revoked"
@@ -102,38 +111,13 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 		}
 		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", msg+"."))
 	}
-	id := &authz.Identity{Issuer: s.Issuer, Subject: s.Subject, Claims: s.Claims}
-	trusted, _ := gen.Engine.Trust(id)
-	var roles []*authz.Role
-	for _, name := range s.Roles {
-		for _, t := range trusted {
-			if t.Name() == name {
-				roles = append(roles, t)
-			}
+	if len(s.SessionPolicy) > 0 {
+		if _, err := authz.ParsePolicy("session-policy", s.SessionPolicy); err != nil {
+			return nil, h.sigFailure(ex, "invalid_session", s3err.New(http.StatusBadRequest, "InvalidToken",
+				"The session policy in the token no longer compiles."))
 		}
 	}
-	pe := &principalEntry{
-		issuer: s.Issuer, subject: s.Subject, username: username(s.Claims, s.Subject),
-		fingerprint: s.TokenFingerprint, secret: s.SecretAccessKey, accessKeyID: s.AccessKeyID,
-		sessionID: s.ID, roles: s.Roles,
-		arn: fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(s.Roles, "+"), s.RoleSessionName),
-	}
-	if len(roles) != len(s.Roles) || len(roles) == 0 {
-		pe.noRole = fmt.Sprintf("The session's role %q no longer exists or no longer trusts its identity (issuer %q, subject %q).",
-			strings.Join(s.Roles, "+"), s.Issuer, s.Subject)
-	} else {
-		p := gen.Engine.NewPrincipal(id, roles)
-		if len(s.SessionPolicy) > 0 {
-			sp, err := authz.ParsePolicy("session-policy", s.SessionPolicy)
-			if err != nil {
-				return nil, h.sigFailure(ex, "invalid_session", s3err.New(http.StatusBadRequest, "InvalidToken",
-					"The session policy in the token no longer compiles."))
-			}
-			p = p.WithSessionPolicy(sp)
-		}
-		pe.principal = p
-	}
-	gen.auditIdentity(pe, s.Claims, roles)
+	pe := sessionEntry(gen, s)
 	gen.principals.put(key, pe, s.Expiry, ex.start)
 	return pe, nil
 }

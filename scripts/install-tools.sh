@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
-# and ("clients") the S3 clients the tests drive: curl, the AWS CLI v2 and rclone
-# from Debian (the AWS CLI v1 and boto3 come with the machine's Python).
+# and ("clients") the clients the tests drive: curl, the AWS CLI v2, rclone,
+# and Chromium with its driver (for the browser tests of the web console) from
+# Debian (the AWS CLI v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -47,6 +48,8 @@ install_clients() {
 	command -v curl >/dev/null || need+=(curl)
 	[ -x /usr/bin/aws ] || need+=(awscli)
 	command -v rclone >/dev/null || need+=(rclone)
+	command -v chromium >/dev/null || need+=(chromium)
+	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
@@ -57,6 +60,7 @@ install_clients() {
 	fi
 	python3 -c 'import boto3' 2>/dev/null || { echo "install-tools: python3 with boto3 is required" >&2; exit 1; }
 	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
+	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 }
 
 for t in $want; do

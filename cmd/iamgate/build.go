@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
@@ -22,6 +23,7 @@ import (
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
 	"github.com/iamgate/iamgate/sts"
+	"github.com/iamgate/iamgate/web"
 )
 
 // compileEngine maps the file's roles and policies onto the authz engine.
@@ -66,9 +68,17 @@ func identityConfig(f *config.File, log *slog.Logger, onRefresh func(string, err
 	return ic
 }
 
+// browserDeps are what the browser front end needs beyond the file: the
+// S3 handler its console sends requests through (the proxy itself) and
+// the audit log.
+type browserDeps struct {
+	s3    http.Handler
+	audit *audit.Logger
+}
+
 // buildGeneration compiles a loaded file into a servable generation. With
 // prev, issuer key sets that did not change are carried over.
-func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte) (*proxy.Generation, error) {
+func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte, bd browserDeps) (*proxy.Generation, error) {
 	engine, err := compileEngine(f)
 	if err != nil {
 		return nil, err
@@ -128,7 +138,47 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 			return nil, err
 		}
 	}
+	if len(f.LoginIssuers()) > 0 {
+		wc := webConfig(f, gen, engine, bd)
+		wc.Logger = log
+		wc.Fingerprint = func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) }
+		w, err := web.New(wc)
+		if err != nil {
+			v.Close()
+			return nil, err
+		}
+		gen.Browser = w
+	}
 	return gen, nil
+}
+
+// webConfig maps the file's login issuers and console section onto the
+// browser front end's config. gen must hold the session key ring.
+func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd browserDeps) web.Config {
+	wc := web.Config{
+		Keys:           gen.Sessions,
+		Engine:         engine,
+		Revocations:    gen.Revocations,
+		S3:             bd.s3,
+		Audit:          bd.audit,
+		Region:         f.Upstream.Region,
+		TrustedProxies: f.TrustedProxies,
+		MaxSession:     map[string]time.Duration{},
+	}
+	for _, is := range f.LoginIssuers() {
+		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel}
+		if is.ClientSecret != nil {
+			wi.ClientSecret = is.ClientSecret.Reveal()
+		}
+		wc.Issuers = append(wc.Issuers, wi)
+	}
+	for _, r := range f.Roles {
+		wc.MaxSession[r.Name] = r.MaxSession
+	}
+	if f.Console != nil {
+		wc.PublicURL, wc.CookieName = f.Console.PublicURL, f.Console.CookieName
+	}
+	return wc
 }
 
 // sessionKeyRing stretches each configured session secret to a 256-bit

@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/proxy"
+	"github.com/iamgate/iamgate/web"
 )
 
 // cmdCheck validates a configuration without serving or touching the
@@ -34,8 +37,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		problems = append(problems, err)
 	}
 	if f.STS != nil {
-		if _, err := sessionKeyRing(f.STS); err != nil {
+		kr, err := sessionKeyRing(f.STS)
+		if err != nil {
 			problems = append(problems, err)
+		}
+		if engine, eerr := compileEngine(f); eerr == nil && kr != nil && len(f.LoginIssuers()) > 0 {
+			gen := &proxy.Generation{Sessions: kr, Revocations: revocations(f)}
+			if _, err := web.New(webConfig(f, gen, engine, browserDeps{s3: http.NotFoundHandler()})); err != nil {
+				problems = append(problems, err)
+			}
 		}
 	}
 	v, err := identity.New(context.Background(), identityConfig(f, nil, nil))

@@ -152,7 +152,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	} else if _, err := rand.Read(a.fpKey); err != nil {
 		return nil, err
 	}
-	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey)
+	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +360,15 @@ loop:
 	return serveErr
 }
 
+// browserDeps lets the console send its S3 requests through the proxy
+// (built after the first generation, so looked up per request).
+func (a *app) browserDeps() browserDeps {
+	return browserDeps{
+		s3:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
+		audit: a.audit,
+	}
+}
+
 func (a *app) currentFile() *config.File {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
@@ -375,7 +384,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	f, warnings, err := config.Load(a.path)
 	if err == nil {
 		var gen *proxy.Generation
-		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey)
+		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey, a.browserDeps())
 		if err == nil {
 			old := a.handler.Current()
 			if err = a.handler.Swap(gen); err == nil {

@@ -30,17 +30,24 @@ var defaultTopLevelClaims = []string{
 }
 
 // Hydra is a running Ory Hydra v2 server: an OpenID provider issuing JWT
-// access tokens through the client_credentials grant.
+// access tokens through the client_credentials grant, and ID, access and
+// refresh tokens through the authorization code flow for the users that
+// AddUser registers (see BrowserClient).
 type Hydra struct {
 	// IssuerURL is the issuer exactly as Hydra writes it in "iss" and in its
 	// discovery document: "http://127.0.0.1:PORT/" (with the trailing slash).
 	IssuerURL string
 	// AdminURL is the admin API base, "http://127.0.0.1:PORT" (no trailing slash).
 	AdminURL string
+	// LoginAppURL is the base of the login, consent and logout pages Hydra
+	// sends browsers to, "http://127.0.0.1:PORT" (no trailing slash). Its
+	// /logged-out page is Hydra's default post-logout redirect.
+	LoginAppURL string
 
-	proc *process
-	hook *tokenHook
-	http *http.Client
+	proc  *process
+	hook  *tokenHook
+	login *loginApp
+	http  *http.Client
 
 	mu      sync.Mutex // guards cfg and the file at cfgPath
 	cfg     hydraConfig
@@ -60,13 +67,21 @@ type hydraConfig struct {
 		LeakSensitiveValue bool   `json:"leak_sensitive_values"`
 	} `json:"log"`
 	Serve struct {
-		Public hydraListen `json:"public"`
-		Admin  hydraListen `json:"admin"`
+		Public  hydraListen `json:"public"`
+		Admin   hydraListen `json:"admin"`
+		Cookies struct {
+			SameSiteMode string `json:"same_site_mode"`
+		} `json:"cookies"`
 	} `json:"serve"`
 	URLs struct {
 		Self struct {
 			Issuer string `json:"issuer"`
 		} `json:"self"`
+		Login              string `json:"login"`
+		Consent            string `json:"consent"`
+		Logout             string `json:"logout"`
+		Error              string `json:"error"`
+		PostLogoutRedirect string `json:"post_logout_redirect"`
 	} `json:"urls"`
 	Secrets struct {
 		System []string `json:"system"`
@@ -87,8 +102,9 @@ type hydraListen struct {
 }
 
 // StartHydra starts `hydra serve all --dev` with an in-memory database, JWT
-// access tokens and a token hook served in-process that adds the claims given
-// to Client. It waits until the admin and public health endpoints are ready
+// access tokens, a token hook served in-process that adds the claims given
+// to Client, and a login/consent/logout app served in-process for the
+// authorization code flow (see AddUser and BrowserClient). It waits until the admin and public health endpoints are ready
 // and the signing keys exist (its JWKS is served).
 // Everything is stopped when the test ends; Hydra's log tail is printed if
 // the test failed.
@@ -102,6 +118,10 @@ func StartHydra(t testing.TB) *Hydra {
 	t.Cleanup(hookSrv.Close)
 
 	h := &Hydra{hook: hook, http: &http.Client{Timeout: 30 * time.Second}}
+	h.login = newLoginApp(h.http)
+	loginSrv := httptest.NewServer(h.login)
+	t.Cleanup(loginSrv.Close)
+	h.LoginAppURL = loginSrv.URL
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		var cfg hydraConfig
@@ -110,6 +130,12 @@ func StartHydra(t testing.TB) *Hydra {
 		cfg.Log.LeakSensitiveValue = false
 		cfg.Serve.Public = hydraListen{Host: "127.0.0.1", Port: freePort(t)}
 		cfg.Serve.Admin = hydraListen{Host: "127.0.0.1", Port: freePort(t)}
+		cfg.Serve.Cookies.SameSiteMode = "Lax"
+		cfg.URLs.Login = loginSrv.URL + "/login"
+		cfg.URLs.Consent = loginSrv.URL + "/consent"
+		cfg.URLs.Logout = loginSrv.URL + "/logout"
+		cfg.URLs.Error = loginSrv.URL + "/error"
+		cfg.URLs.PostLogoutRedirect = loginSrv.URL + "/logged-out"
 		cfg.URLs.Self.Issuer = "http://" + hostPort(cfg.Serve.Public.Port) + "/"
 		cfg.Secrets.System = []string{randomString(t, 16)}
 		cfg.Strategies.AccessToken = "jwt"
@@ -136,6 +162,7 @@ func StartHydra(t testing.TB) *Hydra {
 		h.proc = p
 		h.IssuerURL = cfg.URLs.Self.Issuer
 		h.AdminURL = "http://" + hostPort(cfg.Serve.Admin.Port)
+		h.login.admin = h.AdminURL
 
 		err = p.waitReady(h.AdminURL+"/health/ready", readyTimeout)
 		if err == nil {

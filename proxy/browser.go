@@ -1,0 +1,170 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/s3err"
+)
+
+// CSRFHeader carries the anti-forgery token (identity.CSRFToken) of a
+// cookie-authenticated request whose method is not GET, HEAD or OPTIONS.
+const CSRFHeader = "X-Iamgate-CSRF"
+
+// Browser is the browser front end: sign-in, the console and share links
+// (package web implements it). It serves the paths under /_iamgate/ that
+// the Handler does not answer itself.
+type Browser interface {
+	http.Handler
+	// Session returns the browser session of r and its sealed token, or
+	// a nil session and no error when r carries no session cookie. It may
+	// renew the session with the identity provider and set the new cookie
+	// on w. An error means the cookie is present but not usable (forged,
+	// expired, revoked, renewal refused).
+	Session(w http.ResponseWriter, r *http.Request) (*identity.Session, string, error)
+	// LoginPath returns the path that signs a person in and then returns
+	// to rd (a same-origin path).
+	LoginPath(rd string) string
+}
+
+// browserPaths are the paths under /_iamgate/ that a Browser serves.
+func isBrowserPath(p string) bool {
+	switch p {
+	case "/_iamgate/login", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share":
+		return true
+	}
+	return strings.HasPrefix(p, "/_iamgate/ui/") || p == "/_iamgate/ui" || strings.HasPrefix(p, "/_iamgate/assets/")
+}
+
+// isNavigation reports whether r looks like a person's browser opening a
+// page, rather than an API client: a GET or HEAD that accepts HTML and is a
+// top-level navigation (or does not say).
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		return false
+	}
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return mode == "" || mode == "navigate"
+}
+
+// hasSessionCookie reports whether r carries a cookie that may hold a
+// browser session; the Browser decides what the cookie means.
+func hasSessionCookie(r *http.Request) bool { return r.Header.Get("Cookie") != "" }
+
+// redirectToLogin answers an anonymous (or expired) browser navigation
+// with a redirect to the sign-in page, which returns to the same object.
+func (h *Handler) redirectToLogin(ex *exchange, r *http.Request, reason string) *s3err.Error {
+	rd := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		rd += "?" + r.URL.RawQuery
+	}
+	ex.ev.Reason = reason
+	ex.w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(ex.w, r, ex.gen.Browser.LoginPath(rd), http.StatusFound)
+	return s3err.New(http.StatusFound, "LoginRequired", "Sign in at "+ex.gen.Browser.LoginPath(rd)+".")
+}
+
+// browserAuth authenticates a request by its browser session cookie. It
+// returns nil, nil when there is no session cookie, so that the request is
+// treated as anonymous.
+func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *s3err.Error) {
+	gen := ex.gen
+	s, token, err := gen.Browser.Session(ex.w, r)
+	if err == nil && s == nil {
+		return nil, nil
+	}
+	ex.ev.AuthMethod = "browser-session"
+	if err != nil {
+		reason := "invalid_session"
+		if se, ok := err.(*identity.SessionError); ok && se.Reason == identity.SessionExpired {
+			reason = "expired"
+		}
+		if isNavigation(r) {
+			ex.ev.Kind = "auth_failure"
+			h.countAuthFailure(reason)
+			return nil, h.redirectToLogin(ex, r, reason)
+		}
+		return nil, h.sigFailure(ex, reason, s3err.New(http.StatusForbidden, "AccessDenied",
+			"The browser session is invalid or has expired ("+err.Error()+"); sign in again at /_iamgate/login."))
+	}
+	ex.ev.SessionID = s.ID
+	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
+		msg := "The browser session was revoked"
+		if !rule.IssuedBefore.IsZero() {
+			msg += " (sessions issued before " + rule.IssuedBefore.UTC().Format(time.RFC3339) + ")"
+		}
+		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusForbidden, "AccessDenied", msg+"; sign in again at /_iamgate/login."))
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		if !identity.CheckCSRFToken(s, r.Header.Get(CSRFHeader)) {
+			ex.ev.Reason = "csrf"
+			ex.ev.Issuer, ex.ev.Subject, ex.ev.Username = s.Issuer, s.Subject, username(s.Claims, s.Subject)
+			h.countAuthFailure("csrf")
+			return nil, s3err.New(http.StatusForbidden, "AccessDenied",
+				"The request was refused: a request authenticated by the browser session cookie must carry the "+CSRFHeader+
+					" header of the console (cross-site requests are not allowed).")
+		}
+	}
+	key := principalKey{hash: sha256.Sum256([]byte(token)), role: "\x00browser"}
+	if pe, ok := gen.principals.get(key, ex.start); ok {
+		h.fillIdentity(ex, pe)
+		return pe, nil
+	}
+	pe := sessionEntry(gen, s)
+	gen.principals.put(key, pe, s.Expiry, ex.start)
+	h.fillIdentity(ex, pe)
+	return pe, nil
+}
+
+// sessionEntry maps an opened session to a principal: the session's roles
+// must still exist and still trust its identity; a session policy narrows
+// them. It is shared by STS, share-link and browser sessions.
+func sessionEntry(gen *Generation, s *identity.Session) *principalEntry {
+	id := &authz.Identity{Issuer: s.Issuer, Subject: s.Subject, Claims: s.Claims}
+	trusted, _ := gen.Engine.Trust(id)
+	var roles []*authz.Role
+	for _, name := range s.Roles {
+		for _, t := range trusted {
+			if t.Name() == name {
+				roles = append(roles, t)
+			}
+		}
+	}
+	name := s.RoleSessionName
+	if name == "" {
+		name = s.Subject
+	}
+	pe := &principalEntry{
+		issuer: s.Issuer, subject: s.Subject, username: username(s.Claims, s.Subject),
+		fingerprint: s.TokenFingerprint, secret: s.SecretAccessKey, accessKeyID: s.AccessKeyID,
+		sessionID: s.ID, roles: s.Roles, kind: s.Kind,
+		arn: fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(s.Roles, "+"), name),
+	}
+	gen.auditIdentity(pe, s.Claims, roles)
+	if len(roles) != len(s.Roles) || len(roles) == 0 {
+		pe.noRole = fmt.Sprintf("The session's role %q no longer exists or no longer trusts its identity (issuer %q, subject %q).",
+			strings.Join(s.Roles, "+"), s.Issuer, s.Subject)
+		return pe
+	}
+	p := gen.Engine.NewPrincipal(id, roles)
+	if len(s.SessionPolicy) > 0 {
+		sp, err := authz.ParsePolicy("session-policy", s.SessionPolicy)
+		if err != nil {
+			pe.noRole = "The session policy in the token no longer compiles."
+			return pe
+		}
+		p = p.WithSessionPolicy(sp)
+	}
+	pe.principal = p
+	return pe
+}

@@ -1,0 +1,546 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+)
+
+// provider is a discovered OpenID provider with its client.
+type provider struct {
+	issuer     *Issuer
+	oidc       *oidc.Provider
+	verifier   *oidc.IDTokenVerifier
+	endSession string
+	// authInParams: send the client secret in the form (client_secret_post).
+	authInParams bool
+}
+
+// provider discovers is once (retrying after a failure) and caches it.
+func (s *Service) provider(ctx context.Context, is *Issuer) (*provider, error) {
+	s.provMu.Lock()
+	defer s.provMu.Unlock()
+	if p := s.provs[is.Name]; p != nil {
+		return p, nil
+	}
+	ctx, cancel := context.WithTimeout(s.clientContext(ctx), 30*time.Second)
+	defer cancel()
+	op, err := oidc.NewProvider(ctx, is.URL)
+	if err != nil {
+		return nil, fmt.Errorf("discovering %s: %w", is.URL, err)
+	}
+	var meta struct {
+		EndSession  string   `json:"end_session_endpoint"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	_ = op.Claims(&meta)
+	// client_secret_post only when the provider says it does not take
+	// client_secret_basic.
+	post := slices.Contains(meta.AuthMethods, "client_secret_post") && !slices.Contains(meta.AuthMethods, "client_secret_basic")
+	p := &provider{
+		issuer:       is,
+		oidc:         op,
+		verifier:     op.VerifierContext(s.clientContext(context.Background()), &oidc.Config{ClientID: is.ClientID, Now: s.cfg.Now}),
+		endSession:   meta.EndSession,
+		authInParams: post,
+	}
+	s.provs[is.Name] = p
+	return p, nil
+}
+
+func (s *Service) clientContext(ctx context.Context) context.Context {
+	ctx = oidc.ClientContext(ctx, s.cfg.HTTPClient)
+	return context.WithValue(ctx, oauth2.HTTPClient, s.cfg.HTTPClient)
+}
+
+func (s *Service) oauth2Config(p *provider, r *http.Request) *oauth2.Config {
+	scopes := p.issuer.Scopes
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	ep := p.oidc.Endpoint()
+	// Choose the client authentication once: auto-detection retries a
+	// refused exchange with the other style, which turns "wrong PKCE
+	// verifier" into a misleading "code already used". client_secret_basic
+	// is OpenID Connect's default; a public client sends only client_id.
+	ep.AuthStyle = oauth2.AuthStyleInHeader
+	if p.issuer.ClientSecret == "" || p.authInParams {
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
+	return &oauth2.Config{
+		ClientID:     p.issuer.ClientID,
+		ClientSecret: p.issuer.ClientSecret,
+		Endpoint:     ep,
+		RedirectURL:  s.base(r).String() + "/_iamgate/callback",
+		Scopes:       scopes,
+	}
+}
+
+// loginState is what the browser carries, sealed, between /login and
+// /callback.
+type loginState struct {
+	State    string `json:"s"`
+	Nonce    string `json:"n"`
+	Verifier string `json:"v"`
+	Return   string `json:"r"`
+	Issuer   string `json:"i"`
+	Expiry   int64  `json:"e"`
+}
+
+const (
+	loginStatePurpose = "login-state"
+	loginCookiePrefix = "iamgate_login_"
+	loginCookiePath   = "/_iamgate/callback"
+)
+
+// loginCookieName keys the state cookie by the start of state, so that
+// sign-ins started in two tabs do not overwrite each other.
+func loginCookieName(state string) string {
+	if len(state) > 12 {
+		state = state[:12]
+	}
+	return loginCookiePrefix + state
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// serveLogin starts a sign-in: with one issuer (or ?issuer=NAME) it sends
+// the browser to the provider; with several it shows a chooser.
+func (s *Service) serveLogin(w http.ResponseWriter, r *http.Request) {
+	rd, ok := SafeReturnPath(r.URL.Query().Get("rd"))
+	if !ok {
+		rd = DefaultReturnPath
+	}
+	name := r.URL.Query().Get("issuer")
+	if name == "" && len(s.order) == 1 {
+		name = s.order[0]
+	}
+	if name == "" {
+		var choices []loginChoice
+		for _, n := range s.order {
+			is := s.issuers[n]
+			label := is.Label
+			if label == "" {
+				label = "Sign in with " + is.Name
+			}
+			choices = append(choices, loginChoice{Name: n, Label: label,
+				Href: "/_iamgate/login?issuer=" + url.QueryEscape(n) + "&rd=" + url.QueryEscape(rd)})
+		}
+		s.renderer.page(w, http.StatusOK, "login.html", &pageData{Title: "Sign in", Choices: choices})
+		return
+	}
+	is := s.issuers[name]
+	if is == nil {
+		s.renderer.errorPage(w, http.StatusBadRequest, "Unknown sign-in provider", fmt.Sprintf("There is no sign-in provider named %q.", name))
+		return
+	}
+	p, err := s.provider(r.Context(), is)
+	if err != nil {
+		s.log.Warn("identity provider discovery failed", "issuer", is.Name, "err", err)
+		s.failLogin(w, r, is.Name, "idp_unavailable", http.StatusBadGateway,
+			"The sign-in provider "+is.Name+" cannot be reached right now. Try again in a minute.")
+		return
+	}
+	st := loginState{
+		State:    randomString(24),
+		Nonce:    randomString(24),
+		Verifier: oauth2.GenerateVerifier(),
+		Return:   rd,
+		Issuer:   is.Name,
+		Expiry:   s.cfg.Now().Add(LoginStateLifetime).Unix(),
+	}
+	plain, _ := json.Marshal(&st)
+	c := s.cookie(r, loginCookieName(st.State), s.cfg.Keys.SealData(loginStatePurpose, plain), int(LoginStateLifetime/time.Second))
+	c.Path = loginCookiePath
+	http.SetCookie(w, c)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, s.oauth2Config(p, r).AuthCodeURL(st.State, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce)), http.StatusFound)
+}
+
+// failLogin shows why a sign-in failed and records a login_failure event.
+func (s *Service) failLogin(w http.ResponseWriter, r *http.Request, issuer, reason string, status int, msg string) {
+	s.logEvent(r, &audit.Event{Kind: "login_failure", Decision: "deny", Issuer: issuer, Reason: reason,
+		Message: msg, AuthMethod: "oidc-code", ErrorCode: "LoginFailed"})
+	s.renderer.errorPage(w, status, "Sign-in failed", msg)
+}
+
+// openLoginState finds, opens and deletes the sign-in state of state.
+func (s *Service) openLoginState(w http.ResponseWriter, r *http.Request, state string) (*loginState, string) {
+	if state == "" {
+		return nil, "the provider's answer has no state"
+	}
+	c, err := r.Cookie(loginCookieName(state))
+	if err != nil {
+		return nil, "no sign-in was started in this browser for this answer (or it took longer than 10 minutes)"
+	}
+	del := s.cookie(r, c.Name, "", -1)
+	del.Path = loginCookiePath
+	http.SetCookie(w, del)
+	plain, err := s.cfg.Keys.OpenData(loginStatePurpose, c.Value)
+	if err != nil {
+		return nil, "the sign-in state cookie is not authentic"
+	}
+	var st loginState
+	if json.Unmarshal(plain, &st) != nil {
+		return nil, "the sign-in state cookie is malformed"
+	}
+	if subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) != 1 {
+		return nil, "the state in the provider's answer does not match the sign-in started in this browser"
+	}
+	if s.cfg.Now().Unix() >= st.Expiry {
+		return nil, "the sign-in took longer than 10 minutes"
+	}
+	return &st, ""
+}
+
+// serveCallback completes a sign-in: checks state, exchanges the code with
+// the PKCE verifier, verifies the ID token and its nonce, maps the
+// identity to roles and sets the session cookie.
+func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	q := r.URL.Query()
+	st, problem := s.openLoginState(w, r, q.Get("state"))
+	if st == nil {
+		s.failLogin(w, r, "", "state_mismatch", http.StatusBadRequest, "Sign-in failed: "+problem+". Start again from the page you wanted to open.")
+		return
+	}
+	is := s.issuers[st.Issuer]
+	if is == nil {
+		s.failLogin(w, r, st.Issuer, "state_mismatch", http.StatusBadRequest, "Sign-in failed: the provider it was started with is no longer configured.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		msg := "The sign-in provider refused the sign-in: " + clip(e, 100)
+		if d := q.Get("error_description"); d != "" {
+			msg += " (" + clip(d, 300) + ")"
+		}
+		s.failLogin(w, r, is.Name, "idp_error", http.StatusForbidden, msg+".")
+		return
+	}
+	p, err := s.provider(r.Context(), is)
+	if err != nil {
+		s.failLogin(w, r, is.Name, "idp_unavailable", http.StatusBadGateway, "The sign-in provider "+is.Name+" cannot be reached right now. Try again in a minute.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.clientContext(r.Context()), 30*time.Second)
+	defer cancel()
+	tok, err := s.oauth2Config(p, r).Exchange(ctx, q.Get("code"), oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		s.log.Info("authorization code exchange failed", "issuer", is.Name, "err", exchangeError(err))
+		s.failLogin(w, r, is.Name, "code_exchange_failed", http.StatusForbidden,
+			"Sign-in failed: the provider refused to exchange the authorization code ("+exchangeError(err)+"). A code can be used only once; start again.")
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		s.failLogin(w, r, is.Name, "id_token_invalid", http.StatusForbidden, "Sign-in failed: the provider returned no ID token (is the openid scope requested?).")
+		return
+	}
+	idt, err := p.verifier.Verify(ctx, raw)
+	if err != nil {
+		s.failLogin(w, r, is.Name, "id_token_invalid", http.StatusForbidden, "Sign-in failed: the ID token is not valid ("+clip(err.Error(), 300)+").")
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+		s.failLogin(w, r, is.Name, "nonce_mismatch", http.StatusForbidden, "Sign-in failed: the ID token was not issued for this sign-in (nonce mismatch).")
+		return
+	}
+	sess, msg, reason := s.newSession(idt, raw, tok.RefreshToken, nil)
+	if sess == nil {
+		s.failLogin(w, r, is.Name, reason, http.StatusForbidden, msg)
+		return
+	}
+	if err := s.issue(w, r, sess); err != nil {
+		s.failLogin(w, r, is.Name, "session_too_large", http.StatusForbidden, err.Error())
+		return
+	}
+	s.logEvent(r, &audit.Event{Kind: "login", Decision: "allow", Reason: "signed_in", AuthMethod: "oidc-code",
+		Issuer: sess.Issuer, Subject: sess.Subject, Username: username(sess.Claims, sess.Subject),
+		Roles: sess.Roles, SessionID: sess.ID, Fingerprint: sess.TokenFingerprint, Expiry: sess.Expiry})
+	http.Redirect(w, r, st.Return, http.StatusFound)
+}
+
+// exchangeError is the provider's error code and description, without
+// the response body (which could echo a code).
+func exchangeError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			s := re.ErrorCode
+			if re.ErrorDescription != "" {
+				s += ": " + clip(re.ErrorDescription, 200)
+			}
+			return s
+		}
+		if re.Response != nil {
+			return "HTTP " + re.Response.Status
+		}
+	}
+	return "the token endpoint could not be reached"
+}
+
+// droppedClaims are claims of an ID token that say nothing about the
+// person; they are not kept in the session.
+var droppedClaims = []string{"nonce", "at_hash", "c_hash", "s_hash", "jti", "rat", "sid"}
+
+// newSession makes the browser session for a verified ID token. prev,
+// when renewing, keeps its ID and issue time. On failure it returns the
+// message to show and the audit reason.
+func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *identity.Session) (*identity.Session, string, string) {
+	is := s.issuerByURL(idt.Issuer)
+	if is == nil {
+		return nil, "Sign-in failed: the ID token's issuer is not configured.", "id_token_invalid"
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return nil, "Sign-in failed: the ID token's claims cannot be read.", "id_token_invalid"
+	}
+	for _, c := range droppedClaims {
+		delete(claims, c)
+	}
+	id := &authz.Identity{Issuer: is.Name, Subject: idt.Subject, Claims: claims}
+	trusted, misses := s.cfg.Engine.Trust(id)
+	if len(trusted) == 0 {
+		msg := fmt.Sprintf("You signed in as %s, but no role of this iamgate trusts that identity (issuer %q).", username(claims, idt.Subject), is.Name)
+		if len(misses) > 0 && len(misses) <= 3 {
+			var parts []string
+			for _, m := range misses {
+				parts = append(parts, fmt.Sprintf("role %q: %s", m.Role, m.Reason))
+			}
+			msg += " " + strings.Join(parts, "; ") + "."
+		}
+		return nil, msg + " Ask an administrator for access.", "no_role"
+	}
+	sess := identity.NewSession()
+	var roles []string
+	for _, t := range trusted {
+		roles = append(roles, t.Name())
+	}
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	sess.Kind = identity.KindBrowser
+	sess.Issuer, sess.Subject, sess.Roles, sess.Claims = is.Name, idt.Subject, roles, claims
+	sess.RoleSessionName = username(claims, idt.Subject)
+	sess.IssuedAt = now
+	sess.Expiry = idt.Expiry.UTC().Truncate(time.Second)
+	if lim := now.Add(s.maxSession(roles)); lim.Before(sess.Expiry) {
+		sess.Expiry = lim
+	}
+	if prev != nil {
+		sess.ID, sess.IssuedAt = prev.ID, prev.IssuedAt
+	}
+	if !sess.Expiry.After(now) {
+		return nil, "Sign-in failed: the ID token leaves no session time.", "id_token_invalid"
+	}
+	sess.RefreshToken = refresh
+	sess.IDToken = raw
+	sess.TokenFingerprint = s.fingerprint(raw)
+	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+		return nil, "Sign-in refused: sessions of this identity are revoked.", "revoked"
+	}
+	return sess, "", ""
+}
+
+func (s *Service) issuerByURL(u string) *Issuer {
+	for _, n := range s.order {
+		if s.issuers[n].URL == u {
+			return s.issuers[n]
+		}
+	}
+	return nil
+}
+
+// issue seals sess into the session cookie. A session too large for the
+// cookies is retried without the ID token (logout then goes without
+// id_token_hint), then refused.
+func (s *Service) issue(w http.ResponseWriter, r *http.Request, sess *identity.Session) error {
+	tok, err := s.cfg.Keys.Seal(sess)
+	if err == nil && len(tok) > cookieChunk*maxCookieChunks {
+		err = ErrSessionTooLarge
+	}
+	if err != nil && sess.IDToken != "" {
+		sess.IDToken = ""
+		return s.issue(w, r, sess)
+	}
+	if err != nil {
+		return fmt.Errorf("Sign-in failed: your identity's claims are too large for a browser session (%d bytes allowed). Ask an administrator to reduce the claims the provider puts in ID tokens.", identity.MaxSessionTokenLength)
+	}
+	maxAge := int(sess.Expiry.Sub(s.cfg.Now()) / time.Second)
+	return s.setSessionCookie(w, r, tok, max(maxAge, 1))
+}
+
+// errRevoked is returned by Session for a revoked browser session.
+var errRevoked = errors.New("the browser session was revoked")
+
+// Session opens the browser session cookie of r. It returns nil and no
+// error when there is none. A session close to its end is renewed with
+// its refresh token, and the new cookie set on w; if the provider refuses,
+// the session lasts until it expires and is not renewed again.
+func (s *Service) Session(w http.ResponseWriter, r *http.Request) (*identity.Session, string, error) {
+	token := s.readSessionCookie(r)
+	if token == "" {
+		return nil, "", nil
+	}
+	now := s.cfg.Now()
+	sess, err := s.cfg.Keys.Open(token, now)
+	if err != nil {
+		return nil, "", err
+	}
+	if !sess.IsKind(identity.KindBrowser) {
+		return nil, "", &identity.SessionError{Reason: identity.SessionMalformed}
+	}
+	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+		return nil, "", errRevoked
+	}
+	if sess.RefreshToken != "" && sess.Expiry.Sub(now) < s.cfg.RenewBefore {
+		if ns, nt := s.renew(w, r, sess); ns != nil {
+			return ns, nt, nil
+		}
+	}
+	return sess, token, nil
+}
+
+// renew refreshes sess with the provider. On failure it stores the
+// session without its refresh token, so that renewal is not retried on
+// every request, and returns nil.
+func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.Session) (*identity.Session, string) {
+	fail := func(why string) (*identity.Session, string) {
+		s.log.Info("browser session renewal failed; it ends at its expiry", "session_id", sess.ID, "issuer", sess.Issuer, "why", why)
+		cp := *sess
+		cp.RefreshToken = ""
+		if tok, err := s.cfg.Keys.Seal(&cp); err == nil {
+			_ = s.setSessionCookie(w, r, tok, max(int(cp.Expiry.Sub(s.cfg.Now())/time.Second), 1))
+		}
+		return nil, ""
+	}
+	is := s.issuers[sess.Issuer]
+	if is == nil {
+		return fail("issuer no longer configured")
+	}
+	p, err := s.provider(r.Context(), is)
+	if err != nil {
+		return fail("discovery failed")
+	}
+	ctx, cancel := context.WithTimeout(s.clientContext(r.Context()), 30*time.Second)
+	defer cancel()
+	old := &oauth2.Token{RefreshToken: sess.RefreshToken, Expiry: s.cfg.Now().Add(-time.Minute)}
+	tok, err := s.oauth2Config(p, r).TokenSource(ctx, old).Token()
+	if err != nil {
+		return fail(exchangeError(err))
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return fail("no ID token in the refresh response")
+	}
+	idt, err := p.verifier.Verify(ctx, raw)
+	if err != nil {
+		return fail("ID token invalid: " + clip(err.Error(), 200))
+	}
+	if idt.Subject != sess.Subject {
+		return fail("the refreshed ID token names another subject")
+	}
+	refresh := tok.RefreshToken
+	if refresh == "" {
+		refresh = sess.RefreshToken
+	}
+	ns, msg, _ := s.newSession(idt, raw, refresh, sess)
+	if ns == nil {
+		return fail(msg)
+	}
+	if err := s.issue(w, r, ns); err != nil {
+		return fail(err.Error())
+	}
+	nt, err := s.cfg.Keys.Seal(ns)
+	if err != nil {
+		return fail(err.Error())
+	}
+	s.logEvent(r, &audit.Event{Kind: "login", Decision: "allow", Reason: "renewed", AuthMethod: "refresh-token", Operation: "RenewSession",
+		Issuer: ns.Issuer, Subject: ns.Subject, Username: username(ns.Claims, ns.Subject), Roles: ns.Roles,
+		SessionID: ns.ID, Fingerprint: ns.TokenFingerprint, Expiry: ns.Expiry})
+	return ns, nt
+}
+
+// SignedOutPath is where logout ends; register <public URL>+SignedOutPath
+// as a post-logout redirect URI at the provider.
+const SignedOutPath = "/_iamgate/signedout"
+
+func (s *Service) serveSignedOut(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.renderer.page(w, http.StatusOK, "signedout.html", &pageData{Title: "Signed out"})
+}
+
+// serveLogout ends the browser session: the cookie is deleted and, when
+// the provider advertises end_session_endpoint, the browser is sent there
+// (RP-initiated logout) to end the provider's session too.
+func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Get("done") != "" { // the signed-out page's older address
+		s.serveSignedOut(w, r)
+		return
+	}
+	var sess *identity.Session
+	if tok := s.readSessionCookie(r); tok != "" {
+		// An expired session is still ended at the provider.
+		sess, _ = s.cfg.Keys.Open(tok, time.Unix(0, 0))
+	}
+	s.clearSessionCookie(w, r)
+	done := s.base(r).String() + SignedOutPath
+	if sess == nil || !sess.IsKind(identity.KindBrowser) {
+		http.Redirect(w, r, SignedOutPath, http.StatusFound)
+		return
+	}
+	s.logEvent(r, &audit.Event{Kind: "logout", Decision: "allow", AuthMethod: "browser-session",
+		Issuer: sess.Issuer, Subject: sess.Subject, Username: username(sess.Claims, sess.Subject), Roles: sess.Roles, SessionID: sess.ID})
+	if is := s.issuers[sess.Issuer]; is != nil {
+		if p, err := s.provider(r.Context(), is); err == nil && p.endSession != "" {
+			if u, err := url.Parse(p.endSession); err == nil {
+				q := u.Query()
+				if sess.IDToken != "" {
+					q.Set("id_token_hint", sess.IDToken)
+				}
+				q.Set("client_id", is.ClientID)
+				q.Set("post_logout_redirect_uri", done)
+				u.RawQuery = q.Encode()
+				http.Redirect(w, r, u.String(), http.StatusFound)
+				return
+			}
+		}
+	}
+	http.Redirect(w, r, SignedOutPath, http.StatusFound)
+}
+
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		return s[:n] + "…"
+	}
+	return s
+}
