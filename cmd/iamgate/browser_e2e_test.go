@@ -73,6 +73,9 @@ const browserLogin = `
 
 // hostileKey tries to inject markup into the listing, an attribute and the
 // download link; scriptKey's slashes also make its start a "folder".
+// manyObjects are more than one page of the console's listing.
+const manyObjects = 105
+
 const (
 	hostileKey = `sales/<img src=x onerror=alert(1)> "quoted" 'single' & ünïcødé ✓.txt`
 	scriptKey  = `sales/<script>alert(1)</script>.txt`
@@ -145,6 +148,9 @@ log: {level: warn, format: text}
 	e.minio.PutObject(t, "eng-data", "readme.txt", []byte("engineering data\n"))
 	e.minio.PutObject(t, "eng-data", "reports/2026/q1.csv", []byte("quarter,revenue\nq1,42\n"))
 	e.minio.PutObject(t, "eng-data", "reports/2026/q2.csv", []byte("quarter,revenue\nq2,43\n"))
+	for i := range manyObjects {
+		e.minio.PutObject(t, "shared", fmt.Sprintf("many/obj-%03d", i), []byte{byte(i)})
+	}
 	e.minio.PutObject(t, "shared", "eng/notes.txt", []byte("notes for everyone\n"))
 	// text/plain, so that the browser shows it instead of downloading it.
 	_, err := e.minio.Client(t).PutObject(context.Background(), "shared", "sales/report.txt",
@@ -193,8 +199,9 @@ func aliceSession(t *testing.T, e *browserEnv, tab *testenv.Tab) {
 	if got := keys(t, tab); !slices.Equal(got, []string{"readme.txt"}) {
 		t.Errorf("eng-data objects = %q, want [readme.txt]", got)
 	}
-	tab.Do("open reports/", chromedp.Click(chromedp.CSS("a.prefix")), chromedp.WaitVisible(chromedp.CSS("a.prefix")))
-	tab.Do("open reports/2026/", chromedp.Click(chromedp.CSS("a.prefix")),
+	tab.Do("open reports/", chromedp.Click(chromedp.CSS(`a.prefix[href$="/reports/"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a.prefix[href$="/reports/2026/"]`)))
+	tab.Do("open reports/2026/", chromedp.Click(chromedp.CSS(`a.prefix[href$="/reports/2026/"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr.object[data-key="reports/2026/q1.csv"]`)))
 	if got := keys(t, tab); !slices.Equal(got, []string{"reports/2026/q1.csv", "reports/2026/q2.csv"}) {
 		t.Errorf("reports/2026/ objects = %q", got)
@@ -217,6 +224,10 @@ func aliceSession(t *testing.T, e *browserEnv, tab *testenv.Tab) {
 		chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{upload}),
 		chromedp.Click(chromedp.ID("upload-submit")))
 	waitText(t, tab, "#upload-status", func(s string) bool { return strings.HasSuffix(s, "Uploaded") })
+	if v := testenv.Run(tab, "upload progress", chromedp.Evaluate[float64](
+		`document.getElementById("upload-progress").value / document.getElementById("upload-progress").max`)); v != 1 {
+		t.Errorf("upload progress at %v after the upload, want 1", v)
+	}
 	if got := e.minio.GetObject(t, "eng-data", "reports/2026/q3.csv"); !bytes.Equal(got, content) {
 		t.Errorf("uploaded object = %q, want %q", got, content)
 	}
@@ -265,6 +276,19 @@ func aliceSession(t *testing.T, e *browserEnv, tab *testenv.Tab) {
 		t.Errorf("a denied delete removed shared/eng/notes.txt")
 	}
 	e.screenshot(t, tab, "console-denied.png")
+
+	// A listing longer than a page.
+	tab.Do("open shared/many/", chromedp.Navigate(e.url+"/_iamgate/ui/b/shared/many/"),
+		chromedp.WaitVisible(chromedp.CSS("tr.object")))
+	first := keys(t, tab)
+	tab.Do("next page", chromedp.Click(chromedp.ID("next-page")),
+		chromedp.WaitVisible(chromedp.CSS(`tr.object[data-key="many/obj-104"]`)))
+	second := keys(t, tab)
+	all := append(slices.Clone(first), second...)
+	slices.Sort(all)
+	if len(first) == 0 || len(second) == 0 || len(slices.Compact(all)) != manyObjects {
+		t.Errorf("pages of %d and %d objects (%d distinct), want %d in all", len(first), len(second), len(slices.Compact(all)), manyObjects)
+	}
 
 	// A delete alice may do.
 	tab.Do("open eng-data/",
