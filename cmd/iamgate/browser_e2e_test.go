@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/testenv"
 )
 
@@ -39,6 +41,44 @@ func TestBrowserConsole(t *testing.T) {
 
 	t.Run("alice", func(t *testing.T) { aliceSession(t, e, browser.NewTab(t)) })
 	t.Run("bob", func(t *testing.T) { bobSession(t, e, browser.NewTab(t)) })
+	t.Run("audit", func(t *testing.T) { browserAudit(t, e) })
+}
+
+// browserAudit checks the audit events of the sessions above: every one
+// matches the schema; sign-in, sign-out, the share link and its use are
+// recorded under the person's name; nothing secret was written.
+func browserAudit(t *testing.T, e *browserEnv) {
+	kinds, err := auditschema.File(e.audit)
+	if err != nil {
+		t.Fatalf("audit does not match the schema: %v", err)
+	}
+	if kinds["login"] < 2 || kinds["logout"] < 1 || kinds["share_link"] < 1 {
+		t.Errorf("event kinds %v: want two sign-ins, a sign-out and a share link", kinds)
+	}
+	raw, _ := os.ReadFile(e.audit)
+	var shareUsed, browserAllowed, browserDenied bool
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		ev, err := audit.Decode(line)
+		if err != nil {
+			t.Fatalf("audit line: %v", err)
+		}
+		switch {
+		case ev.Kind == "s3" && ev.AuthMethod == "share-link":
+			shareUsed = shareUsed || ev.Username == "alice" && ev.Decision == "allow" && ev.Key == "reports/2026/q1.csv"
+		case ev.Kind == "s3" && ev.AuthMethod == "browser-session" && ev.Username == "alice":
+			browserAllowed = browserAllowed || ev.Decision == "allow" && ev.Operation == "PutObject"
+			browserDenied = browserDenied || ev.Decision == "deny" && ev.Operation == "DeleteObject" && ev.Bucket == "shared"
+		}
+	}
+	if !shareUsed || !browserAllowed || !browserDenied {
+		t.Errorf("audit: share link used under alice's name %v, console upload %v, denied console delete %v",
+			shareUsed, browserAllowed, browserDenied)
+	}
+	secrets := []string{e.clientSecret, "browser-session-key-0123456789abcdef0123", e.minio.SecretKey}
+	if u, err := url.Parse(e.shareURL); err == nil {
+		secrets = append(secrets, u.Query().Get("X-Amz-Signature"), u.Query().Get("X-Amz-Security-Token"))
+	}
+	assertNoSecrets(t, secrets, e.audit)
 }
 
 // browserPolicies: alice (group eng) reads and writes eng-data and reads
@@ -86,6 +126,10 @@ type browserEnv struct {
 	hydra *testenv.Hydra
 	url   string // iamgate, http://127.0.0.1:PORT
 	shots string // directory for the documentation's screenshots; "" = none
+
+	audit        string // iamgate's audit file
+	clientSecret string
+	shareURL     string // the share link alice made
 }
 
 func startBrowserEnv(t *testing.T) *browserEnv {
@@ -106,6 +150,7 @@ func startBrowserEnv(t *testing.T) *browserEnv {
 	t.Setenv("BT_MINIO_PASSWORD", e.minio.SecretKey)
 	t.Setenv("BT_SESSION_KEY", "browser-session-key-0123456789abcdef0123")
 	t.Setenv("BT_CLIENT_SECRET", client.Secret)
+	e.clientSecret = client.Secret
 	cfg := filepath.Join(dir, "iamgate.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -137,6 +182,7 @@ audit:
   file: %s
 log: {level: warn, format: text}
 %s`, e.minio.Endpoint, e.hydra.IssuerURL, fmt.Sprintf(browserLogin, client.ID), filepath.Join(dir, "audit.log"), browserPolicies))
+	e.audit = filepath.Join(dir, "audit.log")
 	_, e.url = startApp(t, cfg)
 	e.hydra.SetClientURIs(t, client,
 		[]string{e.url + "/_iamgate/callback"},
@@ -153,8 +199,10 @@ log: {level: warn, format: text}
 	}
 	e.minio.PutObject(t, "shared", "eng/notes.txt", []byte("notes for everyone\n"))
 	// text/plain, so that the browser shows it instead of downloading it.
+	// The length is given: with -1, minio-go buffers a 528 MiB part.
+	report := "sales report: all good\n"
 	_, err := e.minio.Client(t).PutObject(context.Background(), "shared", "sales/report.txt",
-		strings.NewReader("sales report: all good\n"), -1, minio.PutObjectOptions{ContentType: "text/plain; charset=utf-8"})
+		strings.NewReader(report), int64(len(report)), minio.PutObjectOptions{ContentType: "text/plain; charset=utf-8"})
 	if err != nil {
 		t.Fatalf("put shared/sales/report.txt: %v", err)
 	}
@@ -243,6 +291,7 @@ func aliceSession(t *testing.T, e *browserEnv, tab *testenv.Tab) {
 	t.Logf("share lifetimes offered: %q", ttls)
 	tab.Do("create a share link", chromedp.Click(chromedp.ID("share-create")))
 	shareURL := waitValue(t, tab, "#share-url")
+	e.shareURL = shareURL
 	e.screenshot(t, tab, "console-share.png")
 	code, got := curl(t, shareURL)
 	if code != "200" || got != "quarter,revenue\nq1,42\n" {
