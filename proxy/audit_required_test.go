@@ -3,12 +3,14 @@ package proxy
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/identity"
 )
 
 // TestAuditRequiredRefusesWhenSpoolFull: with required delivery, requests
@@ -33,6 +35,12 @@ func TestAuditRequiredRefusesWhenSpoolFull(t *testing.T) {
 	defer f.h.cfg.Audit.Close()
 	f.h.cfg.AuditDelivery = audit.DeliveryRequired
 	alice := f.token(t, "alice", "staff")
+	gen := *f.h.Current()
+	gen.Browser = signInPages{}
+	gen.principals = nil
+	if err := f.h.Swap(&gen); err != nil {
+		t.Fatal(err)
+	}
 
 	served := 0
 	for ; served < 1000; served++ {
@@ -57,6 +65,14 @@ func TestAuditRequiredRefusesWhenSpoolFull(t *testing.T) {
 	if res, body := f.do(t, "GET", "/_iamgate/readyz", "", nil); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "spool full") {
 		t.Errorf("readyz with a full spool: %s %s", res.Status, body)
 	}
+	for _, p := range []string{"/_iamgate/login", "/_iamgate/callback?code=x&state=y", "/_iamgate/ui/"} {
+		if res, body := f.do(t, "GET", p, "", nil); res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "audit") {
+			t.Errorf("%s with a full spool: %s %s", p, res.Status, body)
+		}
+	}
+	if res, _ := f.do(t, "GET", "/_iamgate/signedout", "", nil); res.StatusCode != http.StatusOK {
+		t.Errorf("the signed-out page with a full spool: %s", res.Status)
+	}
 
 	down.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
@@ -69,4 +85,16 @@ func TestAuditRequiredRefusesWhenSpoolFull(t *testing.T) {
 	if res, _ := f.do(t, "GET", "/bkt/home/alice/k", alice, nil); res.StatusCode != http.StatusOK {
 		t.Fatalf("after the collector came back: %s", res.Status)
 	}
+	if res, _ := f.do(t, "GET", "/_iamgate/login", "", nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in after the collector came back: %s", res.Status)
+	}
 }
+
+// signInPages stands in for the web console: it answers every page with 200.
+type signInPages struct{}
+
+func (signInPages) ServeHTTP(w http.ResponseWriter, r *http.Request) { w.Write([]byte("page")) }
+func (signInPages) Session(http.ResponseWriter, *http.Request) (*identity.Session, string, error) {
+	return nil, "", nil
+}
+func (signInPages) LoginPath(rd string) string { return "/_iamgate/login?rd=" + url.QueryEscape(rd) }

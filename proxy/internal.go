@@ -25,6 +25,15 @@ func (h *Handler) serveInternal(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, code, map[string]any{"ready": ok, "checks": checks})
 	default:
 		if gen := h.gen.Load(); gen != nil && gen.Browser != nil && isBrowserPath(r.URL.Path) {
+			if h.cfg.AuditDelivery == audit.DeliveryRequired && r.URL.Path != "/_iamgate/signedout" {
+				// No audit, no access: sign-in, the console and share links
+				// too (they write events, and lead to S3 requests).
+				if err := h.cfg.Audit.Available(); err != nil {
+					w.Header().Set("Retry-After", "1")
+					http.Error(w, "Service unavailable: audit events cannot be persisted, so access is refused for now. Try again in a minute.", http.StatusServiceUnavailable)
+					return
+				}
+			}
 			gen.Browser.ServeHTTP(w, r)
 			return
 		}

@@ -74,6 +74,8 @@ type envOpts struct {
 	maxSession  time.Duration
 	revocations []identity.Revocation
 	issuers     []web.Issuer // in addition to the test provider
+	required    []string     // the test provider's required claims
+	algorithms  []string     // and accepted algorithms
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -105,7 +107,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		ms = 30 * time.Minute
 	}
 	issuers := append([]web.Issuer{{Name: "corp", URL: e.idp.srv.URL, ClientID: clientID, ClientSecret: e.idp.secret,
-		Scopes: []string{"openid", "profile", "email", "offline_access"}, Label: "Corporate SSO"}}, o.issuers...)
+		Scopes: []string{"openid", "profile", "email", "offline_access"}, Label: "Corporate SSO",
+		RequiredClaims: o.required, Algorithms: o.algorithms}}, o.issuers...)
 	e.web, err = web.New(web.Config{
 		Issuers:     issuers,
 		Keys:        e.keys,

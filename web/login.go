@@ -57,7 +57,7 @@ func (s *Service) provider(ctx context.Context, is *Issuer) (*provider, error) {
 	p := &provider{
 		issuer:       is,
 		oidc:         op,
-		verifier:     op.VerifierContext(s.clientContext(context.Background()), &oidc.Config{ClientID: is.ClientID, Now: s.cfg.Now}),
+		verifier:     op.VerifierContext(s.clientContext(context.Background()), &oidc.Config{ClientID: is.ClientID, Now: s.cfg.Now, SupportedSigningAlgs: is.Algorithms}),
 		endSession:   meta.EndSession,
 		authInParams: post,
 	}
@@ -315,6 +315,11 @@ func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *ident
 	claims := map[string]any{}
 	if err := idt.Claims(&claims); err != nil {
 		return nil, "Sign-in failed: the ID token's claims cannot be read.", "id_token_invalid"
+	}
+	for _, c := range is.RequiredClaims {
+		if claims[c] == nil {
+			return nil, fmt.Sprintf("Sign-in failed: the ID token lacks the claim %q, which issuer %q requires.", clip(c, 64), is.Name), "missing_claim"
+		}
 	}
 	for _, c := range droppedClaims {
 		delete(claims, c)

@@ -294,3 +294,29 @@ func TestLogoutEndsSessionAtProvider(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginAppliesIssuerRules: an issuer's required claims and accepted
+// algorithms apply to ID tokens as they do to bearer tokens.
+func TestLoginAppliesIssuerRules(t *testing.T) {
+	e := newEnv(t, envOpts{required: []string{"department"}})
+	r := do(t, e.browser(), "GET", e.srv.URL+"/_iamgate/login", nil)
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "department") {
+		t.Fatalf("without the required claim: %d %s", r.status, r.body)
+	}
+	if ev := e.lastEvent("login_failure"); ev.Reason != "missing_claim" {
+		t.Errorf("reason %q", ev.Reason)
+	}
+	e.idp.claims["department"] = "finance"
+	if r := do(t, e.browser(), "GET", e.srv.URL+"/_iamgate/ui/", nil); r.status != http.StatusOK {
+		t.Fatalf("with the required claim: %d %s", r.status, r.body)
+	}
+
+	e = newEnv(t, envOpts{algorithms: []string{"ES256"}})
+	r = do(t, e.browser(), "GET", e.srv.URL+"/_iamgate/login", nil)
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "not valid") {
+		t.Fatalf("RS256 ID token with only ES256 accepted: %d %s", r.status, r.body)
+	}
+	if ev := e.lastEvent("login_failure"); ev.Reason != "id_token_invalid" {
+		t.Errorf("reason %q", ev.Reason)
+	}
+}

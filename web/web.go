@@ -57,6 +57,12 @@ type Issuer struct {
 	// Label is the text of the sign-in button; empty means "Sign in with
 	// <Name>".
 	Label string
+	// RequiredClaims must be present and non-null in the ID token, as for
+	// bearer tokens of the issuer (issuers[].required_claims).
+	RequiredClaims []string
+	// Algorithms are the accepted ID token signature algorithms; empty:
+	// those the provider advertises (issuers[].algorithms).
+	Algorithms []string
 }
 
 // Config configures a [Service].

@@ -166,7 +166,8 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 		MaxSession:     map[string]time.Duration{},
 	}
 	for _, is := range f.LoginIssuers() {
-		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel}
+		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel,
+			RequiredClaims: is.RequiredClaims, Algorithms: is.Algorithms}
 		if is.ClientSecret != nil {
 			wi.ClientSecret = is.ClientSecret.Reveal()
 		}
