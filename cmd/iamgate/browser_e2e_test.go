@@ -283,6 +283,20 @@ func aliceSession(t *testing.T, e *browserEnv, tab *testenv.Tab) {
 		chromedp.WaitVisible(chromedp.CSS(`tr.object[data-key="reports/2026/q3.csv"]`)))
 	e.screenshot(t, tab, "console-objects.png")
 
+	// On a phone-sized screen the listing fits the width: no sideways
+	// scrolling, the actions stay on screen.
+	tab.Do("phone-sized viewport", chromedp.EmulateViewport(390, 844))
+	if w := testenv.Run(tab, "page width on a phone", chromedp.Evaluate[float64](
+		`document.documentElement.scrollWidth - window.innerWidth`)); w > 0 {
+		t.Errorf("on a 390 px wide screen the page is %v px too wide", w)
+	}
+	if right := testenv.Run(tab, "share button on a phone", chromedp.Evaluate[float64](
+		`document.querySelector('tr.object[data-key="reports/2026/q1.csv"] button.delete').getBoundingClientRect().right - window.innerWidth`)); right > 0 {
+		t.Errorf("the delete button is %v px off screen on a phone", right)
+	}
+	e.screenshot(t, tab, "console-phone.png")
+	tab.Do("desktop viewport", chromedp.EmulateViewport(1280, 800))
+
 	// Share link: made in the console, used from curl.
 	tab.Do("open the share dialog",
 		chromedp.Click(chromedp.CSS(`tr.object[data-key="reports/2026/q1.csv"] button.share`)),
