@@ -214,7 +214,10 @@ func (e *Event) appendIdentity(w *jw) {
 			w.str("type", "Role")
 			name := strings.Join(e.Roles, "+")
 			w.str("userName", name)
-			w.str("arn", RoleARN(name))
+			w.key("arn")
+			w.b = append(w.b, `"arn:aws:iam::`+AccountID+`:role/`...)
+			w.b = appendStringBody(w.b, name)
+			w.b = append(w.b, '"')
 			w.close()
 		}
 		if e.IssuerURL != "" || len(e.Claims) > 0 {
@@ -289,21 +292,27 @@ func (e *Event) appendResources(w *jw) {
 	w.key("resources")
 	w.b = append(w.b, '[')
 	w.first = true
-	res := func(typ, arn string) {
+	// The ARNs are written without building them as strings: one event
+	// per request.
+	res := func(typ string, key string, isObject bool) {
 		w.sep()
 		w.b = append(w.b, `{"type":"`...)
 		w.b = append(w.b, typ...)
-		w.b = append(w.b, `","ARN":`...)
-		w.b = appendString(w.b, arn)
-		w.b = append(w.b, '}')
+		w.b = append(w.b, `","ARN":"arn:aws:s3:::`...)
+		w.b = appendStringBody(w.b, e.Bucket)
+		if isObject {
+			w.b = append(w.b, '/')
+			w.b = appendStringBody(w.b, key)
+		}
+		w.b = append(w.b, '"', '}')
 	}
 	if e.Key != "" {
-		res("AWS::S3::Object", ARN(e.Bucket, e.Key))
+		res("AWS::S3::Object", e.Key, true)
 	}
 	for _, k := range e.Keys {
-		res("AWS::S3::Object", ARN(e.Bucket, k))
+		res("AWS::S3::Object", k, true)
 	}
-	res("AWS::S3::Bucket", ARN(e.Bucket, ""))
+	res("AWS::S3::Bucket", "", false)
 	w.b = append(w.b, ']')
 	w.first = false
 }
@@ -525,6 +534,12 @@ const hexDigits = "0123456789abcdef"
 // U+FFFD, as encoding/json does.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendStringBody is appendString without the quotes.
+func appendStringBody(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -571,6 +586,5 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
