@@ -100,12 +100,24 @@ func (i *Issuer) parseAuthRequest(q url.Values) (*authRequest, *authError) {
 }
 
 func (i *Issuer) client(id string) *Client {
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	for k := range i.opts.Clients {
-		if c := &i.opts.Clients[k]; id != "" && c.ID == id {
-			return c
+		if c := i.opts.Clients[k]; id != "" && c.ID == id {
+			return &c
 		}
 	}
 	return nil
+}
+
+// AddClient registers c with the authorization endpoint, replacing a
+// client with the same ID.
+func (i *Issuer) AddClient(c Client) {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.opts.Clients = slices.DeleteFunc(slices.Clone(i.opts.Clients), func(o Client) bool { return o.ID == c.ID })
+	i.opts.Clients = append(i.opts.Clients, c)
 }
 
 // redirectAllowed says whether c may use redirect URI u: exactly one of

@@ -475,3 +475,17 @@ var (
 	tagRE    = regexp.MustCompile(`</?([A-Za-z!][A-Za-z0-9]*)`)
 	pageTags = []string{"!doctype", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "strong", "form", "input", "small", "code", "button", "label"}
 )
+
+func TestAddClient(t *testing.T) {
+	i := StartTestWith(t, Options{EnableAuthorizeEndpoint: true, Users: []User{{Name: "alice"}}})
+	q := authParams()
+	if resp := authorize(t, i, q, url.Values{"preset": {"alice"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("unknown client: %d", resp.StatusCode)
+	}
+	i.AddClient(Client{ID: testClient, Secret: "old", RedirectURIs: []string{"http://127.0.0.1:1/cb"}})
+	i.AddClient(Client{ID: testClient, Secret: testSecret, RedirectURIs: []string{testRedirect}})
+	code := signIn(t, i, "alice")
+	if res := exchange(t, i, codeForm(code), testClient, testSecret); res.status != http.StatusOK {
+		t.Fatalf("replaced client: %d %v", res.status, res.body)
+	}
+}
