@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: a local MinIO and iamgate with a working identity, ready for
-# curl. Runs in the foreground until Ctrl-C. With --smoke it runs the
-# printed commands, checks their results, and exits (used by the tests).
+# curl and the web console. Runs in the foreground until Ctrl-C. With
+# --smoke it runs the printed commands, checks their results, and exits
+# (used by the tests); with IAMGATE_DEMO_HOLD=1 as well, it keeps MinIO and
+# iamgate running after "demo smoke: OK" until its standard input closes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0
@@ -21,7 +23,8 @@ mkdir -p "$DEMO/minio"
 export IAMGATE_DEMO_MINIO_USER=demo-root
 export IAMGATE_DEMO_MINIO_PASSWORD=demo-root-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 export IAMGATE_DEMO_SESSION_KEY=demo-session-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
-sed -e "s/@IAMGATE_PORT@/$IAMGATE_PORT/; s/@METRICS_PORT@/$METRICS_PORT/; s/@MINIO_PORT@/$MINIO_PORT/; s/@ISSUER_PORT@/$ISSUER_PORT/" \
+export IAMGATE_DEMO_CLIENT_SECRET=demo-client-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+sed -e "s/@IAMGATE_PORT@/$IAMGATE_PORT/g; s/@METRICS_PORT@/$METRICS_PORT/; s/@MINIO_PORT@/$MINIO_PORT/; s/@ISSUER_PORT@/$ISSUER_PORT/" \
 	-e "s#@AUDIT_FILE@#$DEMO/audit.log#" deploy/demo/iamgate.yaml.tmpl >"$DEMO/iamgate.yaml"
 
 pids=()
@@ -74,6 +77,10 @@ cat <<MSG
 
   iamgate is running at $S3 in front of MinIO at http://127.0.0.1:$MINIO_PORT
   DEVELOPMENT MODE: the built-in issuer at http://127.0.0.1:$ISSUER_PORT mints tokens for anyone on this machine.
+
+  The web console: open $S3/_iamgate/ui/ in a browser. The development
+  issuer's sign-in page offers alice and bob (group demo-users) and admin
+  (demo-admins), no password; or type any name and groups.
 
   alice (group demo-users) may read and write demo/home/alice/ and read demo/shared/:
 
@@ -130,6 +137,7 @@ if [ "$SMOKE" = 1 ]; then
 	"$IAMGATE" explain --config "$DEMO/iamgate.yaml" --token-file "$DEMO/alice.token" GET /demo/home/bob/notes.txt >"$DEMO/explain.txt" || true
 	grep -qi "deny" "$DEMO/explain.txt" || fail "explain did not explain: $(cat "$DEMO/explain.txt")"
 	echo "demo smoke: OK"
+	[ "${IAMGATE_DEMO_HOLD:-}" = 1 ] && cat >/dev/null
 	exit 0
 fi
 echo "  Press Ctrl-C to stop MinIO and iamgate."

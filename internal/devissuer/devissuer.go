@@ -2,9 +2,11 @@
 // zero-setup `iamgate dev` demo.
 //
 // DEVELOPMENT ONLY. NEVER USE IT IN PRODUCTION. Its keys live in memory
-// and are generated at start, it has no user authentication at all, and its
+// and are generated at start, it has no user authentication at all, its
 // optional token endpoint hands a signed token for any subject and groups to
-// whoever asks. Anyone who can reach it can impersonate anyone.
+// whoever asks, and its optional authorization endpoint signs a browser in
+// as whoever the person types. Anyone who can reach it can impersonate
+// anyone.
 package devissuer
 
 import (
@@ -47,8 +49,24 @@ type Options struct {
 	// clients can reach the issuer.
 	EnableTokenEndpoint bool
 	// Audience is the aud of tokens minted by the token endpoint when the
-	// request names none. Empty means "iamgate".
+	// request names none, and of access tokens of the authorization code
+	// flow. Empty means "iamgate".
 	Audience string
+
+	// EnableAuthorizeEndpoint serves the authorization code flow with
+	// PKCE for Clients: GET /authorize shows a sign-in page where anyone
+	// picks a preset of Users or types any username and groups (no
+	// password), POST /authorize redirects back with a one-time code
+	// (valid 1 minute), and POST /token takes grant_type
+	// authorization_code (returning an ID token with aud = client_id, an
+	// access token, and with scope offline_access a refresh token valid
+	// 24h) and grant_type refresh_token. Never enable it where untrusted
+	// people can reach the issuer.
+	EnableAuthorizeEndpoint bool
+	// Clients are the clients the authorization endpoint accepts.
+	Clients []Client
+	// Users are the presets of the sign-in page.
+	Users []User
 }
 
 // MintOptions override how [Issuer.MintWith] signs, to build tokens that a
@@ -88,6 +106,8 @@ type Issuer struct {
 	keys        []signingKey // last is current
 	down        bool
 	jwksFetches int
+	codes       map[string]*grant // authorization codes
+	refresh     map[string]*grant // refresh tokens
 }
 
 // New returns an Issuer with a freshly generated key. Set its URL with
@@ -105,7 +125,7 @@ func New(opts Options) (*Issuer, error) {
 	if opts.Audience == "" {
 		opts.Audience = "iamgate"
 	}
-	i := &Issuer{opts: opts}
+	i := &Issuer{opts: opts, codes: map[string]*grant{}, refresh: map[string]*grant{}}
 	if err := i.RotateKey(); err != nil {
 		return nil, err
 	}
@@ -356,13 +376,17 @@ func derToRaw(der []byte, size int) ([]byte, error) {
 }
 
 // Handler serves /.well-known/openid-configuration, /jwks.json and, when
-// enabled, POST /token.
+// enabled, POST /token and GET and POST /authorize.
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", i.serveDiscovery)
 	mux.HandleFunc("GET /jwks.json", i.serveJWKS)
-	if i.opts.EnableTokenEndpoint {
+	if i.opts.EnableTokenEndpoint || i.opts.EnableAuthorizeEndpoint {
 		mux.HandleFunc("POST /token", i.serveToken)
+	}
+	if i.opts.EnableAuthorizeEndpoint {
+		mux.HandleFunc("GET /authorize", i.serveAuthorize)
+		mux.HandleFunc("POST /authorize", i.serveAuthorize)
 	}
 	return mux
 }
@@ -382,8 +406,16 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{i.opts.Alg},
 	}
-	if i.opts.EnableTokenEndpoint {
+	if i.opts.EnableTokenEndpoint || i.opts.EnableAuthorizeEndpoint {
 		doc["token_endpoint"] = u + "/token"
+	}
+	if i.opts.EnableAuthorizeEndpoint {
+		doc["authorization_endpoint"] = u + "/authorize"
+		doc["code_challenge_methods_supported"] = []string{"S256"}
+		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token"}
+		doc["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "client_secret_post", "none"}
+		doc["scopes_supported"] = []string{"openid", "profile", "email", "offline_access"}
+		doc["claims_supported"] = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "preferred_username", "email", "groups"}
 	}
 	writeJSON(w, doc)
 }
@@ -404,13 +436,22 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, set)
 }
 
-// serveToken mints a token from form fields sub (required),
-// preferred_username, groups (repeatable), aud and ttl (a Go duration,
-// default 1h, at most 24h).
+// serveToken serves the grants of the authorization endpoint, when
+// enabled, and otherwise (with EnableTokenEndpoint) mints a token from
+// form fields sub (required), preferred_username, groups (repeatable), aud
+// and ttl (a Go duration, default 1h, at most 24h).
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "invalid form", http.StatusBadRequest)
+		return
+	}
+	switch gt := r.PostForm.Get("grant_type"); {
+	case i.opts.EnableAuthorizeEndpoint && (gt == "authorization_code" || gt == "refresh_token"):
+		i.serveCodeGrant(w, r)
+		return
+	case !i.opts.EnableTokenEndpoint:
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 		return
 	}
 	sub := r.PostForm.Get("sub")
