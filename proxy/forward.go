@@ -24,8 +24,6 @@ import (
 	"github.com/iamgate/iamgate/sigv4"
 )
 
-type exchangeKey struct{}
-
 // exchange is the state of one request as it moves through the handler.
 type exchange struct {
 	start       time.Time
@@ -66,12 +64,16 @@ type forward struct {
 	copySource string // canonical x-amz-copy-source, if any
 }
 
-func exchangeFrom(ctx context.Context) *exchange {
-	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
-	return ex
-}
+// Response bodies are copied with a pooled buffer: 64 KiB, or 256 KiB for
+// bodies of 1 MiB and more, so a large object moves in fewer, larger
+// reads and writes.
+var (
+	copyBufPool      = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	largeCopyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+)
 
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// largeBody is the response length from which largeCopyBufPool is used.
+const largeBody = 1 << 20
 
 // ownedRoundTripper is a transport that may sign and send the request it
 // is given in place (sigv4.Transport): the forwarder builds a fresh
@@ -129,7 +131,7 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		res, err = transport.RoundTrip(out)
 	}
 	if err != nil {
-		h.upstreamError(w, r, err)
+		h.upstreamError(ex, w, r, err)
 		return
 	}
 	ex.upstreamDur = time.Since(ex.sentAt)
@@ -173,7 +175,11 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		rc = http.NewResponseController(w)
 		_ = rc.Flush()
 	}
-	if err := h.copyBody(w, res.Body, rc); err != nil {
+	pool := &copyBufPool
+	if res.ContentLength >= largeBody {
+		pool = &largeCopyBufPool
+	}
+	if err := h.copyBody(w, res.Body, rc, pool); err != nil {
 		res.Body.Close()
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return // not under an http.Server, which would recover the panic
@@ -237,13 +243,13 @@ func isEventStream(ct string) bool {
 	return base == "text/event-stream"
 }
 
-// copyBody copies the store's response body to the client with a pooled
-// buffer, flushing after every write when rc is set. Read errors other
+// copyBody copies the store's response body to the client with a buffer
+// from pool, flushing after every write when rc is set. Read errors other
 // than a canceled request are logged; any error means the response is
 // incomplete.
-func (h *Handler) copyBody(w io.Writer, body io.Reader, rc *http.ResponseController) error {
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
+func (h *Handler) copyBody(w io.Writer, body io.Reader, rc *http.ResponseController, pool *sync.Pool) error {
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	buf := *bp
 	for {
 		nr, rerr := body.Read(buf)
@@ -279,8 +285,7 @@ func (b *noopCloseBody) Close() error               { return nil }
 
 // upstreamError answers when the store could not be reached or did not
 // answer in time: 503 or 504 as an S3 error, never a hang.
-func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeFrom(r.Context())
+func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Request, err error) {
 	if ex != nil && !ex.sentAt.IsZero() {
 		ex.upstreamDur = time.Since(ex.sentAt)
 	}
