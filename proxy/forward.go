@@ -176,7 +176,7 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		_ = rc.Flush()
 	}
 	pool := &copyBufPool
-	if res.ContentLength >= largeBody {
+	if res.ContentLength >= largeBody && r.Method != http.MethodHead && res.Body != http.NoBody {
 		pool = &largeCopyBufPool
 	}
 	if err := h.copyBody(w, res.Body, rc, pool); err != nil {
