@@ -151,13 +151,18 @@ type chain struct {
 	timer    *time.Timer
 	due      time.Time // when the armed timer should write a checkpoint
 	closed   bool
+	buf      []byte // the last line, reused for the next
 }
 
 // next appends the chain fields to body, a marshalled Event, advances the
-// chain and returns the line to write, newline included.
+// chain and returns the line to write, newline included. The line is valid
+// until the next call.
 func (c *chain) next(body []byte, keyID, sig string) []byte {
 	c.seq++
-	b := make([]byte, 0, len(body)+180+len(sig))
+	b := c.buf[:0]
+	if need := len(body) + 180 + len(sig); cap(b) < need {
+		b = make([]byte, 0, need)
+	}
 	b = append(b, body[:len(body)-1]...)
 	b = append(b, `,"chain":{"stream":"`...)
 	b = append(b, c.stream...)
@@ -175,7 +180,11 @@ func (c *chain) next(body []byte, keyID, sig string) []byte {
 	}
 	b = append(b, '}', '}')
 	c.prev = sha256.Sum256(b)
-	return append(b, '\n')
+	b = append(b, '\n')
+	if cap(b) <= 64<<10 {
+		c.buf = b // sinks do not keep the line past WriteEvent
+	}
+	return b
 }
 
 // logChained writes body as the next event of the stream; l.mu is held.

@@ -41,12 +41,15 @@ type env struct {
 	nginx, oauth2        *endpoint
 	bearer, sigv4        *endpoint
 	bearerDevNull        *endpoint
+	baseline             *endpoint // -baseline-iamgate
 	bearerWebhook        *endpoint // audit to a file and a webhook
 	collector            *collector
 	minioSTS, iamgateSTS *endpoint
 
 	iamgateBin        string
 	iamgateCPUProfile string
+	baselineBin       string
+	baselineEnv       []string
 	bigSizes          []int64
 	dataDir           string   // MinIO's data, removed by stop
 	dataOn            string   // where dataDir is, for the report
@@ -172,7 +175,10 @@ func start(ctx context.Context, o options) (_ *env, err error) {
 	}
 	// nginx's workers drop root; they must be able to reach their files.
 	os.Chmod(dir, 0o711)
-	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile}
+	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile, baselineBin: o.baseline}
+	if o.baselineEnv != "" {
+		e.baselineEnv = strings.Split(o.baselineEnv, ",")
+	}
 	defer func() {
 		if err != nil {
 			e.stop()
@@ -377,12 +383,29 @@ func (e *env) startIamgate(ctx context.Context) error {
 		return err
 	}
 	e.bearerWebhook = &endpoint{name: "iamgate, bearer JWT, audit to a file and a webhook", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
+
+	if e.baselineBin != "" {
+		pid, addr, err = e.iamgateBinProc(e.baselineBin, e.baselineEnv, "iamgate-baseline", fmt.Sprintf("{file: %q}", filepath.Join(e.dir, "audit-baseline.log")), nil, sessionKey, "")
+		if err != nil {
+			return fmt.Errorf("baseline iamgate: %w", err)
+		}
+		name := "iamgate baseline build, bearer JWT"
+		if len(e.baselineEnv) > 0 {
+			name = "iamgate baseline build (" + strings.Join(e.baselineEnv, " ") + "), bearer JWT"
+		}
+		e.baseline = &endpoint{name: name, addr: addr, auth: authBearer, token: e.token, pid: pid}
+	}
 	return nil
 }
 
 // iamgateProc starts `iamgate serve` with the audit sink given and waits
 // until it is ready.
 func (e *env) iamgateProc(name, audit string, stdout *os.File, sessionKey, cpuProfile string) (pid int, addr string, err error) {
+	return e.iamgateBinProc(e.iamgateBin, nil, name, audit, stdout, sessionKey, cpuProfile)
+}
+
+// iamgateBinProc is iamgateProc with the binary bin and extra environment.
+func (e *env) iamgateBinProc(bin string, env []string, name, audit string, stdout *os.File, sessionKey, cpuProfile string) (pid int, addr string, err error) {
 	addr, err = freeAddr()
 	if err != nil {
 		return 0, "", err
@@ -406,8 +429,9 @@ log: {level: warn}
 	if cpuProfile != "" {
 		args = append(args, "--cpuprofile", cpuProfile)
 	}
-	g := exec.Command(e.iamgateBin, args...)
+	g := exec.Command(bin, args...)
 	g.Env = append(os.Environ(), "BENCH_USER="+e.root.AccessKeyID, "BENCH_PASS="+e.root.SecretAccessKey, "BENCH_SESSION_KEY="+sessionKey)
+	g.Env = append(g.Env, env...)
 	if stdout != nil {
 		g.Stdout = stdout
 	}

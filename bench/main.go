@@ -45,6 +45,8 @@ type options struct {
 	appendTo    bool
 	charts      string
 	cpuProfile  string
+	baseline    string
+	baselineEnv string
 	selfProfile string
 	only        string
 	micro       bool
@@ -62,6 +64,8 @@ func parseFlags() options {
 	flag.BoolVar(&o.appendTo, "append", false, "append the report to -results instead of overwriting it")
 	flag.StringVar(&o.charts, "charts", "bench/charts", "write PNG charts to this directory (empty: none)")
 	flag.StringVar(&o.cpuProfile, "iamgate-cpuprofile", "", "have the iamgate under test write a CPU profile to this file")
+	flag.StringVar(&o.baselineEnv, "baseline-env", "", "comma-separated NAME=value settings added to the environment of the -baseline-iamgate process (e.g. GOMAXPROCS=1)")
+	flag.StringVar(&o.baseline, "baseline-iamgate", "", "also measure this iamgate binary (e.g. built from main), as the target \"iamgate baseline build, bearer JWT\", interleaved with the others")
 	flag.StringVar(&o.selfProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive)")
 	flag.StringVar(&o.dataDir, "data", "", "parent directory of MinIO's data (default: /dev/shm, or a temporary directory on disk with -full)")

@@ -62,7 +62,7 @@ func scenarios(e *env, o options) []*scenario {
 		return ts
 	}
 	proxies := func(direct ...*endpoint) []*endpoint {
-		return append(direct, e.nginx, e.oauth2, e.bearer, e.sigv4)
+		return append(direct, e.nginx, e.oauth2, e.bearer, e.sigv4, e.baseline)
 	}
 	for _, c := range []int{o.conns, 1} {
 		add(&scenario{id: fmt.Sprintf("get4k-%d", c), title: fmt.Sprintf("4 KiB GET, %s", conns(c)), conns: c,
@@ -83,7 +83,7 @@ func scenarios(e *env, o options) []*scenario {
 			"redirected to /dev/null (audit cannot be turned off; this is the nearest to off); the one used everywhere else " +
 			"(\"iamgate, bearer JWT\") audits to a file; the third to a file and an HTTP webhook (through its on-disk spool) " +
 			"served by the load generator.",
-		targets: all(getOp(smallKey), e.bearerDevNull, e.bearer, e.bearerWebhook),
+		targets: all(getOp(smallKey), e.bearerDevNull, e.bearer, e.bearerWebhook, e.baseline),
 		after: func() string {
 			if e.collector == nil {
 				return ""
@@ -134,7 +134,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook, e.baseline} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}

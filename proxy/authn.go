@@ -48,7 +48,7 @@ type principalEntry struct {
 // cookie. Cookies are ambient, so explicit credentials always win.
 func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, *s3err.Error) {
 	authz := r.Header.Get("Authorization")
-	q := r.URL.Query()
+	q := ex.queryValues(r)
 	presigned := q.Has("X-Amz-Credential") || q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Signature") ||
 		q.Has("AWSAccessKeyId") || q.Has("Signature")
 	ex.ev.AuthMethod = "none"

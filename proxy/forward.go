@@ -7,10 +7,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +23,6 @@ import (
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
 )
-
-type exchangeKey struct{}
 
 // exchange is the state of one request as it moves through the handler.
 type exchange struct {
@@ -36,8 +37,23 @@ type exchange struct {
 	sentAt      time.Time
 	upstreamDur time.Duration
 	ev          audit.Event
+	outBody     noopCloseBody
+	query       url.Values // the parsed query, see queryValues
+	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests
 	secret      string      // the secret that verified sig
+}
+
+// queryValues returns r's query, parsed once per request (nil when there
+// is none). Callers must not modify it before upstreamQuery, the last user.
+func (ex *exchange) queryValues(r *http.Request) url.Values {
+	if !ex.queryParsed {
+		ex.queryParsed = true
+		if r.URL.RawQuery != "" {
+			ex.query = r.URL.Query()
+		}
+	}
+	return ex.query
 }
 
 // forward is what the upstream request is built from: only values the
@@ -48,59 +64,228 @@ type forward struct {
 	copySource string // canonical x-amz-copy-source, if any
 }
 
-func exchangeFrom(ctx context.Context) *exchange {
-	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
-	return ex
+// Response bodies are copied with a pooled buffer: 64 KiB, or 256 KiB for
+// bodies of 1 MiB and more, so a large object moves in fewer, larger
+// reads and writes.
+var (
+	copyBufPool      = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+	largeCopyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+)
+
+// largeBody is the response length from which largeCopyBufPool is used.
+const largeBody = 1 << 20
+
+// ownedRoundTripper is a transport that may sign and send the request it
+// is given in place (sigv4.Transport): the forwarder builds a fresh
+// request per call, so the copy RoundTrip makes is not needed.
+type ownedRoundTripper interface {
+	RoundTripOwned(*http.Request) (*http.Response, error)
 }
 
-var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// hopHeaders are removed from the store's response (RFC 7230 §6.1), as
+// httputil.ReverseProxy does.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
 
-type bufferPool struct{}
-
-func (bufferPool) Get() []byte  { return *(copyBufPool.Get().(*[]byte)) }
-func (bufferPool) Put(b []byte) { copyBufPool.Put(&b) }
-
-func (h *Handler) newReverseProxy() *httputil.ReverseProxy {
+// forward sends the classified and authorized request to the store with
+// transport and streams the answer to the client. It does what
+// httputil.ReverseProxy did for iamgate, without its per-request copies:
+// the outbound request is built from ex.fwd and the forwardable headers
+// only; hop-by-hop response headers are dropped; a response of unknown
+// length is flushed as it arrives; trailers are passed on; a response the
+// store breaks off midway aborts the client's response
+// (http.ErrAbortHandler); a request that cannot be sent is answered by
+// upstreamError.
+func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, transport http.RoundTripper) {
 	up := h.cfg.Upstream
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			ex := exchangeFrom(pr.In.Context())
-			out := pr.Out
-			out.URL.Scheme = up.Scheme
-			out.URL.Host = up.Host
-			out.URL.Path = ex.fwd.path
-			out.URL.RawPath = s3req.UriEncodePath(ex.fwd.path)
-			out.URL.RawQuery = ex.fwd.query
-			out.Host = up.Host
-			if ex.fwd.copySource != "" {
-				out.Header.Set("X-Amz-Copy-Source", ex.fwd.copySource)
+	out := &http.Request{
+		Method: r.Method,
+		URL: &url.URL{Scheme: up.Scheme, Host: up.Host, Path: ex.fwd.path,
+			RawPath: s3req.UriEncodePath(ex.fwd.path), RawQuery: ex.fwd.query},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:           forwardHeader(r.Header),
+		ContentLength:    r.ContentLength,
+		TransferEncoding: r.TransferEncoding,
+		Host:             up.Host,
+	}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// The transport closes the body it is given, also when it cannot
+		// connect; the client's body must stay open (an unread 100-continue
+		// body would hang on Close), so it gets a Close that does nothing.
+		ex.outBody.rc = r.Body
+		out.Body = &ex.outBody
+	}
+	if ex.fwd.copySource != "" {
+		out.Header["X-Amz-Copy-Source"] = []string{ex.fwd.copySource}
+	}
+	out = out.WithContext(r.Context())
+
+	ex.sentAt = time.Now()
+	var res *http.Response
+	var err error
+	if ot, ok := transport.(ownedRoundTripper); ok {
+		res, err = ot.RoundTripOwned(out)
+	} else {
+		res, err = transport.RoundTrip(out)
+	}
+	if err != nil {
+		h.upstreamError(ex, w, r, err)
+		return
+	}
+	ex.upstreamDur = time.Since(ex.sentAt)
+	ex.ev.UpstreamRequestID = res.Header.Get("X-Amz-Request-Id")
+
+	rh := res.Header
+	for _, v := range rh["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				rh.Del(f)
 			}
-			// The transport owns the length; a header copy would be signed twice.
-			out.Header.Del("Content-Length")
-			ex.sentAt = time.Now()
-		},
-		Transport: h.cfg.Transport,
-		ModifyResponse: func(resp *http.Response) error {
-			ex := exchangeFrom(resp.Request.Context())
-			if ex != nil {
-				ex.upstreamDur = time.Since(ex.sentAt)
-				ex.ev.UpstreamRequestID = resp.Header.Get("X-Amz-Request-Id")
-			}
-			// The client gets iamgate's request id; the store's is in the audit event.
-			resp.Header.Del("X-Amz-Request-Id")
-			resp.Header.Del("X-Amz-Id-2")
-			return nil
-		},
-		ErrorHandler: h.upstreamError,
-		BufferPool:   bufferPool{},
-		ErrorLog:     nil,
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(rh, k)
+	}
+	// The client gets iamgate's request id; the store's is in the audit event.
+	delete(rh, "X-Amz-Request-Id")
+	delete(rh, "X-Amz-Id-2")
+	wh := w.Header()
+	for k, vv := range rh {
+		if cur, ok := wh[k]; ok {
+			wh[k] = append(cur, vv...)
+		} else {
+			wh[k] = vv
+		}
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		wh.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+
+	var rc *http.ResponseController
+	if res.ContentLength == -1 || isEventStream(rh.Get("Content-Type")) {
+		// Streamed: pass each piece on as it arrives, the header at once.
+		rc = http.NewResponseController(w)
+		_ = rc.Flush()
+	}
+	pool := &copyBufPool
+	if res.ContentLength >= largeBody && r.Method != http.MethodHead && res.Body != http.NoBody {
+		pool = &largeCopyBufPool
+	}
+	if err := h.copyBody(w, res.Body, rc, pool); err != nil {
+		res.Body.Close()
+		if r.Context().Value(http.ServerContextKey) == nil {
+			return // not under an http.Server, which would recover the panic
+		}
+		panic(http.ErrAbortHandler)
+	}
+	res.Body.Close() // now, to populate res.Trailer
+	if len(res.Trailer) > 0 {
+		// Force chunking, so the trailer can follow the body.
+		_ = http.NewResponseController(w).Flush()
+	}
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			wh[k] = append(wh[k], vv...)
+		}
+		return
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		wh[k] = append(wh[k], vv...)
 	}
 }
 
+// forwardHeader copies the headers the transport would forward to the
+// store (sigv4.AllowedHeader, minus those named in Connection); the
+// transport filters again before signing.
+func forwardHeader(in http.Header) http.Header {
+	n := 0
+	for k, vv := range in {
+		if sigv4.AllowedHeader(k) {
+			n += len(vv)
+		}
+	}
+	out := make(http.Header, n+4)
+	vals := make([]string, n)
+	for k, vv := range in {
+		if !sigv4.AllowedHeader(k) || len(vv) == 0 {
+			continue
+		}
+		m := copy(vals, vv)
+		out[k] = vals[:m:m]
+		vals = vals[m:]
+	}
+	for _, v := range in["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				out.Del(f)
+			}
+		}
+	}
+	return out
+}
+
+func isEventStream(ct string) bool {
+	const es = "text/event-stream"
+	ct = strings.TrimSpace(ct)
+	if len(ct) < len(es) || !strings.EqualFold(ct[:len(es)], es) {
+		return false // what ParseMediaType would not call an event stream
+	}
+	base, _, _ := mime.ParseMediaType(ct)
+	return base == "text/event-stream"
+}
+
+// copyBody copies the store's response body to the client with a buffer
+// from pool, flushing after every write when rc is set. Read errors other
+// than a canceled request are logged; any error means the response is
+// incomplete.
+func (h *Handler) copyBody(w io.Writer, body io.Reader, rc *http.ResponseController, pool *sync.Pool) error {
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
+	buf := *bp
+	for {
+		nr, rerr := body.Read(buf)
+		if rerr != nil && rerr != io.EOF && rerr != context.Canceled {
+			h.log.Warn("upstream response body read failed", "err", rerr)
+		}
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			if werr != nil {
+				return werr
+			}
+			if nw != nr {
+				return io.ErrShortWrite
+			}
+			if rc != nil {
+				_ = rc.Flush()
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				return nil
+			}
+			return rerr
+		}
+	}
+}
+
+// noopCloseBody is a request body whose Close does nothing.
+type noopCloseBody struct{ rc io.Reader }
+
+func (b *noopCloseBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+func (b *noopCloseBody) Close() error               { return nil }
+
 // upstreamError answers when the store could not be reached or did not
 // answer in time: 503 or 504 as an S3 error, never a hang.
-func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeFrom(r.Context())
+func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Request, err error) {
 	if ex != nil && !ex.sentAt.IsZero() {
 		ex.upstreamDur = time.Since(ex.sentAt)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -103,7 +102,6 @@ type Handler struct {
 	cfg   Config
 	log   *slog.Logger
 	gen   atomic.Pointer[Generation]
-	rp    *httputil.ReverseProxy
 	fpKey []byte
 
 	ridPrefix uint64
@@ -143,7 +141,6 @@ func New(cfg Config, gen *Generation) (*Handler, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	h.ridPrefix = binary.BigEndian.Uint64(b[:]) & 0xFFFFFFFF
-	h.rp = h.newReverseProxy()
 	h.probeCl = &http.Client{Timeout: 3 * time.Second, Transport: http.DefaultTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if err := h.Swap(gen); err != nil {
@@ -171,11 +168,14 @@ func (h *Handler) Current() *Generation { return h.gen.Load() }
 // newRequestID returns a 16-character upper-case hex id, unique within the
 // process and unlikely to repeat across processes.
 func (h *Handler) newRequestID() string {
-	n := h.ridSeq.Add(1)
-	var b [8]byte
-	binary.BigEndian.PutUint32(b[:4], uint32(h.ridPrefix))
-	binary.BigEndian.PutUint32(b[4:], uint32(n))
-	return strings.ToUpper(hex.EncodeToString(b[:]))
+	const digits = "0123456789ABCDEF"
+	v := h.ridPrefix<<32 | uint64(uint32(h.ridSeq.Add(1)))
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = digits[v&15]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
 // ServeHTTP implements http.Handler.
@@ -204,7 +204,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Work on a shallow copy: the server keeps the original request and
 	// must still see its own body type (it decides from it whether to send
 	// 100 Continue and whether to drain an unread body).
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	r = r.WithContext(r.Context())
 	if r.Body != nil && r.Body != http.NoBody {
 		ex.body = &countingBody{rc: r.Body}
 		r.Body = ex.body
@@ -383,10 +383,10 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	ex.fwd = forward{
 		path:       req.UpstreamPath,
-		query:      upstreamQuery(r.URL.Query()),
+		query:      upstreamQuery(ex.queryValues(r)),
 		copySource: req.CopySourceHeader,
 	}
-	h.rp.ServeHTTP(ex.w, r)
+	h.forward(ex, ex.w, r, h.cfg.Transport)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,16 +113,32 @@ func (m *Metrics) AuditSinks() audit.Metrics {
 	if m == nil {
 		return nil
 	}
-	return auditSinkMetrics{m}
+	return auditSinkMetrics{m: m, counters: &sync.Map{}}
 }
 
-type auditSinkMetrics struct{ m *Metrics }
+type auditSinkMetrics struct {
+	m        *Metrics
+	counters *sync.Map // sink name -> *sinkCounters, so a write looks no label up
+}
+
+type sinkCounters struct{ emitted, delivered prometheus.Counter }
+
+func (a auditSinkMetrics) sink(name string) *sinkCounters {
+	if c, ok := a.counters.Load(name); ok {
+		return c.(*sinkCounters)
+	}
+	c, _ := a.counters.LoadOrStore(name, &sinkCounters{
+		emitted:   a.m.AuditEmitted.WithLabelValues(name),
+		delivered: a.m.AuditDelivered.WithLabelValues(name),
+	})
+	return c.(*sinkCounters)
+}
 
 var _ audit.Metrics = auditSinkMetrics{}
 
-func (a auditSinkMetrics) Emitted(sink string) { a.m.AuditEmitted.WithLabelValues(sink).Inc() }
+func (a auditSinkMetrics) Emitted(sink string) { a.sink(sink).emitted.Inc() }
 func (a auditSinkMetrics) Delivered(sink string, n int) {
-	a.m.AuditDelivered.WithLabelValues(sink).Add(float64(n))
+	a.sink(sink).delivered.Add(float64(n))
 }
 func (a auditSinkMetrics) Spooled(sink string)   { a.m.AuditSpooled.WithLabelValues(sink).Inc() }
 func (a auditSinkMetrics) Dropped(sink string)   { a.m.AuditDropped.WithLabelValues(sink).Inc() }

@@ -138,9 +138,7 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 	r.TransferEncoding = nil
 	r.Trailer = nil
 	ex.fwd = forward{path: req.UpstreamPath}
-	rp := *h.rp // the same proxy, with the form transport as its last hop
-	rp.Transport = transport
-	rp.ServeHTTP(ex.w, r)
+	h.forward(ex, ex.w, r, transport) // the form transport as the last hop
 	return nil
 }
 

@@ -151,11 +151,14 @@ func errUnsignedHeaders(names []string) *s3err.Error {
 // x-amz-content-sha256 syntax, and streaming payloads only on PUT with
 // header auth.
 func ParseRequest(r *http.Request, expectedRegion string, now time.Time) (*Auth, *s3err.Error) {
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		e := s3err.New(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
-		e.Cause = err
-		return nil, e
+	var query url.Values
+	if r.URL.RawQuery != "" {
+		var err error
+		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			e := s3err.New(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
+			e.Cause = err
+			return nil, e
+		}
 	}
 	authz := r.Header.Values("Authorization")
 	if len(authz) > 1 {

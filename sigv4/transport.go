@@ -8,9 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Payload hash values accepted for the X-Amz-Content-Sha256 header of an
@@ -53,20 +50,14 @@ type Transport struct {
 	Now func() time.Time
 
 	creds  atomic.Pointer[Credentials]
-	signer *v4.Signer
+	signer outboundSigner
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
 
 // NewTransport returns a Transport that signs for region with creds.
 func NewTransport(base http.RoundTripper, creds Credentials, region string) *Transport {
-	t := &Transport{
-		Base:   base,
-		Region: region,
-		signer: v4.NewSigner(func(o *v4.SignerOptions) {
-			o.DisableURIPathEscaping = true
-		}),
-	}
+	t := &Transport{Base: base, Region: region}
 	t.SetCredentials(creds)
 	return t
 }
@@ -87,7 +78,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.Base.RoundTrip(out)
 }
 
-// Sign filters and signs req in place.
+// RoundTripOwned is RoundTrip for a request built for this one call and
+// not used again by the caller: it filters and signs req in place rather
+// than a copy of it.
+func (t *Transport) RoundTripOwned(req *http.Request) (*http.Response, error) {
+	if err := t.Sign(req.Context(), req); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return t.Base.RoundTrip(req)
+}
+
+// Sign filters and signs req in place. The signature is the one
+// aws-sdk-go-v2's v4 signer computes with DisableURIPathEscaping; like it,
+// Sign sets X-Amz-Date (and X-Amz-Security-Token), rewrites URL.RawQuery to
+// the canonical query and drops a default port from the host.
 func (t *Transport) Sign(ctx context.Context, req *http.Request) error {
 	payload, err := payloadHash(req)
 	if err != nil {
@@ -103,18 +110,7 @@ func (t *Transport) Sign(ctx context.Context, req *http.Request) error {
 	if c == nil {
 		return errors.New("sigv4: no credentials")
 	}
-	creds := aws.Credentials{
-		AccessKeyID:     c.AccessKeyID,
-		SecretAccessKey: c.SecretAccessKey,
-		SessionToken:    c.SessionToken,
-	}
-	signer := t.signer
-	if signer == nil {
-		signer = v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
-	}
-	if err := signer.SignHTTP(ctx, creds, req, payload, "s3", t.Region, now().UTC()); err != nil {
-		return fmt.Errorf("sigv4: sign: %w", err)
-	}
+	t.signer.sign(req, c, payload, t.Region, now())
 	return nil
 }
 
