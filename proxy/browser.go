@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
@@ -97,11 +96,8 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 	}
 	ex.ev.SessionID = s.ID
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
-		msg := "The browser session was revoked"
-		if !rule.IssuedBefore.IsZero() {
-			msg += " (sessions issued before " + rule.IssuedBefore.UTC().Format(time.RFC3339) + ")"
-		}
-		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusForbidden, "AccessDenied", msg+"; sign in again at /_iamgate/login."))
+		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusForbidden, "AccessDenied",
+			revokedMessage("The browser session", rule)+"; sign in again at /_iamgate/login."))
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:

@@ -105,11 +105,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 	}
 	ex.ev.SessionID = s.ID
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
-		msg := "The session was revoked"
-		if !rule.IssuedBefore.IsZero() {
-			msg += " (sessions issued before " + rule.IssuedBefore.UTC().Format(time.RFC3339) + ")"
-		}
-		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", msg+"."))
+		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage("The session", rule)+"."))
 	}
 	if len(s.SessionPolicy) > 0 {
 		if _, err := authz.ParsePolicy("session-policy", s.SessionPolicy); err != nil {
@@ -225,4 +221,14 @@ func dropAWSChunked(h http.Header) {
 		return
 	}
 	h.Set("Content-Encoding", strings.Join(keep, ","))
+}
+
+// revokedMessage says that what (a session of some kind) was revoked, and
+// by which rule's date.
+func revokedMessage(what string, rule *identity.Revocation) string {
+	msg := what + " was revoked"
+	if !rule.IssuedBefore.IsZero() {
+		msg += " (sessions issued before " + rule.IssuedBefore.UTC().Format(time.RFC3339) + ")"
+	}
+	return msg
 }

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
-	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
 	"github.com/iamgate/iamgate/web"
