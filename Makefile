@@ -46,11 +46,11 @@ peers:
 # A short comparison (under 10 minutes) against direct MinIO, nginx and
 # oauth2-proxy; writes bench/RESULTS.md and bench/charts/*.png.
 bench: tools build peers
-	$(GO) test -run '^$$' -bench . -benchtime 200ms ./authz ./identity ./s3req ./sigv4 ./proxy
+	$(GO) test -run '^$$' -bench . -benchtime 200ms ./authz ./identity ./s3req ./sigv4 ./proxy ./audit ./sts
 	$(GO) run ./bench -short -results bench/RESULTS.md
 
 bench-full: tools build peers
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./authz ./identity ./s3req ./sigv4 ./proxy
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./authz ./identity ./s3req ./sigv4 ./proxy ./audit ./sts
 	$(GO) run ./bench -full -results bench/RESULTS.md
 
 clean:
