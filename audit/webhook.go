@@ -366,7 +366,7 @@ func (w *Webhook) run() {
 				since = time.Now()
 			}
 			for _, r := range recs {
-				json.Unmarshal(r.line, &r.meta) // a line without these fields is still sent
+				readLineMeta(r.line, &r.meta)
 				if len(batch) > 0 && r.meta.Chain.Stream != batch[0].meta.Chain.Stream {
 					full = true
 					break
@@ -518,4 +518,63 @@ func (w *Webhook) redactedURL() string {
 	u := *w.url
 	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
 	return u.String()
+}
+
+// readLineMeta fills m from an event line. Lines written by this package
+// put eventTime second and the chain last, and escape every quote inside
+// strings, so both are found by position without decoding the line; any
+// other line is decoded. A line without these fields leaves m zero.
+func readLineMeta(line []byte, m *lineMeta) {
+	*m = lineMeta{}
+	if fastLineMeta(line, m) {
+		return
+	}
+	*m = lineMeta{}
+	json.Unmarshal(line, m) // a line without these fields is still sent
+}
+
+var (
+	timePrefix  = []byte(`{"eventVersion":"` + Version + `","eventTime":"`)
+	chainPrefix = []byte(`,"chain":{"stream":"`)
+)
+
+func fastLineMeta(line []byte, m *lineMeta) bool {
+	line = bytes.TrimRight(line, "\n")
+	if !bytes.HasPrefix(line, timePrefix) || !bytes.HasSuffix(line, []byte("}}")) {
+		return false
+	}
+	rest := line[len(timePrefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:end]))
+	if err != nil {
+		return false
+	}
+	m.Time = t
+	i := bytes.LastIndex(line, chainPrefix)
+	if i < 0 {
+		return !bytes.Contains(line, []byte(`"chain"`)) // unchained: nothing more to read
+	}
+	rest = line[i+len(chainPrefix):]
+	end = bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return false
+	}
+	m.Chain.Stream = string(rest[:end])
+	rest, ok := bytes.CutPrefix(rest[end:], []byte(`","seq":`))
+	if !ok {
+		return false
+	}
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	seq, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	if err != nil {
+		return false
+	}
+	m.Chain.Seq = seq
+	return true
 }

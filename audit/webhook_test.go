@@ -612,3 +612,32 @@ func TestWebhookDeliveryDelay(t *testing.T) {
 		})
 	}
 }
+
+// readLineMeta's fast path must agree with decoding the line.
+func FuzzReadLineMeta(f *testing.F) {
+	var buf bytes.Buffer
+	l, _ := NewChainedLogger(ChainConfig{CheckpointInterval: 3}, WriterSink{W: &buf})
+	for _, key := range []string{"a", `x","chain":{"stream":"f","seq":9}}`, "\n\"}}", "ünï"} {
+		e := sampleEvent()
+		e.Key = key
+		l.Log(e)
+	}
+	l.Close()
+	plain := NewLogger(WriterSink{W: &buf})
+	plain.Log(sampleEvent())
+	for line := range bytes.SplitAfterSeq(buf.Bytes(), []byte("\n")) {
+		f.Add(line)
+	}
+	f.Add([]byte(`{"eventVersion":"2.0","eventTime":"2026-01-01T00:00:00Z","chain":{"stream":"s","seq":1}}`))
+	f.Add([]byte(`{"eventVersion":"2.0","eventTime":"bad"}}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got, want lineMeta
+		readLineMeta(line, &got)
+		if json.Unmarshal(line, &want) != nil {
+			return // not JSON: whatever the fast path read, the line is sent as it is
+		}
+		if !got.Time.Equal(want.Time) || got.Chain != want.Chain {
+			t.Fatalf("%s:\n fast %+v\n json %+v", line, got, want)
+		}
+	})
+}
