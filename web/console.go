@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -234,7 +235,7 @@ type listObjectsResult struct {
 
 // listObjects fills d with one page of ListObjectsV2 under d.Prefix.
 func (s *Service) listObjects(r *http.Request, d *pageData, token string) {
-	q := url.Values{"list-type": {"2"}, "delimiter": {"/"}, "max-keys": {"100"}, "encoding-type": {"url"}}
+	q := url.Values{"list-type": {"2"}, "delimiter": {"/"}, "max-keys": {strconv.Itoa(consolePageSize)}, "encoding-type": {"url"}}
 	if d.Prefix != "" {
 		q.Set("prefix", d.Prefix)
 	}

@@ -388,7 +388,7 @@ func (s *Service) issue(w http.ResponseWriter, r *http.Request, sess *identity.S
 		return s.issue(w, r, sess)
 	}
 	if err != nil {
-		return fmt.Errorf("Sign-in failed: your identity's claims are too large for a browser session (%d bytes allowed). Ask an administrator to reduce the claims the provider puts in ID tokens.", identity.MaxSessionTokenLength)
+		return pageError(fmt.Sprintf("Sign-in failed: your identity's claims are too large for a browser session (%d bytes allowed). Ask an administrator to reduce the claims the provider puts in ID tokens.", identity.MaxSessionTokenLength))
 	}
 	maxAge := int(sess.Expiry.Sub(s.cfg.Now()) / time.Second)
 	return s.setSessionCookie(w, r, tok, max(maxAge, 1))
@@ -549,3 +549,9 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// pageError is an error whose text is shown to the person as it is: a
+// sentence, capitalized and punctuated.
+type pageError string
+
+func (e pageError) Error() string { return string(e) }
