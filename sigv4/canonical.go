@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,24 +80,39 @@ func canonicalQuery(raw, skip string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return encodedQuery(q, skip, true), nil
+}
+
+// encodedQuery is q with every key and value URI-encoded, sorted by key
+// and then value, joined with & — the canonical query string. With
+// skipOne, the key skip is left out.
+func encodedQuery(q url.Values, skip string, skipOne bool) string {
 	type kv struct{ k, v string }
-	params := make([]kv, 0, len(q))
+	n := 0
+	for _, vs := range q {
+		n += len(vs)
+	}
+	params := make([]kv, 0, n)
+	size := 0
 	for k, vs := range q {
-		if k == skip {
+		if skipOne && k == skip {
 			continue
 		}
 		ek := uriEncode(k, false)
 		for _, v := range vs {
-			params = append(params, kv{ek, uriEncode(v, false)})
+			p := kv{ek, uriEncode(v, false)}
+			params = append(params, p)
+			size += len(p.k) + len(p.v) + 2
 		}
 	}
-	sort.Slice(params, func(i, j int) bool {
-		if params[i].k != params[j].k {
-			return params[i].k < params[j].k
+	slices.SortFunc(params, func(a, b kv) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
 		}
-		return params[i].v < params[j].v
+		return strings.Compare(a.v, b.v)
 	})
 	var b strings.Builder
+	b.Grow(size)
 	for i, p := range params {
 		if i > 0 {
 			b.WriteByte('&')
@@ -105,7 +121,7 @@ func canonicalQuery(raw, skip string) (string, error) {
 		b.WriteByte('=')
 		b.WriteString(p.v)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // headerValues returns the values of a signed header, with the fallbacks

@@ -264,39 +264,7 @@ func (s *outboundSigner) sign(req *http.Request, c *Credentials, payload, region
 // QueryEscaped with %20 for a space, sorted by key, then value.
 func sdkQuery(raw string) string {
 	q, _ := url.ParseQuery(raw)
-	type kv struct{ k, v string }
-	n := 0
-	for _, vs := range q {
-		n += len(vs)
-	}
-	params := make([]kv, 0, n)
-	for k, vs := range q {
-		ek := uriEncode(k, false)
-		for _, v := range vs {
-			params = append(params, kv{ek, uriEncode(v, false)})
-		}
-	}
-	slices.SortFunc(params, func(a, b kv) int {
-		if c := strings.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return strings.Compare(a.v, b.v)
-	})
-	size := 0
-	for _, p := range params {
-		size += len(p.k) + len(p.v) + 2
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for i, p := range params {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
-	}
-	return b.String()
+	return encodedQuery(q, "", false)
 }
 
 // appendURIPath appends the canonical URI the SDK signer uses without
