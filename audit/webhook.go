@@ -555,7 +555,7 @@ func fastLineMeta(line []byte, m *lineMeta) bool {
 	m.Time = t
 	i := bytes.LastIndex(line, chainPrefix)
 	if i < 0 {
-		return !bytes.Contains(line, []byte(`"chain"`)) // unchained: nothing more to read
+		return false // unchained, or not this package's: decode it
 	}
 	rest = line[i+len(chainPrefix):]
 	end = bytes.IndexByte(rest, '"')
@@ -573,6 +573,11 @@ func fastLineMeta(line []byte, m *lineMeta) bool {
 	}
 	seq, err := strconv.ParseUint(string(rest[:n]), 10, 64)
 	if err != nil {
+		return false
+	}
+	// What follows the seq is the prev hash and, on checkpoints, the
+	// signature: nothing that could repeat a member read above.
+	if tail := rest[n:]; !bytes.HasPrefix(tail, []byte(`,"prev":"`)) || bytes.Count(tail, []byte(`"`)) > 12 {
 		return false
 	}
 	m.Chain.Seq = seq
