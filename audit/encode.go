@@ -385,6 +385,21 @@ func (e *Event) appendIamgate(w *jw) {
 	w.close()
 }
 
+// RecordedClaims returns the claims named in allow (audit.claims) that
+// claims has, or nil: what an event records of a token.
+func RecordedClaims(claims map[string]any, allow []string) map[string]any {
+	var out map[string]any
+	for _, name := range allow {
+		if v, ok := claims[name]; ok {
+			if out == nil {
+				out = make(map[string]any, len(allow))
+			}
+			out[name] = v
+		}
+	}
+	return out
+}
+
 // Actor is the party acting on behalf of the subject, from an RFC 8693
 // "act" claim: an agent or service acting for a person. Act is the actor
 // before it, when the chain of delegation is longer.

@@ -80,6 +80,18 @@ func (r *Role) Name() string { return r.name }
 // Kind returns "human", "machine" or "agent".
 func (r *Role) Kind() string { return r.kind }
 
+// SharedKind is the kind the roles share, or "" when they differ.
+func SharedKind(roles []*Role) string {
+	k := ""
+	for i, r := range roles {
+		if i > 0 && r.kind != k {
+			return ""
+		}
+		k = r.kind
+	}
+	return k
+}
+
 // PolicyNames returns the names of the role's policies.
 func (r *Role) PolicyNames() []string { return append([]string(nil), r.policyNames...) }
 

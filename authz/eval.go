@@ -93,6 +93,18 @@ func (p *Principal) WithSessionPolicy(sp *Policy) *Principal {
 	return &c
 }
 
+// Username is the value of ${aws:username} for an identity: the claim
+// preferred_username, else email, else sub, else the subject. Audit
+// events and the console show the same name.
+func Username(claims map[string]any, subject string) string {
+	for _, c := range []string{"preferred_username", "email", "sub"} {
+		if s, ok := claims[c].(string); ok && s != "" {
+			return s
+		}
+	}
+	return subject
+}
+
 func resolveVar(d varDef, id *Identity) []string {
 	var vals []string
 	switch d.kind {
@@ -101,14 +113,8 @@ func resolveVar(d varDef, id *Identity) []string {
 			vals = claimStrings(v)
 		}
 	case varUsername:
-		for _, c := range []string{"preferred_username", "email", "sub"} {
-			if s, ok := id.Claims[c].(string); ok && s != "" {
-				vals = []string{s}
-				break
-			}
-		}
-		if vals == nil && id.Subject != "" {
-			vals = []string{id.Subject}
+		if u := Username(id.Claims, id.Subject); u != "" {
+			vals = []string{u}
 		}
 	case varUserID:
 		if s, ok := id.Claims["sub"].(string); ok && s != "" {

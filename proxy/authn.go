@@ -150,35 +150,9 @@ func (gen *Generation) auditIdentity(pe *principalEntry, claims map[string]any, 
 	if pe.issuerURL == "" {
 		pe.issuerURL = gen.IssuerURLs[pe.issuer]
 	}
-	pe.claims = RecordedClaims(claims, gen.AuditClaims)
+	pe.claims = audit.RecordedClaims(claims, gen.AuditClaims)
 	pe.actor = audit.ActorFromClaim(claims["act"])
-	pe.roleKind = roleKind(roles)
-}
-
-// RecordedClaims returns the claims named in allow that claims has, or nil.
-func RecordedClaims(claims map[string]any, allow []string) map[string]any {
-	var out map[string]any
-	for _, name := range allow {
-		if v, ok := claims[name]; ok {
-			if out == nil {
-				out = make(map[string]any, len(allow))
-			}
-			out[name] = v
-		}
-	}
-	return out
-}
-
-// roleKind is the kind the roles share, or "" when they differ.
-func roleKind(roles []*authz.Role) string {
-	k := ""
-	for i, r := range roles {
-		if i > 0 && r.Kind() != k {
-			return ""
-		}
-		k = r.Kind()
-	}
-	return k
+	pe.roleKind = authz.SharedKind(roles)
 }
 
 func (h *Handler) countAuthFailure(reason string) {
@@ -199,7 +173,7 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 	pe := &principalEntry{
 		issuer:      tok.Issuer,
 		subject:     tok.Subject,
-		username:    username(tok.Claims, tok.Subject),
+		username:    authz.Username(tok.Claims, tok.Subject),
 		fingerprint: h.fingerprint(tok.Hash),
 	}
 	trusted, misses := gen.Engine.Trust(id)
@@ -266,14 +240,4 @@ func summarizeMisses(misses []authz.TrustMiss) string {
 		fmt.Fprintf(&b, "role %q: %s", m.Role, m.Reason)
 	}
 	return b.String()
-}
-
-// username mirrors ${aws:username}: preferred_username, else email, else sub.
-func username(claims map[string]any, sub string) string {
-	for _, c := range []string{"preferred_username", "email"} {
-		if s, ok := claims[c].(string); ok && s != "" {
-			return s
-		}
-	}
-	return sub
 }

@@ -104,7 +104,7 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 	default:
 		if !identity.CheckCSRFToken(s, r.Header.Get(CSRFHeader)) {
 			ex.ev.Reason = "csrf"
-			ex.ev.Issuer, ex.ev.Subject, ex.ev.Username = s.Issuer, s.Subject, username(s.Claims, s.Subject)
+			ex.ev.Issuer, ex.ev.Subject, ex.ev.Username = s.Issuer, s.Subject, authz.Username(s.Claims, s.Subject)
 			h.countAuthFailure("csrf")
 			return nil, s3err.New(http.StatusForbidden, "AccessDenied",
 				"The request was refused: a request authenticated by the browser session cookie must carry the "+CSRFHeader+
@@ -141,7 +141,7 @@ func sessionEntry(gen *Generation, s *identity.Session) *principalEntry {
 		name = s.Subject
 	}
 	pe := &principalEntry{
-		issuer: s.Issuer, subject: s.Subject, username: username(s.Claims, s.Subject),
+		issuer: s.Issuer, subject: s.Subject, username: authz.Username(s.Claims, s.Subject),
 		fingerprint: s.TokenFingerprint, secret: s.SecretAccessKey, accessKeyID: s.AccessKeyID,
 		sessionID: s.ID, roles: s.Roles, kind: s.Kind,
 		arn: fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(s.Roles, "+"), name),

@@ -413,9 +413,9 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
 	ev.RoleSessionName, ev.DurationSeconds, ev.Expiry = e.RoleSessionName, int64(e.Duration/time.Second), e.Expiry
-	ev.Claims, ev.Actor = RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
+	ev.Claims, ev.Actor = audit.RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
 	if e.Subject != "" {
-		ev.Username = username(e.Claims, e.Subject)
+		ev.Username = authz.Username(e.Claims, e.Subject)
 	}
 	if e.Status == http.StatusOK {
 		ev.Decision, ev.Reason = "allow", "issued"

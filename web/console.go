@@ -77,7 +77,7 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 }
 
 func whoFor(sess *identity.Session) *whoami {
-	w := &whoami{Subject: sess.Subject, Issuer: sess.Issuer, Username: username(sess.Claims, sess.Subject),
+	w := &whoami{Subject: sess.Subject, Issuer: sess.Issuer, Username: authz.Username(sess.Claims, sess.Subject),
 		Roles: strings.Join(sess.Roles, ", "), Expiry: sess.Expiry.UTC().Format(time.RFC3339),
 		ExpiryText: sess.Expiry.UTC().Format("2006-01-02 15:04 UTC")}
 	if e, ok := sess.Claims["email"].(string); ok {

@@ -275,9 +275,9 @@ func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request) {
 		s.failLogin(w, r, is.Name, "session_too_large", http.StatusForbidden, err.Error())
 		return
 	}
-	s.logEvent(r, &audit.Event{Kind: "login", Decision: "allow", Reason: "signed_in", AuthMethod: "oidc-code",
-		Issuer: sess.Issuer, Subject: sess.Subject, Username: username(sess.Claims, sess.Subject),
-		Roles: sess.Roles, SessionID: sess.ID, Fingerprint: sess.TokenFingerprint, Expiry: sess.Expiry})
+	ev := s.sessionEvent(audit.KindLogin, "oidc-code", sess)
+	ev.Reason, ev.Expiry = "signed_in", sess.Expiry
+	s.logEvent(r, ev)
 	http.Redirect(w, r, st.Return, http.StatusFound)
 }
 
@@ -327,7 +327,7 @@ func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *ident
 	id := &authz.Identity{Issuer: is.Name, Subject: idt.Subject, Claims: claims}
 	trusted, misses := s.cfg.Engine.Trust(id)
 	if len(trusted) == 0 {
-		msg := fmt.Sprintf("You signed in as %s, but no role of this iamgate trusts that identity (issuer %q).", username(claims, idt.Subject), is.Name)
+		msg := fmt.Sprintf("You signed in as %s, but no role of this iamgate trusts that identity (issuer %q).", authz.Username(claims, idt.Subject), is.Name)
 		if len(misses) > 0 && len(misses) <= 3 {
 			var parts []string
 			for _, m := range misses {
@@ -345,7 +345,7 @@ func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *ident
 	now := s.cfg.Now().UTC().Truncate(time.Second)
 	sess.Kind = identity.KindBrowser
 	sess.Issuer, sess.Subject, sess.Roles, sess.Claims = is.Name, idt.Subject, roles, claims
-	sess.RoleSessionName = username(claims, idt.Subject)
+	sess.RoleSessionName = authz.Username(claims, idt.Subject)
 	sess.IssuedAt = now
 	sess.Expiry = idt.Expiry.UTC().Truncate(time.Second)
 	if lim := now.Add(s.maxSession(roles)); lim.Before(sess.Expiry) {
@@ -479,9 +479,9 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.S
 	if err != nil {
 		return fail(err.Error())
 	}
-	s.logEvent(r, &audit.Event{Kind: "login", Decision: "allow", Reason: "renewed", AuthMethod: "refresh-token", Operation: "RenewSession",
-		Issuer: ns.Issuer, Subject: ns.Subject, Username: username(ns.Claims, ns.Subject), Roles: ns.Roles,
-		SessionID: ns.ID, Fingerprint: ns.TokenFingerprint, Expiry: ns.Expiry})
+	ev := s.sessionEvent(audit.KindLogin, "refresh-token", ns)
+	ev.Reason, ev.Operation, ev.Expiry = "renewed", "RenewSession", ns.Expiry
+	s.logEvent(r, ev)
 	return ns, nt
 }
 
@@ -514,8 +514,7 @@ func (s *Service) serveLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, SignedOutPath, http.StatusFound)
 		return
 	}
-	s.logEvent(r, &audit.Event{Kind: "logout", Decision: "allow", AuthMethod: "browser-session",
-		Issuer: sess.Issuer, Subject: sess.Subject, Username: username(sess.Claims, sess.Subject), Roles: sess.Roles, SessionID: sess.ID})
+	s.logEvent(r, s.sessionEvent(audit.KindLogout, "browser-session", sess))
 	if is := s.issuers[sess.Issuer]; is != nil {
 		if p, err := s.provider(r.Context(), is); err == nil && p.endSession != "" {
 			if u, err := url.Parse(p.endSession); err == nil {

@@ -40,7 +40,8 @@ func TestLoginHappyPath(t *testing.T) {
 		t.Fatalf("session cookies %v", ck)
 	}
 	ev := e.lastEvent("login")
-	if ev.Subject != "id-alice" || ev.Issuer != "corp" || ev.Username != "alice" || len(ev.Roles) != 1 || ev.SessionID == "" {
+	if ev.Subject != "id-alice" || ev.Issuer != "corp" || ev.Username != "alice" || len(ev.Roles) != 1 || ev.SessionID == "" ||
+		ev.RoleKind != "human" || ev.IssuerURL != e.idp.srv.URL || ev.Expiry.IsZero() {
 		t.Errorf("login event %+v", ev)
 	}
 	// The session lasts the role's max_session (30m), shorter than the ID token (1h).

@@ -51,9 +51,8 @@ func (s *Service) serveShare(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, &shareResponse{Error: "Your session has ended; sign in again."})
 		return
 	}
-	ev := &audit.Event{Kind: "share_link", Decision: "deny", AuthMethod: "browser-session", Operation: "CreateShareLink",
-		Action: "s3:GetObject", Issuer: sess.Issuer, Subject: sess.Subject, Username: username(sess.Claims, sess.Subject),
-		Roles: sess.Roles, SessionID: sess.ID}
+	ev := s.sessionEvent(audit.KindShareLink, "browser-session", sess)
+	ev.Decision, ev.Operation, ev.Action = "deny", "CreateShareLink", "s3:GetObject"
 	deny := func(status int, reason, msg string) {
 		ev.Reason, ev.Message, ev.Status = reason, msg, status
 		s.logEvent(r, ev)

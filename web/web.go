@@ -102,6 +102,8 @@ type Config struct {
 	// Audit receives login, login_failure, logout and share_link events;
 	// nil: none.
 	Audit *audit.Logger
+	// AuditClaims names the token claims those events record (audit.claims).
+	AuditClaims []string
 	// Fingerprint keys the fingerprint of ID tokens in sessions and
 	// audit events; nil: none.
 	Fingerprint func(tokenHash [32]byte) string
@@ -296,6 +298,29 @@ func (s *Service) base(r *http.Request) *url.URL {
 	return &url.URL{Scheme: scheme, Host: r.Host}
 }
 
+// sessionEvent starts an allowed event of kind about sess, with the same
+// identity fields the proxy records for its requests: issuer and its URL,
+// subject, username, roles and their kind, the recorded claims, the actor.
+func (s *Service) sessionEvent(kind, method string, sess *identity.Session) *audit.Event {
+	ev := &audit.Event{Kind: kind, Decision: "allow", AuthMethod: method,
+		Issuer: sess.Issuer, Subject: sess.Subject, Username: authz.Username(sess.Claims, sess.Subject),
+		Roles: sess.Roles, SessionID: sess.ID, Fingerprint: sess.TokenFingerprint,
+		Claims: audit.RecordedClaims(sess.Claims, s.cfg.AuditClaims), Actor: audit.ActorFromClaim(sess.Claims["act"])}
+	if is := s.issuers[sess.Issuer]; is != nil {
+		ev.IssuerURL = is.URL
+	}
+	var roles []*authz.Role
+	for _, name := range sess.Roles {
+		if r, ok := s.cfg.Engine.Role(name); ok {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == len(sess.Roles) {
+		ev.RoleKind = authz.SharedKind(roles)
+	}
+	return ev
+}
+
 // logEvent writes ev to the audit log, filling in the time and caller.
 func (s *Service) logEvent(r *http.Request, ev *audit.Event) {
 	if s.cfg.Audit == nil {
@@ -353,14 +378,4 @@ func (s *Service) maxSession(roles []string) time.Duration {
 		m = DefaultMaxSession
 	}
 	return m
-}
-
-// username mirrors ${aws:username}: preferred_username, else email, else sub.
-func username(claims map[string]any, sub string) string {
-	for _, c := range []string{"preferred_username", "email"} {
-		if v, ok := claims[c].(string); ok && v != "" {
-			return v
-		}
-	}
-	return sub
 }

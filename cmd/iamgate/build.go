@@ -161,6 +161,7 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 		Revocations:    gen.Revocations,
 		S3:             bd.s3,
 		Audit:          bd.audit,
+		AuditClaims:    f.Audit.Claims,
 		Region:         f.Upstream.Region,
 		TrustedProxies: f.TrustedProxies,
 		MaxSession:     map[string]time.Duration{},
