@@ -38,6 +38,7 @@ type exchange struct {
 	upstreamDur time.Duration
 	ev          audit.Event
 	outBody     noopCloseBody
+	hopNamed    []string   // headers removed because Connection named them
 	query       url.Values // the parsed query, see queryValues
 	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests
@@ -45,7 +46,7 @@ type exchange struct {
 }
 
 // queryValues returns r's query, parsed once per request (nil when there
-// is none). Callers must not modify it before upstreamQuery, the last user.
+// is none). Callers must not modify it.
 func (ex *exchange) queryValues(r *http.Request) url.Values {
 	if !ex.queryParsed {
 		ex.queryParsed = true
@@ -57,11 +58,12 @@ func (ex *exchange) queryValues(r *http.Request) url.Values {
 }
 
 // forward is what the upstream request is built from: only values the
-// handler classified and authorized, never the client's raw path.
+// handler classified and authorized, never the client's raw path, query or
+// headers.
 type forward struct {
-	path       string // decoded, path-style
-	query      string // encoded
-	copySource string // canonical x-amz-copy-source, if any
+	path   string      // decoded, path-style
+	query  string      // encoded (s3req.Request.UpstreamQuery)
+	header http.Header // the headers that were classified and authorized (requestHeader)
 }
 
 // Response bodies are copied with a pooled buffer: 64 KiB, or 256 KiB for
@@ -82,18 +84,11 @@ type ownedRoundTripper interface {
 	RoundTripOwned(*http.Request) (*http.Response, error)
 }
 
-// hopHeaders are removed from the store's response (RFC 7230 §6.1), as
-// httputil.ReverseProxy does.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
 // forward sends the classified and authorized request to the store with
-// transport and streams the answer to the client. It does what
-// httputil.ReverseProxy did for iamgate, without its per-request copies:
-// the outbound request is built from ex.fwd and the forwardable headers
-// only; hop-by-hop response headers are dropped; a response of unknown
+// transport and streams the answer to the client. The outbound request is
+// built from ex.fwd only (path, query and headers as authorized) plus
+// X-Forwarded-For with the caller's address; hop-by-hop response headers
+// are dropped; a response of unknown
 // length is flushed as it arrives; trailers are passed on; a response the
 // store breaks off midway aborts the client's response
 // (http.ErrAbortHandler); a request that cannot be sent is answered by
@@ -105,7 +100,7 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		URL: &url.URL{Scheme: up.Scheme, Host: up.Host, Path: ex.fwd.path,
 			RawPath: s3req.UriEncodePath(ex.fwd.path), RawQuery: ex.fwd.query},
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:           forwardHeader(r.Header),
+		Header:           ex.fwd.header,
 		ContentLength:    r.ContentLength,
 		TransferEncoding: r.TransferEncoding,
 		Host:             up.Host,
@@ -117,8 +112,11 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		ex.outBody.rc = r.Body
 		out.Body = &ex.outBody
 	}
-	if ex.fwd.copySource != "" {
-		out.Header["X-Amz-Copy-Source"] = []string{ex.fwd.copySource}
+	if out.Header == nil {
+		out.Header = make(http.Header, 1)
+	}
+	if ex.sourceIP.IsValid() {
+		out.Header["X-Forwarded-For"] = []string{ex.sourceIP.String()}
 	}
 	out = out.WithContext(r.Context())
 
@@ -201,36 +199,6 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		k = http.TrailerPrefix + k
 		wh[k] = append(wh[k], vv...)
 	}
-}
-
-// forwardHeader copies the headers the transport would forward to the
-// store (sigv4.AllowedHeader, minus those named in Connection); the
-// transport filters again before signing.
-func forwardHeader(in http.Header) http.Header {
-	n := 0
-	for k, vv := range in {
-		if sigv4.AllowedHeader(k) {
-			n += len(vv)
-		}
-	}
-	out := make(http.Header, n+4)
-	vals := make([]string, n)
-	for k, vv := range in {
-		if !sigv4.AllowedHeader(k) || len(vv) == 0 {
-			continue
-		}
-		m := copy(vals, vv)
-		out[k] = vals[:m:m]
-		vals = vals[m:]
-	}
-	for _, v := range in["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				out.Del(f)
-			}
-		}
-	}
-	return out
 }
 
 func isEventStream(ct string) bool {

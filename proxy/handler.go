@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,6 @@ import (
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
-	"github.com/iamgate/iamgate/sigv4"
 	"github.com/iamgate/iamgate/sts"
 )
 
@@ -180,7 +178,18 @@ func (h *Handler) newRequestID() string {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/_iamgate/") {
+	// Work on a shallow copy: the server keeps the original request and
+	// must still see its own body type (it decides from it whether to send
+	// 100 Continue and whether to drain an unread body) and headers.
+	r = r.WithContext(r.Context())
+	if r.TLS == nil {
+		if fc, ok := r.Context().Value(framingKey{}).(*framedConn); ok {
+			r.TLS = fc.tlsState()
+		}
+	}
+	ambiguous := checkFraming(w, r)
+	hopNamed := stripHopByHop(r)
+	if strings.HasPrefix(r.URL.Path, "/_iamgate/") && !ambiguous {
 		h.serveInternal(w, r)
 		return
 	}
@@ -201,15 +210,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ex.sourceIP.IsValid() {
 		ex.ev.SourceIP = ex.sourceIP.String()
 	}
-	// Work on a shallow copy: the server keeps the original request and
-	// must still see its own body type (it decides from it whether to send
-	// 100 Continue and whether to drain an unread body).
-	r = r.WithContext(r.Context())
+	ex.hopNamed = hopNamed
 	if r.Body != nil && r.Body != http.NoBody {
 		ex.body = &countingBody{rc: r.Body}
 		r.Body = ex.body
 	}
 	defer h.finish(ex, r)
+	if ambiguous {
+		ex.ev.Reason = "bad_request"
+		h.fail(ex, r, s3err.New(http.StatusBadRequest, "InvalidRequest", ambiguousFramingMessage).WithResource(resourcePath(r)))
+		return
+	}
 	if serr := h.serveS3(ex, r); serr != nil {
 		h.fail(ex, r, serr)
 	}
@@ -289,7 +300,15 @@ var errAuditUnavailable = s3err.New(http.StatusServiceUnavailable, "ServiceUnava
 // A returned error is rendered to the caller.
 func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	gen := ex.gen
-	req, serr := s3req.Classify(r, gen.S3)
+	var req *s3req.Request
+	hdr, serr := requestHeader(r.Header, r.URL.RawQuery)
+	if serr == nil {
+		// Classify what will be forwarded: the same headers feed the
+		// classification, the conditions and the upstream request.
+		view := *r
+		view.Header = hdr
+		req, serr = s3req.Classify(&view, gen.S3)
+	}
 	if req != nil {
 		ex.ev.Operation = string(req.Op)
 		ex.ev.Bucket = req.Bucket
@@ -335,11 +354,11 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		return s3err.New(http.StatusForbidden, "AccessDenied", pe.noRole).WithResource(resource)
 	}
 	if ex.sig != nil {
-		if serr := prepareSigV4Body(r, ex.sig, ex.secret); serr != nil {
+		if serr := prepareSigV4Body(r, hdr, ex.sig, ex.secret); serr != nil {
 			ex.ev.Reason = "bad_request"
 			return serr.WithResource(resource)
 		}
-	} else if p := r.Header.Get("X-Amz-Content-Sha256"); strings.HasPrefix(p, "STREAMING-AWS4-") {
+	} else if p := hdr.Get("X-Amz-Content-Sha256"); strings.HasPrefix(p, "STREAMING-AWS4-") {
 		ex.ev.Reason = "bad_request"
 		return s3err.New(http.StatusBadRequest, "InvalidRequest",
 			"Signed streaming payloads need SigV4 authentication; a bearer request may send UNSIGNED-PAYLOAD, a SHA-256 or STREAMING-UNSIGNED-PAYLOAD-TRAILER.").WithResource(resource)
@@ -347,7 +366,7 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	checks := req.Checks
 	var body []byte
 	if req.NeedsBody && req.Op == s3req.OpDeleteObjects {
-		del, derr := h.readDeleteObjects(r)
+		del, derr := h.readDeleteObjects(r, hdr)
 		if derr != nil {
 			ex.ev.Reason = "bad_request"
 			return derr.WithResource(resource)
@@ -379,13 +398,12 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	ex.ev.Reason = string(authz.ReasonAllowed)
 
 	if body != nil {
-		setBody(r, body)
+		setBody(r, hdr, body)
 	}
-	ex.fwd = forward{
-		path:       req.UpstreamPath,
-		query:      upstreamQuery(ex.queryValues(r)),
-		copySource: req.CopySourceHeader,
+	if req.CopySourceHeader != "" {
+		hdr["X-Amz-Copy-Source"] = []string{req.CopySourceHeader}
 	}
+	ex.fwd = forward{path: req.UpstreamPath, query: req.UpstreamQuery, header: hdr}
 	h.forward(ex, ex.w, r, h.cfg.Transport)
 	return nil
 }
@@ -473,7 +491,7 @@ func denyError(pe *principalEntry, c s3req.Check, d authz.Decision) *s3err.Error
 }
 
 // readDeleteObjects reads and strictly parses a bounded DeleteObjects body.
-func (h *Handler) readDeleteObjects(r *http.Request) (*s3req.DeleteObjects, *s3err.Error) {
+func (h *Handler) readDeleteObjects(r *http.Request, hdr http.Header) (*s3req.DeleteObjects, *s3err.Error) {
 	if r.Body == nil {
 		return nil, s3err.ErrMalformedXML
 	}
@@ -490,7 +508,7 @@ func (h *Handler) readDeleteObjects(r *http.Request) (*s3req.DeleteObjects, *s3e
 		}
 		return nil, s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body could not be read.")
 	}
-	if want := r.Header.Get("X-Amz-Content-Sha256"); isHex64(want) {
+	if want := hdr.Get("X-Amz-Content-Sha256"); isHex64(want) {
 		sum := sha256.Sum256(data)
 		if hex.EncodeToString(sum[:]) != want {
 			return nil, s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
@@ -516,24 +534,6 @@ func Fingerprint(key []byte, tokenHash [32]byte) string {
 // resourcePath is the <Resource> of an error document.
 func resourcePath(r *http.Request) string {
 	return r.URL.Path
-}
-
-// upstreamQuery drops the presigned-URL authentication parameters and
-// re-encodes the rest the way the signer and the store canonicalize it.
-// Other x-amz-* parameters (hoisted checksums, ACLs) stay: they were
-// classified and are signed again toward the store.
-func upstreamQuery(q url.Values) string {
-	for k := range q {
-		for _, p := range sigv4.PresignParams {
-			if strings.EqualFold(k, p) {
-				delete(q, k)
-			}
-		}
-	}
-	if len(q) == 0 {
-		return ""
-	}
-	return strings.ReplaceAll(q.Encode(), "+", "%20")
 }
 
 func isHex64(s string) bool {
@@ -588,18 +588,17 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 }
 
 // setBody replaces the request body with data, fixing the length and the
-// digests that covered the old body.
-func setBody(r *http.Request, data []byte) {
+// digests in hdr that covered the old body.
+func setBody(r *http.Request, hdr http.Header, data []byte) {
 	r.Body = &bytesBody{data: data}
 	r.ContentLength = int64(len(data))
-	r.Header.Set("Content-Length", strconv.Itoa(len(data)))
-	for k := range r.Header {
+	for k := range hdr {
 		if strings.HasPrefix(k, "X-Amz-Checksum-") || k == "X-Amz-Sdk-Checksum-Algorithm" {
-			delete(r.Header, k)
+			delete(hdr, k)
 		}
 	}
-	r.Header.Set("Content-Md5", contentMD5(data))
+	hdr.Set("Content-Md5", contentMD5(data))
 	sum := sha256.Sum256(data)
-	r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	hdr.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
 	r.TransferEncoding = nil
 }

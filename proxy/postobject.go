@@ -137,7 +137,7 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 	r.ContentLength = body.length
 	r.TransferEncoding = nil
 	r.Trailer = nil
-	ex.fwd = forward{path: req.UpstreamPath}
+	ex.fwd = forward{path: req.UpstreamPath, header: r.Header}
 	h.forward(ex, ex.w, r, transport) // the form transport as the last hop
 	return nil
 }

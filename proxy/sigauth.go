@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ func (h *Handler) sigv4Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 	}
 	if a.Type == sigv4.AuthPresigned {
 		ex.ev.AuthMethod = "sigv4-presigned"
+	}
+	for _, name := range ex.hopNamed {
+		if slices.Contains(a.SignedHeaders, strings.ToLower(name)) {
+			return nil, h.sigFailure(ex, "hop_by_hop_signed", s3err.New(http.StatusBadRequest, "InvalidRequest",
+				"The signed header "+strings.ToLower(name)+" is named in the Connection header; hop-by-hop headers are removed before the signature is verified, so the request cannot be verified."))
+		}
 	}
 	ex.ev.AccessKeyID = a.AccessKeyID
 	var pe *principalEntry
@@ -154,15 +161,14 @@ func (h *Handler) servicePrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 	return pe, nil
 }
 
-// prepareSigV4Body sets up the upstream body and payload headers of a
-// SigV4 request (checklist §2.5): a hex payload hash or UNSIGNED-PAYLOAD
+// prepareSigV4Body sets up the upstream body of a SigV4 request and its
+// payload headers in h, the headers to forward (checklist §2.5): a hex payload hash or UNSIGNED-PAYLOAD
 // is forwarded so the store checks it; an unsigned-trailer stream passes
 // through verbatim; signed streams are verified chunk by chunk here (their
 // signatures use the caller's secret, which the store does not know) and
 // forwarded decoded, or re-framed as an unsigned-trailer stream so the
 // store still verifies and records the checksum.
-func prepareSigV4Body(r *http.Request, a *sigv4.Auth, secret string) *s3err.Error {
-	h := r.Header
+func prepareSigV4Body(r *http.Request, h http.Header, a *sigv4.Auth, secret string) *s3err.Error {
 	h.Set("X-Amz-Content-Sha256", a.PayloadHash)
 	switch a.PayloadHash {
 	case sigv4.StreamingSigned, sigv4.StreamingSignedTrailer:

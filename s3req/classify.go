@@ -41,6 +41,13 @@ type Request struct {
 	// CopySource is the normalized source of CopyObject and UploadPartCopy.
 	CopySource *ObjectRef
 
+	// UpstreamQuery is the encoded query to send upstream: only the
+	// parameters the store reads for Op, with the values classified (see
+	// query.upstream). x-amz-* parameters are never part of it: header
+	// aliases must be moved into headers before Classify, the rest
+	// (presigned authentication) is the caller's.
+	UpstreamQuery string
+
 	// UpstreamPath is the decoded path-style path to send upstream: "/"
 	// for ListBuckets, "/bucket" for bucket operations, "/bucket/key" for
 	// object operations. It is built from Bucket and Key, never from the
@@ -231,6 +238,7 @@ func classifyRoot(req *Request, r *http.Request, q *query) (*Request, *s3err.Err
 	}
 	req.Op = OpListBuckets
 	req.add(authz.ListAllMyBuckets, "*")
+	req.UpstreamQuery = q.upstream(OpListBuckets, numSub, nil)
 	return req, nil
 }
 
@@ -409,6 +417,7 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 		return nil, e
 	}
 	req.Op = op
+	req.UpstreamQuery = q.upstream(op, sub, mods)
 
 	switch op {
 	case OpDeleteObjects:
@@ -417,7 +426,7 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 		// yet: it is granted only to principals allowed to bypass
 		// governance retention anywhere in the bucket.
 		req.NeedsBody = true
-		if bypassGovernance(r.Header, q) {
+		if bypassGovernance(r.Header) {
 			req.add(authz.BypassGovernanceRetention, objectARN(req.Bucket, "*"))
 		}
 		return req, nil
@@ -443,7 +452,7 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 			req.add(authz.PutBucketObjectLockConfiguration, res)
 			req.add(authz.PutBucketVersioning, res)
 		}
-		if hasACLHeaders(r.Header) || q.hoisted&hoistACL != 0 {
+		if hasACLHeaders(r.Header) {
 			req.add(authz.PutBucketAcl, res)
 		}
 		if _, ok := headerValue(r.Header, hObjectOwnership); ok {
@@ -487,7 +496,7 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	}
 	copyHdr, hasCopy := r.Header[hCopySource]
 	_, hasRange := r.Header[hCopySourceRange]
-	if q.hoisted&hoistCopySource != 0 {
+	if q.copySource {
 		return nil, errInvalidArgument("x-amz-copy-source must be sent as a header, not as a query parameter.")
 	}
 
@@ -598,6 +607,7 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	}
 
 	req.Op = op
+	req.UpstreamQuery = q.upstream(op, sub, mods)
 	req.add(act, res)
 
 	if copyOp {
@@ -622,25 +632,23 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	case OpPutObject, OpCopyObject, OpCreateMultipartUpload:
 		if v, ok := headerValue(r.Header, hSSE); ok {
 			req.S3.ServerSideEncryption = authz.V(v)
-		} else if q.hasSSE {
-			req.S3.ServerSideEncryption = authz.V(q.sse)
 		}
-		if _, ok := r.Header[hTagging]; ok || q.hoisted&hoistTagging != 0 {
+		if _, ok := r.Header[hTagging]; ok {
 			req.add(authz.PutObjectTagging, res)
 		}
-		if hasACLHeaders(r.Header) || q.hoisted&hoistACL != 0 {
+		if hasACLHeaders(r.Header) {
 			req.add(authz.PutObjectAcl, res)
 		}
 		_, mode := r.Header[hLockMode]
 		_, until := r.Header[hLockRetainUntil]
-		if mode || until || q.hoisted&hoistRetention != 0 {
+		if mode || until {
 			req.add(authz.PutObjectRetention, res)
 		}
-		if _, ok := r.Header[hLegalHold]; ok || q.hoisted&hoistLegalHold != 0 {
+		if _, ok := r.Header[hLegalHold]; ok {
 			req.add(authz.PutObjectLegalHold, res)
 		}
 	case OpDeleteObject, OpPutObjectRetention:
-		if bypassGovernance(r.Header, q) {
+		if bypassGovernance(r.Header) {
 			req.add(authz.BypassGovernanceRetention, res)
 		}
 	}
@@ -698,9 +706,7 @@ func hasACLHeaders(h http.Header) bool {
 	return false
 }
 
-func bypassGovernance(h http.Header, q *query) bool {
-	if v, ok := headerValue(h, hBypassGovernance); ok && strings.EqualFold(strings.TrimSpace(v), "true") {
-		return true
-	}
-	return q.hoisted&hoistBypass != 0
+func bypassGovernance(h http.Header) bool {
+	v, ok := headerValue(h, hBypassGovernance)
+	return ok && strings.EqualFold(strings.TrimSpace(v), "true")
 }

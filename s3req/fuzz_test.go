@@ -59,6 +59,11 @@ func FuzzClassify(f *testing.F) {
 		if !strings.HasPrefix(req.UpstreamPath, "/"+req.Bucket) {
 			t.Fatalf("UpstreamPath %q does not start with /%s", req.UpstreamPath, req.Bucket)
 		}
+		// What goes upstream in the query is a subset of what the client
+		// sent, value for value, and never an x-amz-* parameter.
+		if msg := checkUpstreamQuery(req.UpstreamQuery, query); msg != "" {
+			t.Fatalf("%s (query %q, upstream %q)", msg, query, req.UpstreamQuery)
+		}
 		// The same request must classify the same way.
 		again, err2 := Classify(r, cfg)
 		if err2 != nil || !reflect.DeepEqual(again.Checks, req.Checks) || again.Op != req.Op {

@@ -3,6 +3,7 @@ package s3req
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/iamgate/iamgate/s3err"
@@ -194,17 +195,6 @@ func lookupKey(s string) (qk, bool) {
 	return 0, false
 }
 
-// Bits for x-amz-* names hoisted from headers into a presigned query. They
-// grant the same hidden permissions as the headers do.
-const (
-	hoistTagging uint8 = 1 << iota
-	hoistACL
-	hoistRetention
-	hoistLegalHold
-	hoistBypass
-	hoistCopySource
-)
-
 // maxFamilyParams bounds the number of open-ended parameters (X-Amz-*,
 // response-*) whose duplicates are tracked.
 const maxFamilyParams = 32
@@ -215,12 +205,13 @@ type query struct {
 	vals    [numKeys]string
 	unknown string // first parameter name not recognized
 	action  bool   // an "Action" parameter (STS) is present
-	hoisted uint8  // hoist* bits
-	sse     string // x-amz-server-side-encryption from the query
-	hasSSE  bool
+	// copySource is set when an x-amz-copy-source* parameter is present.
+	copySource bool
 
-	nfam int
-	fam  [maxFamilyParams]string
+	// The open-ended parameters (x-amz-*, response-*), in order.
+	nfam   int
+	fam    [maxFamilyParams]string
+	famVal [maxFamilyParams]string
 }
 
 func (q *query) has(k qk) bool     { return q.seen&(1<<k) != 0 }
@@ -275,9 +266,10 @@ func (q *query) parse(raw string) *s3err.Error {
 				return errInvalidArgument("The query string has too many parameters.")
 			}
 			q.fam[q.nfam] = key
+			q.famVal[q.nfam] = val
 			q.nfam++
-			if isAmz {
-				q.noteAmz(key, val)
+			if isAmz && len(key) >= 17 && strings.EqualFold(key[6:17], "copy-source") {
+				q.copySource = true
 			}
 			continue
 		}
@@ -295,35 +287,90 @@ func (q *query) parse(raw string) *s3err.Error {
 	return nil
 }
 
-// noteAmz records x-amz-* names that carry meaning when a client hoists a
-// header into a presigned URL. Auth parameters (X-Amz-Signature, ...) and
-// others are ignored.
-func (q *query) noteAmz(key, val string) {
-	name := key[6:]
-	switch {
-	case strings.EqualFold(name, "tagging"):
-		q.hoisted |= hoistTagging
-	case strings.EqualFold(name, "acl") && strings.EqualFold(strings.TrimSpace(val), "private"):
-		// The default canned ACL needs no ACL permission (see hasACLHeaders).
-	case strings.EqualFold(name, "acl"), len(name) > 6 && strings.EqualFold(name[:6], "grant-"):
-		q.hoisted |= hoistACL
-	case strings.EqualFold(name, "object-lock-mode"), strings.EqualFold(name, "object-lock-retain-until-date"):
-		q.hoisted |= hoistRetention
-	case strings.EqualFold(name, "object-lock-legal-hold"):
-		q.hoisted |= hoistLegalHold
-	case strings.EqualFold(name, "bypass-governance-retention"):
-		if strings.EqualFold(strings.TrimSpace(val), "true") {
-			q.hoisted |= hoistBypass
-		}
-	case len(name) >= 11 && strings.EqualFold(name[:11], "copy-source"):
-		q.hoisted |= hoistCopySource
-	case strings.EqualFold(name, "server-side-encryption"):
-		q.sse, q.hasSSE = val, true
-	}
-}
-
 // errUnknownParam is the answer to a query parameter outside the allowlist.
 func errUnknownParam(name string) *s3err.Error {
 	return s3err.New(http.StatusNotImplemented, "NotImplemented",
 		"The query parameter "+quoteName(name)+" is not supported by this service.")
+}
+
+// responseParams are the response header overrides of GetObject and
+// HeadObject.
+var responseParams = [...]string{
+	"response-cache-control", "response-content-disposition", "response-content-encoding",
+	"response-content-language", "response-content-type", "response-expires",
+}
+
+// pagingParams returns the harmless parameters op reads: everything else
+// of that kind is dropped, because the store ignores it for op.
+func pagingParams(op Operation) []qk {
+	switch op {
+	case OpListBuckets:
+		return []qk{kMaxBuckets, kContinuationToken, kBucketRegion}
+	case OpListObjects:
+		return []qk{kMaxKeys, kEncodingType, kMarker}
+	case OpListObjectsV2:
+		return []qk{kMaxKeys, kEncodingType, kStartAfter, kContinuationToken, kFetchOwner}
+	case OpListObjectVersions:
+		return []qk{kMaxKeys, kEncodingType, kKeyMarker, kVersionIDMarker}
+	case OpListMultipartUploads:
+		return []qk{kMaxUploads, kEncodingType, kKeyMarker, kUploadIDMarker}
+	case OpListParts:
+		return []qk{kMaxParts, kPartNumberMarker, kEncodingType}
+	}
+	return nil
+}
+
+// upstream returns the query to send to the store for op: the
+// subresource sub (numSub for none), the modifiers in mods, the paging
+// parameters op reads and, for GetObject and HeadObject, the response
+// header overrides; each with the value that was classified. Nothing else
+// is forwarded: not x-amz-* parameters (presigned authentication, and
+// header aliases, which the caller moves into headers before
+// classification), not x-id, not a parameter op does not read.
+func (q *query) upstream(op Operation, sub qk, mods []qk) string {
+	var pairs [16][2]string
+	kv := pairs[:0]
+	if sub != numSub && q.has(sub) {
+		kv = append(kv, [2]string{keyNames[sub], q.vals[sub]})
+	}
+	for _, list := range [2][]qk{mods, pagingParams(op)} {
+		for _, k := range list {
+			if (sub == numSub || k != sub) && q.has(k) {
+				kv = append(kv, [2]string{keyNames[k], q.vals[k]})
+			}
+		}
+	}
+	if op == OpGetObject || op == OpHeadObject {
+		for i, name := range q.fam[:q.nfam] {
+			for _, rp := range responseParams {
+				if name == rp {
+					kv = append(kv, [2]string{name, q.famVal[i]})
+				}
+			}
+		}
+	}
+	if len(kv) == 0 {
+		return ""
+	}
+	slices.SortFunc(kv, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	var sb strings.Builder
+	for i, p := range kv {
+		if i > 0 {
+			sb.WriteByte('&')
+		}
+		sb.WriteString(queryEscape(p[0]))
+		sb.WriteByte('=')
+		sb.WriteString(queryEscape(p[1]))
+	}
+	return sb.String()
+}
+
+// queryEscape is url.QueryEscape with spaces as %20, the form the store
+// and the signer canonicalize to.
+func queryEscape(s string) string {
+	e := url.QueryEscape(s)
+	if strings.IndexByte(e, '+') >= 0 {
+		e = strings.ReplaceAll(e, "+", "%20")
+	}
+	return e
 }

@@ -47,7 +47,7 @@ var lowerNames = func() map[string]string {
 	for k := range exactHeaders {
 		m[k] = strings.ToLower(k)
 	}
-	for _, k := range []string{"X-Amz-Date", "X-Amz-Security-Token"} {
+	for _, k := range []string{"X-Amz-Date", "X-Amz-Security-Token", "X-Forwarded-For"} {
 		m[k] = strings.ToLower(k)
 	}
 	return m

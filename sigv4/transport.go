@@ -213,18 +213,17 @@ func AllowedHeader(name string) bool {
 	return false
 }
 
-// FilterHeaders deletes every header that AllowedHeader rejects, and every
-// header named in Connection.
+// ProxyHeaders are set by the proxy itself, never taken from a client:
+// FilterHeaders keeps them, AllowedHeader does not admit them.
+var ProxyHeaders = map[string]bool{"X-Forwarded-For": true}
+
+// FilterHeaders deletes every header that neither AllowedHeader nor
+// ProxyHeaders admits. Connection is not on the list, so nothing it names
+// is treated specially: the proxy strips hop-by-hop headers on the way in,
+// before any check, and builds the outbound headers from what it checked.
 func FilterHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
 	for name := range h {
-		if !AllowedHeader(name) {
+		if !AllowedHeader(name) && !ProxyHeaders[name] {
 			delete(h, name)
 		}
 	}

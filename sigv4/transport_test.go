@@ -50,12 +50,13 @@ func TestTransportFiltersAndSigns(t *testing.T) {
 	if req.Header.Get("Authorization") != "Bearer client-token" {
 		t.Fatal("RoundTrip modified the caller's request")
 	}
-	for _, name := range []string{"X-Amz-Security-Token", "Cookie", "X-Forwarded-For", "X-Iamgate-Role", "X-Amz-Unknown", "X-Hop"} {
+	for _, name := range []string{"X-Amz-Security-Token", "Cookie", "X-Iamgate-Role", "X-Amz-Unknown", "X-Hop", "Connection"} {
 		if v := got.Header.Get(name); v != "" {
 			t.Errorf("%s reached the store: %q", name, v)
 		}
 	}
-	for name, want := range map[string]string{"Content-Type": "text/plain", "X-Amz-Meta-Owner": "alice",
+	// X-Forwarded-For is the proxy's own (ProxyHeaders): kept and signed.
+	for name, want := range map[string]string{"Content-Type": "text/plain", "X-Amz-Meta-Owner": "alice", "X-Forwarded-For": "10.0.0.1",
 		"X-Amz-Checksum-Crc32": "AAAAAA==", "X-Amz-Content-Sha256": UnsignedPayload, "X-Amz-Date": "20261127T010203Z"} {
 		if v := got.Header.Get(name); v != want {
 			t.Errorf("%s = %q, want %q", name, v, want)
@@ -66,7 +67,7 @@ func TestTransportFiltersAndSigns(t *testing.T) {
 		t.Fatalf("Authorization = %q", auth)
 	}
 	signed := auth[strings.Index(auth, "SignedHeaders=")+14 : strings.Index(auth, ", Signature=")]
-	for _, want := range []string{"content-length", "content-type", "host", "x-amz-checksum-crc32", "x-amz-content-sha256", "x-amz-date", "x-amz-meta-owner"} {
+	for _, want := range []string{"content-length", "content-type", "host", "x-amz-checksum-crc32", "x-amz-content-sha256", "x-amz-date", "x-amz-meta-owner", "x-forwarded-for"} {
 		if !strings.Contains(";"+signed+";", ";"+want+";") {
 			t.Errorf("%s is not signed: %s", want, signed)
 		}

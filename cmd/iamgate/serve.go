@@ -187,6 +187,11 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		MaxHeaderBytes:    f.Server.MaxHeaderBytes,
 		ErrorLog:          log.New(&slogWriter{a.log}, "", 0),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Request framing is tracked per connection (proxy.FramingListener).
+		ConnContext: proxy.ConnContext,
+		// OPTIONS * reaches the handler, which refuses it, instead of being
+		// answered by net/http on a connection it keeps open.
+		DisableGeneralOptionsHandler: true,
 	}
 	a.ln, err = net.Listen("tcp", listen)
 	if err != nil {
@@ -202,6 +207,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		a.ln = tls.NewListener(a.ln, &tls.Config{GetCertificate: cr.GetCertificate, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"http/1.1"}})
 	}
+	a.ln = proxy.FramingListener(a.ln)
 	mlisten := f.MetricsListen
 	if opts.MetricsListen != nil {
 		mlisten = *opts.MetricsListen
