@@ -179,6 +179,23 @@ func (f *fixture) events(t *testing.T) []audit.Event {
 	return evs
 }
 
+// lastEvent returns the newest audit event, checked against the schema.
+func (f *fixture) lastEvent(t *testing.T) audit.Event {
+	t.Helper()
+	f.auditMu.Lock()
+	b := bytes.TrimSpace(f.audit.Bytes())
+	line := append([]byte(nil), b[bytes.LastIndexByte(b, '\n')+1:]...)
+	f.auditMu.Unlock()
+	if err := auditschema.Line(line); err != nil {
+		t.Fatalf("audit line does not match the schema: %v", err)
+	}
+	ev, err := audit.Decode(line)
+	if err != nil {
+		t.Fatalf("audit line %q: %v", line, err)
+	}
+	return *ev
+}
+
 func TestAllowedRequestIsRebuiltAndSigned(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	tok := f.token(t, "alice", "staff")

@@ -1,0 +1,372 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/iamgate/iamgate/sigv4"
+)
+
+// allowAll lets role member do anything in the test buckets, so that the
+// property below sees every operation forwarded.
+const allowAll = `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::bkt","arn:aws:s3:::bkt/*","arn:aws:s3:::src/*"]},
+ {"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}`
+
+// opTemplate is one S3 operation as a client sends it.
+type opTemplate struct {
+	method, path, query string
+	hdr                 [][2]string
+	body                string
+}
+
+// operationTemplates covers the classifier's table: every operation, with
+// the headers each one's checks or conditions read.
+func operationTemplates() []opTemplate {
+	put := func(q string, hdr ...[2]string) opTemplate {
+		return opTemplate{method: "PUT", path: "/bkt/dir/k.txt", query: q, hdr: hdr, body: "object body"}
+	}
+	t := []opTemplate{
+		{method: "GET", path: "/"},
+		{method: "GET", path: "/bkt", query: "prefix=dir%2F&delimiter=%2F&max-keys=10&marker=m"},
+		{method: "GET", path: "/bkt", query: "list-type=2&prefix=dir%2F&continuation-token=t&start-after=a&fetch-owner=true&encoding-type=url"},
+		{method: "GET", path: "/bkt", query: "versions&prefix=d&key-marker=k&version-id-marker=v"},
+		{method: "GET", path: "/bkt", query: "uploads&prefix=d&upload-id-marker=u&max-uploads=3"},
+		{method: "GET", path: "/bkt", query: "location"},
+		{method: "HEAD", path: "/bkt"},
+		{method: "PUT", path: "/bkt", hdr: [][2]string{{"X-Amz-Bucket-Object-Lock-Enabled", "true"}, {"X-Amz-Acl", "public-read"}, {"X-Amz-Object-Ownership", "BucketOwnerEnforced"}}},
+		{method: "DELETE", path: "/bkt"},
+		{method: "POST", path: "/bkt", query: "delete", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}},
+			body: `<Delete><Quiet>true</Quiet><Object><Key>dir/a</Key></Object><Object><Key>dir/b</Key><VersionId>v1</VersionId></Object></Delete>`},
+		{method: "GET", path: "/bkt/dir/k.txt", query: "versionId=v1&partNumber=1&response-content-type=text%2Fplain&response-expires=x",
+			hdr: [][2]string{{"Range", "bytes=0-3"}, {"If-None-Match", `"e"`}, {"X-Amz-Checksum-Mode", "ENABLED"}}},
+		{method: "HEAD", path: "/bkt/dir/k.txt", hdr: [][2]string{{"If-Match", `"e"`}}},
+		{method: "GET", path: "/bkt/dir/k.txt", query: "attributes", hdr: [][2]string{{"X-Amz-Object-Attributes", "ETag"}, {"X-Amz-Max-Parts", "2"}}},
+		put("", [2]string{"X-Amz-Server-Side-Encryption", "AES256"}, [2]string{"X-Amz-Tagging", "k=v"}, [2]string{"X-Amz-Acl", "public-read"},
+			[2]string{"X-Amz-Meta-Note", "n"}, [2]string{"Content-Type", "text/plain"}, [2]string{"X-Amz-Storage-Class", "STANDARD"},
+			[2]string{"Content-Md5", "XrY7u+Ae7tCTyyK7j1rNww=="}, [2]string{"X-Amz-Checksum-Crc32", "AAAAAA=="}),
+		put("", [2]string{"X-Amz-Object-Lock-Mode", "GOVERNANCE"}, [2]string{"X-Amz-Object-Lock-Retain-Until-Date", "2030-01-01T00:00:00Z"},
+			[2]string{"X-Amz-Object-Lock-Legal-Hold", "ON"}, [2]string{"X-Amz-Grant-Read", "id=x"}, [2]string{"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"}),
+		put("", [2]string{"X-Amz-Copy-Source", "src/a.txt"}, [2]string{"X-Amz-Metadata-Directive", "REPLACE"},
+			[2]string{"X-Amz-Copy-Source-If-Match", `"e"`}, [2]string{"X-Amz-Server-Side-Encryption", "AES256"}),
+		{method: "POST", path: "/bkt/dir/k.txt", query: "uploads", hdr: [][2]string{{"X-Amz-Server-Side-Encryption", "AES256"}, {"X-Amz-Checksum-Algorithm", "CRC32"}}},
+		put("partNumber=2&uploadId=U1", [2]string{"X-Amz-Checksum-Crc32", "AAAAAA=="}),
+		put("partNumber=2&uploadId=U1", [2]string{"X-Amz-Copy-Source", "src/a.txt"}, [2]string{"X-Amz-Copy-Source-Range", "bytes=0-1"}),
+		{method: "POST", path: "/bkt/dir/k.txt", query: "uploadId=U1", body: "<CompleteMultipartUpload/>"},
+		{method: "DELETE", path: "/bkt/dir/k.txt", query: "uploadId=U1"},
+		{method: "GET", path: "/bkt/dir/k.txt", query: "uploadId=U1&max-parts=2&part-number-marker=1"},
+		{method: "GET", path: "/bkt/dir/k.txt", query: "tagging&versionId=v1"},
+		put("tagging", [2]string{"Content-Md5", "XrY7u+Ae7tCTyyK7j1rNww=="}),
+		{method: "DELETE", path: "/bkt/dir/k.txt", query: "tagging"},
+		{method: "GET", path: "/bkt/dir/k.txt", query: "acl"},
+		put("acl", [2]string{"X-Amz-Acl", "private"}),
+		{method: "GET", path: "/bkt/dir/k.txt", query: "retention"},
+		put("retention", [2]string{"X-Amz-Bypass-Governance-Retention", "true"}),
+		{method: "GET", path: "/bkt/dir/k.txt", query: "legal-hold"},
+		put("legal-hold"),
+		{method: "POST", path: "/bkt/dir/k.txt", query: "select&select-type=2", body: "<SelectObjectContentRequest/>"},
+		{method: "POST", path: "/bkt/dir/k.txt", query: "restore&versionId=v1", body: "<RestoreRequest/>"},
+		{method: "DELETE", path: "/bkt/dir/k.txt", query: "versionId=v1", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}}},
+	}
+	for _, sub := range []string{"policy", "lifecycle", "cors", "tagging", "versioning", "encryption", "object-lock",
+		"replication", "notification", "acl", "website", "logging", "ownershipControls"} {
+		t = append(t, opTemplate{method: "GET", path: "/bkt", query: sub},
+			opTemplate{method: "PUT", path: "/bkt", query: sub, body: "<Configuration/>", hdr: [][2]string{{"Content-Md5", "XrY7u+Ae7tCTyyK7j1rNww=="}}})
+	}
+	return t
+}
+
+// variant is a hostile change to a template.
+type variant struct {
+	name string
+	// hdr is the header lines to send (names as written on the wire).
+	hdr [][2]string
+	// query is the raw query to send.
+	query string
+	conn  string // the Connection header, if any
+	// chunked sends the body without a length.
+	chunked bool
+	// refuse: iamgate must refuse the request (before the store).
+	refuse bool
+}
+
+func hostileVariants(tp opTemplate) []variant {
+	vs := []variant{{name: "as sent", hdr: tp.hdr, query: tp.query}}
+	junk := "x-id=Op&x-amz-replication-status=COMPLETED&X-Amz-Foo=1&response-content-language=de"
+	vs = append(vs, variant{name: "junk parameters", hdr: tp.hdr, query: join(tp.query, junk)})
+	if tp.body != "" {
+		vs = append(vs, variant{name: "chunked body", hdr: tp.hdr, query: tp.query, chunked: true})
+	}
+	for i, h := range tp.hdr {
+		others := append(append([][2]string{}, tp.hdr[:i]...), tp.hdr[i+1:]...)
+		vs = append(vs,
+			variant{name: "Connection names " + h[0], hdr: tp.hdr, query: tp.query, conn: "keep-alive, " + strings.ToLower(h[0])},
+			variant{name: "duplicate " + h[0], hdr: append(append([][2]string{}, tp.hdr...), [2]string{h[0], h[1] + "x"}), query: tp.query, refuse: true},
+			variant{name: "other-case duplicate " + h[0], hdr: append(append([][2]string{}, tp.hdr...), [2]string{strings.ToUpper(h[0]), h[1] + "x"}), query: tp.query, refuse: true},
+		)
+		if strings.HasPrefix(h[0], "X-Amz-") && !nonAliases[h[0]] && !strings.HasPrefix(h[0], "X-Amz-Copy-Source") {
+			alias := url.QueryEscape(strings.ToLower(h[0])) + "=" + url.QueryEscape(h[1])
+			vs = append(vs,
+				variant{name: "query alias of " + h[0], hdr: others, query: join(tp.query, alias)},
+				variant{name: "query alias conflicting with " + h[0], hdr: tp.hdr, query: join(tp.query, url.QueryEscape(h[0])+"=other"), refuse: true},
+			)
+		}
+	}
+	return vs
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "&" + b
+}
+
+// effective is what the client asked the store to do: the headers it
+// sent, minus those it declared hop-by-hop in conn, plus the x-amz-*
+// parameters that name a forwardable header; and its query minus x-amz-*
+// parameters.
+func effective(sent http.Header, rawQuery, conn string) (hdr map[string]string, query url.Values) {
+	hdr = map[string]string{}
+	named := map[string]bool{}
+	for f := range strings.SplitSeq(conn, ",") {
+		named[http.CanonicalHeaderKey(strings.TrimSpace(f))] = true
+	}
+	for k, vv := range sent {
+		if k := http.CanonicalHeaderKey(k); !named[k] && sigv4.AllowedHeader(k) {
+			hdr[k] = vv[0]
+		}
+	}
+	query, _ = url.ParseQuery(rawQuery)
+	for k, vv := range query {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-") {
+			if ck := http.CanonicalHeaderKey(k); sigv4.AllowedHeader(ck) && !nonAliases[ck] {
+				hdr[ck] = vv[0]
+			}
+			delete(query, k)
+		}
+	}
+	return hdr, query
+}
+
+// setByStore are the headers the upstream request may carry that the
+// client did not send: iamgate's signature and payload hash, its
+// X-Forwarded-For, and what Go's client adds.
+var setByStore = map[string]bool{"Authorization": true, "X-Amz-Date": true, "X-Amz-Content-Sha256": true,
+	"X-Forwarded-For": true, "Content-Length": true, "User-Agent": true, "Accept-Encoding": true}
+
+// What the store receives — method, path, query, every header a check,
+// a condition or a signature read, and the body — equals what iamgate
+// authorized, or the request is refused before the store: for every
+// operation of the classifier's table, with every hostile variant
+// (Connection naming each header, duplicated and differently-cased
+// headers, query aliases of headers, conflicting aliases, junk
+// parameters, chunked bodies), authenticated by bearer token, SigV4 and
+// presigned URL.
+func TestForwardedEqualsAuthorized(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	withPolicy(t, f, allowAll)
+	tok := f.token(t, "alice", "staff")
+	creds := aws.Credentials{AccessKeyID: "AKALICE", SecretAccessKey: "alice-secret"}
+	signer := v4.NewSigner()
+	n := 0
+	for _, tp := range operationTemplates() {
+		for _, v := range hostileVariants(tp) {
+			for _, mode := range []string{"bearer", "sigv4", "presigned"} {
+				if mode != "bearer" && v.chunked {
+					continue
+				}
+				name := fmt.Sprintf("%s %s?%s / %s / %s", tp.method, tp.path, tp.query, v.name, mode)
+				target := f.srv.URL + tp.path
+				if v.query != "" {
+					target += "?" + v.query
+				}
+				var body io.Reader
+				if tp.body != "" {
+					body = strings.NewReader(tp.body)
+					if v.chunked {
+						body = io.MultiReader(strings.NewReader(tp.body))
+					}
+				}
+				req, err := http.NewRequest(tp.method, target, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, h := range v.hdr {
+					req.Header[h[0]] = append(req.Header[h[0]], h[1])
+				}
+				switch mode {
+				case "bearer":
+					req.Header.Set("Authorization", "Bearer "+tok)
+				case "sigv4":
+					hash := sha256Hex([]byte(tp.body))
+					if req.Header.Get("X-Amz-Content-Sha256") == "" {
+						req.Header.Set("X-Amz-Content-Sha256", hash)
+					} else {
+						hash = req.Header.Get("X-Amz-Content-Sha256")
+					}
+					if err := signer.SignHTTP(context.Background(), creds, req, hash, "s3", "us-east-1", time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				case "presigned":
+					q := req.URL.Query()
+					q.Set("X-Amz-Expires", "300")
+					req.URL.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+					u, hdr, err := signer.PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if req, err = http.NewRequest(tp.method, u, body); err != nil {
+						t.Fatal(err)
+					}
+					for k, vv := range hdr {
+						if k != "Host" {
+							req.Header[k] = vv
+						}
+					}
+					// The signer joins duplicates; send them as the variant does.
+					for _, h := range v.hdr {
+						delete(req.Header, http.CanonicalHeaderKey(h[0]))
+					}
+					for _, h := range v.hdr {
+						req.Header[h[0]] = append(req.Header[h[0]], h[1])
+					}
+				}
+				if v.conn != "" {
+					req.Header.Set("Connection", v.conn)
+				}
+				if v.chunked {
+					req.ContentLength = -1
+				}
+				sent, rawQuery := req.Header.Clone(), req.URL.RawQuery
+				before := f.upLog.count()
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				rb, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				n++
+				forwarded := f.upLog.count() > before
+				if !forwarded {
+					if res.StatusCode < 400 {
+						t.Errorf("%s: %d without reaching the store", name, res.StatusCode)
+					}
+					continue
+				}
+				if v.refuse {
+					t.Errorf("%s: forwarded, want refused", name)
+					continue
+				}
+				if v.conn != "" && signedNamed(req, v.conn) {
+					t.Errorf("%s: forwarded although a signed header was declared hop-by-hop", name)
+					continue
+				}
+				if res.StatusCode != 200 {
+					t.Errorf("%s: %d %s", name, res.StatusCode, rb)
+				}
+				if msg := compareForwarded(t, tp, sent, rawQuery, v.conn, f); msg != "" {
+					t.Errorf("%s: %s", name, msg)
+				}
+			}
+		}
+	}
+	t.Logf("%d requests checked", n)
+}
+
+// compareForwarded checks the last request the store received against
+// what the client asked for (effective) and what iamgate recorded as
+// authorized (the audit event).
+func compareForwarded(t *testing.T, tp opTemplate, sent http.Header, rawQuery, conn string, f *fixture) string {
+	up, body := f.upLog.last()
+	want, wantQuery := effective(sent, rawQuery, conn)
+	if up.Method != tp.method {
+		return "method " + up.Method
+	}
+	if up.URL.Path != tp.path && !(tp.path == "/bkt" && up.URL.Path == "/bkt") {
+		return "path " + up.URL.Path
+	}
+	ev := f.lastEvent(t)
+	authorized := "/" + ev.Bucket
+	if ev.Key != "" {
+		authorized += "/" + ev.Key
+	}
+	if ev.Decision != "allow" || (ev.Bucket != "" && up.URL.Path != authorized) {
+		return fmt.Sprintf("audit says %s %s, the store got %s", ev.Decision, authorized, up.URL.Path)
+	}
+	gotQuery, err := url.ParseQuery(up.URL.RawQuery)
+	if err != nil {
+		return "upstream query: " + err.Error()
+	}
+	for k, vv := range gotQuery {
+		if w, ok := wantQuery[k]; !ok || len(vv) != 1 || w[0] != vv[0] {
+			return fmt.Sprintf("query %s=%q, client sent %q", k, vv, w)
+		}
+	}
+	deleteObjects := strings.Contains(tp.query, "delete")
+	var extra []string
+	for k, vv := range up.Header {
+		w, sent := want[k]
+		switch {
+		case k == "X-Amz-Copy-Source":
+			if src, _ := url.PathUnescape(vv[0]); src != "/"+w {
+				return "copy source " + vv[0]
+			}
+		case deleteObjects && (k == "Content-Md5" || strings.HasPrefix(k, "X-Amz-Checksum-") || k == "X-Amz-Content-Sha256"):
+			// The body is re-serialized and its digests recomputed.
+		case k == "X-Amz-Content-Sha256":
+			if sent && vv[0] != w && w != "" {
+				return "payload hash " + vv[0] + ", signed " + w
+			}
+		case !sent && !setByStore[k]:
+			extra = append(extra, k)
+		case sent && (len(vv) != 1 || vv[0] != w):
+			return fmt.Sprintf("header %s=%q, client sent %q", k, vv, w)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return "headers the client did not send: " + strings.Join(extra, ", ")
+	}
+	for k, w := range want {
+		if _, ok := up.Header[k]; !ok && sigv4.AllowedHeader(k) && !(deleteObjects && k == "Content-Md5") {
+			return fmt.Sprintf("header %s=%q did not reach the store", k, w)
+		}
+	}
+	if deleteObjects {
+		if !bytes.Contains(body, []byte("<Key>dir/a</Key>")) || !bytes.Contains(body, []byte("<VersionId>v1</VersionId>")) {
+			return fmt.Sprintf("DeleteObjects body %q", body)
+		}
+	} else if string(body) != tp.body {
+		return fmt.Sprintf("body %q, client sent %q", body, tp.body)
+	}
+	return ""
+}
+
+// signedNamed reports whether a header named in conn is signed by req
+// (header SigV4 or presigned).
+func signedNamed(req *http.Request, conn string) bool {
+	signed := req.URL.Query().Get("X-Amz-SignedHeaders")
+	if a := req.Header.Get("Authorization"); strings.HasPrefix(a, "AWS4-HMAC-SHA256 ") {
+		_, rest, _ := strings.Cut(a, "SignedHeaders=")
+		signed, _, _ = strings.Cut(rest, ",")
+	}
+	for f := range strings.SplitSeq(conn, ",") {
+		name := strings.ToLower(strings.TrimSpace(f))
+		if name != "" && strings.Contains(";"+signed+";", ";"+name+";") {
+			return true
+		}
+	}
+	return false
+}
