@@ -38,7 +38,9 @@ const itPolicies = `
 policies:
   backups: |
     {"Version": "2012-10-17", "Statement": [
-      {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::data/backups/*"}]}
+      {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::data/backups/*"},
+      {"Sid": "EncryptedOnly", "Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::data/encrypted/*",
+       "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}}}]}
   home: |
     {"Version": "2012-10-17", "Statement": [
       {"Sid": "ListHome", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data",

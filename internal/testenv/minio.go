@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ func StartMinIO(t testing.TB) *MinIO {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1",
 		"MINIO_SITE_REGION=" + m.Region,
+		// A static key, so the store can encrypt objects (SSE-S3) and
+		// tests can check what was stored encrypted.
+		"MINIO_KMS_SECRET_KEY=iamgate-test-key:" + base64.StdEncoding.EncodeToString([]byte("iamgate-test-kms-key-32-bytes-xx")),
 	}
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
@@ -146,6 +150,17 @@ func (m *MinIO) GetObject(t testing.TB, bucket, key string) []byte {
 		t.Fatalf("testenv: get %s/%s: %v", bucket, key, err)
 	}
 	return b
+}
+
+// ObjectEncryption returns the server-side encryption bucket/key is stored
+// with ("AES256", "aws:kms"), or "" for none.
+func (m *MinIO) ObjectEncryption(t testing.TB, bucket, key string) string {
+	t.Helper()
+	info, err := m.Client(t).StatObject(opContext(t), bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatalf("testenv: stat %s/%s: %v", bucket, key, err)
+	}
+	return info.Metadata.Get("X-Amz-Server-Side-Encryption")
 }
 
 // ObjectExists reports whether bucket/key exists; any error other than
