@@ -350,13 +350,62 @@ func checkActionSyntax(a string) string {
 }
 
 // didYouMean suggests the S3 action closest to name (lower case, without
-// the service), if one is close enough to be a likely typo.
+// the service), if one is close enough to be a likely typo, and the action
+// S3 authorizes an API operation of that name with (s3:ListObjectsV2 is
+// not an action; the request needs s3:ListBucket).
 func didYouMean(name string) string {
-	if s := closestS3Action(name); s != "" {
+	s := closestS3Action(name)
+	op, ok := operationActions[name]
+	switch {
+	case ok && (s == "" || s == op.action):
+		return fmt.Sprintf(" (did you mean %q? S3 authorizes %s with it)", op.action, op.name)
+	case ok:
+		return fmt.Sprintf(" (did you mean %q? S3 authorizes %s with %q)", s, op.name, op.action)
+	case s != "":
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
 }
+
+// operationActions maps S3 API operations whose name is not an action to
+// the action S3 authorizes them with, by lower-case operation name.
+var operationActions = func() map[string]struct{ name, action string } {
+	m := map[string]struct{ name, action string }{}
+	for _, o := range []struct {
+		action Action
+		ops    []string
+	}{
+		{ListBucket, []string{"ListObjects", "ListObjectsV2"}},
+		{ListAllMyBuckets, []string{"ListBuckets"}},
+		{ListBucketVersions, []string{"ListObjectVersions"}},
+		{ListBucketMultipartUploads, []string{"ListMultipartUploads"}},
+		{ListMultipartUploadParts, []string{"ListParts"}},
+		{GetObject, []string{"HeadObject", "SelectObjectContent"}},
+		{PutObject, []string{"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "PostObject"}},
+		{DeleteObject, []string{"DeleteObjects"}},
+		{GetEncryptionConfiguration, []string{"GetBucketEncryption"}},
+		{PutEncryptionConfiguration, []string{"PutBucketEncryption", "DeleteBucketEncryption"}},
+		{GetLifecycleConfiguration, []string{"GetBucketLifecycle", "GetBucketLifecycleConfiguration"}},
+		{PutLifecycleConfiguration, []string{"PutBucketLifecycle", "PutBucketLifecycleConfiguration", "DeleteBucketLifecycle"}},
+		{GetReplicationConfiguration, []string{"GetBucketReplication"}},
+		{PutReplicationConfiguration, []string{"PutBucketReplication", "DeleteBucketReplication"}},
+		{GetBucketObjectLockConfiguration, []string{"GetObjectLockConfiguration"}},
+		{PutBucketObjectLockConfiguration, []string{"PutObjectLockConfiguration"}},
+		{GetBucketNotification, []string{"GetBucketNotificationConfiguration"}},
+		{PutBucketNotification, []string{"PutBucketNotificationConfiguration"}},
+		{PutBucketTagging, []string{"DeleteBucketTagging"}},
+		{PutBucketOwnershipControls, []string{"DeleteBucketOwnershipControls"}},
+		{GetAccelerateConfiguration, []string{"GetBucketAccelerateConfiguration"}},
+		{"s3:PutAccelerateConfiguration", []string{"PutBucketAccelerateConfiguration"}},
+		{"s3:GetBucketPublicAccessBlock", []string{"GetPublicAccessBlock"}},
+		{"s3:PutBucketPublicAccessBlock", []string{"PutPublicAccessBlock", "DeletePublicAccessBlock"}},
+	} {
+		for _, op := range o.ops {
+			m[strings.ToLower(op)] = struct{ name, action string }{op, string(o.action)}
+		}
+	}
+	return m
+}()
 
 // closestS3Action returns the S3 action whose name is closest to name by
 // edit distance, case-insensitively, or "" if none is close enough. Ties go
@@ -397,7 +446,13 @@ func suggestService(svc, name string) string {
 		if i, ok := s3ActionIndex["s3:"+lname]; ok {
 			return s3Actions[i].name
 		}
-		return closestS3Action(lname)
+		if s := closestS3Action(lname); s != "" {
+			return s
+		}
+		if op, ok := operationActions[lname]; ok {
+			return op.action
+		}
+		return ""
 	}
 	p, _ := compilePattern("s3:"+lname, patternOpts{glob: true})
 	for _, n := range s3ActionsLower {

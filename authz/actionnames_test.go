@@ -18,8 +18,13 @@ func TestUnknownActions(t *testing.T) {
 		{"Action", "s3:DeleteObjekt", `no such S3 action (did you mean "s3:DeleteObject"?)`},
 		{"Action", "s3:getobjekt", `no such S3 action (did you mean "s3:GetObject"?)`},
 		{"Action", "S3:DELETEOBJEKT", `no such S3 action (did you mean "s3:DeleteObject"?)`},
-		{"Action", "s3:DeleteObjects", `no such S3 action (did you mean "s3:DeleteObject"?)`},
-		{"Action", "s3:ListBuckets", `no such S3 action (did you mean "s3:ListBucket"?)`},
+		{"Action", "s3:ListBuckets", `no such S3 action (did you mean "s3:ListBucket"? S3 authorizes ListBuckets with "s3:ListAllMyBuckets")`},
+		// S3 API operations that are not actions.
+		{"Action", "s3:ListObjectsV2", `no such S3 action (did you mean "s3:ListBucket"? S3 authorizes ListObjectsV2 with it)`},
+		{"Action", "s3:headobject", `no such S3 action (did you mean "s3:GetObject"? S3 authorizes HeadObject with it)`},
+		{"Action", "s3:DeleteObjects", `no such S3 action (did you mean "s3:DeleteObject"? S3 authorizes DeleteObjects with it)`},
+		{"Action", "s3:CompleteMultipartUpload", `no such S3 action (did you mean "s3:PutObject"? S3 authorizes CompleteMultipartUpload with it)`},
+		{"Action", "s4:ListObjectsV2", `unknown service "s4" (did you mean "s3:ListBucket"?)`},
 		{"Action", "s3:PutBucketPublicAccesBlock", `no such S3 action (did you mean "s3:PutBucketPublicAccessBlock"?)`},
 		{"Action", "s3:Frobnicate", `no such S3 action`},
 		{"NotAction", "s3:DeleteObjekt", `no such S3 action (did you mean "s3:DeleteObject"?)`},
@@ -78,7 +83,7 @@ func TestUnknownActions(t *testing.T) {
 }
 
 // Every action iamgate asks for is in the vocabulary, with the kind of
-// resource it is decided on.
+// resource it is decided on; operation hints name actions.
 func TestKnownActionsAreInTheVocabulary(t *testing.T) {
 	for _, a := range KnownActions {
 		i, ok := s3ActionIndex[strings.ToLower(string(a))]
@@ -88,6 +93,14 @@ func TestKnownActionsAreInTheVocabulary(t *testing.T) {
 		}
 		if s3Actions[i].name != string(a) || s3Actions[i].minio || s3Actions[i].scope == scopeOther {
 			t.Errorf("%s: %+v", a, s3Actions[i])
+		}
+	}
+	for lop, op := range operationActions {
+		if _, ok := s3ActionIndex[strings.ToLower(op.action)]; !ok {
+			t.Errorf("operation %s: %s is not an action", op.name, op.action)
+		}
+		if _, ok := s3ActionIndex["s3:"+lop]; ok {
+			t.Errorf("operation %s is itself an action; it is never looked up", op.name)
 		}
 	}
 	for i := 1; i < len(s3ActionsLower); i++ {
