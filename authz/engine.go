@@ -182,7 +182,7 @@ func (d *PolicyDoc) at(pr problem) string {
 }
 
 // Warnings returns the problems found while compiling that did not stop
-// the policies from compiling, in configuration order.
+// the policies from compiling, in the order of Config.Policies.
 func (e *Engine) Warnings() []Warning { return append([]Warning(nil), e.warnings...) }
 
 func (e *Engine) compileRole(rc RoleConfig) (*Role, []string) {
