@@ -51,6 +51,8 @@ func TestCompileErrors(t *testing.T) {
 		{"", allowStmt("s3:GetObject", "*", "")},
 		{"valid", allowStmt("s3:GetObject", "*", "")},
 		{"valid", allowStmt("s3:GetObject", "*", "")},
+		{"unknown-actions", pol(`{"Sid":"NoDelete","Effect":"Deny","Action":["s3:DeleteObjekt","s4:GetObject","s3:Get*Objekt","s4:*","s3:*Foo","iam:PassRole"],"Resource":"*"}`)},
+		{"unknown-not-actions", pol(`{"Effect":"Allow","NotAction":["s3:deleteobjekt","S3:DeleteObject"],"Resource":"*"}`)},
 	}
 	var cfg Config
 	for i, p := range policies {
@@ -94,7 +96,8 @@ func TestParsePolicyValid(t *testing.T) {
 	docs := []string{
 		`{"Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}`,
 		`{"Version":"2008-10-17","Id":"x","Statement":[{"Effect":"Deny","NotAction":"s3:*","NotResource":"arn:aws:s3:::b"}]}`,
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:*","ec2:Describe*"],"Resource":"arn:aws-cn:ec2:cn-north-1:123:instance/*"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["admin:*","kms:CreateKey","sts:AssumeRoleWithWebIdentity"],"Resource":"arn:aws-cn:ec2:cn-north-1:123:instance/*"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:getobject","S3:LISTBUCKET","s3:PutBucketPublicAccessBlock","s3:HeadBucket","s3:Get*Tagging"],"Resource":"*"}]}`,
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"ForAllValues:StringLikeIfExists":{"jwt:groups":["a*",1,true]}}}]}`,
 	}
 	for _, d := range docs {

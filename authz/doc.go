@@ -28,7 +28,12 @@
 // "arn:aws:s3:::bucket", never "arn:aws:s3:::bucket/*"; '?' in a resource
 // matches one Unicode character; action names are case-insensitive,
 // resources are case-sensitive. Unknown keys, operators and condition keys,
-// and Principal/NotPrincipal, are compile errors.
+// and Principal/NotPrincipal, are compile errors. So is an action no
+// service iamgate knows defines, or a pattern that matches none, with the
+// closest known action as a suggestion: a misspelt Deny must fail closed.
+// Entries that compile but can never match (s3:ListBucket on
+// "arn:aws:s3:::b/*", s3:GetObject on "arn:aws:s3:::b", MinIO's admin:
+// actions) are reported by Engine.Warnings.
 //
 // Policy variables (${jwt:<claim>}, ${aws:username}, ${aws:userid},
 // ${iamgate:role}, with an optional default ${jwt:team, 'none'}, and the

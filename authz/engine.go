@@ -18,6 +18,28 @@ type PolicyDoc struct {
 	Name   string
 	JSON   []byte
 	Source string // "file.yaml:12", prefixed to error messages; may be empty
+
+	// Locate, if set, names the place of a line and column of JSON for
+	// messages about one statement ("read.json:7:5"), so that they point at
+	// the statement rather than at Source. It returns "" for a place it
+	// cannot name; Source is used then.
+	Locate func(line, col int) string
+}
+
+// Warning is a problem in a policy that does not stop it from compiling,
+// but that is probably a mistake: an entry that can never match anything
+// (s3:ListBucket on "arn:aws:s3:::b/*"), or one iamgate ignores
+// (admin:ServerInfo).
+type Warning struct {
+	Source  string // where the statement is (see PolicyDoc.Locate); may be empty
+	Message string // names the policy and the statement
+}
+
+func (w Warning) String() string {
+	if w.Source == "" {
+		return w.Message
+	}
+	return w.Source + ": " + w.Message
 }
 
 // RoleConfig is one role: who may hold it (Trust) and what it may do
@@ -51,6 +73,7 @@ type Engine struct {
 	byName   map[string]*Role
 	policies map[string]*Policy
 	vars     *varTable
+	warnings []Warning
 }
 
 // Role is a compiled role.
@@ -96,8 +119,10 @@ func SharedKind(roles []*Role) string {
 func (r *Role) PolicyNames() []string { return append([]string(nil), r.policyNames...) }
 
 // Compile validates and compiles cfg. It reports every problem at once
-// (joined with errors.Join); each message starts with the Source of the
-// policy or role and names the role, policy and statement concerned.
+// (joined with errors.Join); each message starts with the place of the
+// statement (PolicyDoc.Locate) or the Source of the policy or role, and
+// names the role, policy and statement concerned. Warnings returns what
+// compiled but looks like a mistake.
 func Compile(cfg Config) (*Engine, error) {
 	e := &Engine{byName: map[string]*Role{}, policies: map[string]*Policy{}, vars: newVarTable()}
 	var errs []error
@@ -112,9 +137,12 @@ func Compile(cfg Config) (*Engine, error) {
 			errs = append(errs, prefixed(d.Source, fmt.Errorf("policy %q: defined more than once", d.Name)))
 			continue
 		}
-		p, perrs := parsePolicy(d.Name, d.JSON, e.vars)
-		for _, err := range perrs {
-			errs = append(errs, prefixed(d.Source, err))
+		p, perrs, pwarns := parsePolicy(d.Name, d.JSON, e.vars)
+		for _, pr := range perrs {
+			errs = append(errs, prefixed(d.at(pr), errors.New(pr.msg)))
+		}
+		for _, pr := range pwarns {
+			e.warnings = append(e.warnings, Warning{Source: d.at(pr), Message: pr.msg})
 		}
 		if len(perrs) == 0 {
 			e.policies[d.Name] = p
@@ -142,6 +170,20 @@ func Compile(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// at names the place of a problem in d.
+func (d *PolicyDoc) at(pr problem) string {
+	if pr.line > 0 && d.Locate != nil {
+		if s := d.Locate(pr.line, pr.col); s != "" {
+			return s
+		}
+	}
+	return d.Source
+}
+
+// Warnings returns the problems found while compiling that did not stop
+// the policies from compiling, in the order of Config.Policies.
+func (e *Engine) Warnings() []Warning { return append([]Warning(nil), e.warnings...) }
 
 func (e *Engine) compileRole(rc RoleConfig) (*Role, []string) {
 	var errs []string

@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,14 +18,42 @@ func FuzzParsePolicy(f *testing.F) {
 	}
 	f.Add([]byte(`{"Statement":{"Effect":"Deny","NotAction":"s3:*","NotResource":"arn:aws:s3:::${jwt:a, 'x'}${*}"}}`))
 	f.Add([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForAllValues:NumericLessThanIfExists":{"jwt:n":[1,"2"]}}}]}`))
+	f.Add([]byte(`{"Statement":[{"Effect":"Deny","Action":["s3:DeleteObjekt","s4:*","s3:Get*Objekt"],"Resource":"*"}]}`))
+	f.Add([]byte("{\n \"Statement\": [\n  {\"Effect\":\"Allow\",\"Action\":[\"s3:ListBucket\",\"s3:getobject\",\"admin:*\",\"s3:HeadBucket\"],\"Resource\":\"arn:aws:s3:::b/*\"},\n  {\"Effect\":\"Allow\",\"Action\":\"s3:ListAllMyBuckets\",\"Resource\":\"arn:aws:s3:::b\"}]}"))
 	req := Request{Action: GetObject, Resource: "arn:aws:s3:::b/k", S3: S3Context{Prefix: V("p")}}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		p, err := ParsePolicy("fuzz", doc)
+		// Compile agrees, and places every statement inside the document.
+		lines := bytes.Count(doc, []byte("\n")) + 1
+		locate := func(line, col int) string {
+			if line < 1 || line > lines || col < 1 {
+				t.Fatalf("statement placed at line %d, column %d of a %d-line document", line, col, lines)
+			}
+			return ""
+		}
+		ce, cerr := Compile(Config{Policies: []PolicyDoc{{Name: "fuzz", JSON: doc, Locate: locate}}})
+		if (err == nil) != (cerr == nil) {
+			t.Fatalf("ParsePolicy: %v; Compile: %v", err, cerr)
+		}
 		if err != nil {
-			if p != nil {
+			if p != nil || ce != nil {
 				t.Fatal("policy returned with an error")
 			}
 			return
+		}
+		ce.Warnings()
+		// Every action entry of a valid policy names a service iamgate
+		// knows, and an S3 entry matches at least one S3 action.
+		for _, st := range p.stmts {
+			for i, raw := range st.actionRaw {
+				svc, _, _ := strings.Cut(strings.ToLower(raw), ":")
+				if raw == "*" || slices.Contains(ignoredServices, svc) {
+					continue
+				}
+				if svc != "s3" || !slices.ContainsFunc(s3ActionsLower, func(n string) bool { return globMatch(&st.actions[i], n) }) {
+					t.Fatalf("%q accepted", raw)
+				}
+			}
 		}
 		// A valid policy must also evaluate without panicking.
 		e := engineWith(t, allowStmt("s3:*", "*", ""))

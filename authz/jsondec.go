@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // object is a decoded JSON object that remembers its key order, so error
@@ -13,6 +14,7 @@ import (
 type object struct {
 	keys []string
 	vals map[string]any
+	off  int64 // byte offset of its '{' in the document
 }
 
 const maxJSONDepth = 32
@@ -51,7 +53,7 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	}
 	switch d {
 	case '{':
-		o := &object{vals: map[string]any{}}
+		o := &object{vals: map[string]any{}, off: dec.InputOffset() - 1}
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
@@ -87,6 +89,15 @@ func decodeValue(dec *json.Decoder, depth int) (any, error) {
 		return a, nil
 	}
 	return nil, fmt.Errorf("invalid JSON: unexpected %q", d)
+}
+
+// docPos converts a byte offset in doc into a 1-based line and column
+// (counted in characters).
+func docPos(doc []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(doc)))
+	before := doc[:off]
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return bytes.Count(before, []byte("\n")) + 1, utf8.RuneCount(before[start:]) + 1
 }
 
 // jsonType names the JSON type of v for error messages.

@@ -110,14 +110,27 @@ const (
 )
 
 // ParsePolicy compiles one stand-alone identity policy, with the same
-// validation as Compile. All problems are reported at once.
+// validation as Compile. All problems are reported at once. Warnings are
+// not reported; Compile returns them for configured policies.
 func ParsePolicy(name string, doc []byte) (*Policy, error) {
-	p, errs := parsePolicy(name, doc, newVarTable())
+	p, errs, _ := parsePolicy(name, doc, newVarTable())
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = errors.New(e.msg)
+		}
+		return nil, errors.Join(joined...)
 	}
 	p.finish()
 	return p, nil
+}
+
+// problem is an error or a warning found in a policy document, with the
+// line and column of the statement it concerns (0 when it concerns the
+// document as a whole). msg names the policy and the statement.
+type problem struct {
+	line, col int
+	msg       string
 }
 
 func (p *Policy) finish() {
@@ -128,18 +141,18 @@ func (p *Policy) finish() {
 	}
 }
 
-// parsePolicy compiles doc, interning its variables into vars. Errors are
-// prefixed with the policy name and, where it applies, the statement.
+// parsePolicy compiles doc, interning its variables into vars. Errors and
+// warnings are prefixed with the policy name and, where it applies, the
+// statement.
 //
 // A missing Version is treated as "2012-10-17" (AWS would fall back to
 // "2008-10-17", where policy variables are plain text); "2008-10-17" is
 // accepted, but a policy that uses variables must say "2012-10-17".
-func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
-	p := &Policy{name: name, vars: vars}
+func parsePolicy(name string, doc []byte, vars *varTable) (p *Policy, errs, warns []problem) {
+	p = &Policy{name: name, vars: vars}
 	prefix := fmt.Sprintf("policy %q: ", name)
-	var errs []error
 	fail := func(format string, args ...any) {
-		errs = append(errs, errors.New(prefix+fmt.Sprintf(format, args...)))
+		errs = append(errs, problem{msg: prefix + fmt.Sprintf(format, args...)})
 	}
 	if name == "" {
 		fail("policy name is empty")
@@ -147,12 +160,12 @@ func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
 	v, err := decodeJSON(doc)
 	if err != nil {
 		fail("%v", err)
-		return p, errs
+		return p, errs, warns
 	}
 	top, ok := v.(*object)
 	if !ok {
 		fail("policy document must be a JSON object, got %s", jsonType(v))
-		return p, errs
+		return p, errs, warns
 	}
 	version := version2012
 	for _, k := range top.keys {
@@ -177,7 +190,7 @@ func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
 	raw, ok := top.vals["Statement"]
 	if !ok {
 		fail("missing Statement")
-		return p, errs
+		return p, errs, warns
 	}
 	var list []any
 	switch s := raw.(type) {
@@ -187,7 +200,7 @@ func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
 		list = s
 	default:
 		fail("Statement must be an object or an array of objects, got %s", jsonType(raw))
-		return p, errs
+		return p, errs, warns
 	}
 	if len(list) == 0 {
 		fail("Statement is empty")
@@ -204,7 +217,7 @@ func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
 		if sid, ok := o.vals["Sid"].(string); ok {
 			st.sid = sid
 		}
-		serrs := compileStatement(st, o, opts)
+		serrs, swarns := compileStatement(st, o, opts)
 		if st.sid != "" {
 			if prev, dup := sids[st.sid]; dup {
 				serrs = append(serrs, fmt.Sprintf("Sid %q is already used by statement %d", st.sid, prev))
@@ -212,14 +225,18 @@ func parsePolicy(name string, doc []byte, vars *varTable) (*Policy, []error) {
 				sids[st.sid] = st.num
 			}
 		}
+		line, col := docPos(doc, o.off)
 		for _, e := range serrs {
-			fail("%s: %s", st.label(), e)
+			errs = append(errs, problem{line: line, col: col, msg: prefix + st.label() + ": " + e})
+		}
+		for _, w := range swarns {
+			warns = append(warns, problem{line: line, col: col, msg: prefix + st.label() + ": " + w})
 		}
 		if len(serrs) == 0 {
 			p.stmts = append(p.stmts, st)
 		}
 	}
-	return p, errs
+	return p, errs, warns
 }
 
 // show renders a decoded JSON value for an error message.
@@ -257,9 +274,13 @@ func stringList(key string, v any) ([]string, string) {
 	return nil, fmt.Sprintf("%s must be a string or an array of strings, got %s", key, jsonType(v))
 }
 
-func compileStatement(st *statement, o *object, opts patternOpts) []string {
-	var errs []string
+// compileStatement compiles one statement into st. It returns the errors,
+// and the warnings: entries that have no effect, such as an action of a
+// service iamgate does not evaluate, or an action whose resources the
+// statement never names.
+func compileStatement(st *statement, o *object, opts patternOpts) (errs, warns []string) {
 	var actionKey, resourceKey string
+	var entries []actionEntry
 	for _, k := range o.keys {
 		v := o.vals[k]
 		switch k {
@@ -288,13 +309,25 @@ func compileStatement(st *statement, o *object, opts patternOpts) []string {
 				continue
 			}
 			for _, a := range list {
-				if msg := checkAction(a); msg != "" {
+				e, msg := checkActionEntry(a)
+				if msg != "" {
 					errs = append(errs, fmt.Sprintf("%s %q: %s", k, a, msg))
 					continue
+				}
+				switch {
+				case e.ignored:
+					warns = append(warns, fmt.Sprintf("%s %q: iamgate authorizes only S3 requests; this entry has no effect", k, a))
+				case e.minio != nil:
+					note := ""
+					if e.minio.note != "" {
+						note = " (" + e.minio.note + ")"
+					}
+					warns = append(warns, fmt.Sprintf("%s %q: a MinIO extension that iamgate never asks for%s; this entry has no effect", k, a, note))
 				}
 				p, _ := compilePattern(strings.ToLower(a), patternOpts{glob: true})
 				st.actions = append(st.actions, p)
 				st.actionRaw = append(st.actionRaw, a)
+				entries = append(entries, e)
 			}
 		case "Resource", "NotResource":
 			if resourceKey != "" {
@@ -341,31 +374,10 @@ func compileStatement(st *statement, o *object, opts patternOpts) []string {
 	if resourceKey == "" {
 		errs = append(errs, "missing Resource or NotResource")
 	}
-	return errs
-}
-
-// checkAction validates "*" or "service:name", where name may contain the
-// wildcards '*' and '?'. Any service is accepted; only s3 (or "*") can
-// match an S3 request.
-func checkAction(a string) string {
-	if a == "*" {
-		return ""
+	if len(errs) == 0 && !st.notAction && !st.notResource {
+		warns = append(warns, scopeWarnings(st, entries)...)
 	}
-	svc, name, ok := strings.Cut(a, ":")
-	if !ok || svc == "" || name == "" {
-		return `must be "*" or "service:action", e.g. "s3:GetObject"`
-	}
-	for _, c := range svc {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return "service prefix may contain only letters, digits and '-'"
-		}
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '*' || c == '?') {
-			return "action name may contain only letters, digits, '-', '*' and '?'"
-		}
-	}
-	return ""
+	return errs, warns
 }
 
 // checkResource validates "*" or an ARN, arn:partition:service:region:account:resource.

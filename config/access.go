@@ -430,6 +430,7 @@ func (p *parser) policies(n *yaml.Node, path string) []Policy {
 		switch {
 		case v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str":
 			pol.JSON = []byte(v.Value)
+			pol.Block, _ = p.blockStart(v)
 			if msg, line, col := checkJSONAt(pol.JSON); msg != "" {
 				p.inlineJSONError(v, kp, msg, line, col)
 				continue
@@ -481,16 +482,32 @@ func (p *parser) inlineJSONError(v *yaml.Node, path, msg string, line, col int) 
 		p.errorf(v, path, msg)
 		return
 	}
-	if v.Style == yaml.LiteralStyle {
-		lines := bytes.Split(p.data, []byte("\n"))
-		if v.Line < len(lines) {
-			first := lines[v.Line] // the first content line, 0-based index v.Line
-			indent := len(first) - len(bytes.TrimLeft(first, " "))
-			p.errorAt(Pos{File: p.name, Line: v.Line + line, Col: indent + col}, path, msg)
-			return
-		}
+	if start, ok := p.blockStart(v); ok {
+		p.errorAt(Pos{File: p.name, Line: start.Line + line - 1, Col: start.Col + col - 1}, path, msg)
+		return
 	}
 	p.errorf(v, path, fmt.Sprintf("%s at line %d, column %d of the document", msg, line, col))
+}
+
+// blockStart returns where the first character of a literal block scalar
+// (|) is in the configuration file: the text of such a block keeps its
+// lines, only the indentation is removed.
+func (p *parser) blockStart(v *yaml.Node) (Pos, bool) {
+	if v.Style != yaml.LiteralStyle {
+		return Pos{}, false
+	}
+	lines := bytes.Split(p.data, []byte("\n"))
+	// The content starts on the line after the indicator (v.Line, 1-based);
+	// the first non-blank line sets the indentation.
+	for i := v.Line; i < len(lines); i++ {
+		l := bytes.TrimRight(lines[i], "\r")
+		if len(bytes.TrimLeft(l, " ")) == 0 {
+			continue
+		}
+		indent := len(l) - len(bytes.TrimLeft(l, " "))
+		return Pos{File: p.name, Line: v.Line + 1, Col: indent + 1}, true
+	}
+	return Pos{}, false
 }
 
 func checkJSONAt(data []byte) (msg string, line, col int) {

@@ -219,6 +219,27 @@ type Policy struct {
 	JSON   []byte // the document exactly as written
 	Source string // the policy file, "" for an inline policy
 	Pos    Pos    // the value of the entry in the configuration file
+
+	// Block is where the document starts in the configuration file when it
+	// is inline as a literal block (|), whose lines are the document's
+	// lines; zero otherwise.
+	Block Pos
+}
+
+// Locate returns the place in the configuration (or the policy file) of a
+// line and column of the document, counted from 1. It reports false for
+// an inline policy that is not a literal block: its lines are not the
+// file's.
+func (p *Policy) Locate(line, col int) (Pos, bool) {
+	switch {
+	case line < 1 || col < 1:
+		return Pos{}, false
+	case p.Source != "":
+		return Pos{File: p.Source, Line: line, Col: col}, true
+	case p.Block.Line > 0:
+		return Pos{File: p.Block.File, Line: p.Block.Line + line - 1, Col: p.Block.Col + col - 1}, true
+	}
+	return Pos{}, false
 }
 
 // STS configures the AWS-compatible STS endpoint, which exchanges

@@ -239,7 +239,7 @@ func TestFull(t *testing.T) {
 			Pos:                    Pos{name, 42, 5},
 		}},
 		Policies: []Policy{
-			{Name: "own-home", JSON: []byte(ownHome), Pos: Pos{name, 51, 13}},
+			{Name: "own-home", JSON: []byte(ownHome), Pos: Pos{name, 51, 13}, Block: Pos{name, 52, 5}},
 			{Name: "read-datasets", JSON: readDatasets, Source: filepath.Join(dir, "policies", "read-datasets.json"), Pos: Pos{name, 53, 18}},
 		},
 		STS: &STS{
@@ -546,4 +546,48 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// Policy.Locate maps a line and column of a policy document onto the file
+// that holds it, so that messages about a statement point at it.
+func TestPolicyLocate(t *testing.T) {
+	doc := minimal + `policies:
+  block: |
+    {"Version": "2012-10-17", "Statement": [
+      {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+  quoted: '{"Version": "2012-10-17", "Statement": []}'
+  file: {file: policies/read-datasets.json}
+`
+	f, _, err := parse("c.yaml", []byte(doc), "testdata", lookup, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Policy{}
+	for i := range f.Policies {
+		byName[f.Policies[i].Name] = &f.Policies[i]
+	}
+	blockLine := strings.Count(doc[:strings.Index(doc, "block: |")], "\n") + 2
+	tests := []struct {
+		policy    string
+		line, col int
+		want      Pos
+		ok        bool
+	}{
+		{"block", 1, 1, Pos{"c.yaml", blockLine, 5}, true},
+		{"block", 2, 3, Pos{"c.yaml", blockLine + 1, 7}, true},
+		{"file", 7, 5, Pos{filepath.Join("testdata", "policies", "read-datasets.json"), 7, 5}, true},
+		{"quoted", 1, 1, Pos{}, false},
+		{"block", 0, 0, Pos{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := byName[tt.policy].Locate(tt.line, tt.col)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%s.Locate(%d, %d) = %v, %v; want %v, %v", tt.policy, tt.line, tt.col, got, ok, tt.want, tt.ok)
+		}
+	}
+	// The first content line of the block is that line of the file.
+	lines := strings.Split(doc, "\n")
+	if l := lines[blockLine-1]; !strings.HasPrefix(strings.TrimSpace(l), `{"Version"`) || strings.Index(l, "{") != 4 {
+		t.Errorf("line %d is %q", blockLine, l)
+	}
 }

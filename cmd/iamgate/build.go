@@ -36,7 +36,13 @@ func compileEngine(f *config.File) (*authz.Engine, error) {
 		if p.Source != "" {
 			src = p.Source + " (" + src + ")"
 		}
-		ac.Policies = append(ac.Policies, authz.PolicyDoc{Name: p.Name, JSON: p.JSON, Source: src})
+		locate := func(line, col int) string {
+			if pos, ok := p.Locate(line, col); ok {
+				return pos.String()
+			}
+			return ""
+		}
+		ac.Policies = append(ac.Policies, authz.PolicyDoc{Name: p.Name, JSON: p.JSON, Source: src, Locate: locate})
 	}
 	for _, r := range f.Roles {
 		rc := authz.RoleConfig{Name: r.Name, Kind: r.Kind, Policies: r.Policies, Source: r.Pos.String()}

@@ -16,7 +16,9 @@ import (
 
 // cmdCheck validates a configuration without serving or touching the
 // network: the file format, secret references, the policy language and the
-// trust rules. Every problem is printed, one per line, with file:line.
+// trust rules. Every problem is printed, one per line, with file:line;
+// warnings (about the file, and policy statements that can never match)
+// are printed too but do not make the configuration invalid.
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,8 +35,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", *path)}
 	}
 	var problems []error
-	if _, err := compileEngine(f); err != nil {
+	if engine, err := compileEngine(f); err != nil {
 		problems = append(problems, err)
+	} else {
+		for _, w := range engine.Warnings() {
+			fmt.Fprintln(stderr, "warning:", w.String())
+		}
 	}
 	if f.STS != nil {
 		kr, err := sessionKeyRing(f.STS)

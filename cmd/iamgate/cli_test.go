@@ -46,6 +46,7 @@ func TestCheck(t *testing.T) {
 		{"testdata/explain.yaml", 0, "check_ok.golden"},
 		{"testdata/bad.yaml", 1, "check_bad.golden"},
 		{"testdata/policyerr.yaml", 1, "check_policyerr.golden"},
+		{"testdata/policywarn.yaml", 0, "check_policywarn.golden"},
 		{"testdata/missing.yaml", 1, "check_missing.golden"},
 	}
 	for _, tt := range tests {

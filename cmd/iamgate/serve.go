@@ -156,6 +156,9 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range gen.Engine.Warnings() {
+		a.log.Warn("configuration warning", "warning", w.String())
+	}
 	upURL, transport, err := upstreamTransport(f)
 	if err != nil {
 		return nil, err
@@ -382,14 +385,16 @@ func (a *app) currentFile() *config.File {
 }
 
 // reload loads and compiles the configuration again. A file that does not
-// load or compile is rejected with a logged error; the old configuration
-// keeps serving. Listener, TLS, upstream and audit settings need a restart.
+// load or compile (a policy with an unknown action, say) is rejected with a
+// logged error; the old configuration keeps serving. Warnings are logged
+// and do not stop the new configuration. Listener, TLS, upstream and audit
+// settings need a restart.
 func (a *app) reload(ctx context.Context, trigger string) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	f, warnings, err := config.Load(a.path)
+	var gen *proxy.Generation
 	if err == nil {
-		var gen *proxy.Generation
 		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey, a.browserDeps())
 		if err == nil {
 			old := a.handler.Current()
@@ -416,6 +421,9 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 		return err
 	}
 	for _, w := range warnings {
+		a.log.Warn("configuration warning", "warning", w.String())
+	}
+	for _, w := range gen.Engine.Warnings() {
 		a.log.Warn("configuration warning", "warning", w.String())
 	}
 	a.metrics.Reloads.WithLabelValues("ok").Inc()

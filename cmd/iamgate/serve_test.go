@@ -219,3 +219,73 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Fatalf("closed after %v", d)
 	}
 }
+
+// A policy with an unknown action is an error: serve refuses to start with
+// it and a reload to it is rejected, so a misspelt Deny can never let
+// through what it was written to stop. A policy with only warnings loads.
+func TestPolicyMistakesOnServeAndReload(t *testing.T) {
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		io.WriteString(w, "x")
+	}), "5s", time.Hour)
+	del := func() int {
+		t.Helper()
+		req, _ := http.NewRequest("DELETE", f.url+"/bkt/k", nil)
+		req.Header.Set("Authorization", "Bearer "+f.token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	raw, _ := os.ReadFile(f.cfg)
+	withDeny := func(action, resource string) string {
+		return strings.Replace(strings.Replace(string(raw), "policies: [read]", "policies: [all, keep]", 1), "policies:\n", "policies:\n"+
+			`  all: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'`+"\n"+
+			`  keep: '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"`+action+`","Resource":"`+resource+`"}]}'`+"\n", 1)
+	}
+	ctx := context.Background()
+
+	writeFile(t, f.cfg, withDeny("s3:DeleteObject", "arn:aws:s3:::bkt/*"))
+	if err := f.app.reload(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code := del(); code != 403 {
+		t.Fatalf("DELETE under the Deny: %d", code)
+	}
+
+	// Misspelt, the Deny is refused and the previous configuration stays.
+	writeFile(t, f.cfg, withDeny("s3:DeleteObjekt", "arn:aws:s3:::bkt/*"))
+	err := f.app.reload(ctx, "test")
+	if err == nil || !strings.Contains(err.Error(), `Action "s3:DeleteObjekt": no such S3 action (did you mean "s3:DeleteObject"?)`) ||
+		!strings.Contains(err.Error(), f.cfg+":") {
+		t.Fatalf("reload with a misspelt Deny: %v", err)
+	}
+	if code := del(); code != 403 {
+		t.Fatalf("DELETE after the rejected reload: %d", code)
+	}
+	if res, _ := f.get(t, "/bkt/k"); res.StatusCode != 200 {
+		t.Fatalf("GET after the rejected reload: %s", res.Status)
+	}
+
+	// Nor does serve start with it.
+	cfg2 := filepath.Join(filepath.Dir(f.cfg), "typo.yaml")
+	writeFile(t, cfg2, withDeny("s3:DeleteObjekt", "arn:aws:s3:::bkt/*"))
+	if _, err := newApp(ctx, cfg2, appOptions{Stdout: io.Discard, Stderr: io.Discard}); err == nil || !strings.Contains(err.Error(), "did you mean") {
+		t.Fatalf("serve with a misspelt Deny: %v", err)
+	}
+
+	// A Deny on the bucket instead of its objects is only a warning (it
+	// never matches a delete): the reload applies.
+	writeFile(t, f.cfg, withDeny("s3:DeleteObject", "arn:aws:s3:::bkt"))
+	if err := f.app.reload(ctx, "test"); err != nil {
+		t.Fatalf("reload with a warning: %v", err)
+	}
+	if code := del(); code != 204 {
+		t.Fatalf("DELETE after the reload: %d", code)
+	}
+}
