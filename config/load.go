@@ -25,11 +25,17 @@ import (
 // "file:line:col: message"; each is an *Error. Warnings are problems that do
 // not stop the configuration from loading, such as literal secrets.
 func Load(path string) (*File, []Warning, error) {
+	return LoadAt(path, time.Now())
+}
+
+// LoadAt is Load with the warnings about expiry judged at now instead of
+// the current time (iamgate audit report judges them at its --as-of).
+func LoadAt(path string, now time.Time) (*File, []Warning, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, &Error{Pos: Pos{File: path}, Message: "cannot read configuration: " + fsReason(err)}
 	}
-	return Parse(path, data, filepath.Dir(path), os.LookupEnv)
+	return parse(path, data, filepath.Dir(path), os.LookupEnv, now)
 }
 
 // Parse is Load on data already read: name is used in positions, baseDir

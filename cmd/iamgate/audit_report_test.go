@@ -111,6 +111,10 @@ func reportTestLogs(t *testing.T, dir string) (gz, plain string) {
 	return gz, plain
 }
 
+// reportWarnings is what loading testdata/report_config.yaml prints as of
+// 2027-05-15.
+const reportWarnings = "warning: testdata/report_config.yaml:53:14: service_credentials[2].expires: expired on 2027-04-15; requests with it are refused\n"
+
 func TestAuditReport(t *testing.T) {
 	t.Setenv("IAMGATE_TEST_KEY", "k")
 	t.Setenv("IAMGATE_TEST_SECRET", "0123456789abcdef0123")
@@ -134,9 +138,12 @@ func TestAuditReport(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 			}
-			// stdout only: configuration warnings depend on today's date.
 			out := strings.ReplaceAll(stdout, dir+string(filepath.Separator), "")
 			golden(t, tt.name+".golden", []byte(out))
+			// The configuration's expiry warnings are judged at --as-of.
+			if stderr != reportWarnings {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, reportWarnings)
+			}
 		})
 	}
 
