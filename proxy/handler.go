@@ -111,6 +111,8 @@ type Handler struct {
 	readyAt  time.Time
 	readyErr error
 	probeCl  *http.Client
+
+	inflight inflight // requests in ServeHTTP; see Wait
 }
 
 // New returns a Handler serving gen.
@@ -180,6 +182,8 @@ func (h *Handler) newRequestID() string {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.inflight.enter()
+	defer h.inflight.leave() // after finish has logged the event
 	if strings.HasPrefix(r.URL.Path, "/_iamgate/") {
 		h.serveInternal(w, r)
 		return
