@@ -56,7 +56,7 @@ func reportTestEvents() []audit.Event {
 		{Time: reportTime("2027-04-13T12:00:00Z"), Kind: "s3", AuthMethod: "bearer", Issuer: "corp", Subject: "u-mallory", Username: "mallory",
 			Operation: "GetObject", Decision: "deny", Reason: "no_role", Status: 403},
 		{Time: reportTime("2027-04-14T12:00:00Z"), Kind: "sts", AuthMethod: "web_identity", Issuer: "corp", Subject: "u-eve",
-			Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403},
+			Roles: []string{"admin"}, Role: "admin", Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403},
 		{Time: reportTime("2027-03-28T12:00:00Z"), Kind: "s3", AuthMethod: "bearer", Issuer: "corp", Subject: "u-alice", Username: "alice",
 			Roles: analyst, Operation: "GetObject", Action: "s3:GetObject", Decision: "allow", Reason: "allowed", Status: 200, BytesOut: 7},
 		{Time: reportTime("2027-03-20T12:00:00Z"), Kind: "s3", AuthMethod: "service-credential", Issuer: "service-credential", Subject: "old-sync",
@@ -155,6 +155,14 @@ func TestAuditReport(t *testing.T) {
 	}
 	if r.Events != 18 || r.Skipped != 3 || r.Ignored != 3 {
 		t.Errorf("events %d, skipped %d, ignored %d; want 18, 3, 3", r.Events, r.Skipped, r.Ignored)
+	}
+	// u-eve's refused AssumeRoleWithWebIdentity for admin is listed, and
+	// does not make admin used or its trust rule matched.
+	for _, ru := range r.Roles {
+		if ru.Name == "admin" && (ru.Status != audit.RoleUnused || ru.Trust[0].Status != audit.TrustUnmatched ||
+			len(ru.Refused) != 1 || ru.Refused[0].Subject != "u-eve" || ru.Refused[0].LastReason != "sts_refused") {
+			t.Errorf("admin: %+v", ru)
+		}
 	}
 }
 
