@@ -35,8 +35,11 @@ type Event struct {
 	UserAgent string
 
 	// AuthMethod is how the caller authenticated: "bearer", "sigv4",
-	// "sigv4-presigned", "service-credential", "browser-session",
-	// "share-link", "web_identity" (STS) or "none".
+	// "sigv4-presigned", "sigv4-post" (a browser form upload with session
+	// credentials), "service-credential", "browser-session", "share-link",
+	// "web_identity" (STS), "oidc-code" and "refresh-token" (browser
+	// sign-in), or "none" (no credentials). Empty: the request was refused
+	// before authentication (decision "error", reason audit_unavailable).
 	AuthMethod string
 	// Issuer is the configured name of the token's issuer, IssuerURL its
 	// "iss".
@@ -59,8 +62,11 @@ type Event struct {
 	// secret or session token.
 	SessionID   string
 	AccessKeyID string
-	// Expiry is when issued credentials or a session end.
+	// Expiry is when issued credentials, a session or a share link end.
 	Expiry time.Time
+	// Lifetime is how long a share link was granted for, after any cap
+	// (its requested lifetime is DurationSeconds).
+	Lifetime time.Duration
 
 	Operation string
 	Action    string
@@ -69,7 +75,9 @@ type Event struct {
 	Prefix    string
 	// Keys lists every key of a DeleteObjects request.
 	Keys []string
-	// RoleSessionName and DurationSeconds are STS request parameters.
+	// RoleSessionName and DurationSeconds are STS request parameters;
+	// DurationSeconds is also the lifetime a share link was requested
+	// with.
 	RoleSessionName string
 	DurationSeconds int64
 	// Parameters are further request parameters, written under

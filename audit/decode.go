@@ -63,6 +63,7 @@ type wireEvent struct {
 		TokenFingerprint string    `json:"tokenFingerprint"`
 		SessionID        string    `json:"sessionId"`
 		SessionExpiry    time.Time `json:"sessionExpiry"`
+		LifetimeSeconds  int64     `json:"lifetimeSeconds"`
 		Actor            *Actor    `json:"actor"`
 		Status           int       `json:"status"`
 		Timings          *struct {
@@ -95,7 +96,7 @@ func Decode(line []byte) (*Event, error) {
 		Time: w.EventTime, Kind: ig.Kind, EventID: w.EventID, RequestID: w.RequestID,
 		SourceIP: w.SourceIPAddress, UserAgent: w.UserAgent,
 		Roles: ig.Roles, RoleKind: ig.RoleKind, Fingerprint: ig.TokenFingerprint, Actor: ig.Actor,
-		SessionID: ig.SessionID, Expiry: ig.SessionExpiry,
+		SessionID: ig.SessionID, Expiry: ig.SessionExpiry, Lifetime: time.Duration(ig.LifetimeSeconds) * time.Second,
 		Action: ig.Action, Decision: ig.Decision, Reason: ig.Reason,
 		Role: ig.MatchedRole, Policy: ig.MatchedPolicy, Sid: ig.MatchedSid,
 		Status: ig.Status, ErrorCode: w.ErrorCode, Message: ig.Message,

@@ -126,7 +126,7 @@ func (e *Event) identityType() string {
 	switch e.AuthMethod {
 	case "bearer", "web_identity", "oidc-code", "refresh-token":
 		return "WebIdentityUser"
-	case "sigv4", "sigv4-presigned", "browser-session", "share-link":
+	case "sigv4", "sigv4-presigned", "sigv4-post", "browser-session", "share-link":
 		return "AssumedRole"
 	case "service-credential":
 		return "IAMUser"
@@ -334,7 +334,7 @@ func (e *Event) appendAdditional(w *jw) {
 		w.int("bytesTransferredOut", e.BytesOut)
 	}
 	switch e.AuthMethod {
-	case "sigv4", "sigv4-presigned", "service-credential", "share-link":
+	case "sigv4", "sigv4-presigned", "sigv4-post", "service-credential", "share-link":
 		w.str("SignatureVersion", "SigV4")
 	}
 	w.strOmit("AuthenticationMethod", e.AuthMethod)
@@ -360,6 +360,9 @@ func (e *Event) appendIamgate(w *jw) {
 	w.strOmit("sessionId", e.SessionID)
 	if !e.Expiry.IsZero() && e.Kind != KindSTS {
 		w.time("sessionExpiry", e.Expiry)
+	}
+	if s := int64(e.Lifetime / time.Second); s > 0 {
+		w.int("lifetimeSeconds", s)
 	}
 	if e.Actor != nil {
 		w.key("actor")

@@ -18,13 +18,16 @@ const (
 	maxSkippedShown      = 10
 )
 
-// Usage statuses of a role in an AccessReview.
+// Usage statuses of a role in an AccessReview. Only allowed requests
+// (decision "allow": S3 requests served, STS credentials issued) are use:
+// a refused attempt naming a role neither makes it used nor marks a trust
+// rule matched; it is listed in RoleUsage.Refused.
 const (
 	RoleUsed             = "used"                        // an identity whose token the role trusts used it
 	RoleServiceOnly      = "used_by_service_credentials" // only service credentials used it: no trust rule matched
-	RoleUnused           = "unused"                      // nothing used it
-	TrustMatched         = "matched"                     // the rule matched somebody
-	TrustUnmatched       = "unmatched"                   // the rule matched nobody
+	RoleUnused           = "unused"                      // no allowed request used it
+	TrustMatched         = "matched"                     // the rule matched somebody who used the role
+	TrustUnmatched       = "unmatched"                   // the rule matched nobody who used the role
 	TrustUndetermined    = "undetermined"                // the role was used by its issuer, but the log cannot tell which of its rules matched
 	serviceCredentialIss = "service-credential"
 )
@@ -107,7 +110,8 @@ type SkippedLine struct {
 	Reason string `json:"reason"`
 }
 
-// Counts are request counts; Requests includes decision "error".
+// Counts are request counts; Requests includes decision "error". LastUsed
+// is the time of the last allowed request: refused attempts are not use.
 type Counts struct {
 	Requests int        `json:"requests"`
 	Allowed  int        `json:"allowed"`
@@ -129,9 +133,21 @@ type RoleUsage struct {
 	Kind     string `json:"kind,omitempty"`
 	InConfig bool   `json:"in_config"` // false: events name a role the configuration lacks
 	Status   string `json:"status"`    // RoleUsed, RoleServiceOnly or RoleUnused
-	Counts
+	Counts          // every request naming the role, allowed or refused
+	// Identities are those that used the role: at least one allowed
+	// request. Their counts include their refused ones.
 	Identities []IdentityUsage `json:"identities"`
-	Trust      []TrustUsage    `json:"trust"`
+	// Refused lists, per identity, the refused requests naming the role
+	// (denied S3 requests, refused STS calls): attempts, not use.
+	Refused []RefusedAttempt `json:"refused"`
+	Trust   []TrustUsage     `json:"trust"`
+}
+
+// RefusedAttempt is one identity's refused requests naming a role.
+type RefusedAttempt struct {
+	Identity
+	ServiceCredential bool `json:"service_credential,omitempty"`
+	Denied
 }
 
 // IdentityUsage is one identity's use of a role.
@@ -162,7 +178,7 @@ type CredentialUsage struct {
 	Expires     *time.Time `json:"expires,omitempty"`
 	InConfig    bool       `json:"in_config"`
 	Counts
-	Unused      bool `json:"unused"`       // no request in the period
+	Unused      bool `json:"unused"`       // no allowed request in the period (refused attempts do not count)
 	Expired     bool `json:"expired"`      // expires at or before as_of
 	ExpiresSoon bool `json:"expires_soon"` // expires after as_of, within the warning window
 }
@@ -204,8 +220,9 @@ type idKey struct{ issuer, subject, note string }
 type actionKey struct{ action, operation string }
 
 type roleAgg struct {
-	counts Counts
-	ids    map[idKey]*IdentityUsage
+	counts  Counts
+	ids     map[idKey]*IdentityUsage
+	refused map[idKey]*RefusedAttempt
 }
 
 type denyAgg struct {
@@ -318,7 +335,7 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 	for _, role := range e.Roles {
 		ra := rv.roles[role]
 		if ra == nil {
-			ra = &roleAgg{ids: map[idKey]*IdentityUsage{}}
+			ra = &roleAgg{ids: map[idKey]*IdentityUsage{}, refused: map[idKey]*RefusedAttempt{}}
 			rv.roles[role] = ra
 		}
 		addUse(&ra.counts, &e)
@@ -329,6 +346,15 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 		}
 		iu.Identity = id
 		addUse(&iu.Counts, &e)
+		if e.Decision != "allow" {
+			ref := ra.refused[key]
+			if ref == nil {
+				ref = &RefusedAttempt{ServiceCredential: service}
+				ra.refused[key] = ref
+			}
+			ref.Identity = id
+			addDenial(&ref.Denied, &e)
+		}
 	}
 
 	if service {
@@ -401,6 +427,7 @@ func (rv *Reviewer) identity(e *Event) (idKey, Identity) {
 	return k, Identity{Issuer: e.Issuer, Subject: e.Subject, Username: rv.usernames[k]}
 }
 
+// addUse counts e; only an allowed request is use (LastUsed).
 func addUse(c *Counts, e *Event) {
 	c.Requests++
 	switch e.Decision {
@@ -409,7 +436,7 @@ func addUse(c *Counts, e *Event) {
 	case "deny":
 		c.Denied++
 	}
-	if c.LastUsed == nil || e.Time.After(*c.LastUsed) {
+	if e.Decision == "allow" && (c.LastUsed == nil || e.Time.After(*c.LastUsed)) {
 		t := e.Time
 		c.LastUsed = &t
 	}
@@ -474,7 +501,7 @@ func (rv *Reviewer) Finish() *AccessReview {
 		cu.Expires = &exp
 		cu.Expired = !rv.cfg.AsOf.Before(c.Expires)
 		cu.ExpiresSoon = !cu.Expired && c.Expires.Sub(rv.cfg.AsOf) <= rv.cfg.ExpiryWarning
-		cu.Unused = cu.Requests == 0
+		cu.Unused = cu.Allowed == 0
 		r.ServiceCredentials = append(r.ServiceCredentials, cu)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rv.creds)) {
@@ -532,13 +559,18 @@ func (rv *Reviewer) Finish() *AccessReview {
 
 func (rv *Reviewer) roleUsage(cr ReviewRole, inConfig bool) RoleUsage {
 	ru := RoleUsage{Name: cr.Name, Kind: cr.Kind, InConfig: inConfig, Status: RoleUnused,
-		Identities: []IdentityUsage{}, Trust: []TrustUsage{}}
+		Identities: []IdentityUsage{}, Refused: []RefusedAttempt{}, Trust: []TrustUsage{}}
 	trustIssuers := map[string]bool{}
 	if ra := rv.roles[cr.Name]; ra != nil {
 		ru.Counts = ra.counts
-		ru.Status = RoleServiceOnly
 		for _, iu := range ra.ids {
+			if iu.Allowed == 0 {
+				continue // only refused: listed in Refused, not a use
+			}
 			ru.Identities = append(ru.Identities, *iu)
+			if ru.Status == RoleUnused {
+				ru.Status = RoleServiceOnly
+			}
 			if !iu.ServiceCredential {
 				ru.Status = RoleUsed
 				trustIssuers[iu.Issuer] = true
@@ -547,6 +579,15 @@ func (rv *Reviewer) roleUsage(cr ReviewRole, inConfig bool) RoleUsage {
 		slices.SortFunc(ru.Identities, func(a, b IdentityUsage) int {
 			if a.Requests != b.Requests {
 				return b.Requests - a.Requests
+			}
+			return compareIdentities(a.Identity, b.Identity)
+		})
+		for _, r := range ra.refused {
+			ru.Refused = append(ru.Refused, *r)
+		}
+		slices.SortFunc(ru.Refused, func(a, b RefusedAttempt) int {
+			if a.Count != b.Count {
+				return b.Count - a.Count
 			}
 			return compareIdentities(a.Identity, b.Identity)
 		})

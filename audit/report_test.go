@@ -90,8 +90,77 @@ func TestReviewTrustAttribution(t *testing.T) {
 		}
 	}
 	two := findRole(t, r, "two")
-	if two.Requests != 2 || two.Allowed != 1 || two.Denied != 1 || len(two.Identities) != 1 || !two.LastUsed.Equal(at(2)) {
+	// The denied request counts, but the last use is the last allowed one.
+	if two.Requests != 2 || two.Allowed != 1 || two.Denied != 1 || len(two.Identities) != 1 || !two.LastUsed.Equal(at(1)) ||
+		len(two.Refused) != 1 || two.Refused[0].Count != 1 || two.Refused[0].LastReason != "no_allow" {
 		t.Errorf("two: %+v", two)
+	}
+}
+
+// TestReviewRefusedAttemptsAreNotUse: a refused STS call or a denied
+// request naming a role neither makes the role used nor marks a trust rule
+// matched; the attempts are listed apart, in JSON and text.
+func TestReviewRefusedAttemptsAreNotUse(t *testing.T) {
+	cfg := ReviewConfig{AsOf: reviewT0, Roles: []ReviewRole{
+		{Name: "admin", Kind: "human", Trust: []ReviewTrustRule{{Issuer: "corp", Claims: map[string]any{"groups": "admins"}}}},
+		{Name: "reader", Kind: "human", Trust: []ReviewTrustRule{{Issuer: "corp"}}},
+		{Name: "svc", Kind: "machine", Trust: []ReviewTrustRule{{Issuer: "corp"}}},
+	}, ServiceCredentials: []ReviewCredential{{Name: "job", AccessKeyID: "AKJOB", Role: "svc", Expires: reviewT0.AddDate(0, 6, 0)}}}
+	refusedSTS := Event{Time: at(1), Kind: "sts", AuthMethod: "web_identity", Issuer: "corp", Subject: "eve", Username: "eve",
+		Operation: "AssumeRoleWithWebIdentity", Roles: []string{"admin"}, Role: "admin", Decision: "deny", Reason: "sts_refused"}
+	deniedS3 := s3Event(2, "corp", "bob", "reader", "deny")
+	deniedService := Event{Time: at(3), Kind: "s3", AuthMethod: "service-credential", Issuer: "service-credential", Subject: "job",
+		AccessKeyID: "AKJOB", Roles: []string{"svc"}, Operation: "PutObject", Action: "s3:PutObject", Decision: "deny", Reason: "no_allow"}
+	rv := NewReviewer(cfg)
+	if err := rv.Read("a.log", reviewLog(t, refusedSTS, deniedS3, deniedS3, deniedService)); err != nil {
+		t.Fatal(err)
+	}
+	r := rv.Finish()
+	for _, tt := range []struct {
+		role     string
+		refusals int
+		who      string
+		reason   string
+	}{{"admin", 1, "corp/eve", "sts_refused"}, {"reader", 2, "corp/bob", "no_allow"}, {"svc", 1, "service-credential/job", "no_allow"}} {
+		ru := findRole(t, r, tt.role)
+		if ru.Status != RoleUnused || len(ru.Identities) != 0 || ru.LastUsed != nil || ru.Allowed != 0 {
+			t.Errorf("%s: status %q, identities %v, last used %v: a refused attempt counted as use", tt.role, ru.Status, ru.Identities, ru.LastUsed)
+		}
+		for _, tu := range ru.Trust {
+			if tu.Status != TrustUnmatched {
+				t.Errorf("%s: trust rule %d %q: a refused attempt matched it", tt.role, tu.Index, tu.Status)
+			}
+		}
+		if len(ru.Refused) != 1 || ru.Refused[0].Identity.String() != tt.who || ru.Refused[0].Count != tt.refusals ||
+			ru.Refused[0].LastReason != tt.reason || ru.Refused[0].ServiceCredential != (tt.role == "svc") {
+			t.Errorf("%s: refused %+v", tt.role, ru.Refused)
+		}
+	}
+	if c := r.ServiceCredentials[0]; !c.Unused || c.Requests != 1 || c.Denied != 1 || c.LastUsed != nil {
+		t.Errorf("a credential with only refused requests: %+v", c)
+	}
+
+	b, _ := json.Marshal(r)
+	var m struct {
+		Roles []struct {
+			Name    string
+			Status  string
+			Refused []map[string]any
+		}
+	}
+	json.Unmarshal(b, &m)
+	if m.Roles[0].Name != "admin" || m.Roles[0].Status != "unused" || len(m.Roles[0].Refused) != 1 ||
+		m.Roles[0].Refused[0]["subject"] != "eve" || m.Roles[0].Refused[0]["count"] != 1.0 || m.Roles[0].Refused[0]["last_reason"] != "sts_refused" {
+		t.Errorf("JSON roles %+v", m.Roles)
+	}
+	var text bytes.Buffer
+	r.WriteText(&text)
+	never := text.String()[strings.Index(text.String(), "ROLES NEVER USED"):]
+	for _, want := range []string{"role admin (human): nobody used it", "refused attempts (not use): 1 identity", "corp/eve", "sts_refused",
+		"service-credential/job (service credential)", "UNUSED in period, ONLY REFUSED ATTEMPTS"} {
+		if !strings.Contains(never, want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
 	}
 }
 
@@ -176,7 +245,7 @@ func TestReviewCredentials(t *testing.T) {
 	want := map[string]flags{
 		"used": {1, 0, false, false, false},
 		"idle": {0, 0, true, false, true},
-		"gone": {1, 1, false, true, false},
+		"gone": {1, 1, true, true, false}, // refused attempts are not use
 	}
 	for _, c := range r.ServiceCredentials {
 		got := flags{c.Requests, c.Denied, c.Unused, c.Expired, c.ExpiresSoon}

@@ -50,9 +50,10 @@ func (r *AccessReview) writeSummary(b *bytes.Buffer) {
 
 func (r *AccessReview) writeRoles(b *bytes.Buffer) {
 	b.WriteString("\nROLES\n")
-	b.WriteString("A role's identities are those whose events name it. Events do not say which trust rule\n" +
-		"matched: a rule is \"matched\" only if it is the role's one rule for an issuer whose identities\n" +
-		"used the role, \"unmatched\" if no identity of its issuer did, else \"undetermined\".\n")
+	b.WriteString("A role's identities are those with an allowed request under it (an S3 request served, STS\n" +
+		"credentials issued); refused attempts are listed apart and are not use. Events do not say which\n" +
+		"trust rule matched: a rule is \"matched\" only if it is the role's one rule for an issuer whose\n" +
+		"identities used the role, \"unmatched\" if no identity of its issuer did, else \"undetermined\".\n")
 	var unused []RoleUsage
 	for _, ru := range r.Roles {
 		if ru.Status == RoleUnused {
@@ -78,6 +79,7 @@ func (r *AccessReview) writeRoles(b *bytes.Buffer) {
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\n", iu.Identity.String(), orDash(iu.Username), iu.Requests, iu.Allowed, iu.Denied, reviewTime(iu.LastUsed))
 		}
 		tw.Flush()
+		writeRefused(b, ru.Refused)
 		writeTrust(b, ru.Trust)
 	}
 	b.WriteString("\nROLES NEVER USED (stale trust: review, then remove)\n")
@@ -85,9 +87,32 @@ func (r *AccessReview) writeRoles(b *bytes.Buffer) {
 		b.WriteString("  none\n")
 	}
 	for _, ru := range unused {
-		fmt.Fprintf(b, "  role %s (%s): nobody used it; its trust rules matched nobody\n", ru.Name, orDash(ru.Kind))
+		head := "  role " + ru.Name + " (" + orDash(ru.Kind) + ")"
+		if !ru.InConfig {
+			head += " — NOT IN THE CONFIGURATION"
+		}
+		fmt.Fprintf(b, "%s: nobody used it: no request under it was allowed\n", head)
+		writeRefused(b, ru.Refused)
 		writeTrust(b, ru.Trust)
 	}
+}
+
+// writeRefused lists the refused attempts naming a role.
+func writeRefused(b *bytes.Buffer, refused []RefusedAttempt) {
+	if len(refused) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "    refused attempts (not use): %s\n", nounCount(len(refused), "identity"))
+	tw := newReviewTable(b)
+	fmt.Fprintln(tw, "    IDENTITY\tUSERNAME\tREFUSED\tLAST\tLAST REASON")
+	for _, r := range refused {
+		id := r.Identity.String()
+		if r.ServiceCredential {
+			id += " (service credential)"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%s\t%s\n", id, orDash(r.Username), r.Count, r.LastTime.UTC().Format(time.RFC3339), orDash(r.LastReason))
+	}
+	tw.Flush()
 }
 
 func writeTrust(b *bytes.Buffer, rules []TrustUsage) {
@@ -117,6 +142,9 @@ func (r *AccessReview) writeCredentials(b *bytes.Buffer) {
 		}
 		if c.Unused {
 			flags = append(flags, "UNUSED in period")
+			if c.Requests > 0 {
+				flags = append(flags, "ONLY REFUSED ATTEMPTS")
+			}
 		}
 		if c.Expired {
 			flags = append(flags, "EXPIRED")

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,8 +130,10 @@ func (r *RotatingFile) open() error {
 	return nil
 }
 
-// firstEventTime returns the time of the first event in the file at path,
-// or fallback if it cannot be read.
+// firstEventTime returns the eventTime of the first event in the file at
+// path, or fallback if it cannot be read. The line is read as the webhook
+// sender reads it: by position when this package wrote it, decoded
+// otherwise.
 func firstEventTime(path string, fallback time.Time) time.Time {
 	f, err := os.Open(path)
 	if err != nil {
@@ -143,13 +144,12 @@ func firstEventTime(path string, fallback time.Time) time.Time {
 	if err != nil {
 		return fallback
 	}
-	var ev struct {
-		Time time.Time `json:"time"`
-	}
-	if json.Unmarshal(line, &ev) != nil || ev.Time.IsZero() {
+	var m lineMeta
+	readLineMeta(line, &m)
+	if m.Time.IsZero() {
 		return fallback
 	}
-	return ev.Time
+	return m.Time
 }
 
 // WriteEvent implements Sink. It rotates first if the line would exceed

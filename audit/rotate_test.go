@@ -131,18 +131,60 @@ func TestRotateByAge(t *testing.T) {
 	}
 	l.Close()
 
-	// Opened again, the file's age comes from its first event.
+	// Opened again, the file's age comes from its first event, not from
+	// the file's modification time (set to now here, so that counting from
+	// it would not rotate).
+	clock.Add(90 * time.Minute) // 1h30m after the current file's first event
+	if err := os.Chtimes(path, clock.Now(), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	r, err = OpenRotatingFile(FileConfig{Path: path, MaxAge: time.Hour, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(90 * time.Minute) // 1h30m after the current file's first event
 	if err := r.WriteEvent([]byte(`{"kind":"s3"}` + "\n")); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
 	if rotated, _ := Rotated(path); len(rotated) != 3 {
 		t.Errorf("reopened file not rotated by age: %q", rotated)
+	}
+}
+
+// TestFirstEventTime reads the eventTime of a file's first line, written by
+// this package or not, and falls back when there is none.
+func TestFirstEventTime(t *testing.T) {
+	first := time.Date(2026, 11, 27, 12, 0, 0, 123e6, time.UTC)
+	fallback := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := sampleEvent()
+	ev.Time = first
+	var chained bytes.Buffer
+	l, _ := NewChainedLogger(ChainConfig{Now: func() time.Time { return first }}, WriterSink{W: &chained})
+	l.Log(ev)
+	for _, tc := range []struct {
+		name, content string
+		want          time.Time
+	}{
+		{"unchained", string(ev.AppendJSON(nil)) + "\n" + string(ev.AppendJSON(nil)) + "\n", first},
+		{"chained", chained.String(), first},
+		{"other order", `{"iamgate":{"kind":"s3"},"eventTime":"2026-11-27T12:00:00.123Z"}` + "\n", first},
+		{"another field named time", `{"time":"2026-11-27T12:00:00.123Z"}` + "\n", fallback},
+		{"not JSON", "garbage\n", fallback},
+		{"no newline", `{"eventTime":"2026-11-27T12:00:00.123Z"}`, fallback},
+		{"empty", "", fallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "audit.log")
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := firstEventTime(path, fallback); !got.Equal(tc.want) {
+				t.Errorf("firstEventTime = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := firstEventTime(filepath.Join(t.TempDir(), "missing"), fallback); !got.Equal(fallback) {
+		t.Errorf("missing file: %v", got)
 	}
 }
 

@@ -46,6 +46,16 @@ func kindSamples() map[string]*audit.Event {
 			RoleKind: "agent", Actor: &audit.Actor{Subject: "agent-7", ClientID: "summarizer", Act: &audit.Actor{Subject: "u-1", Issuer: "https://idp.example.com/"}},
 			Operation: "ListObjectsV2", Action: "s3:ListBucket", Bucket: "reports", Prefix: "2026/",
 			Decision: "allow", Reason: "allowed", Role: "assistant", Policy: "read-reports", Status: 200, BytesOut: 912, DurationMS: 1.5},
+		"s3-post-form": {Time: t0, Kind: audit.KindS3, EventID: "3a8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1C",
+			SourceIP: "192.0.2.14", UserAgent: "Mozilla/5.0", AuthMethod: "sigv4-post", Issuer: "corp", Subject: "u-1", Username: "alice",
+			ARN: "arn:aws:sts::iamgate:assumed-role/analyst/alice", Roles: []string{"analyst"}, RoleKind: "human",
+			SessionID: "k3v5e7ts2m", AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Operation: "PostObject", Action: "s3:PutObject",
+			Bucket: "uploads", Key: "alice/photo.jpg", Decision: "allow", Reason: "allowed", Role: "analyst", Policy: "uploads", Sid: "Own",
+			Status: 204, BytesIn: 20480, DurationMS: 12.5, UpstreamMS: 11},
+		"s3-audit-unavailable": {Time: t0, Kind: audit.KindS3, EventID: "3b8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1D",
+			SourceIP: "192.0.2.15", UserAgent: "aws-cli/2.9.19", Operation: "GetObject", Bucket: "reports", Key: "x",
+			Decision: "error", Reason: "audit_unavailable", Status: 503, ErrorCode: "ServiceUnavailable",
+			Message: "audit: webhook spool full", DurationMS: 0.1},
 		"auth-failure": {Time: t0, Kind: audit.KindAuthFailure, EventID: "4f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC15",
 			SourceIP: "198.51.100.7", UserAgent: "curl/8.5.0", AuthMethod: "bearer", Issuer: "corp", Operation: "GetObject",
 			Bucket: "reports", Key: "x", Decision: "deny", Reason: "expired", Status: 401, ErrorCode: "ExpiredToken",
@@ -60,23 +70,35 @@ func kindSamples() map[string]*audit.Event {
 			Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403, ErrorCode: "AccessDenied",
 			Message: "Not authorized to perform sts:AssumeRoleWithWebIdentity", DurationMS: 0.5},
 		"login": {Time: t0, Kind: audit.KindLogin, EventID: "7f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC18",
-			SourceIP: "192.0.2.20", UserAgent: "Mozilla/5.0", AuthMethod: "browser-session", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			SourceIP: "192.0.2.20", UserAgent: "Mozilla/5.0", AuthMethod: "oidc-code", Issuer: "corp", IssuerURL: "https://idp.example.com/",
 			Subject: "u-1", Username: "alice", Roles: []string{"analyst"}, RoleKind: "human", SessionID: "b7q2", Expiry: t0.Add(8 * time.Hour),
 			Decision: "allow", Reason: "signed_in"},
+		"login-renewed": {Time: t0, Kind: audit.KindLogin, EventID: "7a8fad5b-d9cb-469f-a165-70867728950e",
+			SourceIP: "192.0.2.20", UserAgent: "Mozilla/5.0", AuthMethod: "refresh-token", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Subject: "u-1", Username: "alice", Roles: []string{"analyst"}, RoleKind: "human", SessionID: "b7q2", Expiry: t0.Add(9 * time.Hour),
+			Operation: "RenewSession", Decision: "allow", Reason: "renewed"},
 		"login-failure": {Time: t0, Kind: audit.KindLoginFailure, EventID: "8f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC19",
-			SourceIP: "192.0.2.21", UserAgent: "Mozilla/5.0", Issuer: "corp", Decision: "deny", Reason: "state_mismatch",
+			SourceIP: "192.0.2.21", UserAgent: "Mozilla/5.0", AuthMethod: "oidc-code", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Decision: "deny", Reason: "state_mismatch", Status: 400,
 			ErrorCode: "LoginFailed", Message: "The sign-in response does not match a sign-in this browser started."},
+		"login-failure-identified": {Time: t0, Kind: audit.KindLoginFailure, EventID: "8a8fad5b-d9cb-469f-a165-70867728950e",
+			SourceIP: "192.0.2.21", UserAgent: "Mozilla/5.0", AuthMethod: "oidc-code", Issuer: "corp", IssuerURL: "https://idp.example.com/",
+			Subject: "u-7", Username: "mallory", Fingerprint: "5d41402abc4b2a76b9719d91", Claims: map[string]any{"groups": []any{"guests"}},
+			Decision: "deny", Reason: "no_role", Status: 403, ErrorCode: "LoginFailed",
+			Message: "You signed in as mallory, but no role of this iamgate trusts that identity (issuer \"corp\")."},
 		"logout": {Time: t0, Kind: audit.KindLogout, EventID: "9f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1A",
 			SourceIP: "192.0.2.20", AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice", SessionID: "b7q2", Decision: "allow"},
 		"share-link": {Time: t0, Kind: audit.KindShareLink, EventID: "af8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1B",
 			SourceIP: "192.0.2.20", AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice", Roles: []string{"analyst"},
-			SessionID: "s9x1", Expiry: t0.Add(time.Hour), Operation: "CreateShareLink", Bucket: "reports", Key: "2026/q3.pdf",
-			Parameters: map[string]string{"lifetime": "1h0m0s"}, Decision: "allow", Reason: "allowed", Status: 200},
+			SessionID: "s9x1", AccessKeyID: "ASIAQRSTUVWXYZ234567", Expiry: t0.Truncate(time.Second).Add(45 * time.Minute), Lifetime: 45 * time.Minute,
+			DurationSeconds: 3600, Operation: "CreateShareLink", Action: "s3:GetObject", Bucket: "reports", Key: "2026/q3.pdf",
+			Decision: "allow", Reason: "issued", Status: 200,
+			Message: "share link valid for 45m0s, until 2026-11-27T10:15:00Z (requested 1h0m0s; created in browser session b7q2)"},
 		"config-reload": {Time: t0, Kind: audit.KindConfigReload, EventID: "bf8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow",
 			Reason: "signal", ConfigDigest: strings.Repeat("ab", 32)},
 		"config-reload-rejected": {Time: t0, Kind: audit.KindConfigReload, EventID: "cf8fad5b-d9cb-469f-a165-70867728950e", Decision: "deny",
 			Reason: "file_change", Message: "iamgate.yaml:12:3: unknown key \"rol\""},
-		"revocation": {Time: t0, Kind: audit.KindRevocation, EventID: "df8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", Reason: "configured",
+		"revocation": {Time: t0, Kind: audit.KindRevocation, EventID: "df8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", Reason: "in_effect",
 			Issuer: "corp", Subject: "u-9", Parameters: map[string]string{"issuedBefore": "2026-11-27T09:00:00Z"}, ConfigDigest: strings.Repeat("cd", 32)},
 		"start": {Time: t0, Kind: audit.KindStart, EventID: "ef8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", ConfigDigest: strings.Repeat("ef", 32)},
 		"stop":  {Time: t0, Kind: audit.KindStop, EventID: "ff8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow"},
@@ -140,6 +162,26 @@ func TestSchemaRejects(t *testing.T) {
 		"old version":     strings.Replace(good, `"eventVersion":"2.0"`, `"eventVersion":"1"`, 1),
 		"raw token field": strings.Replace(good, `"iamgate":{`, `"iamgate":{"token":"eyJ",`, 1),
 	}
+	samples := kindSamples()
+	share := string(samples["share-link"].AppendJSON(nil))
+	unavailable := string(samples["s3-audit-unavailable"].AppendJSON(nil))
+	denied := string(samples["s3-deny"].AppendJSON(nil))
+	for _, c := range []struct{ name, base, old, new string }{
+		// Only a request refused before authentication may lack the method.
+		{"allowed without a method", good, `,"AuthenticationMethod":"sigv4"`, ""},
+		{"denied without a method", denied, `,"AuthenticationMethod":"bearer"`, ""},
+		{"unknown method", good, `"AuthenticationMethod":"sigv4"`, `"AuthenticationMethod":"sigv2"`},
+		{"unavailable allowed", unavailable, `"decision":"error"`, `"decision":"allow"`},
+		{"share without lifetime", share, `"lifetimeSeconds":2700,`, ""},
+		{"share without expiry", share, `"sessionExpiry":"2026-11-27T10:15:00Z",`, ""},
+		{"share without requested lifetime", share, `,"durationSeconds":3600`, ""},
+	} {
+		line := strings.Replace(c.base, c.old, c.new, 1)
+		if line == c.base {
+			t.Fatalf("%s: replacement did not apply", c.name)
+		}
+		bad[c.name] = line
+	}
 	for name, line := range bad {
 		if line == good {
 			t.Fatalf("%s: replacement did not apply", name)
@@ -171,7 +213,7 @@ func TestChainedLinesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 4 {
+	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 6 {
 		t.Fatalf("kinds %v", kinds)
 	}
 }

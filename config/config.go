@@ -90,8 +90,11 @@ type File struct {
 	Audit              Audit
 	Log                Log
 
-	Path   string // the file as named to Load or Parse
-	Digest string // hex SHA-256 of the raw bytes of the file at Path
+	Path string // the file as named to Load or Parse
+	// Digest is the hex SHA-256 of the file at Path and of the policy
+	// files it names (not of secret files): any change to the policies in
+	// force changes it. Without policy files it is the SHA-256 of the file.
+	Digest string
 
 	// Files lists the other files the configuration read (policy files and
 	// file: secrets), so that a reload watcher can watch them too.

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -589,5 +591,59 @@ func TestPolicyLocate(t *testing.T) {
 	lines := strings.Split(doc, "\n")
 	if l := lines[blockLine-1]; !strings.HasPrefix(strings.TrimSpace(l), `{"Version"`) || strings.Index(l, "{") != 4 {
 		t.Errorf("line %d is %q", blockLine, l)
+	}
+}
+
+// The digest covers the policy files the configuration names: editing one
+// changes it. Without policy files it is the SHA-256 of the file.
+func TestDigestCoversPolicyFiles(t *testing.T) {
+	dir := t.TempDir()
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func() *File {
+		t.Helper()
+		path := filepath.Join(dir, "c.yaml")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _, err := parse(path, data, dir, lookup, testNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	inline := minimal + "policies:\n  read: '" + policy + "'\n"
+	write("c.yaml", inline)
+	sum := sha256.Sum256([]byte(inline))
+	if got := load().Digest; got != hex.EncodeToString(sum[:]) {
+		t.Errorf("inline policies: digest %s, want the file's SHA-256", got)
+	}
+
+	write("c.yaml", minimal+"policies:\n  read: {file: read.json}\n  write: {file: write.json}\n")
+	write("read.json", policy)
+	write("write.json", strings.Replace(policy, "GetObject", "PutObject", 1))
+	first := load().Digest
+	if first == hex.EncodeToString(sum[:]) || len(first) != 64 {
+		t.Fatalf("digest %q", first)
+	}
+	if again := load().Digest; again != first {
+		t.Errorf("same files, digest %s then %s", first, again)
+	}
+	write("write.json", strings.Replace(policy, "GetObject", "DeleteObject", 1))
+	edited := load().Digest
+	if edited == first {
+		t.Error("editing a policy file left the digest unchanged")
+	}
+	// The same documents under each other's names are another configuration.
+	write("read.json", strings.Replace(policy, "GetObject", "DeleteObject", 1))
+	write("write.json", policy)
+	if swapped := load().Digest; swapped == edited || swapped == first {
+		t.Error("policy documents swapped between names, digest unchanged")
 	}
 }

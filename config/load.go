@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,11 +26,17 @@ import (
 // "file:line:col: message"; each is an *Error. Warnings are problems that do
 // not stop the configuration from loading, such as literal secrets.
 func Load(path string) (*File, []Warning, error) {
+	return LoadAt(path, time.Now())
+}
+
+// LoadAt is Load with the warnings about expiry judged at now instead of
+// the current time (iamgate audit report judges them at its --as-of).
+func LoadAt(path string, now time.Time) (*File, []Warning, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, &Error{Pos: Pos{File: path}, Message: "cannot read configuration: " + fsReason(err)}
 	}
-	return Parse(path, data, filepath.Dir(path), os.LookupEnv)
+	return parse(path, data, filepath.Dir(path), os.LookupEnv, now)
 }
 
 // Parse is Load on data already read: name is used in positions, baseDir
@@ -45,13 +52,12 @@ func parse(name string, data []byte, baseDir string, env func(string) (string, b
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
-	sum := sha256.Sum256(data)
 	p := &parser{
 		name: name, baseDir: baseDir, env: env, data: data, now: now,
 		keyOf: map[*yaml.Node]*yaml.Node{},
 		typos: map[*yaml.Node][]string{},
 	}
-	f := &File{Path: name, Digest: hex.EncodeToString(sum[:])}
+	f := &File{Path: name}
 
 	root, ok := p.document(data)
 	if ok {
@@ -59,6 +65,7 @@ func parse(name string, data []byte, baseDir string, env func(string) (string, b
 		p.crossCheck(f)
 	}
 	f.Files = p.files
+	f.Digest = digest(data, f.Policies)
 
 	slices.SortStableFunc(p.warns, func(a, b Warning) int { return p.comparePos(a.Pos, b.Pos) })
 	if len(p.errs) > 0 {
@@ -70,6 +77,24 @@ func parse(name string, data []byte, baseDir string, env func(string) (string, b
 		return nil, p.warns, errors.Join(errs...)
 	}
 	return f, p.warns, nil
+}
+
+// digest is the hex SHA-256 of the configuration: the file's bytes, then
+// each policy read from a file (by name: its name, length and content), so
+// that editing a policy file changes it. Without policy files it is the
+// SHA-256 of the file, as sha256sum prints it. Secret files are left out:
+// the digest is logged and must not help guess a secret.
+func digest(data []byte, policies []Policy) string {
+	h := sha256.New()
+	h.Write(data) // a YAML file holds no NUL byte: the separator below cannot be forged
+	for _, pol := range policies {
+		if pol.Source == "" {
+			continue // inline: in the file's bytes already
+		}
+		fmt.Fprintf(h, "\x00policy %s %d\n", pol.Name, len(pol.JSON))
+		h.Write(pol.JSON)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // comparePos orders positions in the configuration file first, then by file.

@@ -743,9 +743,14 @@ func TestNewValidation(t *testing.T) {
 }
 
 func TestAuthErrorMessages(t *testing.T) {
-	iss := devissuer.StartTest(t)
-	v := newVerifier(t, iss, func(c *Config) { c.Issuers[0].RequiredClaims = []string{"email"} })
+	// The issuer and the verifier share a fixed clock, an hour after exp.
 	exp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { return exp.Add(time.Hour) }
+	iss := devissuer.StartTestWith(t, devissuer.Options{Now: now})
+	v := newVerifier(t, iss, func(c *Config) {
+		c.Issuers[0].RequiredClaims = []string{"email"}
+		c.Now = now
+	})
 	tests := []struct {
 		claims map[string]any
 		want   string

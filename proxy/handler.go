@@ -109,6 +109,8 @@ type Handler struct {
 	readyAt  time.Time
 	readyErr error
 	probeCl  *http.Client
+
+	inflight inflight // requests in ServeHTTP; see Wait
 }
 
 // New returns a Handler serving gen.
@@ -178,6 +180,8 @@ func (h *Handler) newRequestID() string {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.inflight.enter()
+	defer h.inflight.leave() // after finish has logged the event
 	// Work on a shallow copy: the server keeps the original request and
 	// must still see its own body type (it decides from it whether to send
 	// 100 Continue and whether to drain an unread body) and headers.

@@ -252,6 +252,7 @@ func TestLargeSessionSplitsOverCookies(t *testing.T) {
 	if ev := e.lastEvent("login_failure"); ev.Reason != "session_too_large" {
 		t.Errorf("reason %q", ev.Reason)
 	}
+	wantAttempt(t, e.lastEvent("login_failure"), "id-alice", "alice", e.idp.srv.URL)
 }
 
 func TestRefreshRenewsSession(t *testing.T) {
@@ -321,6 +322,12 @@ func TestShareLink(t *testing.T) {
 	if ev.Decision != "allow" || ev.Operation != "CreateShareLink" || ev.Bucket != "bkt" || ev.Key != key || ev.SessionID == "" || !strings.Contains(ev.Message, "45m") {
 		t.Errorf("share event %+v", ev)
 	}
+	// The requested and granted lifetimes and the expiry are fields, not
+	// only words in the message.
+	if expires, _ := time.Parse(time.RFC3339, out["expires"].(string)); ev.DurationSeconds != 7*24*3600 || ev.Lifetime != 45*time.Minute ||
+		!ev.Expiry.Equal(expires) || !ev.Expiry.Equal(e.clk.now().Truncate(time.Second).Add(45*time.Minute)) {
+		t.Errorf("share event lifetime: requested %ds, granted %v, expiry %v (link says %v)", ev.DurationSeconds, ev.Lifetime, ev.Expiry, out["expires"])
+	}
 	// Anyone with the link can GET that object, without a cookie.
 	anon := &http.Client{}
 	r := do(t, anon, "GET", link, nil)
@@ -380,6 +387,10 @@ func TestShareLink(t *testing.T) {
 	e.clk.add(40 * time.Minute)
 	if status, out = share("a.txt", "1h"); status != 200 || out["lifetime"] != "5m0s" {
 		t.Errorf("late share: %d %v", status, out)
+	}
+	if ev := e.lastEvent("share_link"); ev.DurationSeconds != 3600 || ev.Lifetime != 5*time.Minute ||
+		!ev.Expiry.Equal(e.clk.now().Truncate(time.Second).Add(5*time.Minute)) {
+		t.Errorf("late share event: requested %ds, granted %v, expiry %v", ev.DurationSeconds, ev.Lifetime, ev.Expiry)
 	}
 	// The link ends with its lifetime.
 	e.clk.add(6 * time.Minute)

@@ -178,11 +178,34 @@ func (s *Service) serveLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.oauth2Config(p, r).AuthCodeURL(st.State, oauth2.S256ChallengeOption(st.Verifier), oidc.Nonce(st.Nonce)), http.StatusFound)
 }
 
-// failLogin shows why a sign-in failed and records a login_failure event.
+// failLogin shows why a sign-in failed and records a login_failure event
+// naming the issuer, when known.
 func (s *Service) failLogin(w http.ResponseWriter, r *http.Request, issuer, reason string, status int, msg string) {
-	s.logEvent(r, &audit.Event{Kind: "login_failure", Decision: "deny", Issuer: issuer, Reason: reason,
-		Message: msg, AuthMethod: "oidc-code", ErrorCode: "LoginFailed"})
+	ev := &audit.Event{Issuer: issuer}
+	if is := s.issuers[issuer]; is != nil {
+		ev.IssuerURL = is.URL
+	}
+	s.failLoginAs(w, r, ev, reason, status, msg)
+}
+
+// failLoginAs is failLogin for a sign-in that got as far as ev's identity.
+func (s *Service) failLoginAs(w http.ResponseWriter, r *http.Request, ev *audit.Event, reason string, status int, msg string) {
+	ev.Kind, ev.Decision, ev.Reason, ev.Status = audit.KindLoginFailure, "deny", reason, status
+	ev.Message, ev.AuthMethod, ev.ErrorCode = msg, "oidc-code", "LoginFailed"
+	s.logEvent(r, ev)
 	s.renderer.errorPage(w, status, "Sign-in failed", msg)
+}
+
+// attemptEvent is the identity a verified ID token names, for the
+// login_failure event of a sign-in refused after verification: the same
+// identity fields a login event records (no roles: none was granted).
+// An ID token that failed verification is never read for it.
+func (s *Service) attemptEvent(is *Issuer, idt *oidc.IDToken, raw string) *audit.Event {
+	claims := map[string]any{}
+	_ = idt.Claims(&claims) // verified, so it decodes; the subject counts regardless
+	return &audit.Event{Issuer: is.Name, IssuerURL: idt.Issuer, Subject: idt.Subject,
+		Username: authz.Username(claims, idt.Subject), Fingerprint: s.fingerprint(raw),
+		Claims: audit.RecordedClaims(claims, s.cfg.AuditClaims), Actor: audit.ActorFromClaim(claims["act"])}
 }
 
 // openLoginState finds, opens and deletes the sign-in state of state.
@@ -262,17 +285,19 @@ func (s *Service) serveCallback(w http.ResponseWriter, r *http.Request) {
 		s.failLogin(w, r, is.Name, "id_token_invalid", http.StatusForbidden, "Sign-in failed: the ID token is not valid ("+clip(err.Error(), 300)+").")
 		return
 	}
+	// From here on the ID token is verified: a refusal records whom it names.
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
-		s.failLogin(w, r, is.Name, "nonce_mismatch", http.StatusForbidden, "Sign-in failed: the ID token was not issued for this sign-in (nonce mismatch).")
+		s.failLoginAs(w, r, s.attemptEvent(is, idt, raw), "nonce_mismatch", http.StatusForbidden,
+			"Sign-in failed: the ID token was not issued for this sign-in (nonce mismatch).")
 		return
 	}
 	sess, msg, reason := s.newSession(idt, raw, tok.RefreshToken, nil)
 	if sess == nil {
-		s.failLogin(w, r, is.Name, reason, http.StatusForbidden, msg)
+		s.failLoginAs(w, r, s.attemptEvent(is, idt, raw), reason, http.StatusForbidden, msg)
 		return
 	}
 	if err := s.issue(w, r, sess); err != nil {
-		s.failLogin(w, r, is.Name, "session_too_large", http.StatusForbidden, err.Error())
+		s.failLoginAs(w, r, s.attemptEvent(is, idt, raw), "session_too_large", http.StatusForbidden, err.Error())
 		return
 	}
 	ev := s.sessionEvent(audit.KindLogin, "oidc-code", sess)

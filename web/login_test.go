@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/web"
 )
@@ -145,6 +146,7 @@ func TestLoginStateMismatch(t *testing.T) {
 	if ev := e.lastEvent("login_failure"); ev.Reason != "state_mismatch" {
 		t.Errorf("reason %q", ev.Reason)
 	}
+	wantAttempt(t, e.lastEvent("login_failure"), "", "", "") // no token was seen
 	if len(e.sessionCookies(c)) != 0 {
 		t.Error("session cookie set")
 	}
@@ -166,6 +168,7 @@ func TestLoginNonceMismatch(t *testing.T) {
 	if ev := e.lastEvent("login_failure"); ev.Reason != "nonce_mismatch" || ev.Issuer != "corp" {
 		t.Errorf("event %+v", ev)
 	}
+	wantAttempt(t, e.lastEvent("login_failure"), "id-alice", "alice", e.idp.srv.URL)
 	if len(e.sessionCookies(c)) != 0 {
 		t.Error("session cookie set")
 	}
@@ -238,6 +241,7 @@ func TestLoginIdPErrorAndNoRole(t *testing.T) {
 	if ev := e.lastEvent("login_failure"); ev.Reason != "no_role" {
 		t.Errorf("reason %q", ev.Reason)
 	}
+	wantAttempt(t, e.lastEvent("login_failure"), "id-mallory", "mallory", e.idp.srv.URL)
 	c := noFollow(e.browser())
 	r = do(t, c, "GET", e.srv.URL+"/_iamgate/login", nil)
 	loc, _ := url.Parse(r.hdr.Get("Location"))
@@ -307,6 +311,7 @@ func TestLoginAppliesIssuerRules(t *testing.T) {
 	if ev := e.lastEvent("login_failure"); ev.Reason != "missing_claim" {
 		t.Errorf("reason %q", ev.Reason)
 	}
+	wantAttempt(t, e.lastEvent("login_failure"), "id-alice", "alice", e.idp.srv.URL)
 	e.idp.claims["department"] = "finance"
 	if r := do(t, e.browser(), "GET", e.srv.URL+"/_iamgate/ui/", nil); r.status != http.StatusOK {
 		t.Fatalf("with the required claim: %d %s", r.status, r.body)
@@ -319,5 +324,19 @@ func TestLoginAppliesIssuerRules(t *testing.T) {
 	}
 	if ev := e.lastEvent("login_failure"); ev.Reason != "id_token_invalid" {
 		t.Errorf("reason %q", ev.Reason)
+	}
+	// An ID token that failed verification is not read for who it names.
+	wantAttempt(t, e.lastEvent("login_failure"), "", "", e.idp.srv.URL)
+}
+
+// wantAttempt checks the identity a login_failure event records: the
+// principal a verified ID token named (subject, username, issuer URL), or
+// none when the token was missing or not verified.
+func wantAttempt(t *testing.T, ev audit.Event, subject, username, issuerURL string) {
+	t.Helper()
+	if ev.Subject != subject || ev.Username != username || ev.IssuerURL != issuerURL || ev.AuthMethod != "oidc-code" ||
+		ev.Status < 400 || len(ev.Roles) != 0 || subject != "" && ev.Issuer != "corp" {
+		t.Errorf("login_failure identity: subject %q username %q issuer %q (%s) method %q status %d roles %v; want subject %q username %q issuer URL %q",
+			ev.Subject, ev.Username, ev.Issuer, ev.IssuerURL, ev.AuthMethod, ev.Status, ev.Roles, subject, username, issuerURL)
 	}
 }

@@ -78,6 +78,7 @@ func (s *Service) serveShare(w http.ResponseWriter, r *http.Request) {
 		deny(http.StatusBadRequest, "bad_request", "Choose one of the offered link lifetimes.")
 		return
 	}
+	ev.DurationSeconds = int64(want / time.Second)
 	now := s.cfg.Now().UTC().Truncate(time.Second)
 	life := want
 	capped := false
@@ -123,6 +124,7 @@ func (s *Service) serveShare(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Decision, ev.Reason, ev.Status = "allow", "issued", http.StatusOK
 	ev.SessionID, ev.AccessKeyID = share.ID, share.AccessKeyID
+	ev.Lifetime, ev.Expiry = life, share.Expiry
 	ev.Message = fmt.Sprintf("share link valid for %s, until %s (requested %s; created in browser session %s)",
 		life, share.Expiry.Format(time.RFC3339), want, sess.ID)
 	s.logEvent(r, ev)

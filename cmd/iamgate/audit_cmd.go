@@ -41,7 +41,8 @@ const auditUsage = `Usage:
       denied identities and actions; bytes read and written per identity.
       T is RFC 3339 or a date (--until DATE includes that day); the
       period is since <= time < until, all events by default. --as-of
-      judges expiry (default: now). --top limits lists (0: no limit).
+      judges expiry, in the review and in the configuration's warnings
+      (default: now). --top limits lists (0: no limit).
       Lines that are not audit events are counted and skipped.
   iamgate audit schema
       Print the JSON Schema (draft 2020-12) of an audit event.
@@ -94,7 +95,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *cfgPath != "" {
-		f, err := loadAuditConfig(*cfgPath, stderr)
+		f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
 		if err != nil {
 			return err
 		}
@@ -188,7 +189,7 @@ func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
 	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
 		return errUsage
 	}
-	f, err := loadAuditConfig(*cfgPath, stderr)
+	f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
 	if err != nil {
 		return err
 	}
@@ -239,7 +240,8 @@ func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
 	if !cfg.Since.IsZero() && !cfg.Until.IsZero() && !cfg.Since.Before(cfg.Until) {
 		return fmt.Errorf("--since %s is not before --until %s", *since, *until)
 	}
-	f, err := loadAuditConfig(*cfgPath, stderr)
+	// The configuration's expiry warnings are judged at --as-of too.
+	f, err := loadAuditConfig(*cfgPath, cfg.AsOf, stderr)
 	if err != nil {
 		return err
 	}
@@ -309,8 +311,13 @@ func parseReportTime(flagName, s string, endOfDay bool) (time.Time, error) {
 	return t, nil
 }
 
-func loadAuditConfig(path string, stderr io.Writer) (*config.File, error) {
-	f, warnings, err := config.Load(path)
+// loadAuditConfig loads the configuration at path, printing its warnings,
+// which judge expiry at asOf (zero: now).
+func loadAuditConfig(path string, asOf time.Time, stderr io.Writer) (*config.File, error) {
+	if asOf.IsZero() {
+		asOf = time.Now()
+	}
+	f, warnings, err := config.LoadAt(path, asOf)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "warning:", w.String())
 	}

@@ -56,7 +56,7 @@ func reportTestEvents() []audit.Event {
 		{Time: reportTime("2027-04-13T12:00:00Z"), Kind: "s3", AuthMethod: "bearer", Issuer: "corp", Subject: "u-mallory", Username: "mallory",
 			Operation: "GetObject", Decision: "deny", Reason: "no_role", Status: 403},
 		{Time: reportTime("2027-04-14T12:00:00Z"), Kind: "sts", AuthMethod: "web_identity", Issuer: "corp", Subject: "u-eve",
-			Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403},
+			Roles: []string{"admin"}, Role: "admin", Operation: "AssumeRoleWithWebIdentity", Decision: "deny", Reason: "sts_refused", Status: 403},
 		{Time: reportTime("2027-03-28T12:00:00Z"), Kind: "s3", AuthMethod: "bearer", Issuer: "corp", Subject: "u-alice", Username: "alice",
 			Roles: analyst, Operation: "GetObject", Action: "s3:GetObject", Decision: "allow", Reason: "allowed", Status: 200, BytesOut: 7},
 		{Time: reportTime("2027-03-20T12:00:00Z"), Kind: "s3", AuthMethod: "service-credential", Issuer: "service-credential", Subject: "old-sync",
@@ -111,6 +111,10 @@ func reportTestLogs(t *testing.T, dir string) (gz, plain string) {
 	return gz, plain
 }
 
+// reportWarnings is what loading testdata/report_config.yaml prints as of
+// 2027-05-15.
+const reportWarnings = "warning: testdata/report_config.yaml:53:14: service_credentials[2].expires: expired on 2027-04-15; requests with it are refused\n"
+
 func TestAuditReport(t *testing.T) {
 	t.Setenv("IAMGATE_TEST_KEY", "k")
 	t.Setenv("IAMGATE_TEST_SECRET", "0123456789abcdef0123")
@@ -134,9 +138,12 @@ func TestAuditReport(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 			}
-			// stdout only: configuration warnings depend on today's date.
 			out := strings.ReplaceAll(stdout, dir+string(filepath.Separator), "")
 			golden(t, tt.name+".golden", []byte(out))
+			// The configuration's expiry warnings are judged at --as-of.
+			if stderr != reportWarnings {
+				t.Errorf("stderr:\n%s\nwant:\n%s", stderr, reportWarnings)
+			}
 		})
 	}
 
@@ -148,6 +155,14 @@ func TestAuditReport(t *testing.T) {
 	}
 	if r.Events != 18 || r.Skipped != 3 || r.Ignored != 3 {
 		t.Errorf("events %d, skipped %d, ignored %d; want 18, 3, 3", r.Events, r.Skipped, r.Ignored)
+	}
+	// u-eve's refused AssumeRoleWithWebIdentity for admin is listed, and
+	// does not make admin used or its trust rule matched.
+	for _, ru := range r.Roles {
+		if ru.Name == "admin" && (ru.Status != audit.RoleUnused || ru.Trust[0].Status != audit.TrustUnmatched ||
+			len(ru.Refused) != 1 || ru.Refused[0].Subject != "u-eve" || ru.Refused[0].LastReason != "sts_refused") {
+			t.Errorf("admin: %+v", ru)
+		}
 	}
 }
 

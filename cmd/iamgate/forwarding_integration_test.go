@@ -85,7 +85,7 @@ func TestIntegrationForwardingInvariant(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, key, raw, code string
-		status              int
+		status               int
 	}{
 		{"signed payload hash dropped by Connection", "backups/hash", sigv4Raw(t, host, "PUT", "/data/backups/hash", bodyA, bodyB, "X-Amz-Content-Sha256"), "InvalidRequest", 400},
 		{"signed Content-MD5 dropped by Connection", "backups/md5", sigv4Raw(t, host, "PUT", "/data/backups/md5", bodyA, bodyB, "Content-MD5", "Content-MD5", md5A), "InvalidRequest", 400},

@@ -96,14 +96,20 @@ roles:
     trust: {issuer: hydra, claims: {groups: backup-operators}}
     policies: [backups]
 service_credentials:
-  - {name: nightly-backup, access_key_id: IAMGATEBACKUP001, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: 2099-01-01}
-  - {name: retired-job, access_key_id: IAMGATERETIRED01, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: 2020-01-01}
+  - {name: nightly-backup, access_key_id: IAMGATEBACKUP001, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: %s}
+  - {name: retired-job, access_key_id: IAMGATERETIRED01, secret_access_key: env:IT_SERVICE_SECRET, role: backup, expires: %s}
 audit:
   stdout: false
   file: %s
 log: {level: warn, format: text}
 %s
-%s`, e.minio.Endpoint, e.hydra.IssuerURL, e.audit, extra, policies)
+%s`, e.minio.Endpoint, e.hydra.IssuerURL, itExpiry(30*24*time.Hour), itExpiry(-30*24*time.Hour), e.audit, extra, policies)
+}
+
+// itExpiry is a service credential expiry d from now: the integration
+// tests run against a real store and issuer, on the real clock.
+func itExpiry(d time.Duration) string {
+	return time.Now().Add(d).UTC().Truncate(time.Second).Format(time.RFC3339)
 }
 
 // startApp runs an iamgate for cfgPath until the test ends.

@@ -363,11 +363,23 @@ loop:
 		a.log.Warn("grace period over; closing remaining connections", "err", err)
 		a.srv.Close()
 	}
+	// Close does not wait for the handlers of the connections it cut: wait
+	// (bounded) for them to log their events before the stop event and the
+	// closing checkpoint.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownDrain)
+	defer dcancel()
+	if err := a.handler.Wait(dctx); err != nil {
+		a.log.Error("requests still running after shutdown; their audit events are lost", "wait", shutdownDrain.String())
+	}
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
 	return serveErr
 }
+
+// shutdownDrain bounds the wait, after the shutdown grace period, for the
+// requests whose connections were closed to return.
+const shutdownDrain = 5 * time.Second
 
 // browserDeps lets the console send its S3 requests through the proxy
 // (built after the first generation, so looked up per request).

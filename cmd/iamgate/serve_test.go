@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/internal/devissuer"
 )
 
@@ -23,6 +24,7 @@ import (
 type serveFixture struct {
 	iss    *devissuer.Issuer
 	cfg    string
+	audit  string // the audit file
 	app    *app
 	url    string
 	token  string
@@ -36,9 +38,12 @@ metrics_listen: 127.0.0.1:0
 upstream: {endpoint: %q, access_key_id: env:SERVE_KEY, secret_access_key: env:SERVE_KEY}
 server: {read_header_timeout: 500ms, shutdown_grace: %s}
 issuers: [{name: dev, url: %q, audiences: [iamgate]}]
-roles: [{name: reader, kind: machine, trust: {issuer: dev, claims: {sub: "svc-*"}}, policies: [%s]}]
+roles:
+  - {name: reader, kind: machine, trust: {issuer: dev, claims: {sub: "svc-*"}}, policies: [%s]}
+  - {name: uploader, kind: machine, trust: {issuer: dev, claims: {sub: "up-*"}}, policies: [write]}
 policies:
   read: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}'
+  write: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::bkt/*"}]}'
   none: '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}'
 audit: {file: %q}
 log: {level: error}
@@ -52,7 +57,8 @@ func newServeFixture(t *testing.T, upstream http.Handler, grace string, reload t
 	dir := t.TempDir()
 	f.cfg = filepath.Join(dir, "iamgate.yaml")
 	t.Setenv("SERVE_KEY", "k")
-	writeFile(t, f.cfg, fmt.Sprintf(serveConfig, up.URL, grace, f.iss.URL(), "read", filepath.Join(dir, "audit.log")))
+	f.audit = filepath.Join(dir, "audit.log")
+	writeFile(t, f.cfg, fmt.Sprintf(serveConfig, up.URL, grace, f.iss.URL(), "read", f.audit))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, f.cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: reload})
 	if err != nil {
@@ -288,4 +294,87 @@ func TestPolicyMistakesOnServeAndReload(t *testing.T) {
 	if code := del(); code != 204 {
 		t.Fatalf("DELETE after the reload: %d", code)
 	}
+}
+
+// An upload cut off when the shutdown grace period ends still gets its one
+// audit event, before the stop event and the closing checkpoint.
+func TestShutdownCutRequestIsAudited(t *testing.T) {
+	arrived := make(chan struct{})
+	f := newServeFixture(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		io.Copy(io.Discard, r.Body) // the client never sends the whole body
+		w.WriteHeader(http.StatusBadRequest)
+	}), "100ms", time.Hour)
+	token, err := f.iss.Mint(map[string]any{"sub": "up-1", "aud": "iamgate"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", f.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /bkt/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		"X-Amz-Content-Sha256: UNSIGNED-PAYLOAD\r\nContent-Length: 1000000\r\n\r\n", token)
+	conn.Write(bytes.Repeat([]byte("a"), 1000))
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload did not reach the store")
+	}
+	f.cancel()
+	if err := <-f.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	f.done <- nil // for the cleanup
+
+	raw, err := os.ReadFile(f.audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	upload, stop := -1, -1
+	for i, line := range lines {
+		ev, err := audit.Decode(line)
+		if err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		switch {
+		case ev.Kind == audit.KindS3 && ev.Operation == "PutObject":
+			if upload >= 0 {
+				t.Errorf("line %d: a second event for the upload", i+1)
+			}
+			upload = i
+			if ev.Subject != "up-1" || ev.Decision != "allow" || ev.BytesIn < 1000 || ev.ErrorCode == "" && ev.Status < 400 {
+				t.Errorf("upload event %+v", ev)
+			}
+		case ev.Kind == audit.KindStop:
+			stop = i
+		}
+	}
+	last, _ := audit.Decode(lines[len(lines)-1])
+	switch {
+	case upload < 0:
+		t.Fatalf("no audit event for the upload cut by shutdown:\n%s", raw)
+	case stop < upload:
+		t.Fatalf("the stop event (line %d) is not after the upload's (line %d)", stop+1, upload+1)
+	case last.Kind != audit.KindCheckpoint || last.Reason != audit.CheckpointClose || stop != len(lines)-2:
+		t.Fatalf("the log does not end with the stop event and the closing checkpoint:\n%s", raw)
+	}
+	if rep := verifyLog(t, f.audit); !rep.OK() {
+		t.Errorf("verify: %+v", rep)
+	}
+}
+
+// verifyLog checks the hash chain of an audit file.
+func verifyLog(t *testing.T, path string) *audit.Report {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	v := audit.NewVerifier(audit.VerifyConfig{})
+	v.Read(filepath.Base(path), fh)
+	return v.Finish()
 }
