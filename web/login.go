@@ -29,6 +29,9 @@ type provider struct {
 	oidc       *oidc.Provider
 	verifier   *oidc.IDTokenVerifier
 	endSession string
+	// revocation is the RFC 7009 endpoint sign-out revokes the refresh
+	// token at; "" if the provider has none.
+	revocation string
 	// authInParams: send the client secret in the form (client_secret_post).
 	authInParams bool
 }
@@ -48,6 +51,7 @@ func (s *Service) provider(ctx context.Context, is *Issuer) (*provider, error) {
 	}
 	var meta struct {
 		EndSession  string   `json:"end_session_endpoint"`
+		Revocation  string   `json:"revocation_endpoint"`
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	_ = op.Claims(&meta)
@@ -59,6 +63,7 @@ func (s *Service) provider(ctx context.Context, is *Issuer) (*provider, error) {
 		oidc:         op,
 		verifier:     op.VerifierContext(s.clientContext(context.Background()), &oidc.Config{ClientID: is.ClientID, Now: s.cfg.Now, SupportedSigningAlgs: is.Algorithms}),
 		endSession:   meta.EndSession,
+		revocation:   meta.Revocation,
 		authInParams: post,
 	}
 	s.provs[is.Name] = p
@@ -305,8 +310,8 @@ func exchangeError(err error) string {
 var droppedClaims = []string{"nonce", "at_hash", "c_hash", "s_hash", "jti", "rat", "sid"}
 
 // newSession makes the browser session for a verified ID token. prev,
-// when renewing, keeps its ID and issue time. On failure it returns the
-// message to show and the audit reason.
+// when renewing, keeps its ID, issue time and secret. On failure it
+// returns the message to show and the audit reason.
 func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *identity.Session) (*identity.Session, string, string) {
 	is := s.issuerByURL(idt.Issuer)
 	if is == nil {
@@ -346,13 +351,16 @@ func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *ident
 	sess.Kind = identity.KindBrowser
 	sess.Issuer, sess.Subject, sess.Roles, sess.Claims = is.Name, idt.Subject, roles, claims
 	sess.RoleSessionName = authz.Username(claims, idt.Subject)
-	sess.IssuedAt = now
+	sess.IssuedAt, sess.RenewedAt = now, now
 	sess.Expiry = idt.Expiry.UTC().Truncate(time.Second)
 	if lim := now.Add(s.maxSession(roles)); lim.Before(sess.Expiry) {
 		sess.Expiry = lim
 	}
 	if prev != nil {
+		// The same session: its ID, sign-in time and secret (so that the
+		// console's anti-forgery token stays valid) are kept.
 		sess.ID, sess.IssuedAt = prev.ID, prev.IssuedAt
+		sess.AccessKeyID, sess.SecretAccessKey = prev.AccessKeyID, prev.SecretAccessKey
 	}
 	if !sess.Expiry.After(now) {
 		return nil, "Sign-in failed: the ID token leaves no session time.", "id_token_invalid"
@@ -375,23 +383,37 @@ func (s *Service) issuerByURL(u string) *Issuer {
 	return nil
 }
 
-// issue seals sess into the session cookie. A session too large for the
+// issue seals sess into the session cookie.
+func (s *Service) issue(w http.ResponseWriter, r *http.Request, sess *identity.Session) error {
+	tok, err := s.seal(sess)
+	if err != nil {
+		return err
+	}
+	return s.setSessionCookie(w, r, tok, s.cookieAge(sess))
+}
+
+// seal seals sess for the session cookie. A session too large for the
 // cookies is retried without the ID token (logout then goes without
 // id_token_hint), then refused.
-func (s *Service) issue(w http.ResponseWriter, r *http.Request, sess *identity.Session) error {
+func (s *Service) seal(sess *identity.Session) (string, error) {
 	tok, err := s.cfg.Keys.Seal(sess)
 	if err == nil && len(tok) > cookieChunk*maxCookieChunks {
 		err = ErrSessionTooLarge
 	}
 	if err != nil && sess.IDToken != "" {
 		sess.IDToken = ""
-		return s.issue(w, r, sess)
+		return s.seal(sess)
 	}
 	if err != nil {
-		return pageError(fmt.Sprintf("Sign-in failed: your identity's claims are too large for a browser session (%d bytes allowed). Ask an administrator to reduce the claims the provider puts in ID tokens.", identity.MaxSessionTokenLength))
+		return "", pageError(fmt.Sprintf("Sign-in failed: your identity's claims are too large for a browser session (%d bytes allowed). Ask an administrator to reduce the claims the provider puts in ID tokens.", identity.MaxSessionTokenLength))
 	}
-	maxAge := int(sess.Expiry.Sub(s.cfg.Now()) / time.Second)
-	return s.setSessionCookie(w, r, tok, max(maxAge, 1))
+	return tok, nil
+}
+
+// cookieAge is the Max-Age of sess's cookie: the rest of the session, so
+// that the browser keeps it for renewal past its renewal window.
+func (s *Service) cookieAge(sess *identity.Session) int {
+	return max(int(sess.Expiry.Sub(s.cfg.Now())/time.Second), 1)
 }
 
 func clip(s string, n int) string {
