@@ -206,16 +206,20 @@ func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.S
 // time, fresh claims and roles, confirmed now. Its expiry follows the
 // sign-in rule when sess is close to its end; otherwise it stays.
 func (s *Service) refresh(r *http.Request, sess *identity.Session) (*identity.Session, string, string) {
+	// Not cancelled with r: other requests wait for this renewal, and a
+	// provider that rotates refresh tokens has spent the old one once it
+	// answers.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
 	is := s.issuers[sess.Issuer]
 	if is == nil {
 		return nil, "", "issuer no longer configured"
 	}
-	p, err := s.provider(r.Context(), is)
+	p, err := s.provider(ctx, is)
 	if err != nil {
 		return nil, "", "discovery failed"
 	}
-	ctx, cancel := context.WithTimeout(s.clientContext(r.Context()), 30*time.Second)
-	defer cancel()
+	ctx = s.clientContext(ctx)
 	now := s.cfg.Now()
 	old := &oauth2.Token{RefreshToken: sess.RefreshToken, Expiry: now.Add(-time.Minute)}
 	tok, err := s.oauth2Config(p, r).TokenSource(ctx, old).Token()
