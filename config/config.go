@@ -160,6 +160,14 @@ var DefaultLoginScopes = []string{"openid", "profile", "email"}
 // DefaultCookieName names the browser session cookie.
 const DefaultCookieName = "iamgate_session"
 
+// Defaults of the console section.
+const (
+	// DefaultSessionRefresh is console.session_refresh.
+	DefaultSessionRefresh = 10 * time.Minute
+	// DefaultSignedOutMaxEntries is console.signed_out_max_entries.
+	DefaultSignedOutMaxEntries = 100_000
+)
+
 // Console configures browser sign-in and the web console. It is on when
 // an issuer has a client_id, unless Enabled is false.
 type Console struct {
@@ -170,7 +178,14 @@ type Console struct {
 	// proxy's X-Forwarded-Proto).
 	PublicURL  string
 	CookieName string
-	Pos        Pos
+	// SessionRefresh is how long a session cookie is used, from its
+	// sign-in or last renewal, before the provider must renew it (with the
+	// refresh token); a cookie that cannot be renewed is refused then.
+	SessionRefresh time.Duration
+	// SignedOutMaxEntries bounds the in-memory record of signed-out
+	// sessions (applied at start).
+	SignedOutMaxEntries int
+	Pos                 Pos
 }
 
 // LoginIssuers returns the issuers people may sign in with (those with a

@@ -2,7 +2,9 @@ package config
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 const consoleConfig = `
@@ -65,5 +67,24 @@ func TestConsoleKeys(t *testing.T) {
 	}
 	if f.Console != nil || len(f.LoginIssuers()) != 1 {
 		t.Errorf("console %+v, login issuers %d", f.Console, len(f.LoginIssuers()))
+	}
+}
+
+func TestConsoleSessionSettings(t *testing.T) {
+	cfg := strings.Replace(consoleConfig, "  cookie_name: s3_session\n", "  cookie_name: s3_session\n  session_refresh: 15m\n  signed_out_max_entries: 5000\n", 1)
+	f, _, err := parse("c.yaml", []byte(cfg), ".", lookup, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Console.SessionRefresh != 15*time.Minute || f.Console.SignedOutMaxEntries != 5000 {
+		t.Errorf("console %+v", f.Console)
+	}
+	// Defaults.
+	f, _, err = parse("c.yaml", []byte(consoleConfig), ".", lookup, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Console.SessionRefresh != DefaultSessionRefresh || f.Console.SignedOutMaxEntries != DefaultSignedOutMaxEntries {
+		t.Errorf("defaults %+v", f.Console)
 	}
 }

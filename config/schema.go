@@ -570,7 +570,8 @@ func ed25519Seed(s string) (seed []byte, problem string) {
 var cookieName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (p *parser) console(n *yaml.Node, path string) *Console {
-	c := &Console{Enabled: true, CookieName: DefaultCookieName, Pos: p.pos(n)}
+	c := &Console{Enabled: true, CookieName: DefaultCookieName, SessionRefresh: DefaultSessionRefresh,
+		SignedOutMaxEntries: DefaultSignedOutMaxEntries, Pos: p.pos(n)}
 	p.mapping(n, path, []field{
 		{"enabled", func(path string, v *yaml.Node) {
 			if b, ok := p.boolean(v, path); ok {
@@ -607,6 +608,16 @@ func (p *parser) console(n *yaml.Node, path string) *Console {
 					return
 				}
 				c.CookieName = s
+			}
+		}},
+		{"session_refresh", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, time.Minute, 12*time.Hour); ok {
+				c.SessionRefresh = d
+			}
+		}},
+		{"signed_out_max_entries", func(path string, v *yaml.Node) {
+			if n, ok := p.intRange(v, path, 100, 10_000_000); ok {
+				c.SignedOutMaxEntries = int(n)
 			}
 		}},
 	})

@@ -43,6 +43,11 @@ type Session struct {
 	SessionPolicy []byte
 	// IssuedAt and Expiry are kept to the second.
 	IssuedAt, Expiry time.Time
+	// RenewedAt is when a browser session was last confirmed by its
+	// identity provider: its sign-in, then each renewal with the refresh
+	// token. Zero for other kinds, and in browser sessions sealed before
+	// it existed, which count from IssuedAt. Kept to the second.
+	RenewedAt time.Time
 	// TokenFingerprint is a keyed fingerprint of the web identity token the
 	// session was issued for, to correlate audit records.
 	TokenFingerprint string
@@ -231,6 +236,7 @@ type sealed struct {
 	Kind   string          `json:"kd,omitempty"`
 	RT     string          `json:"rt,omitempty"`
 	IDT    string          `json:"it,omitempty"`
+	Rn     int64           `json:"rn,omitempty"`
 }
 
 // ErrSessionTooLarge is returned (wrapped) by [KeyRing.Seal] when the token
@@ -254,6 +260,9 @@ func (k *KeyRing) Seal(s *Session) (string, error) {
 		Iss: s.Issuer, Sub: s.Subject, Roles: s.Roles, Name: s.RoleSessionName,
 		Claims: s.Claims, Iat: s.IssuedAt.Unix(), Exp: s.Expiry.Unix(), FP: s.TokenFingerprint,
 		Kind: s.Kind, RT: s.RefreshToken, IDT: s.IDToken,
+	}
+	if !s.RenewedAt.IsZero() {
+		p.Rn = s.RenewedAt.Unix()
 	}
 	if s.Kind == KindSTS {
 		p.Kind = "" // the default; keeps STS tokens as they were
@@ -351,14 +360,35 @@ const (
 	SessionTampered SessionReason = "tampered"
 	// SessionExpired: the token is authentic but its session has expired.
 	SessionExpired SessionReason = "expired"
+
+	// The reasons below are not [KeyRing.Open]'s: they refuse an authentic
+	// browser session that has not expired.
+
+	// SessionSignedOut: the browser session was signed out.
+	SessionSignedOut SessionReason = "signed_out"
+	// SessionNotRenewed: the browser session had to be confirmed again by
+	// its identity provider (its renewal window had passed), and was not:
+	// it has no refresh token, or the provider refused it.
+	SessionNotRenewed SessionReason = "not_renewed"
+	// SessionStateUnavailable: whether the browser session was signed out
+	// could not be told (the store of signed-out sessions failed), so it
+	// is refused.
+	SessionStateUnavailable SessionReason = "state_unavailable"
 )
 
-// SessionError is the error returned by [KeyRing.Open]. Error returns a
-// short sentence safe to show to the client; it never contains the token.
+// SessionError is the error returned by [KeyRing.Open], and by whatever
+// refuses an authentic session for one of the other [SessionReason]s.
+// Error returns a short sentence safe to show to the client; it never
+// contains the token.
 type SessionError struct {
 	Reason SessionReason
 	// Expiry is the session's expiry when Reason is SessionExpired.
 	Expiry time.Time
+	// SessionID, Issuer, Subject and Username name the refused session
+	// when it was authentic (signed out, not renewed, state unavailable),
+	// for the audit record; empty otherwise. Username is as the audit log
+	// names the person.
+	SessionID, Issuer, Subject, Username string
 }
 
 func (e *SessionError) Error() string {
@@ -369,6 +399,12 @@ func (e *SessionError) Error() string {
 		return "session token failed authentication"
 	case SessionExpired:
 		return "session expired at " + e.Expiry.UTC().Format(time.RFC3339)
+	case SessionSignedOut:
+		return "session was signed out"
+	case SessionNotRenewed:
+		return "session had to be renewed with the identity provider, and was not"
+	case SessionStateUnavailable:
+		return "session cannot be checked against the signed-out sessions right now"
 	default:
 		return "session token is malformed"
 	}
@@ -420,6 +456,9 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 	}
 	if len(p.Policy) > 0 {
 		s.SessionPolicy = []byte(p.Policy)
+	}
+	if p.Rn != 0 {
+		s.RenewedAt = time.Unix(p.Rn, 0).UTC()
 	}
 	if s.check() != nil {
 		return nil, &SessionError{Reason: SessionMalformed}

@@ -482,6 +482,9 @@ func TestSessionKindsAndBrowserFieldsRoundTrip(t *testing.T) {
 		s.Issuer, s.Subject, s.Roles = "corp", "alice", []string{"r"}
 		s.IssuedAt, s.Expiry = now, now.Add(time.Hour)
 		s.Kind, s.RefreshToken, s.IDToken = kind, "rt-"+kind, "idt-"+kind
+		if kind == KindBrowser {
+			s.RenewedAt = now.Add(10 * time.Minute)
+		}
 		tok, err := kr.Seal(s)
 		if err != nil {
 			t.Fatal(err)
@@ -494,8 +497,8 @@ func TestSessionKindsAndBrowserFieldsRoundTrip(t *testing.T) {
 		if kind == KindSTS {
 			wantKind = ""
 		}
-		if got.Kind != wantKind || got.RefreshToken != s.RefreshToken || got.IDToken != s.IDToken {
-			t.Errorf("kind %q: got %q %q %q", kind, got.Kind, got.RefreshToken, got.IDToken)
+		if got.Kind != wantKind || got.RefreshToken != s.RefreshToken || got.IDToken != s.IDToken || !got.RenewedAt.Equal(s.RenewedAt) {
+			t.Errorf("kind %q: got %q %q %q %v", kind, got.Kind, got.RefreshToken, got.IDToken, got.RenewedAt)
 		}
 		k := kind
 		if k == "" {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -21,10 +22,12 @@ const CSRFHeader = "X-Iamgate-CSRF"
 type Browser interface {
 	http.Handler
 	// Session returns the browser session of r and its sealed token, or
-	// a nil session and no error when r carries no session cookie. It may
-	// renew the session with the identity provider and set the new cookie
-	// on w. An error means the cookie is present but not usable (forged,
-	// expired, revoked, renewal refused).
+	// a nil session and no error when r carries no session cookie. It
+	// checks the session against the record of signed-out sessions on
+	// every call, may renew the session with the identity provider and
+	// set the new cookie on w. An error means the cookie is present but
+	// not usable (forged, expired, revoked, signed out, past its renewal
+	// window and not renewed); an *identity.SessionError says why.
 	Session(w http.ResponseWriter, r *http.Request) (*identity.Session, string, error)
 	// LoginPath returns the path that signs a person in and then returns
 	// to rd (a same-origin path).
@@ -82,17 +85,7 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 	}
 	ex.ev.AuthMethod = "browser-session"
 	if err != nil {
-		reason := "invalid_session"
-		if se, ok := err.(*identity.SessionError); ok && se.Reason == identity.SessionExpired {
-			reason = "expired"
-		}
-		if isNavigation(r) {
-			ex.ev.Kind = "auth_failure"
-			h.countAuthFailure(reason)
-			return nil, h.redirectToLogin(ex, r, reason)
-		}
-		return nil, h.sigFailure(ex, reason, s3err.New(http.StatusForbidden, "AccessDenied",
-			"The browser session is invalid or has expired ("+err.Error()+"); sign in again at /_iamgate/login."))
+		return nil, h.browserRefused(ex, r, err)
 	}
 	ex.ev.SessionID = s.ID
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
@@ -120,6 +113,40 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 	gen.principals.put(key, pe, s.Expiry, ex.start)
 	h.fillIdentity(ex, pe)
 	return pe, nil
+}
+
+// browserRefused answers a request whose session cookie is not usable:
+// navigations go to sign-in, API calls get AccessDenied, as for an expired
+// session; a session that cannot be checked gets 503 (sign-in would not
+// help).
+func (h *Handler) browserRefused(ex *exchange, r *http.Request, err error) *s3err.Error {
+	reason := "invalid_session"
+	msg := "The browser session is invalid or has expired (" + err.Error() + "); sign in again at /_iamgate/login."
+	var se *identity.SessionError
+	if errors.As(err, &se) {
+		switch se.Reason {
+		case identity.SessionExpired, identity.SessionNotRenewed:
+			reason = string(se.Reason)
+		case identity.SessionSignedOut:
+			reason = string(se.Reason)
+			msg = "The browser session was signed out; sign in again at /_iamgate/login."
+		case identity.SessionStateUnavailable:
+			reason = string(se.Reason)
+		}
+		if se.SessionID != "" {
+			ex.ev.SessionID, ex.ev.Issuer, ex.ev.Subject, ex.ev.Username = se.SessionID, se.Issuer, se.Subject, se.Username
+		}
+	}
+	if reason == string(identity.SessionStateUnavailable) {
+		return h.sigFailure(ex, reason, s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
+			"The browser session cannot be checked right now; try again shortly."))
+	}
+	if isNavigation(r) {
+		ex.ev.Kind = "auth_failure"
+		h.countAuthFailure(reason)
+		return h.redirectToLogin(ex, r, reason)
+	}
+	return h.sigFailure(ex, reason, s3err.New(http.StatusForbidden, "AccessDenied", msg))
 }
 
 // sessionEntry maps an opened session to a principal: the session's roles

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3req"
@@ -30,8 +31,26 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	sess, _, err := s.Session(w, r)
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/_iamgate/ui/")
+	sess, token, err := s.Session(w, r)
 	if err != nil || sess == nil {
+		op := "ListObjectsV2"
+		if rest == "" {
+			op = "ListBuckets"
+		}
+		if sessionUnavailable(err) {
+			// Not a redirect to sign in: the new session could not be
+			// checked either.
+			if ev := refusedEvent(audit.KindAuthFailure, op, http.StatusServiceUnavailable, err); ev != nil {
+				s.logEvent(r, ev)
+			}
+			s.renderer.errorPage(w, http.StatusServiceUnavailable, "Try again shortly",
+				"Your session cannot be checked right now. Try again in a moment.")
+			return
+		}
+		if ev := refusedEvent(audit.KindAuthFailure, op, http.StatusFound, err); ev != nil {
+			s.logEvent(r, ev)
+		}
 		rd := r.URL.EscapedPath()
 		if r.URL.RawQuery != "" {
 			rd += "?" + r.URL.RawQuery
@@ -41,10 +60,9 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &pageData{Who: whoFor(sess), CSRF: identity.CSRFToken(sess), Lifetimes: lifetimeChoices()}
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/_iamgate/ui/")
 	if rest == "" {
 		d.Title = "Buckets"
-		s.listBuckets(r, sess, d)
+		s.listBuckets(r, sess, token, d)
 		s.renderer.page(w, http.StatusOK, "buckets.html", d)
 		return
 	}
@@ -72,7 +90,7 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 	d.Title = bucket + "/" + prefix
 	d.Bucket, d.Prefix = bucket, prefix
 	d.Crumbs = crumbs(bucket, prefix)
-	s.listObjects(r, d, r.URL.Query().Get("token"))
+	s.listObjects(r, token, d, r.URL.Query().Get("token"))
 	s.renderer.page(w, http.StatusOK, "objects.html", d)
 }
 
@@ -124,21 +142,22 @@ func crumbs(bucket, prefix string) []crumb {
 	return out
 }
 
-// s3Get runs a GET through the proxy as the person r is signed in as
-// (the same cookie), so the request is authorized and audited like any
-// other.
-func (s *Service) s3Get(r *http.Request, path string, q url.Values) (int, []byte) {
+// s3Get runs a GET through the proxy as the person r is signed in as,
+// with the session cookie token (as renewed by this request), so the
+// request is authorized and audited like any other.
+func (s *Service) s3Get(r *http.Request, token, path string, q url.Values) (int, []byte) {
 	u := &url.URL{Path: path, RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return http.StatusInternalServerError, nil
 	}
 	req.Host, req.RemoteAddr, req.TLS = r.Host, r.RemoteAddr, r.TLS
-	for _, h := range []string{"Cookie", "User-Agent", "X-Forwarded-For", "X-Forwarded-Proto"} {
+	for _, h := range []string{"User-Agent", "X-Forwarded-For", "X-Forwarded-Proto"} {
 		if v := r.Header.Values(h); len(v) > 0 {
 			req.Header[h] = v
 		}
 	}
+	req.Header.Set("Cookie", s.cfg.CookieName+"="+token)
 	req.Header.Set("Accept", "application/xml")
 	bw := &bufferWriter{h: http.Header{}, limit: maxListingBytes}
 	s.cfg.S3.ServeHTTP(bw, req)
@@ -195,8 +214,8 @@ type listBucketsResult struct {
 
 // listBuckets fills d.Buckets with the buckets ListBuckets returns that
 // the person may list (s3:ListBucket allowed without a prefix condition).
-func (s *Service) listBuckets(r *http.Request, sess *identity.Session, d *pageData) {
-	status, body := s.s3Get(r, "/", nil)
+func (s *Service) listBuckets(r *http.Request, sess *identity.Session, token string, d *pageData) {
+	status, body := s.s3Get(r, token, "/", nil)
 	if status != http.StatusOK {
 		d.Denied = errorMessage(status, body)
 		return
@@ -233,16 +252,17 @@ type listObjectsResult struct {
 	} `xml:"CommonPrefixes"`
 }
 
-// listObjects fills d with one page of ListObjectsV2 under d.Prefix.
-func (s *Service) listObjects(r *http.Request, d *pageData, token string) {
+// listObjects fills d with one page of ListObjectsV2 under d.Prefix,
+// from the continuation token next.
+func (s *Service) listObjects(r *http.Request, token string, d *pageData, next string) {
 	q := url.Values{"list-type": {"2"}, "delimiter": {"/"}, "max-keys": {strconv.Itoa(consolePageSize)}, "encoding-type": {"url"}}
 	if d.Prefix != "" {
 		q.Set("prefix", d.Prefix)
 	}
-	if token != "" {
-		q.Set("continuation-token", token)
+	if next != "" {
+		q.Set("continuation-token", next)
 	}
-	status, body := s.s3Get(r, "/"+d.Bucket, q)
+	status, body := s.s3Get(r, token, "/"+d.Bucket, q)
 	if status != http.StatusOK {
 		d.Denied = errorMessage(status, body)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,26 +261,133 @@ func TestRefreshRenewsSession(t *testing.T) {
 	e.idp.refresh = true
 	c := e.login(t)
 	old, _ := e.keys.Open(e.sessionCookies(c)[0].Value, e.clk.now())
-	if old.RefreshToken == "" {
-		t.Fatal("no refresh token kept")
+	if old.RefreshToken == "" || !old.RenewedAt.Equal(old.IssuedAt) {
+		t.Fatalf("no refresh token kept, or renewed at %v", old.RenewedAt)
 	}
-	e.clk.add(27 * time.Minute) // 3 minutes left: renewed
-	r := do(t, c, "GET", e.srv.URL+"/bkt/a.txt", nil)
-	if r.status != 200 {
-		t.Fatalf("%d %s", r.status, r.body)
+	get := func() int { t.Helper(); return do(t, c, "GET", e.srv.URL+"/bkt/a.txt", nil).status }
+	// Within its renewal window (10 minutes), the cookie is used as it is.
+	calls := e.idp.tokenCalls
+	e.clk.add(9 * time.Minute)
+	if got := get(); got != 200 || e.idp.tokenCalls != calls {
+		t.Fatalf("within the window: %d, %d token calls", got, e.idp.tokenCalls-calls)
+	}
+	// Past it, the provider confirms it again: same ID, sign-in time and
+	// expiry, a new refresh token (this provider rotates them).
+	e.clk.add(2 * time.Minute)
+	if got := get(); got != 200 {
+		t.Fatalf("past the window: %d", got)
 	}
 	ns, err := e.keys.Open(e.sessionCookies(c)[0].Value, e.clk.now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ns.Expiry.After(old.Expiry) || ns.ID != old.ID || ns.RefreshToken == old.RefreshToken {
-		t.Errorf("renewed session %v (was %v), same id %v", ns.Expiry, old.Expiry, ns.ID == old.ID)
+	if ns.ID != old.ID || !ns.IssuedAt.Equal(old.IssuedAt) || !ns.Expiry.Equal(old.Expiry) || !ns.RenewedAt.Equal(e.clk.now()) ||
+		ns.RefreshToken == old.RefreshToken {
+		t.Errorf("renewed in the window: %+v (was %+v)", ns, old)
 	}
 	if ev := e.lastEvent("login"); ev.Operation != "RenewSession" || ev.AuthMethod != "refresh-token" {
 		t.Errorf("event %+v", ev)
 	}
-	// The provider refuses the next renewal: the session runs to its end,
-	// renewal is not retried on each request, then the user must sign in.
+	// Close to its end (3 minutes left), renewal extends it by the sign-in
+	// rule: the role's 30 minutes from now.
+	e.clk.add(16 * time.Minute)
+	if got := get(); got != 200 {
+		t.Fatalf("near the end: %d", got)
+	}
+	ns, _ = e.keys.Open(e.sessionCookies(c)[0].Value, e.clk.now())
+	if ns == nil || ns.ID != old.ID || !ns.Expiry.Equal(e.clk.now().Add(30*time.Minute)) {
+		t.Fatalf("renewed near the end: %+v", ns)
+	}
+
+	// Requests that carry the same stale cookie at once share one renewal:
+	// a rotated refresh token is used once.
+	e.clk.add(11 * time.Minute)
+	cookie := e.sessionCookies(c)[0]
+	calls = e.idp.tokenCalls
+	var wg sync.WaitGroup
+	codes := make([]int, 6)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", e.srv.URL+"/bkt/a.txt", nil)
+			req.AddCookie(cookie)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			res.Body.Close()
+			codes[i] = res.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != 200 {
+			t.Errorf("parallel request %d: %d", i, code)
+		}
+	}
+	if got := e.idp.tokenCalls - calls; got != 1 {
+		t.Errorf("%d refresh calls for one stale cookie", got)
+	}
+
+	// The provider refuses (the person signed out there, or was
+	// disabled): past its window the cookie is refused and deleted.
+	c = e.login(t)
+	e.idp.refreshFail = true
+	e.clk.add(10 * time.Minute)
+	r := do(t, c, "GET", e.srv.URL+"/bkt/a.txt", nil)
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "<Code>AccessDenied</Code>") {
+		t.Fatalf("renewal refused: %d %s", r.status, r.body)
+	}
+	if ev := e.lastEvent("auth_failure"); ev.Reason != "not_renewed" || ev.Subject != "id-alice" || ev.SessionID == "" || ev.AuthMethod != "browser-session" {
+		t.Errorf("event %+v", ev)
+	}
+	if len(e.sessionCookies(c)) != 0 {
+		t.Error("the refused cookie is kept")
+	}
+}
+
+// TestSessionWithoutRefreshTokenEndsWithItsWindow: without a refresh
+// token (no offline_access), a session cannot be confirmed again, so it
+// ends with its renewal window, everywhere it is used.
+func TestSessionWithoutRefreshTokenEndsWithItsWindow(t *testing.T) {
+	e := newEnv(t, envOpts{sessionRefresh: 15 * time.Minute})
+	c := e.login(t)
+	e.clk.add(15*time.Minute - time.Second)
+	if r := do(t, c, "GET", e.srv.URL+"/bkt/a.txt", nil); r.status != 200 {
+		t.Fatalf("within the window: %d", r.status)
+	}
+	e.clk.add(time.Second)
+	ck := e.sessionCookies(c)[0]
+	plain := &http.Client{CheckRedirect: noFollow(c).CheckRedirect}
+	r := do(t, plain, "GET", e.srv.URL+"/bkt/a.txt", nil, "Cookie", ck.Name+"="+ck.Value)
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "renewed") {
+		t.Fatalf("past the window: %d %s", r.status, r.body)
+	}
+	if ev := e.lastEvent("auth_failure"); ev.Reason != "not_renewed" || ev.Subject != "id-alice" {
+		t.Errorf("event %+v", ev)
+	}
+	r = do(t, plain, "GET", e.srv.URL+"/bkt/a.txt", nil, "Cookie", ck.Name+"="+ck.Value, "Accept", "text/html")
+	if r.status != http.StatusFound || !strings.HasPrefix(r.hdr.Get("Location"), "/_iamgate/login?rd=") {
+		t.Errorf("navigation past the window: %d %q", r.status, r.hdr.Get("Location"))
+	}
+	r = do(t, plain, "GET", e.srv.URL+"/_iamgate/ui/", nil, "Cookie", ck.Name+"="+ck.Value)
+	if r.status != http.StatusFound || !strings.HasPrefix(r.hdr.Get("Location"), "/_iamgate/login?rd=") {
+		t.Errorf("console past the window: %d %q", r.status, r.hdr.Get("Location"))
+	}
+	if ev := e.lastEvent("auth_failure"); ev.Reason != "not_renewed" || ev.Operation != "ListBuckets" {
+		t.Errorf("console event %+v", ev)
+	}
+}
+
+// TestRenewalRefusedNearTheEnd: a renewal refused close to the session's
+// end (within its window) leaves the session until it expires, and is not
+// retried on every request.
+func TestRenewalRefusedNearTheEnd(t *testing.T) {
+	e := newEnv(t, envOpts{sessionRefresh: time.Hour})
+	e.idp.refresh = true
+	c := e.login(t)
 	e.idp.refreshFail = true
 	e.clk.add(27 * time.Minute)
 	calls := e.idp.tokenCalls
@@ -291,7 +399,7 @@ func TestRefreshRenewsSession(t *testing.T) {
 	if got := e.idp.tokenCalls - calls; got != 1 {
 		t.Errorf("%d refresh attempts", got)
 	}
-	e.clk.add(4 * time.Minute)
+	e.clk.add(3 * time.Minute)
 	if r := do(t, c, "GET", e.srv.URL+"/bkt/a.txt", nil); r.status != http.StatusForbidden {
 		t.Errorf("after expiry: %d", r.status)
 	}
@@ -299,6 +407,7 @@ func TestRefreshRenewsSession(t *testing.T) {
 
 func TestShareLink(t *testing.T) {
 	e := newEnv(t, envOpts{maxSession: 45 * time.Minute})
+	e.idp.refresh = true
 	c := e.login(t)
 	token := csrf(t, do(t, c, "GET", e.srv.URL+"/_iamgate/ui/b/bkt/", nil).body)
 	share := func(key, ttl string) (int, map[string]any) {
@@ -383,7 +492,8 @@ func TestShareLink(t *testing.T) {
 	if status, _ = share("a.txt", "3h"); status != 400 {
 		t.Errorf("unlisted lifetime %d", status)
 	}
-	// Capped by the rest of the session.
+	// Capped by the rest of the session (renewed past its window, but not
+	// extended: 5 minutes are left).
 	e.clk.add(40 * time.Minute)
 	if status, out = share("a.txt", "1h"); status != 200 || out["lifetime"] != "5m0s" {
 		t.Errorf("late share: %d %v", status, out)

@@ -21,6 +21,7 @@ import (
 	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
+	"github.com/iamgate/iamgate/state"
 	"github.com/iamgate/iamgate/web"
 )
 
@@ -68,6 +69,14 @@ type env struct {
 	aud   bytes.Buffer
 	upMu  sync.Mutex
 	calls []upstreamCall
+
+	// signedOut is the record of signed-out sessions (a state.Memory
+	// unless envOpts.signedOut is set), which replicas may share.
+	signedOut   web.SignedOutSessions
+	upstreamURL string
+	engine      *authz.Engine
+	verifier    *identity.Verifier
+	opts        envOpts
 }
 
 type envOpts struct {
@@ -76,6 +85,10 @@ type envOpts struct {
 	issuers     []web.Issuer // in addition to the test provider
 	required    []string     // the test provider's required claims
 	algorithms  []string     // and accepted algorithms
+	// signedOut replaces the in-memory record of signed-out sessions.
+	signedOut web.SignedOutSessions
+	// sessionRefresh is web.Config.SessionRefresh (0: the default).
+	sessionRefresh time.Duration
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -84,6 +97,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.idp = newTestProvider(t, e.clk.now)
 	up := httptest.NewServer(http.HandlerFunc(e.upstream))
 	t.Cleanup(up.Close)
+	e.upstreamURL = up.URL
 	engine, err := authz.Compile(authz.Config{
 		Policies: []authz.PolicyDoc{{Name: "console", JSON: []byte(consolePolicy)}},
 		Roles: []authz.RoleConfig{{Name: "staff", Kind: "human", Policies: []string{"console"},
@@ -102,6 +116,21 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.signedOut = o.signedOut
+	if e.signedOut == nil {
+		e.signedOut = state.NewMemory(state.MemoryConfig{Now: e.clk.now})
+	}
+	e.engine, e.verifier, e.opts = engine, v, o
+	e.web, e.h, e.srv = e.replica(e.signedOut)
+	return e
+}
+
+// replica starts another iamgate (web front end, proxy and listener) of
+// the same deployment: the same keys, provider, roles and store, and the
+// record of signed-out sessions given.
+func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Handler, *httptest.Server) {
+	t, o := e.t, e.opts
+	t.Helper()
 	ms := o.maxSession
 	if ms == 0 {
 		ms = 30 * time.Minute
@@ -109,32 +138,35 @@ func newEnv(t *testing.T, o envOpts) *env {
 	issuers := append([]web.Issuer{{Name: "corp", URL: e.idp.srv.URL, ClientID: clientID, ClientSecret: e.idp.secret,
 		Scopes: []string{"openid", "profile", "email", "offline_access"}, Label: "Corporate SSO",
 		RequiredClaims: o.required, Algorithms: o.algorithms}}, o.issuers...)
-	e.web, err = web.New(web.Config{
-		Issuers:     issuers,
-		Keys:        e.keys,
-		Engine:      engine,
-		MaxSession:  map[string]time.Duration{"staff": ms},
-		Revocations: o.revocations,
-		S3:          http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.h.ServeHTTP(w, r) }),
-		Audit:       audit.NewLogger(audit.WriterSink{W: e.auditWriter()}),
-		Now:         e.clk.now,
+	var h *proxy.Handler
+	w, err := web.New(web.Config{
+		Issuers:        issuers,
+		Keys:           e.keys,
+		Engine:         e.engine,
+		MaxSession:     map[string]time.Duration{"staff": ms},
+		Revocations:    o.revocations,
+		SignedOut:      signedOut,
+		SessionRefresh: o.sessionRefresh,
+		S3:             http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }),
+		Audit:          audit.NewLogger(audit.WriterSink{W: e.auditWriter()}),
+		Now:            e.clk.now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(up.URL)
-	e.h, err = proxy.New(proxy.Config{
+	u, _ := url.Parse(e.upstreamURL)
+	h, err = proxy.New(proxy.Config{
 		Upstream:  u,
 		Transport: sigv4.NewTransport(http.DefaultTransport, sigv4.Credentials{AccessKeyID: "AKUP", SecretAccessKey: "s"}, "us-east-1"),
 		Audit:     audit.NewLogger(audit.WriterSink{W: e.auditWriter()}),
 		Now:       e.clk.now,
-	}, &proxy.Generation{Engine: engine, Verifier: v, Sessions: e.keys, Revocations: o.revocations, Browser: e.web})
+	}, &proxy.Generation{Engine: e.engine, Verifier: e.verifier, Sessions: e.keys, Revocations: o.revocations, Browser: w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(e.h)
-	t.Cleanup(e.srv.Close)
-	return e
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return w, h, srv
 }
 
 type auditWriter struct{ e *env }

@@ -37,6 +37,7 @@ type testProvider struct {
 	codes       map[string]*codeGrant
 	refreshes   map[string]map[string]any
 	tokenCalls  int
+	revocations int // refresh tokens revoked at /revoke
 }
 
 type codeGrant struct {
@@ -60,6 +61,7 @@ func newTestProvider(t *testing.T, now func() time.Time) *testProvider {
 		writeJSONT(w, map[string]any{
 			"issuer": p.srv.URL, "authorization_endpoint": p.srv.URL + "/authorize", "token_endpoint": p.srv.URL + "/token",
 			"jwks_uri": p.srv.URL + "/jwks", "end_session_endpoint": p.srv.URL + "/logout",
+			"revocation_endpoint":      p.srv.URL + "/revoke",
 			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"RS256"}, "code_challenge_methods_supported": []string{"S256"},
 		})
@@ -69,6 +71,7 @@ func newTestProvider(t *testing.T, now func() time.Time) *testProvider {
 	})
 	mux.HandleFunc("/authorize", p.authorize)
 	mux.HandleFunc("/token", p.token)
+	mux.HandleFunc("/revoke", p.revoke)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -161,6 +164,26 @@ func (p *testProvider) token(w http.ResponseWriter, r *http.Request) {
 		resp["refresh_token"] = rt
 	}
 	writeJSONT(w, resp)
+}
+
+// revoke is the RFC 7009 revocation endpoint: it forgets a refresh token.
+func (p *testProvider) revoke(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = r.ParseForm()
+	id, sec, ok := r.BasicAuth()
+	if !ok {
+		id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if r.Method != http.MethodPost || id != clientID || sec != p.secret {
+		tokenError(w, "invalid_client", "client authentication failed")
+		return
+	}
+	if _, ok := p.refreshes[r.PostForm.Get("token")]; ok {
+		delete(p.refreshes, r.PostForm.Get("token"))
+		p.revocations++
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 func (p *testProvider) mint(claims map[string]any, nonce string) string {

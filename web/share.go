@@ -48,7 +48,15 @@ func (s *Service) serveShare(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, _, err := s.Session(w, r)
 	if err != nil || sess == nil {
-		writeJSON(w, http.StatusUnauthorized, &shareResponse{Error: "Your session has ended; sign in again."})
+		status, msg := http.StatusUnauthorized, "Your session has ended; sign in again."
+		if sessionUnavailable(err) {
+			status, msg = http.StatusServiceUnavailable, "Your session cannot be checked right now; try again in a moment."
+		}
+		if ev := refusedEvent(audit.KindShareLink, "CreateShareLink", status, err); ev != nil {
+			ev.Action = "s3:GetObject"
+			s.logEvent(r, ev)
+		}
+		writeJSON(w, status, &shareResponse{Error: msg})
 		return
 	}
 	ev := s.sessionEvent(audit.KindShareLink, "browser-session", sess)

@@ -9,6 +9,7 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/state"
 )
 
 // Defaults applied to zero-valued Config fields.
@@ -30,6 +32,9 @@ const (
 	DefaultCookieName  = "iamgate_session"
 	DefaultMaxSession  = time.Hour
 	DefaultRenewBefore = 5 * time.Minute
+	// DefaultSessionRefresh is how long a session cookie is used before
+	// the identity provider must confirm it again.
+	DefaultSessionRefresh = 10 * time.Minute
 	// LoginStateLifetime bounds how long a sign-in may take at the
 	// identity provider.
 	LoginStateLifetime = 10 * time.Minute
@@ -65,6 +70,13 @@ type Issuer struct {
 	Algorithms []string
 }
 
+// SignedOutSessions is the record of signed-out browser sessions; the
+// implementations of [state.SignedOut] satisfy it.
+type SignedOutSessions interface {
+	Add(ctx context.Context, s state.Session, until time.Time) (state.Scope, error)
+	Contains(ctx context.Context, s state.Session) (bool, error)
+}
+
 // Config configures a [Service].
 type Config struct {
 	// Issuers are the providers people may sign in with. At least one.
@@ -81,6 +93,20 @@ type Config struct {
 	MaxSession map[string]time.Duration
 	// Revocations void sessions, as for STS sessions.
 	Revocations []identity.Revocation
+	// SignedOut records the sessions people signed out of: sign-out adds
+	// the session, and every use of a browser session (the console, share
+	// link creation, and the proxy through [Service.Session]) is refused
+	// while the record holds it, or when the record cannot be read.
+	// Required. Keep one for the process (across reloads): a Service
+	// built with a new, empty record accepts every copied cookie again.
+	SignedOut SignedOutSessions
+	// SessionRefresh is how long a session cookie is used, from its
+	// sign-in or last renewal, before the identity provider must confirm
+	// it again with the refresh token; if that fails (no refresh token,
+	// the provider refuses), the cookie is refused. It bounds how long a
+	// copy of a signed-out cookie works where the record does not reach
+	// (another replica, after a restart). Default DefaultSessionRefresh.
+	SessionRefresh time.Duration
 	// S3 serves the S3 API (the proxy). The console sends its listing
 	// requests there, authenticated by the caller's cookie. Required.
 	S3 http.Handler
@@ -126,6 +152,9 @@ type Service struct {
 	provs    map[string]*provider
 	public   *url.URL
 	renderer *renderer
+	// renewals in progress or just done, by the hash of the old cookie.
+	renewMu  sync.Mutex
+	renewals map[[32]byte]*renewal
 }
 
 // New validates cfg and returns a Service. It does no network I/O;
@@ -144,7 +173,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.S3 == nil {
 		errs = append(errs, errors.New("web: the S3 handler is required"))
 	}
-	s := &Service{cfg: cfg, issuers: map[string]*Issuer{}, provs: map[string]*provider{}}
+	if cfg.SignedOut == nil {
+		errs = append(errs, errors.New("web: the record of signed-out sessions is required"))
+	}
+	s := &Service{cfg: cfg, issuers: map[string]*Issuer{}, provs: map[string]*provider{}, renewals: map[[32]byte]*renewal{}}
 	for i := range cfg.Issuers {
 		is := &s.cfg.Issuers[i]
 		switch {
@@ -173,6 +205,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if s.cfg.RenewBefore <= 0 {
 		s.cfg.RenewBefore = DefaultRenewBefore
+	}
+	if s.cfg.SessionRefresh <= 0 {
+		s.cfg.SessionRefresh = DefaultSessionRefresh
 	}
 	if s.cfg.Region == "" {
 		s.cfg.Region = "us-east-1"
@@ -360,6 +395,22 @@ func (s *Service) principal(sess *identity.Session) *authz.Principal {
 		return nil
 	}
 	return s.cfg.Engine.NewPrincipal(id, roles)
+}
+
+// longestSession is the longest a session can last from now: the longest
+// MaxSession of any role.
+func (s *Service) longestSession() time.Duration {
+	m := time.Duration(0)
+	for _, r := range s.cfg.Engine.Roles() {
+		m = max(m, s.maxSession([]string{r.Name()}))
+	}
+	for _, d := range s.cfg.MaxSession {
+		m = max(m, d)
+	}
+	if m == 0 {
+		m = DefaultMaxSession
+	}
+	return m
 }
 
 // maxSession is the shortest MaxSession of roles.

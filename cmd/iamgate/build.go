@@ -22,6 +22,7 @@ import (
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
+	"github.com/iamgate/iamgate/state"
 	"github.com/iamgate/iamgate/sts"
 	"github.com/iamgate/iamgate/web"
 )
@@ -74,12 +75,19 @@ func identityConfig(f *config.File, log *slog.Logger, onRefresh func(string, err
 	return ic
 }
 
-// browserDeps are what the browser front end needs beyond the file: the
-// S3 handler its console sends requests through (the proxy itself) and
-// the audit log.
+// browserDeps are what the browser front end needs beyond the file, and
+// keeps across reloads: the S3 handler its console sends requests through
+// (the proxy itself), the audit log and the record of signed-out sessions.
 type browserDeps struct {
-	s3    http.Handler
-	audit *audit.Logger
+	s3        http.Handler
+	audit     *audit.Logger
+	signedOut web.SignedOutSessions
+}
+
+// signedOutRecord is the process's record of signed-out sessions, bounded
+// as the file says at start.
+func signedOutRecord(f *config.File) *state.Memory {
+	return state.NewMemory(state.MemoryConfig{MaxEntries: signedOutMax(f)})
 }
 
 // buildGeneration compiles a loaded file into a servable generation. With
@@ -171,6 +179,8 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 		Region:         f.Upstream.Region,
 		TrustedProxies: f.TrustedProxies,
 		MaxSession:     map[string]time.Duration{},
+		SignedOut:      bd.signedOut,
+		SessionRefresh: config.DefaultSessionRefresh,
 	}
 	for _, is := range f.LoginIssuers() {
 		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel,
@@ -185,6 +195,7 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 	}
 	if f.Console != nil {
 		wc.PublicURL, wc.CookieName = f.Console.PublicURL, f.Console.CookieName
+		wc.SessionRefresh = f.Console.SessionRefresh
 	}
 	return wc
 }

@@ -49,7 +49,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		if engine, eerr := compileEngine(f); eerr == nil && kr != nil && len(f.LoginIssuers()) > 0 {
 			gen := &proxy.Generation{Sessions: kr, Revocations: revocations(f)}
-			if _, err := web.New(webConfig(f, gen, engine, browserDeps{s3: http.NotFoundHandler()})); err != nil {
+			if _, err := web.New(webConfig(f, gen, engine, browserDeps{s3: http.NotFoundHandler(), signedOut: signedOutRecord(f)})); err != nil {
 				problems = append(problems, err)
 			}
 		}

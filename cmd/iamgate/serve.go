@@ -29,6 +29,7 @@ import (
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
+	"github.com/iamgate/iamgate/state"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,6 +79,9 @@ type app struct {
 	metrics *proxy.Metrics
 	audit   *audit.Logger
 	fpKey   []byte // keys token fingerprints; stable for the process
+	// signedOut records signed-out browser sessions for the process,
+	// across reloads.
+	signedOut *state.Memory
 
 	srv, msrv *http.Server
 	ln, mln   net.Listener
@@ -152,6 +156,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	} else if _, err := rand.Read(a.fpKey); err != nil {
 		return nil, err
 	}
+	a.signedOut = signedOutRecord(f)
 	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -385,8 +390,9 @@ const shutdownDrain = 5 * time.Second
 // (built after the first generation, so looked up per request).
 func (a *app) browserDeps() browserDeps {
 	return browserDeps{
-		s3:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
-		audit: a.audit,
+		s3:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
+		audit:     a.audit,
+		signedOut: a.signedOut,
 	}
 }
 
@@ -413,7 +419,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 			if err = a.handler.Swap(gen); err == nil {
 				a.signer.SetCredentials(upstreamCredentials(f))
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log or server settings change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log, server settings or console.signed_out_max_entries change only on restart")
 				}
 				a.logRevocations(a.file, f)
 				a.file = f
@@ -511,7 +517,15 @@ func restartOnly(old, new *config.File) bool {
 		old.Audit.CheckpointEvery != new.Audit.CheckpointEvery ||
 		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
-		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server
+		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
+		signedOutMax(old) != signedOutMax(new)
+}
+
+func signedOutMax(f *config.File) int {
+	if f.Console == nil {
+		return config.DefaultSignedOutMaxEntries
+	}
+	return f.Console.SignedOutMaxEntries
 }
 
 // fileStamps summarizes the size and modification time of every file the
