@@ -221,7 +221,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.finish(ex, r)
 	if ambiguous {
-		ex.ev.Reason = "bad_request"
+		// Refused before anything else is read: nobody is authenticated.
+		ex.ev.AuthMethod = "none"
+		ex.ev.Reason = "bad_framing"
 		h.fail(ex, r, s3err.New(http.StatusBadRequest, "InvalidRequest", ambiguousFramingMessage).WithResource(resourcePath(r)))
 		return
 	}

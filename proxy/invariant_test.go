@@ -295,6 +295,7 @@ func TestQueryHeaderAliases(t *testing.T) {
 	if pres.StatusCode != 200 || up.Header.Get("X-Amz-Server-Side-Encryption") != "AES256" || strings.Contains(strings.ToLower(up.URL.RawQuery), "x-amz") {
 		t.Fatalf("presigned: %d %s; store saw %s %v", pres.StatusCode, pbody, up.URL, up.Header)
 	}
+	f.events(t) // every event matches the schema
 }
 
 // A header given twice (in any letter case) is refused: the store and
@@ -316,6 +317,7 @@ func TestDuplicateHeadersRefused(t *testing.T) {
 			t.Errorf("%q: %+v", dup, resps)
 		}
 	}
+	f.events(t) // each refusal is audited with an event that matches the schema
 }
 
 // A request with both Transfer-Encoding and Content-Length is refused and
@@ -386,6 +388,16 @@ func TestRequestFraming(t *testing.T) {
 	resps, _ = rawExchange(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 1, false)
 	if len(resps) != 1 || resps[0].status < 400 {
 		t.Fatalf("OPTIONS *: %+v", resps)
+	}
+	// Every refusal is audited, and every event matches the schema.
+	framing := 0
+	for _, ev := range f.events(t) {
+		if ev.Reason == "bad_framing" {
+			framing++
+		}
+	}
+	if framing != 4 {
+		t.Errorf("%d audit events with reason bad_framing, want 4", framing)
 	}
 }
 
