@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/iamgate/iamgate/internal/editdist"
 )
 
 // The action vocabulary a policy may use. An Action or NotAction entry that
@@ -417,7 +419,7 @@ func closestS3Action(name string) string {
 	}
 	best, bestD := -1, 0
 	for i, n := range s3ActionsLower {
-		d := levenshtein(name, n[len("s3:"):])
+		d := editdist.Levenshtein(name, n[len("s3:"):])
 		better := best < 0 || d < bestD
 		if !better && d == bestD {
 			_, known := knownLowerIndex[Action(n)]
@@ -438,7 +440,7 @@ func closestS3Action(name string) string {
 // case) is unknown: the S3 action or pattern meant, when the service looks
 // like a typo of s3.
 func suggestService(svc, name string) string {
-	if levenshtein(svc, "s3") > 1 {
+	if editdist.Levenshtein(svc, "s3") > 1 {
 		return ""
 	}
 	lname := strings.ToLower(name)
@@ -472,27 +474,6 @@ func typoLimit(s string) int {
 		return 2
 	}
 	return 3
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // scopeWarnings reports the Action entries of st that can never match
