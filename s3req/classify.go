@@ -64,6 +64,11 @@ type Request struct {
 	// placeholder on the bucket).
 	NeedsBody bool
 
+	// BypassGovernance is set on DeleteObjects with
+	// x-amz-bypass-governance-retention: true; every key then also needs
+	// s3:BypassGovernanceRetention (see DeleteObjects.ObjectChecks).
+	BypassGovernance bool
+
 	checkBuf [4]Check
 }
 
@@ -422,13 +427,10 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	switch op {
 	case OpDeleteObjects:
 		// The keys are in the body; see NeedsBody. A bypass header is
-		// authorized on the whole bucket, since the keys are not known
-		// yet: it is granted only to principals allowed to bypass
-		// governance retention anywhere in the bucket.
+		// authorized with each key (DeleteObjects.ObjectChecks), as S3
+		// does: a key whose bypass is denied is denied.
 		req.NeedsBody = true
-		if bypassGovernance(r.Header) {
-			req.add(authz.BypassGovernanceRetention, objectARN(req.Bucket, "*"))
-		}
+		req.BypassGovernance = bypassGovernance(r.Header)
 		return req, nil
 	case OpListObjects, OpListObjectsV2, OpListObjectVersions, OpListMultipartUploads:
 		if q.has(kPrefix) {

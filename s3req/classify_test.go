@@ -49,6 +49,7 @@ type classifyCase struct {
 	copySource       *ObjectRef
 	copySourceHeader string
 	needsBody        bool
+	bypass           bool
 	errCode          string
 	errStatus        int
 }
@@ -125,8 +126,7 @@ func TestClassify(t *testing.T) {
 		{name: "DeleteObjects x-id", method: "POST", path: "/bkt", query: "delete=&x-id=DeleteObjects", op: OpDeleteObjects, bucket: "bkt",
 			upstream: "/bkt", needsBody: true},
 		{name: "DeleteObjects bypass", method: "POST", path: "/bkt", query: "delete", hdr: []string{"x-amz-bypass-governance-retention", "true"},
-			op: OpDeleteObjects, bucket: "bkt", upstream: "/bkt", needsBody: true,
-			checks: []Check{ck(authz.BypassGovernanceRetention, "arn:aws:s3:::bkt/*")}},
+			op: OpDeleteObjects, bucket: "bkt", upstream: "/bkt", needsBody: true, bypass: true},
 		{name: "PostObject", method: "POST", path: "/bkt", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
 			op: OpPostObject, bucket: "bkt", checks: []Check{ck(authz.PutObject, bARN)}, upstream: "/bkt", needsBody: true},
 		{name: "PostObject with delete", method: "POST", path: "/bkt", query: "delete", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
@@ -507,6 +507,9 @@ func TestClassify(t *testing.T) {
 			}
 			if got.CopySourceHeader != tc.copySourceHeader {
 				t.Errorf("CopySourceHeader = %q, want %q", got.CopySourceHeader, tc.copySourceHeader)
+			}
+			if got.BypassGovernance != tc.bypass {
+				t.Errorf("BypassGovernance = %v, want %v", got.BypassGovernance, tc.bypass)
 			}
 			if got.NeedsBody != tc.needsBody {
 				t.Errorf("NeedsBody = %v, want %v", got.NeedsBody, tc.needsBody)
