@@ -176,3 +176,39 @@ func TestForwardErrorRequestID(t *testing.T) {
 		t.Fatalf("HEAD %d %q", res.StatusCode, body)
 	}
 }
+
+// GetPublicAccessBlock is authorized with s3:GetBucketPublicAccessBlock
+// and answered by the store. Put/DeletePublicAccessBlock are never
+// forwarded: MinIO runs them as CreateBucket and DeleteBucket.
+func TestPublicAccessBlock(t *testing.T) {
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusNotImplemented)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message><BucketName>bkt</BucketName><Resource>/bkt</Resource><RequestId>UPSTREAM1</RequestId></Error>`)
+	}, nil)
+	alice := f.token(t, "alice", "staff")
+	res, body := f.do(t, "GET", "/bkt?publicAccessBlock", alice, nil)
+	if res.StatusCode != 403 || !strings.Contains(body, "s3:GetBucketPublicAccessBlock") || f.upLog.count() != 0 {
+		t.Fatalf("not granted: %d %s", res.StatusCode, body)
+	}
+	withPolicy(t, f, `{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["s3:GetBucketPublicAccessBlock","s3:PutBucketPublicAccessBlock"],"Resource":"arn:aws:s3:::bkt"}]}`)
+	res, body = f.do(t, "GET", "/bkt?publicAccessBlock", alice, nil)
+	up, _ := f.upLog.last()
+	if res.StatusCode != 501 || !strings.Contains(body, "functionality that is not implemented") || up == nil || up.URL.RawQuery != "publicAccessBlock=" {
+		t.Fatalf("%d %s (store saw %v)", res.StatusCode, body, up)
+	}
+	if ev := f.lastEvent(t); ev.Operation != "GetPublicAccessBlock" || ev.Decision != "allow" || ev.Action != "s3:GetBucketPublicAccessBlock" {
+		t.Fatalf("event %+v", ev)
+	}
+	before := f.upLog.count()
+	for _, m := range []string{"PUT", "DELETE"} {
+		res, body := f.do(t, m, "/bkt?publicAccessBlock", alice, strings.NewReader(""))
+		if res.StatusCode != 501 || !strings.Contains(body, "would run it as") {
+			t.Fatalf("%s: %d %s", m, res.StatusCode, body)
+		}
+	}
+	if f.upLog.count() != before {
+		t.Fatal("Put/DeletePublicAccessBlock reached the store")
+	}
+}

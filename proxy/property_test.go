@@ -84,7 +84,7 @@ func operationTemplates() []opTemplate {
 		{method: "DELETE", path: "/bkt/dir/k.txt", query: "versionId=v1", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}}},
 	}
 	for _, sub := range []string{"policy", "lifecycle", "cors", "tagging", "versioning", "encryption", "object-lock",
-		"replication", "notification", "acl", "website", "logging", "ownershipControls"} {
+		"replication", "notification", "acl", "website", "logging", "ownershipControls", "publicAccessBlock"} {
 		t = append(t, opTemplate{method: "GET", path: "/bkt", query: sub},
 			opTemplate{method: "PUT", path: "/bkt", query: sub, body: "<Configuration/>", hdr: [][2]string{{"Content-Md5", "XrY7u+Ae7tCTyyK7j1rNww=="}}})
 	}

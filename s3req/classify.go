@@ -335,6 +335,22 @@ var bucketConfig = [numSub][3]bucketConfigOp{
 		{OpDeleteBucketOwnershipControls, authz.PutBucketOwnershipControls}},
 	kRequestPayment: {{OpGetBucketRequestPayment, authz.GetBucketRequestPayment}, {}, {}},
 	kAccelerate:     {{OpGetBucketAccelerateConfiguration, authz.GetAccelerateConfiguration}, {}, {}},
+	kPublicAccessBlock: {
+		{OpGetPublicAccessBlock, authz.GetBucketPublicAccessBlock},
+		{OpPutPublicAccessBlock, authz.PutBucketPublicAccessBlock},
+		{OpDeletePublicAccessBlock, authz.PutBucketPublicAccessBlock}},
+}
+
+// bucketOpFallback marks the bucket configuration requests (PUT, DELETE)
+// that MinIO's router has no handler for: it hands them to CreateBucket
+// and DeleteBucket, so forwarding one would create or delete the bucket
+// under an authorization for something else. They are answered
+// NotImplemented, as MinIO means to answer them.
+var bucketOpFallback = [numSub][2]bool{
+	kWebsite:           {true, false},
+	kLogging:           {true, false},
+	kOwnershipControls: {true, true},
+	kPublicAccessBlock: {true, true},
 }
 
 // classifyBucket handles "/bucket" and "/bucket/".
@@ -410,6 +426,14 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 		if i >= 0 {
 			c := bucketConfig[sub][i]
 			op, act = c.op, c.act
+		}
+		if i > 0 && op != "" && bucketOpFallback[sub][i-1] {
+			bucketOp := "CreateBucket"
+			if i == 2 {
+				bucketOp = "DeleteBucket"
+			}
+			return nil, s3err.New(http.StatusNotImplemented, "NotImplemented",
+				string(op)+" is not supported: the storage service would run it as "+bucketOp+".")
 		}
 	}
 	if op == "" {

@@ -419,17 +419,25 @@ func TestClassify(t *testing.T) {
 		{"acl", "GET", OpGetBucketAcl, authz.GetBucketAcl},
 		{"acl", "PUT", OpPutBucketAcl, authz.PutBucketAcl},
 		{"website", "GET", OpGetBucketWebsite, authz.GetBucketWebsite},
-		{"website", "PUT", OpPutBucketWebsite, authz.PutBucketWebsite},
 		{"website", "DELETE", OpDeleteBucketWebsite, authz.DeleteBucketWebsite},
 		{"logging", "GET", OpGetBucketLogging, authz.GetBucketLogging},
-		{"logging", "PUT", OpPutBucketLogging, authz.PutBucketLogging},
 		{"ownershipControls", "GET", OpGetBucketOwnershipControls, authz.GetBucketOwnershipControls},
-		{"ownershipControls", "PUT", OpPutBucketOwnershipControls, authz.PutBucketOwnershipControls},
-		{"ownershipControls", "DELETE", OpDeleteBucketOwnershipControls, authz.PutBucketOwnershipControls},
 		{"requestPayment", "GET", OpGetBucketRequestPayment, authz.GetBucketRequestPayment},
 		{"accelerate", "GET", OpGetBucketAccelerateConfiguration, authz.GetAccelerateConfiguration},
+		{"publicAccessBlock", "GET", OpGetPublicAccessBlock, authz.GetBucketPublicAccessBlock},
 	}
 	supported := map[string]bool{}
+	// MinIO runs these as CreateBucket (PUT) and DeleteBucket (DELETE):
+	// never forwarded.
+	for _, c := range []struct{ sub, method, op string }{
+		{"website", "PUT", "PutBucketWebsite"}, {"logging", "PUT", "PutBucketLogging"},
+		{"ownershipControls", "PUT", "PutBucketOwnershipControls"}, {"ownershipControls", "DELETE", "DeleteBucketOwnershipControls"},
+		{"publicAccessBlock", "PUT", "PutPublicAccessBlock"}, {"publicAccessBlock", "DELETE", "DeletePublicAccessBlock"},
+	} {
+		supported[c.sub+" "+c.method] = true
+		cases = append(cases, classifyCase{name: c.method + " ?" + c.sub + " run as a bucket operation", method: c.method, path: "/bkt", query: c.sub,
+			errCode: "NotImplemented", errStatus: 501})
+	}
 	for _, c := range cfgRows {
 		supported[c.sub+" "+c.method] = true
 		cases = append(cases, classifyCase{

@@ -57,6 +57,9 @@ const (
 	OpDeleteBucketOwnershipControls      Operation = "DeleteBucketOwnershipControls"
 	OpGetBucketRequestPayment            Operation = "GetBucketRequestPayment"
 	OpGetBucketAccelerateConfiguration   Operation = "GetBucketAccelerateConfiguration"
+	OpGetPublicAccessBlock               Operation = "GetPublicAccessBlock"
+	OpPutPublicAccessBlock               Operation = "PutPublicAccessBlock"
+	OpDeletePublicAccessBlock            Operation = "DeletePublicAccessBlock"
 
 	OpGetObject               Operation = "GetObject"
 	OpHeadObject              Operation = "HeadObject"
