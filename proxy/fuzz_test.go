@@ -214,19 +214,6 @@ func FuzzFramingTracker(f *testing.F) {
 	})
 }
 
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // FuzzDeleteResult feeds arbitrary store answers to the DeleteObjects
 // merge: parsing never panics, a parsed answer has at most one entry per
 // key sent, and the result iamgate writes parses back to the store's

@@ -346,9 +346,18 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	if req != nil && req.Op == s3req.OpPostObject && serr == nil {
 		return h.servePostObject(ex, r, req)
 	}
+	if req != nil && req.Op == s3req.OpPreflightRequest && serr == nil {
+		return h.servePreflight(ex, r, req)
+	}
 	pe, aerr := h.authenticate(ex, r)
 	if aerr != nil {
 		return aerr.WithResource(resource)
+	}
+	if ex.ev.AuthMethod == "browser-session" {
+		// The store answers a request with an Origin with CORS grants
+		// for it; a request a cookie authenticated gets none, so that no
+		// other origin can read what a signed-in browser fetches.
+		delete(hdr, "Origin")
 	}
 	if serr != nil {
 		ex.ev.Reason = "bad_request"

@@ -54,7 +54,7 @@ func operationTemplates() []opTemplate {
 		{method: "POST", path: "/bkt", query: "delete", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}},
 			body: `<Delete><Quiet>true</Quiet><Object><Key>dir/a</Key></Object><Object><Key>denied/c</Key></Object><Object><Key>dir/b</Key><VersionId>v1</VersionId></Object></Delete>`},
 		{method: "GET", path: "/bkt/dir/k.txt", query: "versionId=v1&partNumber=1&response-content-type=text%2Fplain&response-expires=x",
-			hdr: [][2]string{{"Range", "bytes=0-3"}, {"If-None-Match", `"e"`}, {"X-Amz-Checksum-Mode", "ENABLED"}}},
+			hdr: [][2]string{{"Range", "bytes=0-3"}, {"If-None-Match", `"e"`}, {"X-Amz-Checksum-Mode", "ENABLED"}, {"Origin", "https://app.example"}}},
 		{method: "HEAD", path: "/bkt/dir/k.txt", hdr: [][2]string{{"If-Match", `"e"`}}},
 		{method: "GET", path: "/bkt/dir/k.txt", query: "attributes", hdr: [][2]string{{"X-Amz-Object-Attributes", "ETag"}, {"X-Amz-Max-Parts", "2"}}},
 		put("", [2]string{"X-Amz-Server-Side-Encryption", "AES256"}, [2]string{"X-Amz-Tagging", "k=v"}, [2]string{"X-Amz-Acl", "public-read"},

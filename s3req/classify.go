@@ -156,6 +156,9 @@ func Classify(r *http.Request, cfg Config) (*Request, *s3err.Error) {
 		return nil, e
 	}
 	req.Bucket = bucket
+	if r.Method == http.MethodOptions {
+		return classifyPreflight(req, rawObj)
+	}
 
 	if q.unknown != "" {
 		return nil, errUnknownParam(q.unknown)
@@ -186,6 +189,28 @@ func Classify(r *http.Request, cfg Config) (*Request, *s3err.Error) {
 	req.Key = key
 	req.UpstreamPath = "/" + bucket + "/" + key
 	return classifyObject(req, r, &q)
+}
+
+// classifyPreflight handles OPTIONS on a bucket or an object: a CORS
+// preflight, which a browser sends without credentials before a
+// cross-origin request. It asks for no action; the query (a presigned
+// URL's, say) is not read and not forwarded.
+func classifyPreflight(req *Request, rawObj string) (*Request, *s3err.Error) {
+	req.Op = OpPreflightRequest
+	req.UpstreamPath = "/" + req.Bucket
+	if rawObj == "" {
+		return req, nil
+	}
+	key := strings.TrimLeft(rawObj, "/")
+	if e := checkKey(key); e != nil {
+		return nil, e
+	}
+	if req.Bucket == "prometheus" && (key == "metrics" || strings.HasPrefix(key, "metrics/")) {
+		return nil, s3err.New(http.StatusForbidden, "AccessDenied", reservedMessage)
+	}
+	req.Key = key
+	req.UpstreamPath += "/" + key
+	return req, nil
 }
 
 // virtualBucket returns the bucket named by a virtual-hosted-style Host.

@@ -127,6 +127,14 @@ func TestClassify(t *testing.T) {
 			upstream: "/bkt", needsBody: true},
 		{name: "DeleteObjects bypass", method: "POST", path: "/bkt", query: "delete", hdr: []string{"x-amz-bypass-governance-retention", "true"},
 			op: OpDeleteObjects, bucket: "bkt", upstream: "/bkt", needsBody: true, bypass: true},
+		{name: "preflight bucket", method: "OPTIONS", path: "/bkt", op: OpPreflightRequest, bucket: "bkt", upstream: "/bkt"},
+		{name: "preflight object", method: "OPTIONS", path: "/bkt//a b", op: OpPreflightRequest, bucket: "bkt", key: "a b", upstream: "/bkt/a b"},
+		{name: "preflight presigned", method: "OPTIONS", path: "/bkt/k", query: "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=x&uploadId=u&torrent",
+			op: OpPreflightRequest, bucket: "bkt", key: "k", upstream: "/bkt/k"},
+		{name: "preflight virtual host", method: "OPTIONS", host: "bkt.s3.example.com", path: "/k", op: OpPreflightRequest, bucket: "bkt", key: "k", vhost: true, upstream: "/bkt/k"},
+		{name: "preflight dot segment", method: "OPTIONS", path: "/bkt/a/../b", errCode: "XMinioInvalidObjectName"},
+		{name: "preflight minio", method: "OPTIONS", path: "/minio/admin/v3/info", errCode: "AccessDenied", errStatus: 403},
+		{name: "preflight root", method: "OPTIONS", path: "/", errCode: "MethodNotAllowed", errStatus: 405},
 		{name: "PostObject", method: "POST", path: "/bkt", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
 			op: OpPostObject, bucket: "bkt", checks: []Check{ck(authz.PutObject, bARN)}, upstream: "/bkt", needsBody: true},
 		{name: "PostObject with delete", method: "POST", path: "/bkt", query: "delete", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
@@ -668,6 +676,12 @@ func checkInvariants(r *Request) string {
 	}
 	if r.UpstreamPath != want {
 		return "UpstreamPath " + r.UpstreamPath + " != " + want
+	}
+	if r.Op == OpPreflightRequest {
+		if len(r.Checks) != 0 || r.UpstreamQuery != "" || r.NeedsBody {
+			return "a preflight with checks, a query or a body"
+		}
+		return ""
 	}
 	if len(r.Checks) == 0 && !r.NeedsBody {
 		return "no checks"

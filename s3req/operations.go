@@ -19,6 +19,10 @@ const (
 	OpPostObject Operation = "PostObject"
 	// OpSTS is not S3: an STS call on "/" (Action=...). The caller routes it.
 	OpSTS Operation = "STS"
+	// OpPreflightRequest is a CORS preflight (OPTIONS) on a bucket or an
+	// object. It carries no credentials and asks for no action: the caller
+	// routes it (Checks is empty).
+	OpPreflightRequest Operation = "PreflightRequest"
 
 	OpGetBucketPolicy                    Operation = "GetBucketPolicy"
 	OpPutBucketPolicy                    Operation = "PutBucketPolicy"
