@@ -27,7 +27,7 @@ const keepPolicy = `
   keep: |
     {"Version": "2012-10-17", "Statement": [
       {"Sid": "KeepMarked", "Effect": "Deny", "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"], "Resource": "arn:aws:s3:::data/*/keep-*"},
-      {"Sid": "PublicAccessBlock", "Effect": "Allow", "Action": ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"], "Resource": "arn:aws:s3:::data"}]}
+      {"Sid": "PublicAccessBlock", "Effect": "Allow", "Action": ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock"], "Resource": ["arn:aws:s3:::data", "arn:aws:s3:::pab-*"]}]}
 `
 
 // referencePolicy is the same rules as a MinIO policy, for a MinIO user
