@@ -75,6 +75,10 @@ type Event struct {
 	Prefix    string
 	// Keys lists every key of a DeleteObjects request.
 	Keys []string
+	// DeniedKeys are the keys of a DeleteObjects request that were
+	// denied, each with its decision, in request order; the other keys of
+	// Keys were allowed and forwarded.
+	DeniedKeys []DeniedKey
 	// RoleSessionName and DurationSeconds are STS request parameters;
 	// DurationSeconds is also the lifetime a share link was requested
 	// with.
@@ -111,6 +115,16 @@ type Event struct {
 	Stream    string
 	KeyID     string
 	Signature string
+}
+
+// DeniedKey is the decision on one denied key of a DeleteObjects request.
+type DeniedKey struct {
+	Key       string
+	VersionID string // "" when the key names no version
+	Action    string // the action that was denied, e.g. s3:DeleteObject
+	Reason    string // no_allow, explicit_deny or session_policy
+	// Role, Policy and Sid name the statement of an explicit deny.
+	Role, Policy, Sid string
 }
 
 // Sink receives encoded events, one JSON object per line.

@@ -71,8 +71,17 @@ type wireEvent struct {
 			UpstreamMS float64 `json:"upstreamMs"`
 		} `json:"timings"`
 		UpstreamRequestID string `json:"upstreamRequestId"`
-		ConfigDigest      string `json:"configDigest"`
-		Message           string `json:"message"`
+		DeniedKeys        []struct {
+			Key           string `json:"key"`
+			VersionID     string `json:"versionId"`
+			Action        string `json:"action"`
+			Reason        string `json:"reason"`
+			MatchedRole   string `json:"matchedRole"`
+			MatchedPolicy string `json:"matchedPolicy"`
+			MatchedSid    string `json:"matchedSid"`
+		} `json:"deniedKeys"`
+		ConfigDigest string `json:"configDigest"`
+		Message      string `json:"message"`
 	} `json:"iamgate"`
 	Chain *chainFields `json:"chain"`
 }
@@ -113,6 +122,10 @@ func Decode(line []byte) (*Event, error) {
 		}
 	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
 		e.Operation = w.EventName
+	}
+	for _, d := range ig.DeniedKeys {
+		e.DeniedKeys = append(e.DeniedKeys, DeniedKey{Key: d.Key, VersionID: d.VersionID, Action: d.Action,
+			Reason: d.Reason, Role: d.MatchedRole, Policy: d.MatchedPolicy, Sid: d.MatchedSid})
 	}
 	if ig.Timings != nil {
 		e.DurationMS, e.UpstreamMS = ig.Timings.TotalMS, ig.Timings.UpstreamMS

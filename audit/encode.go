@@ -381,6 +381,26 @@ func (e *Event) appendIamgate(w *jw) {
 		w.close()
 	}
 	w.strOmit("upstreamRequestId", e.UpstreamRequestID)
+	if len(e.DeniedKeys) > 0 {
+		w.key("deniedKeys")
+		w.b = append(w.b, '[')
+		w.first = true
+		for i := range e.DeniedKeys {
+			d := &e.DeniedKeys[i]
+			w.sep()
+			w.open()
+			w.str("key", d.Key)
+			w.strOmit("versionId", d.VersionID)
+			w.strOmit("action", d.Action)
+			w.strOmit("reason", d.Reason)
+			w.strOmit("matchedRole", d.Role)
+			w.strOmit("matchedPolicy", d.Policy)
+			w.strOmit("matchedSid", d.Sid)
+			w.close()
+		}
+		w.b = append(w.b, ']')
+		w.first = false
+	}
 	w.strOmit("configDigest", e.ConfigDigest)
 	if e.ErrorCode == "" && e.Decision == "allow" {
 		w.strOmit("message", e.Message)

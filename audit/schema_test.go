@@ -41,6 +41,15 @@ func kindSamples() map[string]*audit.Event {
 			ARN: "arn:aws:iam::iamgate:user/service/backup", AccessKeyID: "AKIAIAMGATEBACKUP01", Roles: []string{"backup"}, RoleKind: "machine",
 			Operation: "DeleteObjects", Action: "s3:DeleteObject", Bucket: "logs", Keys: []string{"2026/11/01.log", "2026/11/02.log"},
 			Decision: "allow", Reason: "allowed", Role: "backup", Policy: "rotate", Status: 200, BytesIn: 210, BytesOut: 180, DurationMS: 5},
+		"s3-delete-objects-partial": {Time: t0, Kind: audit.KindS3, EventID: "2a8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1E",
+			SourceIP: "192.0.2.12", UserAgent: "mc (linux; amd64)", AuthMethod: "sigv4", Issuer: "corp", Subject: "u-1", Username: "alice",
+			ARN: "arn:aws:sts::iamgate:assumed-role/analyst/alice", Roles: []string{"analyst"}, RoleKind: "human",
+			SessionID: "k3v5e7ts2m", AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Operation: "DeleteObjects", Action: "s3:DeleteObject", Bucket: "reports",
+			Keys: []string{"2026/a.pdf", "2026/locked/b.pdf", "2026/c.pdf"},
+			DeniedKeys: []audit.DeniedKey{{Key: "2026/locked/b.pdf", VersionID: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", Action: "s3:DeleteObjectVersion",
+				Reason: "explicit_deny", Role: "analyst", Policy: "guard", Sid: "KeepLocked"}},
+			Decision: "allow", Reason: "partially_allowed", Role: "analyst", Policy: "read-reports", Sid: "Own",
+			Status: 200, BytesIn: 310, BytesOut: 402, DurationMS: 6.5, UpstreamMS: 5.1, UpstreamRequestID: "187A1C2B3D4E5F61"},
 		"s3-list-agent": {Time: t0, Kind: audit.KindS3, EventID: "3f8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC14",
 			SourceIP: "192.0.2.13", AuthMethod: "bearer", Issuer: "corp", Subject: "agent-7", Username: "summarizer", Roles: []string{"assistant"},
 			RoleKind: "agent", Actor: &audit.Actor{Subject: "agent-7", ClientID: "summarizer", Act: &audit.Actor{Subject: "u-1", Issuer: "https://idp.example.com/"}},
@@ -166,6 +175,7 @@ func TestSchemaRejects(t *testing.T) {
 	share := string(samples["share-link"].AppendJSON(nil))
 	unavailable := string(samples["s3-audit-unavailable"].AppendJSON(nil))
 	denied := string(samples["s3-deny"].AppendJSON(nil))
+	partial := string(samples["s3-delete-objects-partial"].AppendJSON(nil))
 	for _, c := range []struct{ name, base, old, new string }{
 		// Only a request refused before authentication may lack the method.
 		{"allowed without a method", good, `,"AuthenticationMethod":"sigv4"`, ""},
@@ -175,6 +185,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"share without lifetime", share, `"lifetimeSeconds":2700,`, ""},
 		{"share without expiry", share, `"sessionExpiry":"2026-11-27T10:15:00Z",`, ""},
 		{"share without requested lifetime", share, `,"durationSeconds":3600`, ""},
+		{"denied key without reason", partial, `"reason":"explicit_deny",`, ""},
+		{"denied key with unknown member", partial, `"key":"2026/locked/b.pdf",`, `"key":"2026/locked/b.pdf","token":"x",`},
+		{"empty denied keys", partial, `"deniedKeys":[{"key":"2026/locked/b.pdf","versionId":"3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY","action":"s3:DeleteObjectVersion","reason":"explicit_deny","matchedRole":"analyst","matchedPolicy":"guard","matchedSid":"KeepLocked"}]`, `"deniedKeys":[]`},
 	} {
 		line := strings.Replace(c.base, c.old, c.new, 1)
 		if line == c.base {
@@ -213,7 +226,7 @@ func TestChainedLinesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 6 {
+	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 7 {
 		t.Fatalf("kinds %v", kinds)
 	}
 }

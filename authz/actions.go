@@ -44,6 +44,8 @@ const (
 	PutBucketOwnershipControls       Action = "s3:PutBucketOwnershipControls"
 	GetBucketRequestPayment          Action = "s3:GetBucketRequestPayment"
 	GetAccelerateConfiguration       Action = "s3:GetAccelerateConfiguration"
+	GetBucketPublicAccessBlock       Action = "s3:GetBucketPublicAccessBlock"
+	PutBucketPublicAccessBlock       Action = "s3:PutBucketPublicAccessBlock"
 	GetObject                        Action = "s3:GetObject"
 	GetObjectVersion                 Action = "s3:GetObjectVersion"
 	GetObjectAttributes              Action = "s3:GetObjectAttributes"
@@ -85,7 +87,7 @@ var KnownActions = []Action{
 	PutBucketNotification, GetBucketAcl, PutBucketAcl, GetBucketWebsite,
 	PutBucketWebsite, DeleteBucketWebsite, GetBucketLogging, PutBucketLogging,
 	GetBucketOwnershipControls, PutBucketOwnershipControls, GetBucketRequestPayment,
-	GetAccelerateConfiguration, GetObject, GetObjectVersion, GetObjectAttributes,
+	GetAccelerateConfiguration, GetBucketPublicAccessBlock, PutBucketPublicAccessBlock, GetObject, GetObjectVersion, GetObjectAttributes,
 	GetObjectVersionAttributes, PutObject, DeleteObject, DeleteObjectVersion,
 	AbortMultipartUpload, ListMultipartUploadParts, GetObjectTagging,
 	GetObjectVersionTagging, PutObjectTagging, PutObjectVersionTagging,

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,6 +153,13 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	delete(rh, "X-Amz-Id-2")
 	wh := w.Header()
 	for k, vv := range rh {
+		if strings.HasPrefix(k, "X-Amz-Meta-") {
+			// User metadata names go out as S3 and MinIO send them, in
+			// lower case (clients read them case-sensitively: boto3's
+			// Metadata keys); Go's client canonicalized them on the way in.
+			// net/http writes a header name as it is in the map.
+			k = strings.ToLower(k)
+		}
 		if cur, ok := wh[k]; ok {
 			wh[k] = append(cur, vv...)
 		} else {
@@ -164,6 +173,11 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 			keys = append(keys, k)
 		}
 		wh.Add("Trailer", strings.Join(keys, ", "))
+	}
+	if res.StatusCode >= 400 && r.Method != http.MethodHead && ex.ev.UpstreamRequestID != "" &&
+		res.ContentLength >= 0 && res.ContentLength <= errorBodyMax && len(res.Trailer) == 0 {
+		h.relayError(ex, w, r, res)
+		return
 	}
 	w.WriteHeader(res.StatusCode)
 
@@ -199,6 +213,32 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		k = http.TrailerPrefix + k
 		wh[k] = append(wh[k], vv...)
 	}
+}
+
+// errorBodyMax bounds the store's error documents that relayError reads
+// to give them iamgate's request ID.
+const errorBodyMax = 64 << 10
+
+// relayError sends the store's error answer (a small body of known
+// length) with the store's request ID in its <RequestId> replaced by
+// iamgate's, which the x-amz-request-id header carries: S3 clients report
+// both, and they must name the same request. The store's ID is in the
+// audit event (upstreamRequestId). A body that does not hold the store's
+// ID as <RequestId> is sent unchanged.
+func (h *Handler) relayError(ex *exchange, w http.ResponseWriter, r *http.Request, res *http.Response) {
+	body, err := readLimited(res.Body, errorBodyMax)
+	res.Body.Close()
+	if err != nil {
+		h.upstreamError(ex, w, r, err)
+		return
+	}
+	old := "<RequestId>" + ex.ev.UpstreamRequestID + "</RequestId>"
+	if i := bytes.Index(body, []byte(old)); i >= 0 {
+		body = slices.Concat(body[:i], []byte("<RequestId>"+ex.rid+"</RequestId>"), body[i+len(old):])
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(res.StatusCode)
+	_, _ = w.Write(body)
 }
 
 func isEventStream(ct string) bool {

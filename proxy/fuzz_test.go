@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
 )
 
@@ -57,7 +58,8 @@ func FuzzForward(f *testing.F) {
 		{"GET", "/bkt/k", "versionId=1&response-content-type=a", "Range: bytes=0-1", "", ""},
 		{"PUT", "/bkt/k", "x-amz-server-side-encryption=AES256", "X-Amz-Meta-A: 1\nX-Amz-Tagging: a=b", "x-amz-meta-a", "body"},
 		{"PUT", "/bkt/k", "", "X-Amz-Copy-Source: src/a\nX-Amz-Server-Side-Encryption: AES256\nx-amz-server-side-encryption: aws:kms", "", ""},
-		{"POST", "/bkt", "delete", "Content-Md5: x", "", "<Delete><Object><Key>a</Key></Object></Delete>"},
+		{"POST", "/bkt", "delete", "Content-Md5: aFPqFnlCon58cZ4Qt7zwvQ==", "", "<Delete><Object><Key>a</Key></Object></Delete>"},
+		{"POST", "/bkt", "delete", "", "", "<Delete><Object><Key>a</Key></Object><Object><Key>denied/b</Key></Object></Delete>"},
 		{"PUT", "/bkt/k", "uploadId=u&partNumber=1&x-amz-checksum-crc32=AAAAAA%3D%3D", "X-Amz-Content-Sha256: UNSIGNED-PAYLOAD", "X-Amz-Content-Sha256", "x"},
 		{"GET", "/bkt", "list-type=2&prefix=a&x-id=ListObjectsV2&X-Amz-Foo=1", "", "keep-alive, Upgrade", ""},
 		{"DELETE", "/bkt/k", "versionId=v", "X-Amz-Bypass-Governance-Retention: true", "", ""},
@@ -95,7 +97,10 @@ func FuzzForward(f *testing.F) {
 		fx.h.ServeHTTP(w, r)
 		up, upBody := store.take()
 		if up == nil {
-			if w.Code < 400 {
+			// Only a DeleteObjects whose every key is denied is answered
+			// 200 (an error per key) without the store.
+			if ev := fx.lastEvent(t); w.Code < 400 && !(w.Code == 200 && ev.Operation == "DeleteObjects" &&
+				ev.Decision == "deny" && len(ev.DeniedKeys) == len(ev.Keys)) {
 				t.Fatalf("%d without reaching the store", w.Code)
 			}
 			return
@@ -108,7 +113,10 @@ func FuzzForward(f *testing.F) {
 		if ev.Key != "" {
 			want += "/" + ev.Key
 		}
-		if ev.Decision != "allow" || (ev.Bucket != "" && up.URL.Path != want) {
+		// A DeleteObjects whose answer cannot be merged (this store says
+		// "ok") is an error after forwarding.
+		if ev.Decision != "allow" && !(ev.Operation == "DeleteObjects" && ev.Decision == "error") ||
+			(ev.Bucket != "" && up.URL.Path != want) {
 			t.Fatalf("audit %s %s, store got %s", ev.Decision, want, up.URL.Path)
 		}
 		q, err := url.ParseQuery(up.URL.RawQuery)
@@ -206,14 +214,65 @@ func FuzzFramingTracker(f *testing.F) {
 	})
 }
 
-func validToken(s string) bool {
-	if s == "" {
+// FuzzDeleteResult feeds arbitrary store answers to the DeleteObjects
+// merge: parsing never panics, a parsed answer has at most one entry per
+// key sent, and the result iamgate writes parses back to the store's
+// entries plus an AccessDenied for the denied key.
+func FuzzDeleteResult(f *testing.F) {
+	for _, s := range []string{
+		`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Deleted><Key>a</Key></Deleted><Error><Code>InternalError</Code><Message>m</Message><Key>c&lt;&amp;&gt;</Key></Error></DeleteResult>`,
+		`<DeleteResult><Deleted><Key>a</Key><VersionId>1</VersionId><DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>2</DeleteMarkerVersionId></Deleted></DeleteResult>`,
+		`<DeleteResult/>`,
+		`<DeleteResult><Deleted><Key>&#xD;x</Key></Deleted></DeleteResult>`,
+		`<!DOCTYPE d><DeleteResult/>`,
+	} {
+		f.Add([]byte(s))
+	}
+	del := &s3req.DeleteObjects{Objects: []s3req.ObjectRef{{Key: "a"}, {Key: "b", VersionID: "v"}, {Key: "c<&>"}}}
+	denied := []bool{false, true, false}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		res, err := parseDeleteResult(answer, 2)
+		if err != nil {
+			return
+		}
+		if n := len(res.deleted) + len(res.errors); n > 2 {
+			t.Fatalf("%d entries for 2 keys", n)
+		}
+		merged := mergeDeleteResult(del, denied, res)
+		if len(merged.deleted) != len(res.deleted) || len(merged.errors) != len(res.errors)+1 {
+			t.Fatalf("merged %d+%d entries from %d+%d", len(merged.deleted), len(merged.errors), len(res.deleted), len(res.errors))
+		}
+		back, err := parseDeleteResult(merged.marshal(), 3)
+		if err != nil {
+			t.Fatalf("the merged result does not parse: %v\n%s", err, merged.marshal())
+		}
+		if !sameEntries(back.deleted, merged.deleted) || !sameEntries(back.errors, merged.errors) {
+			t.Fatalf("round trip changed the result:\n%+v\n%+v", back, merged)
+		}
+		found := false
+		for _, e := range back.errors {
+			if e.get("Key") == "b" && e.get("VersionId") == "v" && e.get("Code") == "AccessDenied" {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("no AccessDenied for the denied key in %s", merged.marshal())
+		}
+	})
+}
+
+func sameEntries(a, b []resultEntry) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
 			return false
+		}
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				return false
+			}
 		}
 	}
 	return true

@@ -346,9 +346,18 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	if req != nil && req.Op == s3req.OpPostObject && serr == nil {
 		return h.servePostObject(ex, r, req)
 	}
+	if req != nil && req.Op == s3req.OpPreflightRequest && serr == nil {
+		return h.servePreflight(ex, r, req)
+	}
 	pe, aerr := h.authenticate(ex, r)
 	if aerr != nil {
 		return aerr.WithResource(resource)
+	}
+	if ex.ev.AuthMethod == "browser-session" {
+		// The store answers a request with an Origin with CORS grants
+		// for it; a request a cookie authenticated gets none, so that no
+		// other origin can read what a signed-in browser fetches.
+		delete(hdr, "Origin")
 	}
 	if serr != nil {
 		ex.ev.Reason = "bad_request"
@@ -369,24 +378,11 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		return s3err.New(http.StatusBadRequest, "InvalidRequest",
 			"Signed streaming payloads need SigV4 authentication; a bearer request may send UNSIGNED-PAYLOAD, a SHA-256 or STREAMING-UNSIGNED-PAYLOAD-TRAILER.").WithResource(resource)
 	}
+	if req.Op == s3req.OpDeleteObjects {
+		return h.serveDeleteObjects(ex, r, pe, req, hdr)
+	}
 	checks := req.Checks
-	var body []byte
-	if req.NeedsBody && req.Op == s3req.OpDeleteObjects {
-		del, derr := h.readDeleteObjects(r, hdr)
-		if derr != nil {
-			ex.ev.Reason = "bad_request"
-			return derr.WithResource(resource)
-		}
-		checks = append(checks[:len(checks):len(checks)], del.Checks(req.Bucket)...)
-		for _, o := range del.Objects {
-			ex.ev.Keys = append(ex.ev.Keys, o.Key)
-		}
-		body = del.Marshal()
-		if len(checks) == 0 {
-			ex.ev.Reason = "bad_request"
-			return s3err.New(http.StatusBadRequest, "MalformedXML", "The DeleteObjects request lists no objects.").WithResource(resource)
-		}
-	} else if req.NeedsBody {
+	if req.NeedsBody {
 		// Only DeleteObjects and POST Object (served above) need the body.
 		ex.ev.Reason = "not_implemented"
 		return s3err.ErrNotImplemented.WithResource(resource)
@@ -403,9 +399,6 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)
 
-	if body != nil {
-		setBody(r, hdr, body)
-	}
 	if req.CopySourceHeader != "" {
 		hdr["X-Amz-Copy-Source"] = []string{req.CopySourceHeader}
 	}
@@ -496,7 +489,8 @@ func denyError(pe *principalEntry, c s3req.Check, d authz.Decision) *s3err.Error
 	return s3err.New(http.StatusForbidden, "AccessDenied", msg)
 }
 
-// readDeleteObjects reads and strictly parses a bounded DeleteObjects body.
+// readDeleteObjects reads a bounded DeleteObjects body, verifies the
+// client's digests of it and parses it strictly.
 func (h *Handler) readDeleteObjects(r *http.Request, hdr http.Header) (*s3req.DeleteObjects, *s3err.Error) {
 	if r.Body == nil {
 		return nil, s3err.ErrMalformedXML
@@ -520,6 +514,9 @@ func (h *Handler) readDeleteObjects(r *http.Request, hdr http.Header) (*s3req.De
 			return nil, s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
 				"The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
+	}
+	if serr := verifyBodyDigests(hdr, data); serr != nil {
+		return nil, serr
 	}
 	return s3req.ParseDeleteObjects(data)
 }

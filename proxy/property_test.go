@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -15,14 +15,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
 )
 
 // allowAll lets role member do anything in the test buckets, so that the
 // property below sees every operation forwarded.
+// Deleting under bkt/denied/ is denied, so that DeleteObjects is seen
+// forwarding only the keys it may.
 const allowAll = `{"Version":"2012-10-17","Statement":[
  {"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::bkt","arn:aws:s3:::bkt/*","arn:aws:s3:::src/*"]},
- {"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}`
+ {"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"},
+ {"Effect":"Deny","Action":["s3:DeleteObject","s3:DeleteObjectVersion"],"Resource":"arn:aws:s3:::bkt/denied/*"}]}`
 
 // opTemplate is one S3 operation as a client sends it.
 type opTemplate struct {
@@ -48,9 +52,9 @@ func operationTemplates() []opTemplate {
 		{method: "PUT", path: "/bkt", hdr: [][2]string{{"X-Amz-Bucket-Object-Lock-Enabled", "true"}, {"X-Amz-Acl", "public-read"}, {"X-Amz-Object-Ownership", "BucketOwnerEnforced"}}},
 		{method: "DELETE", path: "/bkt"},
 		{method: "POST", path: "/bkt", query: "delete", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}},
-			body: `<Delete><Quiet>true</Quiet><Object><Key>dir/a</Key></Object><Object><Key>dir/b</Key><VersionId>v1</VersionId></Object></Delete>`},
+			body: `<Delete><Quiet>true</Quiet><Object><Key>dir/a</Key></Object><Object><Key>denied/c</Key></Object><Object><Key>dir/b</Key><VersionId>v1</VersionId></Object></Delete>`},
 		{method: "GET", path: "/bkt/dir/k.txt", query: "versionId=v1&partNumber=1&response-content-type=text%2Fplain&response-expires=x",
-			hdr: [][2]string{{"Range", "bytes=0-3"}, {"If-None-Match", `"e"`}, {"X-Amz-Checksum-Mode", "ENABLED"}}},
+			hdr: [][2]string{{"Range", "bytes=0-3"}, {"If-None-Match", `"e"`}, {"X-Amz-Checksum-Mode", "ENABLED"}, {"Origin", "https://app.example"}}},
 		{method: "HEAD", path: "/bkt/dir/k.txt", hdr: [][2]string{{"If-Match", `"e"`}}},
 		{method: "GET", path: "/bkt/dir/k.txt", query: "attributes", hdr: [][2]string{{"X-Amz-Object-Attributes", "ETag"}, {"X-Amz-Max-Parts", "2"}}},
 		put("", [2]string{"X-Amz-Server-Side-Encryption", "AES256"}, [2]string{"X-Amz-Tagging", "k=v"}, [2]string{"X-Amz-Acl", "public-read"},
@@ -80,7 +84,7 @@ func operationTemplates() []opTemplate {
 		{method: "DELETE", path: "/bkt/dir/k.txt", query: "versionId=v1", hdr: [][2]string{{"X-Amz-Bypass-Governance-Retention", "true"}}},
 	}
 	for _, sub := range []string{"policy", "lifecycle", "cors", "tagging", "versioning", "encryption", "object-lock",
-		"replication", "notification", "acl", "website", "logging", "ownershipControls"} {
+		"replication", "notification", "acl", "website", "logging", "ownershipControls", "publicAccessBlock"} {
 		t = append(t, opTemplate{method: "GET", path: "/bkt", query: sub},
 			opTemplate{method: "PUT", path: "/bkt", query: sub, body: "<Configuration/>", hdr: [][2]string{{"Content-Md5", "XrY7u+Ae7tCTyyK7j1rNww=="}}})
 	}
@@ -175,7 +179,14 @@ var setByStore = map[string]bool{"Authorization": true, "X-Amz-Date": true, "X-A
 // parameters, chunked bodies), authenticated by bearer token, SigV4 and
 // presigned URL.
 func TestForwardedEqualsAuthorized(t *testing.T) {
-	f := newFixture(t, nil, nil)
+	deleteObjects := storeDelete()
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Query().Has("delete") {
+			deleteObjects(w, r)
+			return
+		}
+		io.WriteString(w, "object body")
+	}, nil)
 	withPolicy(t, f, allowAll)
 	tok := f.token(t, "alice", "staff")
 	creds := aws.Credentials{AccessKeyID: "AKALICE", SecretAccessKey: "alice-secret"}
@@ -345,8 +356,14 @@ func compareForwarded(t *testing.T, tp opTemplate, sent http.Header, rawQuery, c
 		}
 	}
 	if deleteObjects {
-		if !bytes.Contains(body, []byte("<Key>dir/a</Key>")) || !bytes.Contains(body, []byte("<VersionId>v1</VersionId>")) {
+		// Only the allowed keys, as parsed, each with its version.
+		del, serr := s3req.ParseDeleteObjects(body)
+		want := []s3req.ObjectRef{{Key: "dir/a"}, {Key: "dir/b", VersionID: "v1"}}
+		if serr != nil || !del.Quiet || !reflect.DeepEqual(del.Objects, want) {
 			return fmt.Sprintf("DeleteObjects body %q", body)
+		}
+		if len(ev.DeniedKeys) != 1 || ev.DeniedKeys[0].Key != "denied/c" || ev.Reason != "partially_allowed" {
+			return fmt.Sprintf("DeleteObjects audited with denied keys %+v", ev.DeniedKeys)
 		}
 	} else if string(body) != tp.body {
 		return fmt.Sprintf("body %q, client sent %q", body, tp.body)

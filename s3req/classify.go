@@ -64,6 +64,11 @@ type Request struct {
 	// placeholder on the bucket).
 	NeedsBody bool
 
+	// BypassGovernance is set on DeleteObjects with
+	// x-amz-bypass-governance-retention: true; every key then also needs
+	// s3:BypassGovernanceRetention (see DeleteObjects.ObjectChecks).
+	BypassGovernance bool
+
 	checkBuf [4]Check
 }
 
@@ -151,6 +156,9 @@ func Classify(r *http.Request, cfg Config) (*Request, *s3err.Error) {
 		return nil, e
 	}
 	req.Bucket = bucket
+	if r.Method == http.MethodOptions {
+		return classifyPreflight(req, rawObj)
+	}
 
 	if q.unknown != "" {
 		return nil, errUnknownParam(q.unknown)
@@ -181,6 +189,28 @@ func Classify(r *http.Request, cfg Config) (*Request, *s3err.Error) {
 	req.Key = key
 	req.UpstreamPath = "/" + bucket + "/" + key
 	return classifyObject(req, r, &q)
+}
+
+// classifyPreflight handles OPTIONS on a bucket or an object: a CORS
+// preflight, which a browser sends without credentials before a
+// cross-origin request. It asks for no action; the query (a presigned
+// URL's, say) is not read and not forwarded.
+func classifyPreflight(req *Request, rawObj string) (*Request, *s3err.Error) {
+	req.Op = OpPreflightRequest
+	req.UpstreamPath = "/" + req.Bucket
+	if rawObj == "" {
+		return req, nil
+	}
+	key := strings.TrimLeft(rawObj, "/")
+	if e := checkKey(key); e != nil {
+		return nil, e
+	}
+	if req.Bucket == "prometheus" && (key == "metrics" || strings.HasPrefix(key, "metrics/")) {
+		return nil, s3err.New(http.StatusForbidden, "AccessDenied", reservedMessage)
+	}
+	req.Key = key
+	req.UpstreamPath += "/" + key
+	return req, nil
 }
 
 // virtualBucket returns the bucket named by a virtual-hosted-style Host.
@@ -330,6 +360,22 @@ var bucketConfig = [numSub][3]bucketConfigOp{
 		{OpDeleteBucketOwnershipControls, authz.PutBucketOwnershipControls}},
 	kRequestPayment: {{OpGetBucketRequestPayment, authz.GetBucketRequestPayment}, {}, {}},
 	kAccelerate:     {{OpGetBucketAccelerateConfiguration, authz.GetAccelerateConfiguration}, {}, {}},
+	kPublicAccessBlock: {
+		{OpGetPublicAccessBlock, authz.GetBucketPublicAccessBlock},
+		{OpPutPublicAccessBlock, authz.PutBucketPublicAccessBlock},
+		{OpDeletePublicAccessBlock, authz.PutBucketPublicAccessBlock}},
+}
+
+// bucketOpFallback marks the bucket configuration requests (PUT, DELETE)
+// that MinIO's router has no handler for: it hands them to CreateBucket
+// and DeleteBucket, so forwarding one would create or delete the bucket
+// under an authorization for something else. They are answered
+// NotImplemented, as MinIO means to answer them.
+var bucketOpFallback = [numSub][2]bool{
+	kWebsite:           {true, false},
+	kLogging:           {true, false},
+	kOwnershipControls: {true, true},
+	kPublicAccessBlock: {true, true},
 }
 
 // classifyBucket handles "/bucket" and "/bucket/".
@@ -406,6 +452,14 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 			c := bucketConfig[sub][i]
 			op, act = c.op, c.act
 		}
+		if i > 0 && op != "" && bucketOpFallback[sub][i-1] {
+			bucketOp := "CreateBucket"
+			if i == 2 {
+				bucketOp = "DeleteBucket"
+			}
+			return nil, s3err.New(http.StatusNotImplemented, "NotImplemented",
+				string(op)+" is not supported: the storage service would run it as "+bucketOp+".")
+		}
 	}
 	if op == "" {
 		if sub != numSub && !isBucketSub(sub) {
@@ -422,13 +476,10 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	switch op {
 	case OpDeleteObjects:
 		// The keys are in the body; see NeedsBody. A bypass header is
-		// authorized on the whole bucket, since the keys are not known
-		// yet: it is granted only to principals allowed to bypass
-		// governance retention anywhere in the bucket.
+		// authorized with each key (DeleteObjects.ObjectChecks), as S3
+		// does: a key whose bypass is denied is denied.
 		req.NeedsBody = true
-		if bypassGovernance(r.Header) {
-			req.add(authz.BypassGovernanceRetention, objectARN(req.Bucket, "*"))
-		}
+		req.BypassGovernance = bypassGovernance(r.Header)
 		return req, nil
 	case OpListObjects, OpListObjectsV2, OpListObjectVersions, OpListMultipartUploads:
 		if q.has(kPrefix) {

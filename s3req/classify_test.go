@@ -49,6 +49,7 @@ type classifyCase struct {
 	copySource       *ObjectRef
 	copySourceHeader string
 	needsBody        bool
+	bypass           bool
 	errCode          string
 	errStatus        int
 }
@@ -125,8 +126,15 @@ func TestClassify(t *testing.T) {
 		{name: "DeleteObjects x-id", method: "POST", path: "/bkt", query: "delete=&x-id=DeleteObjects", op: OpDeleteObjects, bucket: "bkt",
 			upstream: "/bkt", needsBody: true},
 		{name: "DeleteObjects bypass", method: "POST", path: "/bkt", query: "delete", hdr: []string{"x-amz-bypass-governance-retention", "true"},
-			op: OpDeleteObjects, bucket: "bkt", upstream: "/bkt", needsBody: true,
-			checks: []Check{ck(authz.BypassGovernanceRetention, "arn:aws:s3:::bkt/*")}},
+			op: OpDeleteObjects, bucket: "bkt", upstream: "/bkt", needsBody: true, bypass: true},
+		{name: "preflight bucket", method: "OPTIONS", path: "/bkt", op: OpPreflightRequest, bucket: "bkt", upstream: "/bkt"},
+		{name: "preflight object", method: "OPTIONS", path: "/bkt//a b", op: OpPreflightRequest, bucket: "bkt", key: "a b", upstream: "/bkt/a b"},
+		{name: "preflight presigned", method: "OPTIONS", path: "/bkt/k", query: "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=x&uploadId=u&torrent",
+			op: OpPreflightRequest, bucket: "bkt", key: "k", upstream: "/bkt/k"},
+		{name: "preflight virtual host", method: "OPTIONS", host: "bkt.s3.example.com", path: "/k", op: OpPreflightRequest, bucket: "bkt", key: "k", vhost: true, upstream: "/bkt/k"},
+		{name: "preflight dot segment", method: "OPTIONS", path: "/bkt/a/../b", errCode: "XMinioInvalidObjectName"},
+		{name: "preflight minio", method: "OPTIONS", path: "/minio/admin/v3/info", errCode: "AccessDenied", errStatus: 403},
+		{name: "preflight root", method: "OPTIONS", path: "/", errCode: "MethodNotAllowed", errStatus: 405},
 		{name: "PostObject", method: "POST", path: "/bkt", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
 			op: OpPostObject, bucket: "bkt", checks: []Check{ck(authz.PutObject, bARN)}, upstream: "/bkt", needsBody: true},
 		{name: "PostObject with delete", method: "POST", path: "/bkt", query: "delete", hdr: []string{"Content-Type", "multipart/form-data; boundary=xyz"},
@@ -419,17 +427,25 @@ func TestClassify(t *testing.T) {
 		{"acl", "GET", OpGetBucketAcl, authz.GetBucketAcl},
 		{"acl", "PUT", OpPutBucketAcl, authz.PutBucketAcl},
 		{"website", "GET", OpGetBucketWebsite, authz.GetBucketWebsite},
-		{"website", "PUT", OpPutBucketWebsite, authz.PutBucketWebsite},
 		{"website", "DELETE", OpDeleteBucketWebsite, authz.DeleteBucketWebsite},
 		{"logging", "GET", OpGetBucketLogging, authz.GetBucketLogging},
-		{"logging", "PUT", OpPutBucketLogging, authz.PutBucketLogging},
 		{"ownershipControls", "GET", OpGetBucketOwnershipControls, authz.GetBucketOwnershipControls},
-		{"ownershipControls", "PUT", OpPutBucketOwnershipControls, authz.PutBucketOwnershipControls},
-		{"ownershipControls", "DELETE", OpDeleteBucketOwnershipControls, authz.PutBucketOwnershipControls},
 		{"requestPayment", "GET", OpGetBucketRequestPayment, authz.GetBucketRequestPayment},
 		{"accelerate", "GET", OpGetBucketAccelerateConfiguration, authz.GetAccelerateConfiguration},
+		{"publicAccessBlock", "GET", OpGetPublicAccessBlock, authz.GetBucketPublicAccessBlock},
 	}
 	supported := map[string]bool{}
+	// MinIO runs these as CreateBucket (PUT) and DeleteBucket (DELETE):
+	// never forwarded.
+	for _, c := range []struct{ sub, method, op string }{
+		{"website", "PUT", "PutBucketWebsite"}, {"logging", "PUT", "PutBucketLogging"},
+		{"ownershipControls", "PUT", "PutBucketOwnershipControls"}, {"ownershipControls", "DELETE", "DeleteBucketOwnershipControls"},
+		{"publicAccessBlock", "PUT", "PutPublicAccessBlock"}, {"publicAccessBlock", "DELETE", "DeletePublicAccessBlock"},
+	} {
+		supported[c.sub+" "+c.method] = true
+		cases = append(cases, classifyCase{name: c.method + " ?" + c.sub + " run as a bucket operation", method: c.method, path: "/bkt", query: c.sub,
+			errCode: "NotImplemented", errStatus: 501})
+	}
 	for _, c := range cfgRows {
 		supported[c.sub+" "+c.method] = true
 		cases = append(cases, classifyCase{
@@ -507,6 +523,9 @@ func TestClassify(t *testing.T) {
 			}
 			if got.CopySourceHeader != tc.copySourceHeader {
 				t.Errorf("CopySourceHeader = %q, want %q", got.CopySourceHeader, tc.copySourceHeader)
+			}
+			if got.BypassGovernance != tc.bypass {
+				t.Errorf("BypassGovernance = %v, want %v", got.BypassGovernance, tc.bypass)
 			}
 			if got.NeedsBody != tc.needsBody {
 				t.Errorf("NeedsBody = %v, want %v", got.NeedsBody, tc.needsBody)
@@ -657,6 +676,12 @@ func checkInvariants(r *Request) string {
 	}
 	if r.UpstreamPath != want {
 		return "UpstreamPath " + r.UpstreamPath + " != " + want
+	}
+	if r.Op == OpPreflightRequest {
+		if len(r.Checks) != 0 || r.UpstreamQuery != "" || r.NeedsBody {
+			return "a preflight with checks, a query or a body"
+		}
+		return ""
 	}
 	if len(r.Checks) == 0 && !r.NeedsBody {
 		return "no checks"

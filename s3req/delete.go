@@ -29,14 +29,39 @@ type DeleteObjects struct {
 // s3:DeleteObjectVersion when the object names a version.
 func (d *DeleteObjects) Checks(bucket string) []Check {
 	out := make([]Check, len(d.Objects))
-	for i, o := range d.Objects {
-		a := authz.DeleteObject
-		if o.VersionID != "" {
-			a = authz.DeleteObjectVersion
-		}
-		out[i] = Check{Action: a, Resource: objectARN(bucket, o.Key)}
+	for i := range d.Objects {
+		out[i] = d.ObjectChecks(bucket, i, false)[0]
 	}
 	return out
+}
+
+// ObjectChecks returns the checks of object i, all of which must be
+// allowed for S3 to delete it: s3:DeleteObject, or s3:DeleteObjectVersion
+// when the object names a version, and with bypassGovernance (see
+// Request.BypassGovernance) s3:BypassGovernanceRetention, on the object.
+func (d *DeleteObjects) ObjectChecks(bucket string, i int, bypassGovernance bool) []Check {
+	o := d.Objects[i]
+	a := authz.DeleteObject
+	if o.VersionID != "" {
+		a = authz.DeleteObjectVersion
+	}
+	res := objectARN(bucket, o.Key)
+	if bypassGovernance {
+		return []Check{{Action: a, Resource: res}, {Action: authz.BypassGovernanceRetention, Resource: res}}
+	}
+	return []Check{{Action: a, Resource: res}}
+}
+
+// MarshalObjects renders the objects at indexes idx (in that order) as a
+// DeleteObjects document, with d's Quiet. The caller forwards these bytes
+// (with a new Content-MD5) instead of the client's, so the storage service
+// deletes exactly the objects that were authorized.
+func (d *DeleteObjects) MarshalObjects(idx []int) []byte {
+	sub := DeleteObjects{Quiet: d.Quiet, Objects: make([]ObjectRef, len(idx))}
+	for j, i := range idx {
+		sub.Objects[j] = d.Objects[i]
+	}
+	return sub.Marshal()
 }
 
 // Marshal renders exactly what was parsed as a DeleteObjects document. The

@@ -119,6 +119,28 @@ func TestDeleteObjectsChecks(t *testing.T) {
 	if got := d.Checks("bkt"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Checks = %v, want %v", got, want)
 	}
+	bypass := []Check{
+		{authz.DeleteObjectVersion, "arn:aws:s3:::bkt/home/bob/b"},
+		{authz.BypassGovernanceRetention, "arn:aws:s3:::bkt/home/bob/b"},
+	}
+	if got := d.ObjectChecks("bkt", 1, true); !reflect.DeepEqual(got, bypass) {
+		t.Fatalf("ObjectChecks with bypass = %v, want %v", got, bypass)
+	}
+	if got := d.ObjectChecks("bkt", 0, false); !reflect.DeepEqual(got, want[:1]) {
+		t.Fatalf("ObjectChecks = %v, want %v", got, want[:1])
+	}
+}
+
+func TestDeleteObjectsMarshalObjects(t *testing.T) {
+	d := &DeleteObjects{Quiet: true, Objects: []ObjectRef{{Key: "a"}, {Key: "b", VersionID: "v"}, {Key: "c"}}}
+	got, err := ParseDeleteObjects(d.MarshalObjects([]int{2, 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &DeleteObjects{Quiet: true, Objects: []ObjectRef{{Key: "c"}, {Key: "b", VersionID: "v"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("MarshalObjects round trip = %+v, want %+v", got, want)
+	}
 }
 
 func TestDeleteObjectsMarshal(t *testing.T) {

@@ -19,6 +19,10 @@ const (
 	OpPostObject Operation = "PostObject"
 	// OpSTS is not S3: an STS call on "/" (Action=...). The caller routes it.
 	OpSTS Operation = "STS"
+	// OpPreflightRequest is a CORS preflight (OPTIONS) on a bucket or an
+	// object. It carries no credentials and asks for no action: the caller
+	// routes it (Checks is empty).
+	OpPreflightRequest Operation = "PreflightRequest"
 
 	OpGetBucketPolicy                    Operation = "GetBucketPolicy"
 	OpPutBucketPolicy                    Operation = "PutBucketPolicy"
@@ -57,6 +61,9 @@ const (
 	OpDeleteBucketOwnershipControls      Operation = "DeleteBucketOwnershipControls"
 	OpGetBucketRequestPayment            Operation = "GetBucketRequestPayment"
 	OpGetBucketAccelerateConfiguration   Operation = "GetBucketAccelerateConfiguration"
+	OpGetPublicAccessBlock               Operation = "GetPublicAccessBlock"
+	OpPutPublicAccessBlock               Operation = "PutPublicAccessBlock"
+	OpDeletePublicAccessBlock            Operation = "DeletePublicAccessBlock"
 
 	OpGetObject               Operation = "GetObject"
 	OpHeadObject              Operation = "HeadObject"

@@ -32,6 +32,7 @@ const (
 	kRequestPayment
 	kAccelerate
 	kPolicyStatus
+	kPublicAccessBlock
 	kVersions
 	kUploads
 	kDelete
@@ -83,7 +84,8 @@ var keyNames = [numKeys]string{
 	kObjectLock: "object-lock", kReplication: "replication", kNotification: "notification",
 	kAcl: "acl", kWebsite: "website", kLogging: "logging", kOwnershipControls: "ownershipControls",
 	kRequestPayment: "requestPayment", kAccelerate: "accelerate", kPolicyStatus: "policyStatus",
-	kVersions: "versions", kUploads: "uploads", kDelete: "delete", kUploadID: "uploadId",
+	kPublicAccessBlock: "publicAccessBlock",
+	kVersions:          "versions", kUploads: "uploads", kDelete: "delete", kUploadID: "uploadId",
 	kRetention: "retention", kLegalHold: "legal-hold", kAttributes: "attributes",
 	kSelect: "select", kRestore: "restore",
 	kPrefix: "prefix", kDelimiter: "delimiter", kListType: "list-type", kVersionID: "versionId",
@@ -131,6 +133,8 @@ func lookupKey(s string) (qk, bool) {
 		return kAccelerate, true
 	case "policyStatus":
 		return kPolicyStatus, true
+	case "publicAccessBlock":
+		return kPublicAccessBlock, true
 	case "versions":
 		return kVersions, true
 	case "uploads":

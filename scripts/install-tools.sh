@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
-# and ("clients") the clients the tests drive: curl, the AWS CLI v2, rclone,
-# and Chromium with its driver (for the browser tests of the web console) from
-# Debian (the AWS CLI v1 and boto3 come with the machine's Python).
+# the MinIO client mc, pinned, built the same way; and ("clients") the clients
+# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, and Chromium with its
+# driver (for the browser tests of the web console) from Debian (the AWS CLI
+# v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 HYDRA_VERSION=v2.3.0
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 
 TOOLS=${IAMGATE_TOOLS:-$HOME/.cache/iamgate-tools}
 BIN=$TOOLS/bin
 mkdir -p "$BIN"
 
-want=${*:-minio hydra clients}
+want=${*:-minio hydra mc clients}
 
 stamp_ok() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]; }
 
@@ -43,11 +45,19 @@ install_hydra() {
 	echo "$HYDRA_VERSION" >"$BIN/.hydra.version"
 }
 
+install_mc() {
+	if stamp_ok mc "$MC_VERSION"; then return; fi
+	echo "install-tools: building mc $MC_VERSION" >&2
+	GOBIN=$BIN GOFLAGS=-buildvcs=false go install "github.com/minio/mc@$MC_VERSION"
+	echo "$MC_VERSION" >"$BIN/.mc.version"
+}
+
 install_clients() {
 	local need=()
 	command -v curl >/dev/null || need+=(curl)
 	[ -x /usr/bin/aws ] || need+=(awscli)
 	command -v rclone >/dev/null || need+=(rclone)
+	command -v s3cmd >/dev/null || need+=(s3cmd)
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	if [ ${#need[@]} -gt 0 ]; then
@@ -66,6 +76,7 @@ install_clients() {
 for t in $want; do
 	case $t in
 	minio) install_minio ;;
+	mc) install_mc ;;
 	hydra) install_hydra ;;
 	clients) install_clients ;;
 	*) echo "install-tools: unknown tool $t" >&2; exit 2 ;;

@@ -147,9 +147,9 @@ func errUnsignedHeaders(names []string) *s3err.Error {
 // expectedRegion, or AuthorizationQueryParametersError for presigned
 // URLs), scope date == request date, host signed, clock skew for every
 // header-auth payload type (RequestTimeTooSkewed), presigned X-Amz-Expires
-// in 1..604800 and not expired (AccessDenied "Request has expired"),
-// x-amz-content-sha256 syntax, and streaming payloads only on PUT with
-// header auth.
+// in 0..604800 and not expired (AccessDenied "Request has expired"; 0 has
+// always expired), x-amz-content-sha256 syntax, and streaming payloads
+// only on PUT with header auth.
 func ParseRequest(r *http.Request, expectedRegion string, now time.Time) (*Auth, *s3err.Error) {
 	var query url.Values
 	if r.URL.RawQuery != "" {
@@ -472,8 +472,6 @@ func parsePresigned(r *http.Request, q url.Values, region string, now time.Time)
 	switch {
 	case !ok:
 		return nil, errQuery("X-Amz-Expires should be a number")
-	case secs == 0:
-		return nil, errQuery("X-Amz-Expires must be greater than 0")
 	case secs > int64(MaxPresignExpires/time.Second):
 		return nil, errQuery("X-Amz-Expires must be less than a week (in seconds) that is 604800")
 	}
@@ -490,7 +488,8 @@ func parsePresigned(r *http.Request, q url.Values, region string, now time.Time)
 	if a.Date.After(now.Add(MaxSkew)) {
 		return nil, s3err.New(http.StatusForbidden, "AccessDenied", "Request is not valid yet")
 	}
-	if expiry := a.Date.Add(a.Expires); now.After(expiry) {
+	// X-Amz-Expires=0 has expired when it is signed, as S3 answers it.
+	if expiry := a.Date.Add(a.Expires); a.Expires == 0 || now.After(expiry) {
 		e := s3err.New(http.StatusForbidden, "AccessDenied", "Request has expired")
 		e.Extra = [][2]string{
 			{"X-Amz-Expires", exp},

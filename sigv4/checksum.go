@@ -43,6 +43,11 @@ func newChecksum(name string) hash.Hash {
 	return nil
 }
 
+// NewChecksum returns a new hash for the checksum header or trailer name
+// (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1, -sha256; lower
+// case), or nil if name is not a supported checksum.
+func NewChecksum(name string) hash.Hash { return newChecksum(name) }
+
 // ChecksumValueLen is the length of the base64 value of the checksum
 // trailer name (8 for CRC32, 12 for CRC64NVME, 44 for SHA-256), or 0 when
 // name is not a supported checksum.

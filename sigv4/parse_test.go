@@ -424,7 +424,7 @@ func TestParsePresigned(t *testing.T) {
 		{"expires too large", set("X-Amz-Expires", "604801"), testWhen, 400, "AuthorizationQueryParametersError"},
 		{"expires negative", set("X-Amz-Expires", "-1"), testWhen, 400, "AuthorizationQueryParametersError"},
 		{"expires fraction", set("X-Amz-Expires", "1.5"), testWhen, 400, "AuthorizationQueryParametersError"},
-		{"expires zero", set("X-Amz-Expires", "0"), testWhen, 400, "AuthorizationQueryParametersError"},
+		{"expires zero", set("X-Amz-Expires", "0"), testWhen, 403, "AccessDenied"},
 		{"expires plus sign", set("X-Amz-Expires", "+60"), testWhen, 400, "AuthorizationQueryParametersError"},
 		{"expires max", set("X-Amz-Expires", "604800"), testWhen, 403, "SignatureDoesNotMatch"},
 		{"missing SignedHeaders", func(q url.Values) { q.Del("X-Amz-SignedHeaders") }, testWhen, 400, "AuthorizationQueryParametersError"},
@@ -465,6 +465,10 @@ func TestParsePresigned(t *testing.T) {
 				}
 				if e.Message != "Request has expired" {
 					t.Fatal(e.Message)
+				}
+			case "expires zero":
+				if e.Message != "Request has expired" || extra(e, "X-Amz-Expires") != "0" {
+					t.Fatalf("%s %v", e.Message, e.Extra)
 				}
 			case "not yet valid":
 				if e.Message != "Request is not valid yet" {

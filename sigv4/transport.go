@@ -158,6 +158,7 @@ var exactHeaders = map[string]bool{
 	"If-Modified-Since":                  true,
 	"If-Unmodified-Since":                true,
 	"Expect":                             true,
+	"Origin":                             true, // the store answers with its CORS grants for it
 	"Accept-Encoding":                    true,
 	"X-Amz-Content-Sha256":               true,
 	"X-Amz-Acl":                          true,

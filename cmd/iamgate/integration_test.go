@@ -308,18 +308,21 @@ func TestIntegration(t *testing.T) {
 		expect(t, do(t, "GET", u+"/data/shared/secret/keys.txt", e.alice, nil), 403, "explicit deny", "DenySecret")
 	})
 
-	t.Run("DeleteObjects with one denied key deletes nothing", func(t *testing.T) {
+	t.Run("DeleteObjects deletes the allowed keys only", func(t *testing.T) {
 		e.minio.PutObject(t, "data", "home/alice/d1.txt", []byte("1"))
 		e.minio.PutObject(t, "data", "home/bob/b1.txt", []byte("2"))
 		body := `<Delete><Object><Key>home/alice/d1.txt</Key></Object><Object><Key>home/bob/b1.txt</Key></Object></Delete>`
-		expect(t, do(t, "POST", u+"/data?delete", e.alice, strings.NewReader(body), "Content-Md5", md5b64(body)), 403, "AccessDenied")
-		if !e.minio.ObjectExists(t, "data", "home/alice/d1.txt") || !e.minio.ObjectExists(t, "data", "home/bob/b1.txt") {
-			t.Fatal("a denied DeleteObjects deleted something")
+		expect(t, do(t, "POST", u+"/data?delete", e.alice, strings.NewReader(body), "Content-Md5", md5b64(body)), 200,
+			"<Deleted><Key>home/alice/d1.txt</Key></Deleted>",
+			"<Error><Key>home/bob/b1.txt</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+		if e.minio.ObjectExists(t, "data", "home/alice/d1.txt") || !e.minio.ObjectExists(t, "data", "home/bob/b1.txt") {
+			t.Fatal("DeleteObjects did not delete exactly the allowed key")
 		}
-		ok := `<Delete><Object><Key>home/alice/d1.txt</Key></Object></Delete>`
-		expect(t, do(t, "POST", u+"/data?delete", e.alice, strings.NewReader(ok), "Content-Md5", md5b64(ok)), 200, "<Deleted>")
-		if e.minio.ObjectExists(t, "data", "home/alice/d1.txt") {
-			t.Fatal("allowed DeleteObjects did not delete")
+		only := `<Delete><Object><Key>home/bob/b1.txt</Key></Object></Delete>`
+		expect(t, do(t, "POST", u+"/data?delete", e.alice, strings.NewReader(only), "Content-Md5", md5b64(only)), 200,
+			"<Error><Key>home/bob/b1.txt</Key><Code>AccessDenied</Code>")
+		if !e.minio.ObjectExists(t, "data", "home/bob/b1.txt") {
+			t.Fatal("a denied key was deleted")
 		}
 		evil := `<Delete><Object><Key>/home/alice/../bob/b1.txt</Key></Object></Delete>`
 		expect(t, do(t, "POST", u+"/data?delete", e.alice, strings.NewReader(evil), "Content-Md5", md5b64(evil)), 400)
