@@ -2,8 +2,8 @@
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
 # and ("clients") the clients the tests drive: curl, the AWS CLI v2, rclone,
-# and Chromium with its driver (for the browser tests of the web console) from
-# Debian (the AWS CLI v1 and boto3 come with the machine's Python).
+# s3cmd, and Chromium with its driver (for the browser tests of the web
+# console) from Debian (the AWS CLI v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -48,6 +48,7 @@ install_clients() {
 	command -v curl >/dev/null || need+=(curl)
 	[ -x /usr/bin/aws ] || need+=(awscli)
 	command -v rclone >/dev/null || need+=(rclone)
+	command -v s3cmd >/dev/null || need+=(s3cmd)
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	if [ ${#need[@]} -gt 0 ]; then
@@ -61,6 +62,7 @@ install_clients() {
 	python3 -c 'import boto3' 2>/dev/null || { echo "install-tools: python3 with boto3 is required" >&2; exit 1; }
 	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
+	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 }
 
 for t in $want; do

@@ -307,7 +307,10 @@ func parseV2Query(q url.Values, now time.Time) (*V2Auth, *s3err.Error) {
 // CanonicalizedResource holds the path exactly as the client sent it
 // (percent-encoding and letter case included), which must decode to the
 // r.URL.Path the request is classified by (InvalidURI otherwise), and the
-// sub-resources present, decoded, sorted by name. CanonicalizedAmzHeaders
+// sub-resources present, decoded, sorted by name. The path of a request
+// on a bucket itself is "/bucket/", as S3 has it, whether or not the
+// client sent the slash (botocore signs "/bucket/" and sends "/bucket");
+// a signature over the path as sent is accepted too. CanonicalizedAmzHeaders
 // holds every x-amz-* header and every x-amz-* query parameter (how
 // presigned URLs carry headers; the proxy forwards those it knows as
 // headers), lower-cased, sorted, values of one name joined with ','; a
@@ -317,14 +320,17 @@ func v2StringToSign(r *http.Request, a *V2Auth, bucket string) (string, *s3err.E
 	if serr != nil {
 		return "", serr
 	}
-	return c.stringToSign(c.subs, false), nil
+	return c.stringToSign(c.resources[0], c.subs, false), nil
 }
 
 // v2Canon is a request taken apart for its string to sign.
 type v2Canon struct {
-	head     string // Verb, Content-MD5, Content-Type, Date lines and the x-amz-* headers
-	resource string // path part of CanonicalizedResource
-	subs     []v2Sub
+	head string // Verb, Content-MD5, Content-Type, Date lines and the x-amz-* headers
+	// resources are the path parts of CanonicalizedResource a client may
+	// have signed: S3's first, then, for a request on a bucket, the path
+	// exactly as sent when it differs (with or without the final slash).
+	resources []string
+	subs      []v2Sub
 }
 
 type v2Sub struct {
@@ -338,9 +344,17 @@ func newV2Canon(r *http.Request, a *V2Auth, bucket string) (*v2Canon, *s3err.Err
 		return nil, s3err.New(http.StatusBadRequest, "InvalidURI",
 			"The request path could not be read as the client sent it; a Signature Version 2 signature covers the path exactly as sent.")
 	}
-	c := &v2Canon{resource: path}
-	if bucket != "" {
-		c.resource = "/" + bucket + path
+	c := &v2Canon{resources: []string{path}}
+	switch {
+	case bucket != "":
+		c.resources[0] = "/" + bucket + path
+	case strings.IndexByte(path, '%') >= 0:
+		// Not a bucket name, which never needs escaping: "/a%2Fb/" is key
+		// "b/" in bucket a, "/a%2Fb" key "b".
+	case path != "/" && strings.IndexByte(path[1:], '/') < 0:
+		c.resources = []string{path + "/", path} // "/bucket"
+	case len(path) > 2 && strings.IndexByte(path[1:], '/') == len(path)-2:
+		c.resources = append(c.resources, path[:len(path)-1]) // "/bucket/"
 	}
 	amz := map[string]string{}
 	names := []string{}
@@ -421,14 +435,14 @@ func newV2Canon(r *http.Request, a *V2Auth, bucket string) (*v2Canon, *s3err.Err
 	return c, nil
 }
 
-// stringToSign joins the head, the resource and subs. An empty value is
+// stringToSign joins the head, resource and subs. An empty value is
 // written "k", as S3, MinIO and s3cmd sign it; with keepEqual, a
 // parameter sent as "k=" is written "k=", as botocore and the AWS SDK for
 // Java sign it.
-func (c *v2Canon) stringToSign(subs []v2Sub, keepEqual bool) string {
+func (c *v2Canon) stringToSign(resource string, subs []v2Sub, keepEqual bool) string {
 	var b strings.Builder
 	b.WriteString(c.head)
-	b.WriteString(c.resource)
+	b.WriteString(resource)
 	for i, s := range subs {
 		if i == 0 {
 			b.WriteByte('?')
@@ -510,12 +524,7 @@ func VerifyV2Signature(r *http.Request, a *V2Auth, secret, bucket string) *s3err
 	if serr != nil {
 		return serr
 	}
-	sts := c.stringToSign(c.subs, false)
-	if v2Equal(a.Signature, signV2(secret, sts)) {
-		return nil
-	}
-	keepEqual := slices.ContainsFunc(c.subs, func(s v2Sub) bool { return s.equal })
-	if keepEqual && v2Equal(a.Signature, signV2(secret, c.stringToSign(c.subs, true))) {
+	if c.matches(a.Signature, secret, c.subs) {
 		return nil
 	}
 	var common []v2Sub
@@ -527,8 +536,7 @@ func VerifyV2Signature(r *http.Request, a *V2Auth, secret, bucket string) *s3err
 			unsigned = append(unsigned, s.k)
 		}
 	}
-	if len(unsigned) > 0 && (v2Equal(a.Signature, signV2(secret, c.stringToSign(common, false))) ||
-		keepEqual && v2Equal(a.Signature, signV2(secret, c.stringToSign(common, true)))) {
+	if len(unsigned) > 0 && c.matches(a.Signature, secret, common) {
 		e := s3err.New(http.StatusForbidden, "AccessDenied",
 			"The Signature Version 2 signature does not cover the query parameter "+strings.Join(unsigned, ", ")+
 				", which selects what the request does; this client does not sign it. Sign the request with SigV4.")
@@ -536,9 +544,23 @@ func VerifyV2Signature(r *http.Request, a *V2Auth, secret, bucket string) *s3err
 		return e
 	}
 	e := errSignature()
-	e.Extra = [][2]string{{"AWSAccessKeyId", a.AccessKeyID}, {"StringToSign", redactToken(sts)},
+	e.Extra = [][2]string{{"AWSAccessKeyId", a.AccessKeyID}, {"StringToSign", redactToken(c.stringToSign(c.resources[0], c.subs, false))},
 		{"SignatureProvided", a.Signature}}
 	return e
+}
+
+// matches reports whether sig signs one of the forms of the request with
+// subs: each resource, with empty values written "k" and, if one was sent
+// as "k=", "k=". Every form describes the same request.
+func (c *v2Canon) matches(sig, secret string, subs []v2Sub) bool {
+	keepEqual := slices.ContainsFunc(subs, func(s v2Sub) bool { return s.equal })
+	for _, res := range c.resources {
+		if v2Equal(sig, signV2(secret, c.stringToSign(res, subs, false))) ||
+			keepEqual && v2Equal(sig, signV2(secret, c.stringToSign(res, subs, true))) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactToken hides the value of the x-amz-security-token line of a

@@ -462,6 +462,24 @@ func TestV2Path(t *testing.T) {
 	if e := VerifyV2Signature(r, a, exampleSecret, ""); e == nil || e.Code != "InvalidURI" {
 		t.Fatalf("mismatched path: %v", e)
 	}
+	// A request on a bucket: "/bkt/" as S3 has it, or the path as sent.
+	for _, c := range []struct{ sent, signed string }{{"/bkt", "/bkt/"}, {"/bkt", "/bkt"}, {"/bkt/", "/bkt/"}, {"/bkt/", "/bkt"}} {
+		r = v2Request(t, "GET "+c.sent+"?uploads HTTP/1.1\nHost: s3.example.com\nDate: "+date+"\nAuthorization: AWS AKID:SIG\n\n",
+			"GET\n\n\n"+date+"\n"+c.signed+"?uploads")
+		a, _ := ParseV2Request(r, v2Now)
+		if e := VerifyV2Signature(r, a, exampleSecret, ""); e != nil {
+			t.Errorf("sent %s, signed %s: %v", c.sent, c.signed, e)
+		}
+	}
+	// ... but never for a key: "/bkt%2Fk/" is key "k/", "/bkt%2Fk" key "k".
+	for _, c := range []struct{ sent, signed string }{{"/bkt%2Fk", "/bkt%2Fk/"}, {"/bkt/k", "/bkt/k/"}, {"/bkt/k/", "/bkt/k"}} {
+		r = v2Request(t, "GET "+c.sent+" HTTP/1.1\nHost: s3.example.com\nDate: "+date+"\nAuthorization: AWS AKID:SIG\n\n",
+			"GET\n\n\n"+date+"\n"+c.signed)
+		a, _ := ParseV2Request(r, v2Now)
+		if e := VerifyV2Signature(r, a, exampleSecret, ""); e == nil || e.Code != "SignatureDoesNotMatch" {
+			t.Errorf("sent %s, signed %s: %v", c.sent, c.signed, e)
+		}
+	}
 	// Virtual-hosted style: the bucket comes first.
 	r = v2Request(t, "GET /a%2Fb HTTP/1.1\nHost: bkt.s3.example.com\nDate: "+date+"\nAuthorization: AWS AKID:SIG\n\n", sts)
 	if e := VerifyV2Signature(r, a, exampleSecret, "bkt"); e != nil {
@@ -581,6 +599,8 @@ json.dump(out, sys.stdout)
 		{Kind: "header", Method: "GET", Path: "/bkt/k", Query: "?response-content-disposition=attachment%3B%20filename%3D%22a%20b.txt%22"},
 		{Kind: "header", Method: "POST", Path: "/bkt", Query: "?delete", Headers: map[string]string{"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}},
 		{Kind: "header", Method: "GET", Path: "/dir/k", AuthPath: "/bkt/dir/k", host: "bkt.s3.example.com", bucket: "bkt"},
+		// botocore's S3 client signs a path-style request on a bucket as "/bkt/".
+		{Kind: "header", Method: "GET", Path: "/bkt", Query: "?list-type=2&prefix=a%2F", AuthPath: "/bkt/"},
 		{Kind: "query", Method: "GET", Path: "/bkt/k a+b"},
 		{Kind: "query", Method: "GET", Path: "/bkt/k", Token: "session-token-value", Query: "?versionId=v1&response-content-type=text%2Fplain"},
 		{Kind: "query", Method: "PUT", Path: "/bkt/k", Token: "session-token-value",
