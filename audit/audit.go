@@ -36,11 +36,19 @@ type Event struct {
 
 	// AuthMethod is how the caller authenticated: "bearer", "sigv4",
 	// "sigv4-presigned", "sigv4-post" (a browser form upload with session
-	// credentials), "service-credential", "browser-session", "share-link",
-	// "web_identity" (STS), "oidc-code" and "refresh-token" (browser
-	// sign-in), or "none" (no credentials). Empty: the request was refused
-	// before authentication (decision "error", reason audit_unavailable).
+	// credentials), "sigv2", "sigv2-presigned", "sigv2-post" (the same
+	// with Signature Version 2), "service-credential", "browser-session",
+	// "share-link", "web_identity" (STS), "oidc-code" and "refresh-token"
+	// (browser sign-in), or "none" (no credentials). Empty: the request was
+	// refused before authentication (decision "error", reason
+	// audit_unavailable).
 	AuthMethod string
+	// SignatureVersion is "SigV2" or "SigV4" where AuthMethod does not say
+	// it: a service credential signing with Signature Version 2. Empty
+	// means what AuthMethod implies: SigV4 for the sigv4 methods,
+	// service-credential and share-link, SigV2 for the sigv2 methods,
+	// none otherwise.
+	SignatureVersion string
 	// Issuer is the configured name of the token's issuer, IssuerURL its
 	// "iss".
 	Issuer    string

@@ -49,6 +49,7 @@ type wireEvent struct {
 		BytesIn    int64  `json:"bytesTransferredIn"`
 		BytesOut   int64  `json:"bytesTransferredOut"`
 		AuthMethod string `json:"AuthenticationMethod"`
+		SigVersion string `json:"SignatureVersion"`
 	} `json:"additionalEventData"`
 	Iamgate struct {
 		Kind             string    `json:"kind"`
@@ -147,6 +148,9 @@ func Decode(line []byte) (*Event, error) {
 	}
 	if a := w.AdditionalEventData; a != nil {
 		e.BytesIn, e.BytesOut, e.AuthMethod = a.BytesIn, a.BytesOut, a.AuthMethod
+		if a.SigVersion != impliedSignatureVersion(a.AuthMethod) {
+			e.SignatureVersion = a.SigVersion
+		}
 	}
 	if p := maps.Clone(w.RequestParameters); p != nil {
 		str := func(k string) string {

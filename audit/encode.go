@@ -126,7 +126,7 @@ func (e *Event) identityType() string {
 	switch e.AuthMethod {
 	case "bearer", "web_identity", "oidc-code", "refresh-token":
 		return "WebIdentityUser"
-	case "sigv4", "sigv4-presigned", "sigv4-post", "browser-session", "share-link":
+	case "sigv4", "sigv4-presigned", "sigv4-post", "sigv2", "sigv2-presigned", "sigv2-post", "browser-session", "share-link":
 		return "AssumedRole"
 	case "service-credential":
 		return "IAMUser"
@@ -333,10 +333,11 @@ func (e *Event) appendAdditional(w *jw) {
 		w.int("bytesTransferredIn", e.BytesIn)
 		w.int("bytesTransferredOut", e.BytesOut)
 	}
-	switch e.AuthMethod {
-	case "sigv4", "sigv4-presigned", "sigv4-post", "service-credential", "share-link":
-		w.str("SignatureVersion", "SigV4")
+	sv := e.SignatureVersion
+	if sv == "" {
+		sv = impliedSignatureVersion(e.AuthMethod)
 	}
+	w.strOmit("SignatureVersion", sv)
 	w.strOmit("AuthenticationMethod", e.AuthMethod)
 	w.close()
 }
@@ -625,4 +626,16 @@ func appendStringBody(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// impliedSignatureVersion is the signature version an authentication
+// method implies, "" for methods without one.
+func impliedSignatureVersion(method string) string {
+	switch method {
+	case "sigv4", "sigv4-presigned", "sigv4-post", "service-credential", "share-link":
+		return "SigV4"
+	case "sigv2", "sigv2-presigned", "sigv2-post":
+		return "SigV2"
+	}
+	return ""
 }

@@ -61,6 +61,18 @@ func kindSamples() map[string]*audit.Event {
 			SessionID: "k3v5e7ts2m", AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Operation: "PostObject", Action: "s3:PutObject",
 			Bucket: "uploads", Key: "alice/photo.jpg", Decision: "allow", Reason: "allowed", Role: "analyst", Policy: "uploads", Sid: "Own",
 			Status: 204, BytesIn: 20480, DurationMS: 12.5, UpstreamMS: 11},
+		"s3-sigv2-presigned": {Time: t0, Kind: audit.KindS3, EventID: "3c8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1E",
+			SourceIP: "192.0.2.16", UserAgent: "curl/8.5.0", AuthMethod: "sigv2-presigned", Issuer: "corp", Subject: "u-1", Username: "alice",
+			ARN: "arn:aws:sts::iamgate:assumed-role/analyst/alice", Roles: []string{"analyst"}, RoleKind: "human",
+			SessionID: "k3v5e7ts2m", AccessKeyID: "ASIAABCDEFGHIJKLMNOP", Operation: "GetObject", Action: "s3:GetObject",
+			Bucket: "reports", Key: "2026/q3.pdf", Decision: "allow", Reason: "allowed", Role: "analyst", Policy: "read-reports",
+			Status: 200, BytesOut: 48213, DurationMS: 3.1, UpstreamMS: 2.6},
+		"s3-sigv2-service-credential": {Time: t0, Kind: audit.KindS3, EventID: "3d8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1F",
+			SourceIP: "192.0.2.17", UserAgent: "s3cmd/2.3.0", AuthMethod: "service-credential", SignatureVersion: "SigV2",
+			Issuer: "service-credential", Subject: "backup", Username: "backup", ARN: "arn:aws:iam::iamgate:user/service/backup",
+			AccessKeyID: "IAMGATEBACKUP001", Roles: []string{"backup"}, RoleKind: "machine", Operation: "PutObject", Action: "s3:PutObject",
+			Bucket: "logs", Key: "2026/11/27.log", Decision: "allow", Reason: "allowed", Role: "backup", Policy: "rotate",
+			Status: 200, BytesIn: 4096, DurationMS: 4, UpstreamMS: 3.5},
 		"s3-audit-unavailable": {Time: t0, Kind: audit.KindS3, EventID: "3b8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC1D",
 			SourceIP: "192.0.2.15", UserAgent: "aws-cli/2.9.19", Operation: "GetObject", Bucket: "reports", Key: "x",
 			Decision: "error", Reason: "audit_unavailable", Status: 503, ErrorCode: "ServiceUnavailable",
@@ -180,7 +192,8 @@ func TestSchemaRejects(t *testing.T) {
 		// Only a request refused before authentication may lack the method.
 		{"allowed without a method", good, `,"AuthenticationMethod":"sigv4"`, ""},
 		{"denied without a method", denied, `,"AuthenticationMethod":"bearer"`, ""},
-		{"unknown method", good, `"AuthenticationMethod":"sigv4"`, `"AuthenticationMethod":"sigv2"`},
+		{"unknown method", good, `"AuthenticationMethod":"sigv4"`, `"AuthenticationMethod":"sigv3"`},
+		{"unknown signature version", good, `"SignatureVersion":"SigV4"`, `"SignatureVersion":"SigV3"`},
 		{"unavailable allowed", unavailable, `"decision":"error"`, `"decision":"allow"`},
 		{"share without lifetime", share, `"lifetimeSeconds":2700,`, ""},
 		{"share without expiry", share, `"sessionExpiry":"2026-11-27T10:15:00Z",`, ""},
@@ -226,7 +239,7 @@ func TestChainedLinesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 7 {
+	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 9 {
 		t.Fatalf("kinds %v", kinds)
 	}
 }

@@ -78,6 +78,9 @@ type File struct {
 	TLS                *TLS           // nil: plain HTTP
 	VirtualHostDomains []string       // lower-case hostnames for virtual-hosted-style requests
 	TrustedProxies     []netip.Prefix // peers whose X-Forwarded-For is believed; empty: none
+	// SigV2 accepts requests signed with AWS Signature Version 2 (header,
+	// presigned URL and browser form); default true.
+	SigV2              bool
 	Server             Server
 	Upstream           Upstream
 	Issuers            []Issuer            // in file order

@@ -178,6 +178,7 @@ func TestFull(t *testing.T) {
 		TLS:                &TLS{CertFile: filepath.Join(dir, "tls", "cert.pem"), KeyFile: filepath.Join(dir, "tls", "key.pem")},
 		VirtualHostDomains: []string{"s3.example.com", "s3.internal"},
 		TrustedProxies:     []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("192.168.1.10/32")},
+		SigV2:              true,
 		Server: Server{
 			ReadHeaderTimeout:     5 * time.Second,
 			IdleTimeout:           time.Minute,
@@ -299,6 +300,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := File{
 		Listen: DefaultListen,
+		SigV2:  true,
 		Server: Server{
 			ReadHeaderTimeout:     10 * time.Second,
 			IdleTimeout:           120 * time.Second,

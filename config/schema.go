@@ -54,6 +54,7 @@ const (
 
 func (p *parser) file(root *yaml.Node, f *File) {
 	f.Listen = DefaultListen
+	f.SigV2 = true
 	f.Server = Server{
 		ReadHeaderTimeout:     DefaultReadHeaderTimeout,
 		IdleTimeout:           DefaultIdleTimeout,
@@ -86,6 +87,11 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"tls", func(path string, v *yaml.Node) { f.TLS = p.tls(v, path) }},
 		{"virtual_host_domains", func(path string, v *yaml.Node) { f.VirtualHostDomains = p.domains(v, path) }},
 		{"trusted_proxies", func(path string, v *yaml.Node) { f.TrustedProxies = p.prefixes(v, path) }},
+		{"sigv2", func(path string, v *yaml.Node) {
+			if b, ok := p.boolean(v, path); ok {
+				f.SigV2 = b
+			}
+		}},
 		{"server", func(path string, v *yaml.Node) { p.server(v, path, &f.Server) }},
 		{"upstream", func(path string, v *yaml.Node) { p.st.upstream = p.upstream(v, path, &f.Upstream) }},
 		{"issuers", func(path string, v *yaml.Node) { f.Issuers = p.issuers(v, path) }},

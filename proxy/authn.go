@@ -43,9 +43,10 @@ type principalEntry struct {
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
-// used: an OIDC bearer token, SigV4 (session or service credentials, in a
-// header or presigned), or, when nothing else is sent, a browser session
-// cookie. Cookies are ambient, so explicit credentials always win.
+// used: an OIDC bearer token, SigV4 or, when the generation accepts it,
+// Signature Version 2 (session or service credentials, in a header or
+// presigned), or, when nothing else is sent, a browser session cookie.
+// Cookies are ambient, so explicit credentials always win.
 func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, *s3err.Error) {
 	authz := r.Header.Get("Authorization")
 	q := ex.queryValues(r)
@@ -70,10 +71,12 @@ func (h *Handler) authenticate(ex *exchange, r *http.Request) (*principalEntry, 
 	case strings.HasPrefix(authz, "AWS4-ECDSA-P256-SHA256"), q.Get("X-Amz-Algorithm") == "AWS4-ECDSA-P256-SHA256":
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest", "SigV4a (AWS4-ECDSA-P256-SHA256) is not supported.")
-	case strings.HasPrefix(authz, "AWS "), q.Has("AWSAccessKeyId"):
+	case strings.HasPrefix(authz, "AWS "), q.Has("AWSAccessKeyId"), q.Has("Signature") && !q.Has("X-Amz-Algorithm"):
+		if ex.gen.SigV2 {
+			return h.sigv2Auth(ex, r)
+		}
 		ex.ev.Reason = "unsupported_auth"
-		return nil, s3err.New(http.StatusBadRequest, "InvalidRequest",
-			"Signature Version 2 is not supported; sign with SigV4 (credentials from iamgate's STS) or send Authorization: Bearer <OIDC token>.")
+		return nil, errSigV2Off
 	case authz != "" || presigned:
 		ex.ev.Reason = "unsupported_auth"
 		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Unsupported Authorization type.")

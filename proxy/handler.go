@@ -47,6 +47,10 @@ type Generation struct {
 	Revocations []identity.Revocation
 	// Services are the static service credentials by access key ID.
 	Services map[string]*ServiceCredential
+	// SigV2 accepts Signature Version 2 (header, presigned and browser
+	// form) from session and service credentials; false refuses it with
+	// InvalidRequest.
+	SigV2 bool
 	// IssuerURLs maps the configured issuer names to their URLs, for
 	// audit events.
 	IssuerURLs map[string]string
@@ -313,6 +317,7 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		// classification, the conditions and the upstream request.
 		view := *r
 		view.Header = hdr
+		view.URL = ex.classifyURL(r)
 		req, serr = s3req.Classify(&view, gen.S3)
 	}
 	if req != nil {

@@ -38,7 +38,8 @@ const (
 
 // servePostObject handles a browser form upload (POST /bucket with
 // multipart/form-data): the credentials and the signed policy document are
-// form fields. It reads the fields (they must precede the file), verifies
+// form fields (SigV4, or Signature Version 2 when the generation accepts
+// it). It reads the fields (they must precede the file), verifies
 // the policy signature with the caller's secret, applies the policy,
 // substitutes ${filename}, authorizes s3:PutObject (and the tagging, ACL
 // and object-lock actions the fields ask for) on the final key, and then
@@ -66,22 +67,9 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 		return bad("bad_request", serr)
 	}
 
-	a, serr := sigv4.ParsePostAuth(up.form, h.cfg.Region)
-	if serr != nil {
-		return h.sigFailure(ex, "malformed_signature", serr).WithResource(resource)
-	}
-	ex.ev.AccessKeyID = a.AccessKeyID
-	var pe *principalEntry
-	if a.SecurityToken != "" {
-		pe, serr = h.sessionPrincipal(ex, a)
-	} else {
-		pe, serr = h.servicePrincipal(ex, a)
-	}
+	pe, serr := h.postAuth(ex, up.form)
 	if serr != nil {
 		return serr.WithResource(resource)
-	}
-	if serr := sigv4.VerifyPostSignature(a, up.form[sigv4.FieldPolicy], pe.secret); serr != nil {
-		return h.sigFailure(ex, "bad_signature", serr).WithResource(resource)
 	}
 	h.fillIdentity(ex, pe)
 
@@ -140,6 +128,49 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 	ex.fwd = forward{path: req.UpstreamPath, header: r.Header}
 	h.forward(ex, ex.w, r, transport) // the form transport as the last hop
 	return nil
+}
+
+// postAuth verifies the signature of a form over its policy field, with
+// the secret of the access key it names: SigV4 (x-amz-credential,
+// x-amz-signature) or, when the generation accepts it, Signature Version 2
+// (AWSAccessKeyId, signature).
+func (h *Handler) postAuth(ex *exchange, form sigv4.PostForm) (*principalEntry, *s3err.Error) {
+	_, v2key := form[sigv4.FieldV2AccessKey]
+	_, v2sig := form[sigv4.FieldV2Signature]
+	if v2key || v2sig {
+		ex.ev.SignatureVersion = "SigV2"
+		if !ex.gen.SigV2 {
+			ex.ev.Reason = "unsupported_auth"
+			return nil, errSigV2Off
+		}
+		ex.ev.AuthMethod = "sigv2-post"
+		a, serr := sigv4.ParseV2PostAuth(form)
+		if serr != nil {
+			return nil, h.sigFailure(ex, "malformed_signature", serr)
+		}
+		ex.ev.AccessKeyID = a.AccessKeyID
+		pe, serr := h.credentialPrincipal(ex, a.AccessKeyID, a.SecurityToken)
+		if serr != nil {
+			return nil, serr
+		}
+		if serr := sigv4.VerifyV2PostSignature(a, form[sigv4.FieldPolicy], pe.secret); serr != nil {
+			return nil, h.sigFailure(ex, "bad_signature", serr)
+		}
+		return pe, nil
+	}
+	a, serr := sigv4.ParsePostAuth(form, h.cfg.Region)
+	if serr != nil {
+		return nil, h.sigFailure(ex, "malformed_signature", serr)
+	}
+	ex.ev.AccessKeyID = a.AccessKeyID
+	pe, serr := h.credentialPrincipal(ex, a.AccessKeyID, a.SecurityToken)
+	if serr != nil {
+		return nil, serr
+	}
+	if serr := sigv4.VerifyPostSignature(a, form[sigv4.FieldPolicy], pe.secret); serr != nil {
+		return nil, h.sigFailure(ex, "bad_signature", serr)
+	}
+	return pe, nil
 }
 
 // formUpstream is what re-issuing a browser form needs from the

@@ -48,12 +48,7 @@ func (h *Handler) sigv4Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 		}
 	}
 	ex.ev.AccessKeyID = a.AccessKeyID
-	var pe *principalEntry
-	if a.SecurityToken != "" {
-		pe, serr = h.sessionPrincipal(ex, a)
-	} else {
-		pe, serr = h.servicePrincipal(ex, a)
-	}
+	pe, serr := h.credentialPrincipal(ex, a.AccessKeyID, a.SecurityToken)
 	if serr != nil {
 		return nil, serr
 	}
@@ -76,23 +71,34 @@ func (h *Handler) sigFailure(ex *exchange, reason string, e *s3err.Error) *s3err
 	return e
 }
 
+// credentialPrincipal resolves the access key of a signed request (SigV4
+// or Signature Version 2, header, presigned or form): STS session
+// credentials when a session token comes with it, a service credential
+// otherwise. The signature is verified afterwards with the entry's secret.
+func (h *Handler) credentialPrincipal(ex *exchange, accessKeyID, token string) (*principalEntry, *s3err.Error) {
+	if token != "" {
+		return h.sessionPrincipal(ex, accessKeyID, token)
+	}
+	return h.servicePrincipal(ex, accessKeyID)
+}
+
 // sessionPrincipal opens an STS session token, checks that it belongs to
 // the access key, is not revoked and that its roles still exist and still
 // trust the identity it was issued to. The result is cached per token.
-func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry, *s3err.Error) {
+func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*principalEntry, *s3err.Error) {
 	gen := ex.gen
 	if gen.Sessions == nil {
 		return nil, h.sigFailure(ex, "sts_disabled", s3err.New(http.StatusBadRequest, "InvalidToken",
 			"This iamgate does not accept session credentials (no sts section in its configuration)."))
 	}
-	key := principalKey{hash: sha256.Sum256([]byte(a.SecurityToken)), role: "\x00session"}
+	key := principalKey{hash: sha256.Sum256([]byte(token)), role: "\x00session"}
 	if pe, ok := gen.principals.get(key, ex.start); ok {
-		if pe.accessKeyID != a.AccessKeyID {
+		if pe.accessKeyID != accessKeyID {
 			return nil, h.sigFailure(ex, "key_mismatch", errKeyMismatch)
 		}
 		return pe, nil
 	}
-	s, err := gen.Sessions.Open(a.SecurityToken, ex.start)
+	s, err := gen.Sessions.Open(token, ex.start)
 	if err != nil {
 		if se, ok := err.(*identity.SessionError); ok && se.Reason == identity.SessionExpired {
 			return nil, h.sigFailure(ex, "expired", s3err.New(http.StatusBadRequest, "ExpiredToken",
@@ -101,7 +107,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 		return nil, h.sigFailure(ex, "invalid_session", s3err.New(http.StatusBadRequest, "InvalidToken",
 			"The provided token is malformed or otherwise invalid."))
 	}
-	if s.AccessKeyID != a.AccessKeyID {
+	if s.AccessKeyID != accessKeyID {
 		return nil, h.sigFailure(ex, "key_mismatch", errKeyMismatch)
 	}
 	if s.IsKind(identity.KindBrowser) {
@@ -128,10 +134,16 @@ func (h *Handler) sessionPrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry
 var errKeyMismatch = s3err.New(http.StatusForbidden, "InvalidAccessKeyId",
 	"The access key ID does not belong to the provided session token.")
 
-// servicePrincipal looks up a configured service credential.
-func (h *Handler) servicePrincipal(ex *exchange, a *sigv4.Auth) (*principalEntry, *s3err.Error) {
+// servicePrincipal looks up a configured service credential. A session
+// access key without its token is MissingSecurityHeader: service
+// credentials never start with identity.AccessKeyPrefix.
+func (h *Handler) servicePrincipal(ex *exchange, accessKeyID string) (*principalEntry, *s3err.Error) {
 	gen := ex.gen
-	sc, ok := gen.Services[a.AccessKeyID]
+	sc, ok := gen.Services[accessKeyID]
+	if !ok && strings.HasPrefix(accessKeyID, identity.AccessKeyPrefix) {
+		return nil, h.sigFailure(ex, "missing_token", s3err.New(http.StatusBadRequest, "MissingSecurityHeader",
+			"Your request was missing a required header: x-amz-security-token. The access key ID belongs to session credentials, which are used with their session token."))
+	}
 	if !ok {
 		return nil, h.sigFailure(ex, "unknown_access_key", s3err.New(http.StatusForbidden, "InvalidAccessKeyId",
 			"The access key ID you provided does not exist in our records."))

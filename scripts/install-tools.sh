@@ -71,6 +71,7 @@ install_clients() {
 	python3 -c 'import boto3' 2>/dev/null || { echo "install-tools: python3 with boto3 is required" >&2; exit 1; }
 	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
+	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 }
 
 for t in $want; do

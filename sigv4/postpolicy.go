@@ -360,8 +360,9 @@ func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 //     empty string; the bucket field is always the bucket of the request.
 //     A starts-with on content-type holds when each comma-separated
 //     value starts with the prefix;
-//   - every form field except policy, x-amz-signature, file and x-ignore-*
-//     is named by a condition ("Extra input fields").
+//   - every form field except policy, x-amz-signature (AWSAccessKeyId and
+//     signature for Signature Version 2), file and x-ignore-* is named by
+//     a condition ("Extra input fields").
 //
 // form must hold the key as it will be stored (${filename} substituted).
 // The content-length-range is enforced on the file by the caller (see
@@ -387,7 +388,7 @@ func (p *PostPolicy) Check(form PostForm, bucket string, now time.Time) *s3err.E
 	for name := range form {
 		switch {
 		case covered[name], name == FieldPolicy, name == FieldSignature, name == FieldFile, name == FieldBucket,
-			strings.HasPrefix(name, "x-ignore-"):
+			name == FieldV2AccessKey, name == FieldV2Signature, strings.HasPrefix(name, "x-ignore-"):
 		default:
 			extra = append(extra, name)
 		}

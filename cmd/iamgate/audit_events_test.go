@@ -23,6 +23,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/devissuer"
+	"github.com/iamgate/iamgate/internal/sigv2test"
 	"github.com/iamgate/iamgate/sigv4"
 )
 
@@ -142,7 +143,7 @@ func TestEveryEventVariantValidates(t *testing.T) {
 	get("/bkt/home/a", "Authorization", "Bearer "+expired)
 	// No credentials, unsupported ones, two at once.
 	get("/bkt/home/a")
-	get("/bkt/home/a", "Authorization", "AWS AKID:c2ln")
+	get("/bkt/home/a", "Authorization", "AWS4-ECDSA-P256-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request")
 	get("/bkt/home/a?X-Amz-Credential=x", "Authorization", "Bearer "+alice)
 
 	// STS: issued and refused.
@@ -184,6 +185,39 @@ func TestEveryEventVariantValidates(t *testing.T) {
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	send(req)
 
+	// Signature Version 2: session credentials in the header, presigned
+	// and in a form; a service credential; a malformed header; an expired
+	// URL.
+	v2 := sigv2test.Credentials{AccessKeyID: session.AccessKeyID, SecretAccessKey: session.SecretAccessKey, SessionToken: session.SessionToken}
+	req, _ = http.NewRequest("GET", base+"/bkt/home/a", nil)
+	sigv2test.Sign(req, v2, time.Now(), "")
+	send(req)
+	req, _ = http.NewRequest("GET", base+"/bkt/home/a", nil)
+	req, _ = http.NewRequest("GET", sigv2test.Presign(req, v2, time.Now().Add(time.Minute), ""), nil)
+	send(req)
+	req, _ = http.NewRequest("GET", base+"/bkt/home/a", nil)
+	sigv2test.Sign(req, sigv2test.Credentials{AccessKeyID: "IAMGATENIGHTLY01", SecretAccessKey: "service-secret-0123456789"}, time.Now(), "")
+	send(req)
+	get("/bkt/home/a", "Authorization", "AWS AKID:c2ln")
+	req, _ = http.NewRequest("GET", base+"/bkt/home/a", nil)
+	req, _ = http.NewRequest("GET", sigv2test.Presign(req, v2, time.Now().Add(-time.Minute), ""), nil)
+	send(req)
+	policy := fmt.Sprintf(`{"expiration":%q,"conditions":[{"bucket":"bkt"},{"key":"home/form2.txt"},{"x-amz-security-token":%q}]}`,
+		time.Now().Add(10*time.Minute).UTC().Format("2006-01-02T15:04:05.000Z"), session.SessionToken)
+	form.Reset()
+	mw = multipart.NewWriter(&form)
+	mw.WriteField("key", "home/form2.txt")
+	fields2 := sigv2test.PostFields([]byte(policy), v2)
+	for _, k := range slices.Sorted(maps.Keys(fields2)) {
+		mw.WriteField(k, fields2[k])
+	}
+	fw, _ = mw.CreateFormFile("file", "form.txt")
+	fw.Write([]byte("form body"))
+	mw.Close()
+	req, _ = http.NewRequest("POST", base+"/bkt", &form)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	send(req)
+
 	// Reloads: the revocation rule changes, then a broken file is rejected.
 	if err := a.reload(ctx, "signal"); err != nil {
 		t.Fatal(err)
@@ -213,6 +247,9 @@ func TestEveryEventVariantValidates(t *testing.T) {
 			t.Fatal(err)
 		}
 		seen[strings.Join([]string{ev.Kind, ev.AuthMethod, ev.Decision, ev.Reason}, " ")] = true
+		if ev.SignatureVersion != "" {
+			seen[strings.Join([]string{ev.Kind, ev.AuthMethod, ev.SignatureVersion, ev.Decision}, " ")] = true
+		}
 		if bytes.Contains(line, []byte(alice)) || bytes.Contains(line, []byte(session.SessionToken)) ||
 			bytes.Contains(line, []byte(session.SecretAccessKey)) || bytes.Contains(line, []byte("service-secret-0123456789")) {
 			t.Errorf("a token or secret reached the audit log: %s", line)
@@ -227,6 +264,9 @@ func TestEveryEventVariantValidates(t *testing.T) {
 		"s3 sigv4 allow allowed", "s3 sigv4-presigned allow allowed", "s3 service-credential allow allowed",
 		"auth_failure service-credential deny expired", "auth_failure sigv4 deny unknown_access_key",
 		"s3 sigv4-post allow allowed",
+		"s3 sigv2 allow allowed", "s3 sigv2-presigned allow allowed", "s3 sigv2-post allow allowed",
+		"auth_failure sigv2 deny malformed_signature", "auth_failure sigv2-presigned deny expired",
+		"s3 service-credential SigV2 allow",
 		"stop  allow ", "checkpoint  allow close",
 	} {
 		if !seen[want] {

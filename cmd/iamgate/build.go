@@ -112,6 +112,7 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 		Verifier:       v,
 		S3:             s3req.Config{VirtualHostDomains: f.VirtualHostDomains},
 		TrustedProxies: f.TrustedProxies,
+		SigV2:          f.SigV2,
 		Digest:         f.Digest,
 		IssuerURLs:     map[string]string{},
 		AuditClaims:    f.Audit.Claims,
