@@ -195,7 +195,9 @@ func TestClassify(t *testing.T) {
 			"x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z", "x-amz-object-lock-legal-hold", "ON"},
 			op: OpPutObject, bucket: "bkt", key: "k", upstream: "/bkt/k",
 			checks: []Check{ck(authz.PutObject, kARN), ck(authz.PutObjectTagging, kARN), ck(authz.PutObjectAcl, kARN),
-				ck(authz.PutObjectRetention, kARN), ck(authz.PutObjectLegalHold, kARN)}},
+				ck(authz.PutObjectRetention, kARN), ck(authz.PutObjectLegalHold, kARN)},
+			s3: authz.S3Context{RequestTags: authz.TagSet{Keys: []string{"a"}, Values: []string{"b"}},
+				ObjectLockMode: authz.V("GOVERNANCE"), ObjectLockRetainUntilDate: authz.V("2030-01-01T00:00:00Z"), ObjectLockLegalHold: authz.V("ON")}},
 		{name: "PutObject private ACL needs no ACL permission", method: "PUT", path: "/bkt/k", hdr: []string{"x-amz-acl", "Private"},
 			op: OpPutObject, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN)}, upstream: "/bkt/k"},
 		{name: "PutObject private ACL plus a grant", method: "PUT", path: "/bkt/k", hdr: []string{"x-amz-acl", "private", "x-amz-grant-read", "id=x"},
@@ -496,7 +498,7 @@ func TestClassify(t *testing.T) {
 			if len(got.Checks) != len(tc.checks) || len(tc.checks) > 0 && !reflect.DeepEqual(got.Checks, tc.checks) {
 				t.Errorf("checks = %v, want %v", got.Checks, tc.checks)
 			}
-			if got.S3 != tc.s3 {
+			if !reflect.DeepEqual(got.S3, tc.s3) {
 				t.Errorf("S3 = %+v, want %+v", got.S3, tc.s3)
 			}
 			if got.UpstreamPath != tc.upstream {
