@@ -35,8 +35,8 @@ func TestClassifyConditionKeys(t *testing.T) {
 		errCode string
 	}{
 		{name: "PutObject tags and payload hash", method: "PUT", path: "/bkt/k",
-			hdr: []string{"X-Amz-Tagging", "b=2&a=x+y&&c", "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"},
-			s3:  authz.S3Context{RequestTags: tags("b", "2", "a", "x y", "c", ""), ContentSHA256: authz.V("UNSIGNED-PAYLOAD")},
+			hdr:     []string{"X-Amz-Tagging", "b=2&a=x+y&&c", "X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"},
+			s3:      authz.S3Context{RequestTags: tags("b", "2", "a", "x y", "c", ""), ContentSHA256: authz.V("UNSIGNED-PAYLOAD")},
 			tagging: []string{"b=2&a=x+y&c="}, tagsOf: []*ObjectRef{nil, nil}},
 		{name: "CreateMultipartUpload tags", method: "POST", path: "/bkt/k", query: "uploads", hdr: []string{"X-Amz-Tagging", "k%20=v%2Fw"},
 			s3: authz.S3Context{RequestTags: tags("k ", "v/w")}, tagging: []string{"k+=v%2Fw"}, tagsOf: []*ObjectRef{nil, nil}},
