@@ -424,3 +424,28 @@ func TestAuthenticationConditionKeys(t *testing.T) {
 		t.Errorf("TLS 1.3 against NumericGreaterThan 1.2: %d", got)
 	}
 }
+
+// A browser form upload is s3:authType POST; its tagging field is an XML
+// Tagging document whose tags are s3:RequestObjectTag, forwarded as parsed.
+func TestPostObjectConditionKeys(t *testing.T) {
+	f, st := newPostFixture(t)
+	withPolicy(t, f, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":["s3:PutObject","s3:PutObjectTagging"],"Resource":"arn:aws:s3:::bkt/*",
+	  "Condition":{"StringEquals":{"s3:authType":"POST","s3:signatureversion":"AWS4-HMAC-SHA256","s3:RequestObjectTag/classification":"public"}}}]}`)
+	form := func(key, tagging string) *browserForm {
+		return newBrowserForm(key, []byte("x"), map[string]string{"tagging": tagging}, []any{"starts-with", "$key", "up/"}).add("tagging", tagging)
+	}
+	res, body := f.post(t, form("up/public", "<Tagging><TagSet><Tag><Key>classification</Key><Value>public</Value></Tag></TagSet></Tagging>"))
+	if res.StatusCode != 204 {
+		t.Fatalf("%d %s", res.StatusCode, body)
+	}
+	if _, fields, _ := st.object("bkt/up/public"); !strings.Contains(fields["tagging"], "<Tag><Key>classification</Key><Value>public</Value></Tag>") {
+		t.Fatalf("forwarded tagging %q", fields["tagging"])
+	}
+	if res, body := f.post(t, form("up/secret", "<Tagging><TagSet><Tag><Key>classification</Key><Value>secret</Value></Tag></TagSet></Tagging>")); res.StatusCode != 403 {
+		t.Fatalf("secret tag: %d %s", res.StatusCode, body)
+	}
+	if res, body := f.post(t, form("up/bad", "<Tagging><TagSet><Tag><Key>a</Key></Tag><Tag><Key>a</Key></Tag></TagSet></Tagging>")); res.StatusCode != 400 || !strings.Contains(body, "InvalidTag") {
+		t.Fatalf("duplicate tag: %d %s", res.StatusCode, body)
+	}
+}

@@ -337,6 +337,13 @@ func postForward(form sigv4.PostForm, bucket, object string) (sigv4.PostForm, []
 		fields[name] = v
 		switch {
 		case name == "tagging":
+			// An XML Tagging document: authorized, and forwarded, as parsed.
+			tags, e := s3req.ParseTagging([]byte(v))
+			if e != nil {
+				return nil, nil, s3ctx, e
+			}
+			s3ctx.RequestTags = tags
+			fields[name] = string(s3req.MarshalTagging(tags))
 			tagging = true
 		case name == "acl", strings.HasPrefix(name, "x-amz-grant-"):
 			acl = true
@@ -347,6 +354,15 @@ func postForward(form sigv4.PostForm, bucket, object string) (sigv4.PostForm, []
 		case name == "x-amz-server-side-encryption":
 			s3ctx.ServerSideEncryption = authz.V(v)
 		}
+	}
+	lock := http.Header{}
+	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
+		if v, ok := fields[name]; ok {
+			lock.Set(name, v)
+		}
+	}
+	if e := s3req.ObjectLockConditions(lock, &s3ctx); e != nil {
+		return nil, nil, s3ctx, e
 	}
 	for _, c := range []struct {
 		on  bool

@@ -700,7 +700,7 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 				req.TaggingHeader = []string{TaggingHeader(tags)}
 			}
 		}
-		if e := objectLockHeaders(r.Header, &req.S3); e != nil {
+		if e := ObjectLockConditions(r.Header, &req.S3); e != nil {
 			return nil, e
 		}
 		if hasACLHeaders(r.Header) {

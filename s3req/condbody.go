@@ -241,11 +241,12 @@ func marshalCreateBucket(loc string) []byte {
 	return b.Bytes()
 }
 
-// objectLockHeaders reads the object-lock headers of PutObject, CopyObject
-// and CreateMultipartUpload into the condition values, as the store
-// reads them (mode and legal hold in any letter case), and refuses values
-// the store would refuse.
-func objectLockHeaders(h http.Header, s3 *authz.S3Context) *s3err.Error {
+// ObjectLockConditions reads the object-lock headers of PutObject,
+// CopyObject and CreateMultipartUpload (or the fields of a browser form
+// upload, as canonical header names) into the condition values, as the
+// store reads them (mode and legal hold in any letter case), and refuses
+// values the store would refuse.
+func ObjectLockConditions(h http.Header, s3 *authz.S3Context) *s3err.Error {
 	if v, ok := headerValue(h, hLockMode); ok {
 		switch m := strings.ToUpper(v); m {
 		case lockGovernance, lockCompliance:

@@ -115,6 +115,7 @@ func TestParseTagging(t *testing.T) {
 		want authz.TagSet
 	}{
 		{`<Tagging><TagSet/></Tagging>`, authz.TagSet{}},
+		{`<Tagging/>`, authz.TagSet{}},
 		{`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Tagging ` + ns + `><TagSet><Tag><Key>classification</Key><Value>secret</Value></Tag>` +
 			"\n  " + `<Tag><Key>Team Name</Key><Value>blue/green: a+b=c @x</Value></Tag><Tag><Key>empty</Key></Tag></TagSet></Tagging>`,
 			tags("classification", "secret", "Team Name", "blue/green: a+b=c @x", "empty", "")},
@@ -136,7 +137,6 @@ func TestParseTagging(t *testing.T) {
 	}
 	bad := []struct{ body, code, msg string }{
 		{``, "MalformedXML", "no <Tagging>"},
-		{`<Tagging/>`, "MalformedXML", "<TagSet> is missing"},
 		{`<Tags><TagSet/></Tags>`, "MalformedXML", "root element"},
 		{`<Tagging><TagSet/><TagSet/></Tagging>`, "MalformedXML", "more than once"},
 		{`<Tagging><TagSet><Tag><Key>a</Key><Key>b</Key></Tag></TagSet></Tagging>`, "MalformedXML", "more than once"},

@@ -106,7 +106,8 @@ func TaggingHeader(t authz.TagSet) string {
 //
 //	<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag>{0,10}</TagSet></Tagging>
 //
-// A missing <Value> is the empty value. Structural problems are S3's
+// A missing <Value> is the empty value; <Tagging/> without a <TagSet>
+// has no tags. Structural problems are S3's
 // MalformedXML; invalid, duplicate or too many tags are InvalidTag.
 // Forward MarshalTagging of the result.
 func ParseTagging(body []byte) (authz.TagSet, *s3err.Error) {
@@ -136,7 +137,7 @@ func parseTagging(body []byte, request bool) (authz.TagSet, *s3err.Error) {
 		return t, e
 	}
 	if set == nil {
-		return t, malformedDoc(doc, "<TagSet> is missing.")
+		return t, nil // <Tagging/>: no tags, as the store reads it
 	}
 	if e := set.only(doc, "Tag"); e != nil {
 		return t, e
