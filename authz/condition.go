@@ -105,6 +105,20 @@ const (
 	keyLockLegalHold
 	keyLockRemainingDays
 	keyLocationConstraint
+	keyACL
+	keyGrantFullControl
+	keyGrantRead
+	keyGrantReadACP
+	keyGrantWrite
+	keyGrantWriteACP
+	keyStorageClass
+	keyMetadataDirective
+	keySSEKMSKeyID
+	keySSECustomerAlgorithm
+	keyWebsiteRedirect
+	keyObjectOwnership
+	keyIfMatch
+	keyIfNoneMatch
 	keyRequestTagKeys // multi-valued
 	keyRequestTag     // s3:RequestObjectTag/<key>
 	keyExistingTag    // s3:ExistingObjectTag/<key>: fetched lazily
@@ -141,6 +155,20 @@ var keyNames = []struct {
 	{"s3:object-lock-legal-hold", keyLockLegalHold},
 	{"s3:object-lock-remaining-retention-days", keyLockRemainingDays},
 	{"s3:locationconstraint", keyLocationConstraint},
+	{"s3:x-amz-acl", keyACL},
+	{"s3:x-amz-grant-full-control", keyGrantFullControl},
+	{"s3:x-amz-grant-read", keyGrantRead},
+	{"s3:x-amz-grant-read-acp", keyGrantReadACP},
+	{"s3:x-amz-grant-write", keyGrantWrite},
+	{"s3:x-amz-grant-write-acp", keyGrantWriteACP},
+	{"s3:x-amz-storage-class", keyStorageClass},
+	{"s3:x-amz-metadata-directive", keyMetadataDirective},
+	{"s3:x-amz-server-side-encryption-aws-kms-key-id", keySSEKMSKeyID},
+	{"s3:x-amz-server-side-encryption-customer-algorithm", keySSECustomerAlgorithm},
+	{"s3:x-amz-website-redirect-location", keyWebsiteRedirect},
+	{"s3:x-amz-object-ownership", keyObjectOwnership},
+	{"s3:if-match", keyIfMatch},
+	{"s3:if-none-match", keyIfNoneMatch},
 	{"s3:RequestObjectTagKeys", keyRequestTagKeys},
 }
 
@@ -165,38 +193,24 @@ var conditionKeys = func() map[string]keyKind {
 // than as typos. A statement relying on one could never be decided the
 // way its author meant.
 var unsuppliedKeys = map[string]string{
-	"s3:accessgrantsinstancearn":                         "S3 Access Grants",
-	"s3:accesspointnetworkorigin":                        "access points",
-	"s3:dataaccesspointaccount":                          "access points",
-	"s3:dataaccesspointarn":                              "access points",
-	"s3:existingjoboperation":                            "S3 Batch Operations",
-	"s3:existingjobpriority":                             "S3 Batch Operations",
-	"s3:jobsuspendedcause":                               "S3 Batch Operations",
-	"s3:requestjoboperation":                             "S3 Batch Operations",
-	"s3:requestjobpriority":                              "S3 Batch Operations",
-	"s3:inventoryaccessibleoptionalfields":               "S3 Inventory",
-	"s3:destinationregion":                               "replication",
-	"s3:isreplicationpauserequest":                       "replication",
-	"s3:resourceaccount":                                 "AWS accounts",
-	"s3:objectcreationoperation":                         "conditional writes",
-	"s3:if-match":                                        "conditional writes",
-	"s3:if-none-match":                                   "conditional writes",
-	"s3:signatureage":                                    "signature age",
-	"s3:x-amz-acl":                                       "ACL headers",
-	"s3:x-amz-grant-full-control":                        "ACL headers",
-	"s3:x-amz-grant-read":                                "ACL headers",
-	"s3:x-amz-grant-read-acp":                            "ACL headers",
-	"s3:x-amz-grant-write":                               "ACL headers",
-	"s3:x-amz-grant-write-acp":                           "ACL headers",
-	"s3:x-amz-object-ownership":                          "object ownership",
-	"s3:x-amz-metadata-directive":                        "copy directives",
-	"s3:x-amz-storage-class":                             "storage classes",
-	"s3:x-amz-website-redirect-location":                 "website redirects",
-	"s3:x-amz-server-side-encryption-aws-kms-key-id":     "SSE-KMS key ids",
-	"s3:x-amz-server-side-encryption-customer-algorithm": "SSE-C",
-	"aws:tagkeys":                                        "resource tags",
-	"aws:principaltype":                                  "principal types",
-	"aws:groups":                                         "MinIO groups (use jwt:groups)",
+	"s3:accessgrantsinstancearn":           "S3 Access Grants",
+	"s3:accesspointnetworkorigin":          "access points",
+	"s3:dataaccesspointaccount":            "access points",
+	"s3:dataaccesspointarn":                "access points",
+	"s3:existingjoboperation":              "S3 Batch Operations",
+	"s3:existingjobpriority":               "S3 Batch Operations",
+	"s3:jobsuspendedcause":                 "S3 Batch Operations",
+	"s3:requestjoboperation":               "S3 Batch Operations",
+	"s3:requestjobpriority":                "S3 Batch Operations",
+	"s3:inventoryaccessibleoptionalfields": "S3 Inventory",
+	"s3:destinationregion":                 "replication",
+	"s3:isreplicationpauserequest":         "replication",
+	"s3:resourceaccount":                   "AWS accounts",
+	"s3:objectcreationoperation":           "conditional writes",
+	"s3:signatureage":                      "signature age",
+	"aws:tagkeys":                          "resource tags",
+	"aws:principaltype":                    "principal types",
+	"aws:groups":                           "MinIO groups (use jwt:groups)",
 }
 
 // condition is one (operator, key, values) triple of a Condition block.
@@ -575,6 +589,34 @@ func lookupKey(key keyKind, tag string, v int32, ctx *evalCtx) keyVal {
 		return remainingDays(r)
 	case keyLocationConstraint:
 		return strVal(r.S3.LocationConstraint)
+	case keyACL:
+		return strVal(r.S3.ACL)
+	case keyGrantFullControl:
+		return strVal(r.S3.GrantFullControl)
+	case keyGrantRead:
+		return strVal(r.S3.GrantRead)
+	case keyGrantReadACP:
+		return strVal(r.S3.GrantReadACP)
+	case keyGrantWrite:
+		return strVal(r.S3.GrantWrite)
+	case keyGrantWriteACP:
+		return strVal(r.S3.GrantWriteACP)
+	case keyStorageClass:
+		return strVal(r.S3.StorageClass)
+	case keyMetadataDirective:
+		return strVal(r.S3.MetadataDirective)
+	case keySSEKMSKeyID:
+		return strVal(r.S3.SSEKMSKeyID)
+	case keySSECustomerAlgorithm:
+		return strVal(r.S3.SSECustomerAlgorithm)
+	case keyWebsiteRedirect:
+		return strVal(r.S3.WebsiteRedirectLocation)
+	case keyObjectOwnership:
+		return strVal(r.S3.ObjectOwnership)
+	case keyIfMatch:
+		return strVal(r.S3.IfMatch)
+	case keyIfNoneMatch:
+		return strVal(r.S3.IfNoneMatch)
 	case keyRequestTagKeys:
 		if n := r.S3.RequestTags.Len(); n > 0 {
 			return keyVal{n: n, multi: r.S3.RequestTags.Keys}

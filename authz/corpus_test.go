@@ -74,6 +74,21 @@ type corpusRequest struct {
 	LockLegalHold      *string `json:"lock_legal_hold"`
 	LocationConstraint *string `json:"location_constraint"`
 
+	ACL                     *string `json:"acl"`
+	GrantFullControl        *string `json:"grant_full_control"`
+	GrantRead               *string `json:"grant_read"`
+	GrantReadACP            *string `json:"grant_read_acp"`
+	GrantWrite              *string `json:"grant_write"`
+	GrantWriteACP           *string `json:"grant_write_acp"`
+	StorageClass            *string `json:"storage_class"`
+	MetadataDirective       *string `json:"metadata_directive"`
+	SSEKMSKeyID             *string `json:"sse_kms_key_id"`
+	SSECustomerAlgorithm    *string `json:"sse_customer_algorithm"`
+	WebsiteRedirectLocation *string `json:"website_redirect"`
+	ObjectOwnership         *string `json:"object_ownership"`
+	IfMatch                 *string `json:"if_match"`
+	IfNoneMatch             *string `json:"if_none_match"`
+
 	// RequestTags are the tags the request sets; key order is sorted.
 	RequestTags map[string]string `json:"request_tags"`
 	// ExistingTags are the object's current tags; absent: the request has
@@ -155,7 +170,12 @@ func (r *corpusRequest) request(t *testing.T) (Request, *corpusTags) {
 		SignatureVersion: opt(r.SignatureVersion), AuthType: opt(r.AuthType), TLSVersion: opt(r.TLSVersion),
 		ContentSHA256: opt(r.ContentSHA256), ObjectLockMode: opt(r.LockMode), ObjectLockRetainUntilDate: opt(r.LockRetainUntil),
 		ObjectLockLegalHold: opt(r.LockLegalHold), LocationConstraint: opt(r.LocationConstraint),
-		RequestTags: tagSetOf(r.RequestTags)}
+		RequestTags: tagSetOf(r.RequestTags),
+		ACL:         opt(r.ACL), GrantFullControl: opt(r.GrantFullControl), GrantRead: opt(r.GrantRead),
+		GrantReadACP: opt(r.GrantReadACP), GrantWrite: opt(r.GrantWrite), GrantWriteACP: opt(r.GrantWriteACP),
+		StorageClass: opt(r.StorageClass), MetadataDirective: opt(r.MetadataDirective), SSEKMSKeyID: opt(r.SSEKMSKeyID),
+		SSECustomerAlgorithm: opt(r.SSECustomerAlgorithm), WebsiteRedirectLocation: opt(r.WebsiteRedirectLocation),
+		ObjectOwnership: opt(r.ObjectOwnership), IfMatch: opt(r.IfMatch), IfNoneMatch: opt(r.IfNoneMatch)}
 	var src *corpusTags
 	if r.ExistingTags != nil || r.ExistingTagsError != "" {
 		src = &corpusTags{}

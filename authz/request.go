@@ -69,6 +69,22 @@ type S3Context struct {
 	ObjectLockLegalHold       Value // s3:object-lock-legal-hold: "ON" or "OFF"
 
 	LocationConstraint Value // s3:locationconstraint: CreateBucket's LocationConstraint
+
+	// Request headers, where AWS supplies them (see docs/configuration.md).
+	ACL                     Value // s3:x-amz-acl
+	GrantFullControl        Value // s3:x-amz-grant-full-control
+	GrantRead               Value // s3:x-amz-grant-read
+	GrantReadACP            Value // s3:x-amz-grant-read-acp
+	GrantWrite              Value // s3:x-amz-grant-write
+	GrantWriteACP           Value // s3:x-amz-grant-write-acp
+	StorageClass            Value // s3:x-amz-storage-class
+	MetadataDirective       Value // s3:x-amz-metadata-directive
+	SSEKMSKeyID             Value // s3:x-amz-server-side-encryption-aws-kms-key-id
+	SSECustomerAlgorithm    Value // s3:x-amz-server-side-encryption-customer-algorithm
+	WebsiteRedirectLocation Value // s3:x-amz-website-redirect-location
+	ObjectOwnership         Value // s3:x-amz-object-ownership
+	IfMatch                 Value // s3:if-match
+	IfNoneMatch             Value // s3:if-none-match
 }
 
 // Value is an optional single-valued condition value.

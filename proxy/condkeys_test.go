@@ -449,3 +449,40 @@ func TestPostObjectConditionKeys(t *testing.T) {
 		t.Fatalf("duplicate tag: %d %s", res.StatusCode, body)
 	}
 }
+
+// The request-header keys (ACL, grants, storage class …) read the header
+// the store gets, whether the client sent it as a header or as a query
+// parameter of a presigned URL.
+func TestHeaderConditionKeys(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	withPolicy(t, f, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":["s3:PutObject","s3:PutObjectAcl"],"Resource":"arn:aws:s3:::bkt/*",
+	  "Condition":{"StringEquals":{"s3:x-amz-acl":"bucket-owner-full-control"},"StringEqualsIfExists":{"s3:x-amz-storage-class":"STANDARD"}}}]}`)
+	tok := f.token(t, "alice", "staff")
+	for _, tc := range []struct {
+		path string
+		hdr  []string
+		want int
+	}{
+		{"/bkt/a", []string{"X-Amz-Acl", "bucket-owner-full-control"}, 200},
+		{"/bkt/a?x-amz-acl=bucket-owner-full-control", nil, 200},
+		{"/bkt/a", []string{"X-Amz-Acl", "bucket-owner-full-control", "X-Amz-Storage-Class", "GLACIER"}, 403},
+		{"/bkt/a?x-amz-storage-class=GLACIER", []string{"X-Amz-Acl", "bucket-owner-full-control"}, 403},
+		{"/bkt/a", []string{"X-Amz-Acl", "public-read"}, 403},
+		{"/bkt/a", nil, 403},
+	} {
+		before := f.upLog.count()
+		res, body := f.do(t, "PUT", tc.path, tok, strings.NewReader("x"), tc.hdr...)
+		if res.StatusCode != tc.want {
+			t.Errorf("%s %v: %d %s, want %d", tc.path, tc.hdr, res.StatusCode, body, tc.want)
+			continue
+		}
+		if tc.want == 200 {
+			if up, _ := f.upLog.last(); up.Header.Get("X-Amz-Acl") != "bucket-owner-full-control" {
+				t.Errorf("%s: the store got x-amz-acl %q", tc.path, up.Header.Get("X-Amz-Acl"))
+			}
+		} else if f.upLog.count() != before {
+			t.Errorf("%s: refused request reached the store", tc.path)
+		}
+	}
+}

@@ -272,3 +272,61 @@ func ObjectLockConditions(h http.Header, s3 *authz.S3Context) *s3err.Error {
 	}
 	return nil
 }
+
+// Headers read as condition values.
+const (
+	hGrantFullControl     = "X-Amz-Grant-Full-Control"
+	hGrantRead            = "X-Amz-Grant-Read"
+	hGrantReadACP         = "X-Amz-Grant-Read-Acp"
+	hGrantWrite           = "X-Amz-Grant-Write"
+	hGrantWriteACP        = "X-Amz-Grant-Write-Acp"
+	hStorageClass         = "X-Amz-Storage-Class"
+	hMetadataDirective    = "X-Amz-Metadata-Directive"
+	hSSEKMSKeyID          = "X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"
+	hSSECustomerAlgorithm = "X-Amz-Server-Side-Encryption-Customer-Algorithm"
+	hWebsiteRedirect      = "X-Amz-Website-Redirect-Location"
+	hIfMatch              = "If-Match"
+	hIfNoneMatch          = "If-None-Match"
+)
+
+// headerConditions sets the condition values that are request headers,
+// for the operations AWS supplies them for.
+func headerConditions(op Operation, h http.Header, s3 *authz.S3Context) {
+	set := func(v *authz.Value, name string) {
+		if x, ok := headerValue(h, name); ok {
+			*v = authz.V(x)
+		}
+	}
+	acl := func() {
+		set(&s3.ACL, hACL)
+		set(&s3.GrantFullControl, hGrantFullControl)
+		set(&s3.GrantRead, hGrantRead)
+		set(&s3.GrantReadACP, hGrantReadACP)
+		set(&s3.GrantWrite, hGrantWrite)
+		set(&s3.GrantWriteACP, hGrantWriteACP)
+	}
+	switch op {
+	case OpPutObject, OpCopyObject, OpCreateMultipartUpload:
+		acl()
+		set(&s3.StorageClass, hStorageClass)
+		set(&s3.SSEKMSKeyID, hSSEKMSKeyID)
+		set(&s3.SSECustomerAlgorithm, hSSECustomerAlgorithm)
+		set(&s3.WebsiteRedirectLocation, hWebsiteRedirect)
+		if op == OpCopyObject {
+			set(&s3.MetadataDirective, hMetadataDirective)
+		}
+	case OpPutObjectAcl:
+		acl()
+		set(&s3.StorageClass, hStorageClass)
+	case OpPutBucketAcl:
+		acl()
+	case OpCreateBucket:
+		acl()
+		set(&s3.ObjectOwnership, hObjectOwnership)
+	}
+	switch op {
+	case OpGetObject, OpHeadObject, OpPutObject, OpCopyObject, OpCompleteMultipartUpload:
+		set(&s3.IfMatch, hIfMatch)
+		set(&s3.IfNoneMatch, hIfNoneMatch)
+	}
+}
