@@ -448,6 +448,18 @@ func TestPostObjectConditionKeys(t *testing.T) {
 	if res, body := f.post(t, form("up/bad", "<Tagging><TagSet><Tag><Key>a</Key></Tag><Tag><Key>a</Key></Tag></TagSet></Tagging>")); res.StatusCode != 400 || !strings.Contains(body, "InvalidTag") {
 		t.Fatalf("duplicate tag: %d %s", res.StatusCode, body)
 	}
+	// The acl field is s3:x-amz-acl.
+	withPolicy(t, f, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":["s3:PutObject","s3:PutObjectAcl"],"Resource":"arn:aws:s3:::bkt/*","Condition":{"StringEquals":{"s3:x-amz-acl":"bucket-owner-read"}}}]}`)
+	acl := func(key, v string) *browserForm {
+		return newBrowserForm(key, []byte("x"), map[string]string{"acl": v}, []any{"starts-with", "$key", "up/"}).add("acl", v)
+	}
+	if res, body := f.post(t, acl("up/acl1", "bucket-owner-read")); res.StatusCode != 204 {
+		t.Fatalf("acl bucket-owner-read: %d %s", res.StatusCode, body)
+	}
+	if res, body := f.post(t, acl("up/acl2", "public-read")); res.StatusCode != 403 {
+		t.Fatalf("acl public-read: %d %s", res.StatusCode, body)
+	}
 }
 
 // The request-header keys (ACL, grants, storage class …) read the header

@@ -355,15 +355,18 @@ func postForward(form sigv4.PostForm, bucket, object string) (sigv4.PostForm, []
 			s3ctx.ServerSideEncryption = authz.V(v)
 		}
 	}
-	lock := http.Header{}
-	for _, name := range []string{"x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"} {
-		if v, ok := fields[name]; ok {
-			lock.Set(name, v)
+	// The fields that stand for headers give the same condition values.
+	asHeaders := http.Header{}
+	for name, v := range fields {
+		if name == "acl" {
+			name = "x-amz-acl"
 		}
+		asHeaders.Set(name, v)
 	}
-	if e := s3req.ObjectLockConditions(lock, &s3ctx); e != nil {
+	if e := s3req.ObjectLockConditions(asHeaders, &s3ctx); e != nil {
 		return nil, nil, s3ctx, e
 	}
+	s3req.HeaderConditions(s3req.OpPutObject, asHeaders, &s3ctx)
 	for _, c := range []struct {
 		on  bool
 		act authz.Action

@@ -485,7 +485,7 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	}
 
 	req.add(act, res)
-	headerConditions(op, r.Header, &req.S3)
+	HeaderConditions(op, r.Header, &req.S3)
 	if op == OpCreateBucket {
 		req.Body = BodyCreateBucket
 		if v, ok := headerValue(r.Header, hBucketLockEnabled); ok && strings.EqualFold(strings.TrimSpace(v), "true") {
@@ -649,7 +649,7 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	req.Op = op
 	req.UpstreamQuery = q.upstream(op, sub, mods)
 	req.add(act, res)
-	headerConditions(op, r.Header, &req.S3)
+	HeaderConditions(op, r.Header, &req.S3)
 	switch op {
 	case OpGetObject, OpHeadObject, OpSelectObjectContent, OpGetObjectTagging, OpGetObjectAcl, OpGetObjectAttributes,
 		OpPutObjectTagging, OpPutObjectAcl, OpDeleteObjectTagging:

@@ -289,9 +289,12 @@ const (
 	hIfNoneMatch          = "If-None-Match"
 )
 
-// headerConditions sets the condition values that are request headers,
-// for the operations AWS supplies them for.
-func headerConditions(op Operation, h http.Header, s3 *authz.S3Context) {
+// HeaderConditions sets the condition values that are request headers
+// (ACL and grants, storage class, SSE-KMS key id, SSE-C algorithm, website
+// redirect, metadata directive, object ownership, If-Match and
+// If-None-Match) for the operations AWS supplies them for. Classify calls
+// it; a browser form upload calls it with its fields as headers.
+func HeaderConditions(op Operation, h http.Header, s3 *authz.S3Context) {
 	set := func(v *authz.Value, name string) {
 		if x, ok := headerValue(h, name); ok {
 			*v = authz.V(x)
