@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/tags"
@@ -76,6 +79,7 @@ func TestIntegrationTagPolicies(t *testing.T) {
 	abs, _ := filepath.Abs("testdata/minio-policies")
 	t.Setenv("IT_MINIO_USER", m.AccessKey)
 	t.Setenv("IT_MINIO_PASSWORD", m.SecretKey)
+	t.Setenv("IT_SERVICE_SECRET", "analyst-secret-0123456789")
 	cfg := filepath.Join(dir, "iamgate.yaml")
 	writeFile(t, cfg, fmt.Sprintf(`
 listen: 127.0.0.1:0
@@ -86,8 +90,10 @@ policies:
   classified-read: {file: %s/classified-read.json}
   tagged-uploads: {file: %s/tagged-uploads.json}
   owner-tag: {file: %s/owner-tag.json}
+service_credentials:
+  - {name: analyst-job, access_key_id: IAMGATEANALYST01, secret_access_key: env:IT_SERVICE_SECRET, role: analyst, expires: %s}
 audit: {file: %q}
-`, m.Endpoint, iss.URL(), strings.Join(analyst, ", "), abs, abs, abs, filepath.Join(dir, "audit.log")))
+`, m.Endpoint, iss.URL(), strings.Join(analyst, ", "), abs, abs, abs, itExpiry(24*time.Hour), filepath.Join(dir, "audit.log")))
 	_, gate := startApp(t, cfg)
 	tok, err := iss.Mint(map[string]any{"sub": "u-alice", "preferred_username": "alice", "groups": []any{"analysts"}, "aud": "iamgate"}, time.Hour)
 	if err != nil {
@@ -236,5 +242,94 @@ audit: {file: %q}
 	}
 	if got, _ := root.GetObjectTagging(ctx, "projects", "public.txt", minio.GetObjectTaggingOptions{}); got.ToMap()["owner"] != "alice" {
 		t.Fatalf("a refused PutObjectTagging changed the tags: %v", got)
+	}
+
+	// Real clients tag objects through iamgate with a service credential
+	// (its ${aws:username} is "analyst-job"): their PutObjectTagging
+	// documents, checksums and x-amz-tagging headers are read, authorized
+	// and forwarded as parsed.
+	t.Run("aws-sdk-go-v2", func(t *testing.T) {
+		c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(gate), UsePathStyle: true,
+			RetryMaxAttempts: 1, Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: "IAMGATEANALYST01", SecretAccessKey: "analyst-secret-0123456789"}, nil
+			})})
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("projects"), Key: aws.String("sdk.csv"),
+			Body: strings.NewReader("sdk"), Tagging: aws.String("classification=internal&owner=analyst-job")}); err != nil {
+			t.Fatalf("PutObject with tags: %v", err)
+		}
+		if _, err := c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("projects"), Key: aws.String("sdk.csv"),
+			Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String("classification"), Value: aws.String("public")},
+				{Key: aws.String("owner"), Value: aws.String("analyst-job")}}}}); err != nil {
+			t.Fatalf("PutObjectTagging: %v", err)
+		}
+		got, err := c.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("projects"), Key: aws.String("sdk.csv")})
+		if err != nil || len(got.TagSet) != 2 {
+			t.Fatalf("GetObjectTagging: %v %v", got, err)
+		}
+		if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("projects"), Key: aws.String("sdk.csv")}); err != nil {
+			t.Fatalf("GetObject: %v", err)
+		}
+		_, err = c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("projects"), Key: aws.String("restricted-bob.txt"),
+			Tagging: &s3types.Tagging{TagSet: []s3types.Tag{{Key: aws.String("classification"), Value: aws.String("public")}}}})
+		if errCode(err) != "AccessDenied" {
+			t.Fatalf("PutObjectTagging of a restricted object: %v", err)
+		}
+		if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("projects"), Key: aws.String("restricted-bob.txt")}); errCode(err) != "AccessDenied" {
+			t.Fatalf("GetObject of a restricted object: %v", err)
+		}
+	})
+	t.Run("boto3", func(t *testing.T) {
+		script := `
+import boto3, botocore.config, os, sys
+for mode in ("when_supported", "when_required"):
+    c = boto3.client("s3", endpoint_url=os.environ["EP"], region_name="us-east-1",
+        aws_access_key_id="IAMGATEANALYST01", aws_secret_access_key="analyst-secret-0123456789",
+        config=botocore.config.Config(request_checksum_calculation=mode, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    key = "boto3-" + mode + ".csv"
+    c.put_object(Bucket="projects", Key=key, Body=b"x", Tagging="classification=internal&owner=analyst-job")
+    c.put_object_tagging(Bucket="projects", Key=key, Tagging={"TagSet": [
+        {"Key": "classification", "Value": "public"}, {"Key": "owner", "Value": "analyst-job"}, {"Key": "project", "Value": "a b+c"}]})
+    tags = {t["Key"]: t["Value"] for t in c.get_object_tagging(Bucket="projects", Key=key)["TagSet"]}
+    assert tags == {"classification": "public", "owner": "analyst-job", "project": "a b+c"}, tags
+    try:
+        c.put_object(Bucket="projects", Key=key + ".secret", Body=b"x", Tagging="classification=secret&owner=analyst-job")
+        sys.exit("a secret upload succeeded")
+    except c.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDenied", e.response
+print("boto3 ok")
+`
+		cmd := exec.Command("python3", "-c", script)
+		cmd.Env = append(os.Environ(), "EP="+gate)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "boto3 ok") {
+			t.Fatalf("boto3: %v\n%s", err, out)
+		}
+	})
+	for _, cli := range awsCLIs(t) {
+		t.Run("aws cli "+cli.version, func(t *testing.T) {
+			run := func(args ...string) (string, error) {
+				cmd := exec.Command(cli.path, append(args, "--endpoint-url", gate, "--region", "us-east-1")...)
+				cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=IAMGATEANALYST01", "AWS_SECRET_ACCESS_KEY=analyst-secret-0123456789",
+					"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true")
+				out, err := cmd.CombinedOutput()
+				return string(out), err
+			}
+			key := "cli-" + strings.Fields(cli.version)[0] + ".csv"
+			if out, err := run("s3api", "put-object", "--bucket", "projects", "--key", key, "--tagging", "classification=internal&owner=analyst-job"); err != nil {
+				t.Fatalf("put-object: %v\n%s", err, out)
+			}
+			if out, err := run("s3api", "put-object-tagging", "--bucket", "projects", "--key", key,
+				"--tagging", "TagSet=[{Key=classification,Value=public},{Key=owner,Value=analyst-job}]"); err != nil {
+				t.Fatalf("put-object-tagging: %v\n%s", err, out)
+			}
+			out, err := run("s3api", "get-object-tagging", "--bucket", "projects", "--key", key)
+			if err != nil || !strings.Contains(out, `"public"`) {
+				t.Fatalf("get-object-tagging: %v\n%s", err, out)
+			}
+			if out, err := run("s3api", "put-object-tagging", "--bucket", "projects", "--key", "restricted-bob.txt",
+				"--tagging", "TagSet=[{Key=classification,Value=public}]"); err == nil || !strings.Contains(out, "AccessDenied") {
+				t.Fatalf("put-object-tagging of a restricted object: %v\n%s", err, out)
+			}
+		})
 	}
 }
