@@ -48,6 +48,10 @@ func TestCompileErrors(t *testing.T) {
 			"ForAnyValue:Null":{"s3:prefix":true},
 			"StringLike":"s3:prefix",
 			"StringNotLike":{}}}`)},
+		{"bad-condition-keys", pol(`{"Effect":"Deny","Action":"s3:GetObject","Resource":"*","Condition":{
+			"StringEquals":{"s3:prefx":"x","s3:ExistingObjectTags/class":"x","s3:ExistingObjectTag/":"x","s3:signatureAge":"1",
+				"aws:ResourceTag/class":"x","aws:PrincipalTag/team":"x","aws:Referrer":"x","s3:tlsversion":"1.2"},
+			"StringLike":{"s3:prefix":"${s3:ExistingObjectTag/owner}","s3:delimiter":"${s3:RequestObjectTagKeys}"}}}`)},
 		{"", allowStmt("s3:GetObject", "*", "")},
 		{"valid", allowStmt("s3:GetObject", "*", "")},
 		{"valid", allowStmt("s3:GetObject", "*", "")},

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iamgate/iamgate/internal/editdist"
 )
 
 type opKind uint8
@@ -87,31 +89,128 @@ const (
 	keyCurrentTime
 	keyEpochTime
 	keyUserAgent
+	keyReferer
 	keyPrefix
 	keyDelimiter
 	keyMaxKeys
 	keyCopySource
 	keySSE
 	keyVersionID
-	keyVar // jwt:<claim>, aws:username, aws:userid: resolved per principal
+	keySignatureVersion
+	keyAuthType
+	keyTLSVersion
+	keyContentSHA256
+	keyLockMode
+	keyLockRetainUntil
+	keyLockLegalHold
+	keyLockRemainingDays
+	keyLocationConstraint
+	keyACL
+	keyGrantFullControl
+	keyGrantRead
+	keyGrantReadACP
+	keyGrantWrite
+	keyGrantWriteACP
+	keyStorageClass
+	keyMetadataDirective
+	keySSEKMSKeyID
+	keySSECustomerAlgorithm
+	keyWebsiteRedirect
+	keyObjectOwnership
+	keyIfMatch
+	keyIfNoneMatch
+	keyRequestTagKeys // multi-valued
+	keyRequestTag     // s3:RequestObjectTag/<key>
+	keyExistingTag    // s3:ExistingObjectTag/<key>: fetched lazily
+	keyVar            // jwt:<claim>, aws:username, aws:userid: resolved per principal
 )
 
-// conditionKeys maps lower-cased condition key names to keys; names are
-// case-insensitive, as in AWS. "jwt:<claim>" is handled separately.
-var conditionKeys = map[string]keyKind{
-	"aws:sourceip":                    keySourceIP,
-	"aws:securetransport":             keySecureTransport,
-	"aws:currenttime":                 keyCurrentTime,
-	"aws:epochtime":                   keyEpochTime,
-	"aws:useragent":                   keyUserAgent,
-	"aws:username":                    keyVar,
-	"aws:userid":                      keyVar,
-	"s3:prefix":                       keyPrefix,
-	"s3:delimiter":                    keyDelimiter,
-	"s3:max-keys":                     keyMaxKeys,
-	"s3:x-amz-copy-source":            keyCopySource,
-	"s3:x-amz-server-side-encryption": keySSE,
-	"s3:versionid":                    keyVersionID,
+// keyNames are the condition keys a policy may use, as AWS spells them
+// (names match case-insensitively, as in AWS). "jwt:<claim>" and the tag
+// keys, which take a tag key after the slash, are handled separately.
+var keyNames = []struct {
+	name string
+	kind keyKind
+}{
+	{"aws:SourceIp", keySourceIP},
+	{"aws:SecureTransport", keySecureTransport},
+	{"aws:CurrentTime", keyCurrentTime},
+	{"aws:EpochTime", keyEpochTime},
+	{"aws:UserAgent", keyUserAgent},
+	{"aws:Referer", keyReferer},
+	{"aws:username", keyVar},
+	{"aws:userid", keyVar},
+	{"s3:prefix", keyPrefix},
+	{"s3:delimiter", keyDelimiter},
+	{"s3:max-keys", keyMaxKeys},
+	{"s3:x-amz-copy-source", keyCopySource},
+	{"s3:x-amz-server-side-encryption", keySSE},
+	{"s3:versionid", keyVersionID},
+	{"s3:signatureversion", keySignatureVersion},
+	{"s3:authType", keyAuthType},
+	{"s3:TlsVersion", keyTLSVersion},
+	{"s3:x-amz-content-sha256", keyContentSHA256},
+	{"s3:object-lock-mode", keyLockMode},
+	{"s3:object-lock-retain-until-date", keyLockRetainUntil},
+	{"s3:object-lock-legal-hold", keyLockLegalHold},
+	{"s3:object-lock-remaining-retention-days", keyLockRemainingDays},
+	{"s3:locationconstraint", keyLocationConstraint},
+	{"s3:x-amz-acl", keyACL},
+	{"s3:x-amz-grant-full-control", keyGrantFullControl},
+	{"s3:x-amz-grant-read", keyGrantRead},
+	{"s3:x-amz-grant-read-acp", keyGrantReadACP},
+	{"s3:x-amz-grant-write", keyGrantWrite},
+	{"s3:x-amz-grant-write-acp", keyGrantWriteACP},
+	{"s3:x-amz-storage-class", keyStorageClass},
+	{"s3:x-amz-metadata-directive", keyMetadataDirective},
+	{"s3:x-amz-server-side-encryption-aws-kms-key-id", keySSEKMSKeyID},
+	{"s3:x-amz-server-side-encryption-customer-algorithm", keySSECustomerAlgorithm},
+	{"s3:x-amz-website-redirect-location", keyWebsiteRedirect},
+	{"s3:x-amz-object-ownership", keyObjectOwnership},
+	{"s3:if-match", keyIfMatch},
+	{"s3:if-none-match", keyIfNoneMatch},
+	{"s3:RequestObjectTagKeys", keyRequestTagKeys},
+}
+
+// Tag keys: the prefix (case-insensitive) is followed by a tag key, which
+// is case-sensitive like the tags S3 stores.
+const (
+	prefixRequestTag  = "s3:requestobjecttag/"
+	prefixExistingTag = "s3:existingobjecttag/"
+)
+
+// conditionKeys maps lower-cased condition key names to keys.
+var conditionKeys = func() map[string]keyKind {
+	m := make(map[string]keyKind, len(keyNames))
+	for _, k := range keyNames {
+		m[strings.ToLower(k.name)] = k.kind
+	}
+	return m
+}()
+
+// unsuppliedKeys are condition keys of Amazon S3 and of AWS that iamgate
+// never has a value for: they are refused with this explanation rather
+// than as typos. A statement relying on one could never be decided the
+// way its author meant.
+var unsuppliedKeys = map[string]string{
+	"s3:accessgrantsinstancearn":           "S3 Access Grants",
+	"s3:accesspointnetworkorigin":          "access points",
+	"s3:dataaccesspointaccount":            "access points",
+	"s3:dataaccesspointarn":                "access points",
+	"s3:existingjoboperation":              "S3 Batch Operations",
+	"s3:existingjobpriority":               "S3 Batch Operations",
+	"s3:jobsuspendedcause":                 "S3 Batch Operations",
+	"s3:requestjoboperation":               "S3 Batch Operations",
+	"s3:requestjobpriority":                "S3 Batch Operations",
+	"s3:inventoryaccessibleoptionalfields": "S3 Inventory",
+	"s3:destinationregion":                 "replication",
+	"s3:isreplicationpauserequest":         "replication",
+	"s3:resourceaccount":                   "AWS accounts",
+	"s3:objectcreationoperation":           "conditional writes",
+	"s3:signatureage":                      "signature age",
+	"aws:tagkeys":                          "resource tags",
+	"aws:principaltype":                    "principal types",
+	"aws:groups":                           "MinIO groups (use jwt:groups)",
 }
 
 // condition is one (operator, key, values) triple of a Condition block.
@@ -123,7 +222,8 @@ type condition struct {
 	ifExists bool
 	set      setQual
 	key      keyKind
-	v        int32 // variable id for keyVar
+	v        int32  // variable id for keyVar
+	tag      string // tag key of keyRequestTag and keyExistingTag
 
 	strs  []pattern
 	nums  []float64
@@ -208,9 +308,22 @@ func (c *condition) compileKey(vars *varTable) string {
 		c.key, c.v = keyVar, vars.intern(varDef{kind: varClaim, claim: c.keyName[4:]})
 		return ""
 	}
+	for _, t := range []struct {
+		prefix string
+		kind   keyKind
+	}{{prefixRequestTag, keyRequestTag}, {prefixExistingTag, keyExistingTag}} {
+		if strings.HasPrefix(lower, t.prefix) {
+			c.tag = c.keyName[len(t.prefix):]
+			if c.tag == "" {
+				return "the key needs a tag key after the slash, e.g. \"" + c.keyName + "classification\""
+			}
+			c.key = t.kind
+			return ""
+		}
+	}
 	k, ok := conditionKeys[lower]
 	if !ok {
-		return "unknown condition key"
+		return unknownKeyMessage(c.keyName)
 	}
 	c.key = k
 	switch lower {
@@ -220,6 +333,58 @@ func (c *condition) compileKey(vars *varTable) string {
 		c.v = vars.intern(varDef{kind: varUserID})
 	}
 	return ""
+}
+
+// unknownKeyMessage explains why name is not a condition key iamgate
+// knows: a key it never has a value for, or a probable typo (with the
+// closest key as a suggestion).
+func unknownKeyMessage(name string) string {
+	lower := strings.ToLower(name)
+	if what, ok := unsuppliedKeys[lower]; ok {
+		return "iamgate does not supply this condition key (" + what + "), so a statement using it could never be decided as written"
+	}
+	if strings.HasPrefix(lower, "aws:principaltag/") {
+		return "iamgate does not supply this condition key (the principal's attributes are token claims: use jwt:<claim>)"
+	}
+	for _, p := range []string{"aws:requesttag/", "aws:resourcetag/"} {
+		if strings.HasPrefix(lower, p) {
+			return "iamgate does not supply this condition key (object tags are s3:ExistingObjectTag/<key> and s3:RequestObjectTag/<key>)"
+		}
+	}
+	if s := closestKey(lower); s != "" {
+		return "unknown condition key (did you mean \"" + s + "\"?)"
+	}
+	return "unknown condition key"
+}
+
+// closestKey returns the condition key closest to name (lower case) by
+// edit distance, or "" when none is close enough to be a typo.
+func closestKey(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	best, bestD := "", 0
+	try := func(cand string) {
+		d := editdist.Levenshtein(name, strings.ToLower(cand))
+		if best == "" || d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	for _, k := range keyNames {
+		try(k.name)
+	}
+	for _, p := range []string{"s3:RequestObjectTag/", "s3:ExistingObjectTag/"} {
+		if i := strings.IndexByte(name, '/'); i >= 0 {
+			d := editdist.Levenshtein(name[:i+1], strings.ToLower(p))
+			if best == "" || d < bestD {
+				best, bestD = p+name[i+1:], d
+			}
+		}
+	}
+	if best == "" || bestD > typoLimit(name) {
+		return ""
+	}
+	return best
 }
 
 // conditionValues accepts a string, number or boolean, or a non-empty array
@@ -339,29 +504,41 @@ const (
 	typTime
 	typEpoch
 	typBool
+	typNum
 )
 
 // keyVal is a condition key's value(s) in a request; n == 0 means absent.
-// It is returned by value so evaluation does not allocate.
+// It is returned by value so evaluation does not allocate. undecided is
+// set when the value exists but could not be obtained (the object's tags
+// could not be fetched).
 type keyVal struct {
-	n     int
-	typ   valType
-	s     string
-	multi []string
-	ip    netip.Addr
-	t     time.Time
-	b     bool
+	n         int
+	typ       valType
+	s         string
+	multi     []string
+	ip        netip.Addr
+	t         time.Time
+	b         bool
+	f         float64
+	undecided bool
+}
+
+func strVal(v Value) keyVal {
+	if !v.Present {
+		return keyVal{}
+	}
+	return keyVal{n: 1, s: v.S}
 }
 
 func (c *condition) lookup(ctx *evalCtx) keyVal {
+	return lookupKey(c.key, c.tag, c.v, ctx)
+}
+
+// lookupKey returns the value of key (with its tag key, or variable id)
+// in the request.
+func lookupKey(key keyKind, tag string, v int32, ctx *evalCtx) keyVal {
 	r := ctx.req
-	str := func(v Value) keyVal {
-		if !v.Present {
-			return keyVal{}
-		}
-		return keyVal{n: 1, s: v.S}
-	}
-	switch c.key {
+	switch key {
 	case keySourceIP:
 		if !r.SourceIP.IsValid() {
 			return keyVal{}
@@ -374,32 +551,123 @@ func (c *condition) lookup(ctx *evalCtx) keyVal {
 			return keyVal{}
 		}
 		t := typTime
-		if c.key == keyEpochTime {
+		if key == keyEpochTime {
 			t = typEpoch
 		}
 		return keyVal{n: 1, typ: t, t: r.Time}
 	case keyUserAgent:
-		return keyVal{n: 1, s: r.UserAgent}
+		return keyVal{n: 1, s: r.UserAgent} // always present, as in AWS
+	case keyReferer:
+		return strVal(r.Referer)
 	case keyPrefix:
-		return str(r.S3.Prefix)
+		return strVal(r.S3.Prefix)
 	case keyDelimiter:
-		return str(r.S3.Delimiter)
+		return strVal(r.S3.Delimiter)
 	case keyMaxKeys:
-		return str(r.S3.MaxKeys)
+		return strVal(r.S3.MaxKeys)
 	case keyCopySource:
-		return str(r.S3.CopySource)
+		return strVal(r.S3.CopySource)
 	case keySSE:
-		return str(r.S3.ServerSideEncryption)
+		return strVal(r.S3.ServerSideEncryption)
 	case keyVersionID:
-		return str(r.S3.VersionID)
+		return strVal(r.S3.VersionID)
+	case keySignatureVersion:
+		return strVal(r.S3.SignatureVersion)
+	case keyAuthType:
+		return strVal(r.S3.AuthType)
+	case keyTLSVersion:
+		return strVal(r.S3.TLSVersion)
+	case keyContentSHA256:
+		return strVal(r.S3.ContentSHA256)
+	case keyLockMode:
+		return strVal(r.S3.ObjectLockMode)
+	case keyLockRetainUntil:
+		return strVal(r.S3.ObjectLockRetainUntilDate)
+	case keyLockLegalHold:
+		return strVal(r.S3.ObjectLockLegalHold)
+	case keyLockRemainingDays:
+		return remainingDays(r)
+	case keyLocationConstraint:
+		return strVal(r.S3.LocationConstraint)
+	case keyACL:
+		return strVal(r.S3.ACL)
+	case keyGrantFullControl:
+		return strVal(r.S3.GrantFullControl)
+	case keyGrantRead:
+		return strVal(r.S3.GrantRead)
+	case keyGrantReadACP:
+		return strVal(r.S3.GrantReadACP)
+	case keyGrantWrite:
+		return strVal(r.S3.GrantWrite)
+	case keyGrantWriteACP:
+		return strVal(r.S3.GrantWriteACP)
+	case keyStorageClass:
+		return strVal(r.S3.StorageClass)
+	case keyMetadataDirective:
+		return strVal(r.S3.MetadataDirective)
+	case keySSEKMSKeyID:
+		return strVal(r.S3.SSEKMSKeyID)
+	case keySSECustomerAlgorithm:
+		return strVal(r.S3.SSECustomerAlgorithm)
+	case keyWebsiteRedirect:
+		return strVal(r.S3.WebsiteRedirectLocation)
+	case keyObjectOwnership:
+		return strVal(r.S3.ObjectOwnership)
+	case keyIfMatch:
+		return strVal(r.S3.IfMatch)
+	case keyIfNoneMatch:
+		return strVal(r.S3.IfNoneMatch)
+	case keyRequestTagKeys:
+		if n := r.S3.RequestTags.Len(); n > 0 {
+			return keyVal{n: n, multi: r.S3.RequestTags.Keys}
+		}
+		return keyVal{}
+	case keyRequestTag:
+		if val, ok := r.S3.RequestTags.Get(tag); ok {
+			return keyVal{n: 1, s: val}
+		}
+		return keyVal{}
+	case keyExistingTag:
+		if r.ExistingTags == nil {
+			return keyVal{}
+		}
+		tags, err := r.ExistingTags.ObjectTags()
+		if err != nil {
+			if ctx.tagErr == nil {
+				ctx.tagErr = err
+			}
+			return keyVal{undecided: true}
+		}
+		if val, ok := tags.Get(tag); ok {
+			return keyVal{n: 1, s: val}
+		}
+		return keyVal{}
 	case keyVar:
-		vals := ctx.values(c.v)
+		vals := ctx.values(v)
 		if len(vals) == 1 {
 			return keyVal{n: 1, s: vals[0]}
 		}
 		return keyVal{n: len(vals), multi: vals}
 	}
 	return keyVal{}
+}
+
+// remainingDays is s3:object-lock-remaining-retention-days: the whole days,
+// rounded up, from the request's time to the retain-until date it sets (0
+// for a date that has passed, which the store refuses anyway).
+func remainingDays(r *Request) keyVal {
+	if !r.S3.ObjectLockRetainUntilDate.Present || r.Time.IsZero() {
+		return keyVal{}
+	}
+	until, ok := parseDate(r.S3.ObjectLockRetainUntilDate.S)
+	if !ok {
+		return keyVal{}
+	}
+	days := math.Ceil(until.Sub(r.Time).Hours() / 24)
+	if days < 0 {
+		days = 0
+	}
+	return keyVal{n: 1, typ: typNum, f: days}
 }
 
 // str returns value i as text (typed values are formatted; this allocates
@@ -414,6 +682,8 @@ func (k *keyVal) str(i int) string {
 		return strconv.FormatInt(k.t.Unix(), 10)
 	case typBool:
 		return strconv.FormatBool(k.b)
+	case typNum:
+		return strconv.FormatFloat(k.f, 'f', -1, 64)
 	}
 	if k.multi != nil {
 		return k.multi[i]
@@ -421,59 +691,80 @@ func (k *keyVal) str(i int) string {
 	return k.s
 }
 
+// tri is the outcome of evaluating a condition or a statement: it holds,
+// it does not, or it cannot be decided because a value it reads could not
+// be obtained.
+type tri uint8
+
+const (
+	triFalse tri = iota
+	triTrue
+	triUndecided
+)
+
+func triOf(b bool) tri {
+	if b {
+		return triTrue
+	}
+	return triFalse
+}
+
 // eval reports whether the condition holds for the request.
-func (c *condition) eval(ctx *evalCtx) bool {
+func (c *condition) eval(ctx *evalCtx) tri {
 	k := c.lookup(ctx)
+	if k.undecided {
+		return triUndecided
+	}
 	if c.op.kind == opNull {
 		absent := k.n == 0
 		for _, b := range c.bools {
 			if b == absent {
-				return true
+				return triTrue
 			}
 		}
-		return false
+		return triFalse
 	}
 	if k.n == 0 {
 		switch {
 		case c.set == setAll:
-			return true // vacuously true, as in AWS
+			return triTrue // vacuously true, as in AWS
 		case c.ifExists:
-			return true
+			return triTrue
 		case c.set == setAny:
-			return false
+			return triFalse
 		}
 		// A missing key matches no value: positive operators fail and
 		// negated ones hold (AWS).
-		return c.op.negate
+		return triOf(c.op.negate)
 	}
 	switch c.set {
 	case setAny:
 		for i := 0; i < k.n; i++ {
 			if m, ok := c.matchItem(ctx, &k, i); ok && m != c.op.negate {
-				return true
+				return triTrue
 			}
 		}
-		return false
+		return triFalse
 	case setAll:
 		for i := 0; i < k.n; i++ {
 			if m, ok := c.matchItem(ctx, &k, i); !ok || m == c.op.negate {
-				return false
+				return triFalse
 			}
 		}
-		return true
+		return triTrue
 	}
 	// No set qualifier: a multi-valued key (a claim array) matches if any
 	// of its values matches; a negated operator holds if none does.
 	for i := 0; i < k.n; i++ {
 		m, ok := c.matchItem(ctx, &k, i)
 		if !ok {
-			return false
+			return triFalse
 		}
 		if m {
-			return !c.op.negate
+			return triOf(!c.op.negate)
 		}
 	}
-	return c.op.negate
+	return triOf(c.op.negate)
 }
 
 // matchItem reports whether value i of the key matches any of the
@@ -497,6 +788,8 @@ func (c *condition) matchItem(ctx *evalCtx, k *keyVal, i int) (match, ok bool) {
 		switch k.typ {
 		case typEpoch, typTime:
 			x = float64(k.t.Unix())
+		case typNum:
+			x = k.f
 		case typString:
 			f, err := strconv.ParseFloat(k.str(i), 64)
 			if err != nil || math.IsNaN(f) {

@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,6 +28,9 @@ type corpusCase struct {
 		Role    *string    `json:"role,omitempty"`
 		Policy  string     `json:"policy"`
 		Sid     string     `json:"sid"`
+		// TagsRead, when set, says whether the object's tags were asked
+		// for (s3:ExistingObjectTag is read lazily).
+		TagsRead *bool `json:"tags_read,omitempty"`
 	} `json:"expect"`
 }
 
@@ -59,6 +63,64 @@ type corpusRequest struct {
 	CopySource      *string `json:"copy_source"`
 	SSE             *string `json:"sse"`
 	VersionID       *string `json:"version_id"`
+	Referer         *string `json:"referer"`
+
+	SignatureVersion   *string `json:"signature_version"`
+	AuthType           *string `json:"auth_type"`
+	TLSVersion         *string `json:"tls_version"`
+	ContentSHA256      *string `json:"content_sha256"`
+	LockMode           *string `json:"lock_mode"`
+	LockRetainUntil    *string `json:"lock_retain_until"`
+	LockLegalHold      *string `json:"lock_legal_hold"`
+	LocationConstraint *string `json:"location_constraint"`
+
+	ACL                     *string `json:"acl"`
+	GrantFullControl        *string `json:"grant_full_control"`
+	GrantRead               *string `json:"grant_read"`
+	GrantReadACP            *string `json:"grant_read_acp"`
+	GrantWrite              *string `json:"grant_write"`
+	GrantWriteACP           *string `json:"grant_write_acp"`
+	StorageClass            *string `json:"storage_class"`
+	MetadataDirective       *string `json:"metadata_directive"`
+	SSEKMSKeyID             *string `json:"sse_kms_key_id"`
+	SSECustomerAlgorithm    *string `json:"sse_customer_algorithm"`
+	WebsiteRedirectLocation *string `json:"website_redirect"`
+	ObjectOwnership         *string `json:"object_ownership"`
+	IfMatch                 *string `json:"if_match"`
+	IfNoneMatch             *string `json:"if_none_match"`
+
+	// RequestTags are the tags the request sets; key order is sorted.
+	RequestTags map[string]string `json:"request_tags"`
+	// ExistingTags are the object's current tags; absent: the request has
+	// no ExistingTags source (the key is not supported). ExistingTagsError
+	// makes the source fail.
+	ExistingTags      *map[string]string `json:"existing_tags"`
+	ExistingTagsError string             `json:"existing_tags_error"`
+}
+
+// corpusTags is a TagSource that counts how often it is asked.
+type corpusTags struct {
+	tags  TagSet
+	err   error
+	calls int
+}
+
+func (c *corpusTags) ObjectTags() (TagSet, error) {
+	c.calls++
+	return c.tags, c.err
+}
+
+func tagSetOf(m map[string]string) TagSet {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var t TagSet
+	for _, k := range keys {
+		t.Add(k, m[k])
+	}
+	return t
 }
 
 func (c *corpusCase) config() Config {
@@ -84,7 +146,7 @@ func (c *corpusCase) config() Config {
 	return cfg
 }
 
-func (r *corpusRequest) request(t *testing.T) Request {
+func (r *corpusRequest) request(t *testing.T) (Request, *corpusTags) {
 	req := Request{Action: r.Action, Resource: r.Resource, SecureTransport: r.SecureTransport, UserAgent: r.UserAgent}
 	if r.SourceIP != "" {
 		req.SourceIP = netip.MustParseAddr(r.SourceIP)
@@ -102,9 +164,30 @@ func (r *corpusRequest) request(t *testing.T) Request {
 		}
 		return V(*s)
 	}
+	req.Referer = opt(r.Referer)
 	req.S3 = S3Context{Prefix: opt(r.Prefix), Delimiter: opt(r.Delimiter), MaxKeys: opt(r.MaxKeys),
-		CopySource: opt(r.CopySource), ServerSideEncryption: opt(r.SSE), VersionID: opt(r.VersionID)}
-	return req
+		CopySource: opt(r.CopySource), ServerSideEncryption: opt(r.SSE), VersionID: opt(r.VersionID),
+		SignatureVersion: opt(r.SignatureVersion), AuthType: opt(r.AuthType), TLSVersion: opt(r.TLSVersion),
+		ContentSHA256: opt(r.ContentSHA256), ObjectLockMode: opt(r.LockMode), ObjectLockRetainUntilDate: opt(r.LockRetainUntil),
+		ObjectLockLegalHold: opt(r.LockLegalHold), LocationConstraint: opt(r.LocationConstraint),
+		RequestTags: tagSetOf(r.RequestTags),
+		ACL:         opt(r.ACL), GrantFullControl: opt(r.GrantFullControl), GrantRead: opt(r.GrantRead),
+		GrantReadACP: opt(r.GrantReadACP), GrantWrite: opt(r.GrantWrite), GrantWriteACP: opt(r.GrantWriteACP),
+		StorageClass: opt(r.StorageClass), MetadataDirective: opt(r.MetadataDirective), SSEKMSKeyID: opt(r.SSEKMSKeyID),
+		SSECustomerAlgorithm: opt(r.SSECustomerAlgorithm), WebsiteRedirectLocation: opt(r.WebsiteRedirectLocation),
+		ObjectOwnership: opt(r.ObjectOwnership), IfMatch: opt(r.IfMatch), IfNoneMatch: opt(r.IfNoneMatch)}
+	var src *corpusTags
+	if r.ExistingTags != nil || r.ExistingTagsError != "" {
+		src = &corpusTags{}
+		if r.ExistingTags != nil {
+			src.tags = tagSetOf(*r.ExistingTags)
+		}
+		if r.ExistingTagsError != "" {
+			src.err = errors.New(r.ExistingTagsError)
+		}
+		req.ExistingTags = src
+	}
+	return req, src
 }
 
 func loadCorpus(t testing.TB) map[string]*corpusCase {
@@ -160,12 +243,21 @@ func TestDecisionCorpus(t *testing.T) {
 				}
 				p = p.WithSessionPolicy(sp)
 			}
-			req := c.Request.request(t)
+			req, tags := c.Request.request(t)
 			d := e.Authorize(p, &req)
 			x := c.Expect
 			if d.Allowed != x.Allowed || d.Reason != x.Reason || d.Policy != x.Policy || d.Sid != x.Sid || (x.Role != nil && d.Role != *x.Role) {
 				_, tr := e.Explain(p, &req)
 				t.Errorf("%s:\ngot  %+v\nwant %+v\ntrace %+v", c.Name, d, x, tr)
+			}
+			if x.TagsRead != nil {
+				read := tags != nil && tags.calls > 0
+				if read != *x.TagsRead {
+					t.Errorf("%s: the object's tags were read: %v, want %v", c.Name, read, *x.TagsRead)
+				}
+				if read && !p.ReadsExistingObjectTags(req.Action) {
+					t.Errorf("%s: tags read although ReadsExistingObjectTags(%s) is false", c.Name, req.Action)
+				}
 			}
 			// Explain must agree with Authorize.
 			if ed, _ := e.Explain(p, &req); ed.Allowed != d.Allowed || ed.Reason != d.Reason || ed.Sid != d.Sid {

@@ -36,10 +36,26 @@
 // actions) are reported by Engine.Warnings.
 //
 // Policy variables (${jwt:<claim>}, ${aws:username}, ${aws:userid},
-// ${iamgate:role}, with an optional default ${jwt:team, 'none'}, and the
-// escapes ${*}, ${?}, ${$}) may appear in Resource and in condition values
-// of string and ARN operators; see NewPrincipal for where their values come
-// from. A variable's value is always literal text: a '*' inside a claim is
-// not a wildcard. A variable with several values (an array claim) matches
-// if any of them does. A variable without a value matches nothing.
+// ${iamgate:role}, the single-valued request keys such as ${aws:SourceIp},
+// ${aws:CurrentTime} or ${s3:prefix}, with an optional default
+// ${jwt:team, 'none'}, and the escapes ${*}, ${?}, ${$}) may appear in
+// Resource and in condition values of string and ARN operators; see
+// NewPrincipal for where the principal's values come from, Request for the
+// request's. A variable's value is always literal text: a '*' inside a
+// claim is not a wildcard. A variable with several values (an array claim)
+// matches if any of them does. A variable without a value matches nothing.
+//
+// # Object tags
+//
+// s3:RequestObjectTag/<key> and s3:RequestObjectTagKeys are values of the
+// request (S3Context.RequestTags). s3:ExistingObjectTag/<key> is the
+// object's current tags, which the caller fetches only when asked: a
+// condition on it is evaluated after the statement's action, resource and
+// other conditions match, through Request.ExistingTags, and
+// Principal.ReadsExistingObjectTags says, from the compiled policies,
+// whether a request for an action can need them at all. When the tags
+// cannot be obtained, a statement that reads them is undecided: an
+// undecided Deny refuses the request unless another Deny applies or no
+// Allow does, an undecided Allow allows nothing, and the Decision is
+// ReasonUnavailable instead of a deny the policies may not mean.
 package authz

@@ -89,6 +89,7 @@ type Role struct {
 	allAllow    []int32
 	nameVals    []string // []string{name}, the value of ${iamgate:role}
 	varIDs      []int32  // variables its policies use
+	tags        tagActions
 }
 
 type roleStmt struct {
@@ -239,6 +240,7 @@ func (e *Engine) compileRole(rc RoleConfig) (*Role, []string) {
 		return nil, errs
 	}
 	r.deny, r.allow, r.allDeny, r.allAllow = buildIndex(stmts)
+	r.tags = buildTagActions(stmts, &r.deny, &r.allow)
 	return r, nil
 }
 
@@ -247,7 +249,7 @@ func (s *statement) varIDs() []int32 {
 	var ids []int32
 	for _, p := range s.resources {
 		for _, t := range p.toks {
-			if t.kind == tokVar && t.v != roleVar {
+			if t.kind == tokVar && t.v >= 0 {
 				ids = append(ids, t.v)
 			}
 		}
@@ -258,7 +260,7 @@ func (s *statement) varIDs() []int32 {
 		}
 		for _, p := range c.strs {
 			for _, t := range p.toks {
-				if t.kind == tokVar && t.v != roleVar {
+				if t.kind == tokVar && t.v >= 0 {
 					ids = append(ids, t.v)
 				}
 			}

@@ -16,6 +16,11 @@ const (
 	ReasonNoAllow       ReasonCode = "no_allow"       // no role statement allows the request (default deny)
 	ReasonNoRole        ReasonCode = "no_role"        // the principal holds no role
 	ReasonSessionPolicy ReasonCode = "session_policy" // the roles allow, the session policy does not
+	// ReasonUnavailable: a statement that could decide the request reads a
+	// value that could not be obtained (the object's tags for
+	// s3:ExistingObjectTag/<key>), and no other statement decided it. The
+	// request is refused, as a failure to decide rather than a deny.
+	ReasonUnavailable ReasonCode = "condition_unavailable"
 )
 
 // Decision is the outcome of one authorization question. A deny is a
@@ -75,6 +80,24 @@ func (e *Engine) NewPrincipal(id *Identity, roles []*Role) *Principal {
 	return p
 }
 
+// ReadsExistingObjectTags reports whether a statement of p's roles or
+// session policy that applies to action reads s3:ExistingObjectTag/<key>.
+// It is decided when the policies are compiled; when it is false,
+// Authorize never calls Request.ExistingTags for the action, so a caller
+// need not set it up.
+func (p *Principal) ReadsExistingObjectTags(action Action) bool {
+	if p == nil {
+		return false
+	}
+	act := resolveAction(action)
+	for _, r := range p.roles {
+		if r.tags.reads(&act) {
+			return true
+		}
+	}
+	return p.session != nil && p.session.tags.reads(&act)
+}
+
 // Roles returns the roles the principal holds.
 func (p *Principal) Roles() []*Role { return append([]*Role(nil), p.roles...) }
 
@@ -108,6 +131,8 @@ func Username(claims map[string]any, subject string) string {
 func resolveVar(d varDef, id *Identity) []string {
 	var vals []string
 	switch d.kind {
+	case varRequest:
+		return nil // per request: evalCtx.values
 	case varClaim:
 		if v, ok := lookupClaim(id.Claims, d.claim); ok {
 			vals = claimStrings(v)
@@ -132,24 +157,53 @@ func resolveVar(d varDef, id *Identity) []string {
 // evalCtx is what statement matching reads; it lives on the stack.
 type evalCtx struct {
 	req  *Request
+	defs []varDef // the variables vals resolves
 	vals [][]string
 	role []string // values of ${iamgate:role}
+	// tagErr is the first error of Request.ExistingTags.
+	tagErr error
 }
 
 func (c *evalCtx) values(id int32) []string {
-	if id == roleVar {
+	switch {
+	case id == roleVar:
 		return c.role
-	}
-	if int(id) < len(c.vals) {
+	case int(id) < len(c.vals):
 		return c.vals[id]
 	}
 	return nil
 }
 
+// requestVar returns the value of variable id if it is a request
+// variable (${aws:SourceIp}, ${s3:prefix} ...): isReq is false for the
+// other variables, ok is false when the request has no value (and the
+// variable no default).
+func (c *evalCtx) requestVar(id int32) (val string, isReq, ok bool) {
+	if c == nil || id < 0 || int(id) >= len(c.defs) || c.defs[id].kind != varRequest {
+		return "", false, false
+	}
+	d := &c.defs[id]
+	if k := lookupKey(d.key, "", 0, c); k.n == 1 {
+		return k.str(0), true, true
+	}
+	if d.hasDefault {
+		return d.def, true, true
+	}
+	return "", true, false
+}
+
 // matches reports whether the statement's resource and conditions match;
 // the action has been checked by the caller.
-func (s *statement) matches(c *evalCtx) bool {
-	return s.matchResource(c) && s.matchConditions(c) < 0
+func (s *statement) matches(c *evalCtx) tri {
+	if !s.matchResource(c) {
+		return triFalse
+	}
+	if failed, undecided := s.matchConditions(c); failed >= 0 {
+		return triFalse
+	} else if undecided {
+		return triUndecided
+	}
+	return triTrue
 }
 
 func (s *statement) matchResource(c *evalCtx) bool {
@@ -164,14 +218,28 @@ func (s *statement) matchResource(c *evalCtx) bool {
 }
 
 // matchConditions returns the index of the first condition that does not
-// hold, or -1.
-func (s *statement) matchConditions(c *evalCtx) int {
-	for i, cond := range s.conds {
-		if !cond.eval(c) {
-			return i
+// hold, or -1; undecided reports that none failed but one could not be
+// decided. Conditions on the object's existing tags, which may need a
+// request to the store, are evaluated last, and only when every other
+// condition holds.
+func (s *statement) matchConditions(c *evalCtx) (failed int, undecided bool) {
+	for pass := 0; pass < 2; pass++ {
+		if pass == 1 && !s.existingTags {
+			break
+		}
+		for i, cond := range s.conds {
+			if (cond.key == keyExistingTag) != (pass == 1) {
+				continue
+			}
+			switch cond.eval(c) {
+			case triFalse:
+				return i, false
+			case triUndecided:
+				undecided = true
+			}
 		}
 	}
-	return -1
+	return -1, undecided
 }
 
 // Precomputed details, so the common deny needs no allocation.
@@ -232,24 +300,46 @@ func (e *Engine) Authorize(p *Principal, r *Request) Decision {
 		return Decision{Reason: ReasonNoRole, Detail: "the principal was built by a different engine"}
 	}
 	act := resolveAction(r.Action)
-	ctx := evalCtx{req: r, vals: p.vals}
+	ctx := evalCtx{req: r, defs: e.vars.defs, vals: p.vals}
 
+	// A Deny that cannot be decided (the tags it reads could not be
+	// fetched) may apply. Unless another Deny applies, or no Allow does
+	// anyway, the request is refused as undecidable. The first such
+	// statement is remembered for the Decision; the same goes for an
+	// Allow that cannot be decided when no other Allow applies.
+	var denyUndecided, allowUndecided Decision
 	for _, role := range p.roles {
 		ctx.role = role.nameVals
 		for _, i := range act.candidates(&role.deny, role.allDeny) {
 			rs := &role.stmts[i]
-			if act.appliesTo(rs.st) && rs.st.matches(&ctx) {
+			if !act.appliesTo(rs.st) {
+				continue
+			}
+			switch rs.st.matches(&ctx) {
+			case triTrue:
 				return Decision{Reason: ReasonExplicitDeny, Role: role.name, Policy: rs.policy, Sid: rs.st.sid, Detail: rs.detail}
+			case triUndecided:
+				if denyUndecided.Reason == "" {
+					denyUndecided = unavailable(role.name, rs.policy, rs.st, ctx.tagErr)
+				}
 			}
 		}
 	}
 	sp := p.session
 	if sp != nil {
-		sctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		sctx := evalCtx{req: r, defs: sp.vars.defs, vals: p.sessionVals, role: p.roleNames}
 		for _, i := range act.candidates(&sp.deny, sp.allDeny) {
 			st := sp.stmts[i]
-			if act.appliesTo(st) && st.matches(&sctx) {
+			if !act.appliesTo(st) {
+				continue
+			}
+			switch st.matches(&sctx) {
+			case triTrue:
 				return Decision{Reason: ReasonExplicitDeny, Policy: sp.name, Sid: st.sid, Detail: sp.denyDetail[i]}
+			case triUndecided:
+				if denyUndecided.Reason == "" {
+					denyUndecided = unavailable("", sp.name, st, sctx.tagErr)
+				}
 			}
 		}
 	}
@@ -261,13 +351,24 @@ roles:
 		ctx.role = role.nameVals
 		for _, i := range act.candidates(&role.allow, role.allAllow) {
 			rs := &role.stmts[i]
-			if act.appliesTo(rs.st) && rs.st.matches(&ctx) {
+			if !act.appliesTo(rs.st) {
+				continue
+			}
+			switch rs.st.matches(&ctx) {
+			case triTrue:
 				allowRole, allowStmt = role, rs
 				break roles
+			case triUndecided:
+				if allowUndecided.Reason == "" {
+					allowUndecided = unavailable(role.name, rs.policy, rs.st, ctx.tagErr)
+				}
 			}
 		}
 	}
 	if allowStmt == nil {
+		if allowUndecided.Reason != "" {
+			return allowUndecided
+		}
 		d := Decision{Reason: ReasonNoAllow}
 		if act.idx >= 0 {
 			d.Detail = noAllowDetail[act.idx]
@@ -277,16 +378,29 @@ roles:
 		return d
 	}
 	if sp != nil {
-		sctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		sctx := evalCtx{req: r, defs: sp.vars.defs, vals: p.sessionVals, role: p.roleNames}
 		ok := false
+		var sessionUndecided Decision
+	session:
 		for _, i := range act.candidates(&sp.allow, sp.allAllow) {
 			st := sp.stmts[i]
-			if act.appliesTo(st) && st.matches(&sctx) {
+			if !act.appliesTo(st) {
+				continue
+			}
+			switch st.matches(&sctx) {
+			case triTrue:
 				ok = true
-				break
+				break session
+			case triUndecided:
+				if sessionUndecided.Reason == "" {
+					sessionUndecided = unavailable("", sp.name, st, sctx.tagErr)
+				}
 			}
 		}
 		if !ok {
+			if sessionUndecided.Reason != "" {
+				return sessionUndecided
+			}
 			d := Decision{Reason: ReasonSessionPolicy, Role: allowRole.name, Policy: allowStmt.policy, Sid: allowStmt.st.sid}
 			if act.idx >= 0 {
 				d.Detail = sessionDetail[act.idx]
@@ -296,7 +410,25 @@ roles:
 			return d
 		}
 	}
+	if denyUndecided.Reason != "" {
+		return denyUndecided
+	}
 	return Decision{Allowed: true, Reason: ReasonAllowed, Role: allowRole.name, Policy: allowStmt.policy, Sid: allowStmt.st.sid}
+}
+
+// unavailable is the Decision for a request that a statement which could
+// not be decided might have decided.
+func unavailable(role, policy string, st *statement, cause error) Decision {
+	where := "policy " + strconv.Quote(policy) + " " + st.label()
+	if role != "" {
+		where = "role " + strconv.Quote(role) + " " + where
+	}
+	msg := "the object's tags could not be read"
+	if cause != nil {
+		msg += " (" + cause.Error() + ")"
+	}
+	return Decision{Reason: ReasonUnavailable, Role: role, Policy: policy, Sid: st.sid,
+		Detail: st.effect() + " in " + where + " reads s3:ExistingObjectTag, and " + msg}
 }
 
 // StatementTrace is how one statement fared in Explain.
@@ -313,6 +445,9 @@ type StatementTrace struct {
 	// Matched: action, resource and conditions all matched, so the
 	// statement applies to the request.
 	Matched bool
+	// Undecided: no condition failed, but one could not be evaluated
+	// (the object's tags could not be read).
+	Undecided bool
 	// Why says, when not Matched, what did not match, in plain words.
 	Why string
 }
@@ -337,14 +472,14 @@ func (e *Engine) Explain(p *Principal, r *Request) (Decision, []StatementTrace) 
 	}
 	var traces []StatementTrace
 	for _, role := range p.roles {
-		ctx := evalCtx{req: r, vals: p.vals, role: role.nameVals}
+		ctx := evalCtx{req: r, defs: e.vars.defs, vals: p.vals, role: role.nameVals}
 		for i := range role.stmts {
 			rs := &role.stmts[i]
 			traces = append(traces, traceStatement(rs.st, &ctx, r, lower, role.name, rs.policy))
 		}
 	}
 	if sp := p.session; sp != nil {
-		ctx := evalCtx{req: r, vals: p.sessionVals, role: p.roleNames}
+		ctx := evalCtx{req: r, defs: sp.vars.defs, vals: p.sessionVals, role: p.roleNames}
 		for _, st := range sp.stmts {
 			traces = append(traces, traceStatement(st, &ctx, r, lower, "", sp.name))
 		}
@@ -356,8 +491,9 @@ func traceStatement(st *statement, ctx *evalCtx, r *Request, lowerAction, role, 
 	t := StatementTrace{Role: role, Policy: policy, Statement: st.num, Sid: st.sid, Effect: st.effect()}
 	t.ActionMatched = st.matchesActionName(lowerAction)
 	t.ResourceMatched = st.matchResource(ctx)
-	failed := st.matchConditions(ctx)
-	t.ConditionsMatched = failed < 0
+	failed, undecided := st.matchConditions(ctx)
+	t.ConditionsMatched = failed < 0 && !undecided
+	t.Undecided = failed < 0 && undecided
 	t.Matched = t.ActionMatched && t.ResourceMatched && t.ConditionsMatched
 	var why []string
 	if !t.ActionMatched {
@@ -380,6 +516,12 @@ func traceStatement(st *statement, ctx *evalCtx, r *Request, lowerAction, role, 
 	}
 	if failed >= 0 {
 		why = append(why, describeFailed(st.conds[failed], ctx))
+	} else if undecided {
+		msg := "a condition on s3:ExistingObjectTag could not be evaluated: the object's tags could not be read"
+		if ctx.tagErr != nil {
+			msg += " (" + ctx.tagErr.Error() + ")"
+		}
+		why = append(why, msg)
 	}
 	t.Why = strings.Join(why, "; ")
 	return t

@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add([]byte(`{"Statement":{"Effect":"Deny","NotAction":"s3:*","NotResource":"arn:aws:s3:::${jwt:a, 'x'}${*}"}}`))
 	f.Add([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"ForAllValues:NumericLessThanIfExists":{"jwt:n":[1,"2"]}}}]}`))
 	f.Add([]byte(`{"Statement":[{"Effect":"Deny","Action":["s3:DeleteObjekt","s4:*","s3:Get*Objekt"],"Resource":"*"}]}`))
+	f.Add([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/${aws:Referer, 'x'}","Condition":{"StringEquals":{"s3:ExistingObjectTag/k":"v"}}},{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"StringNotEquals":{"s3:ExistingObjectTag/k":"v"}}}]}`))
 	f.Add([]byte("{\n \"Statement\": [\n  {\"Effect\":\"Allow\",\"Action\":[\"s3:ListBucket\",\"s3:getobject\",\"admin:*\",\"s3:HeadBucket\"],\"Resource\":\"arn:aws:s3:::b/*\"},\n  {\"Effect\":\"Allow\",\"Action\":\"s3:ListAllMyBuckets\",\"Resource\":\"arn:aws:s3:::b\"}]}"))
 	req := Request{Action: GetObject, Resource: "arn:aws:s3:::b/k", S3: S3Context{Prefix: V("p")}}
 	f.Fuzz(func(t *testing.T, doc []byte) {
@@ -60,6 +62,20 @@ func FuzzParsePolicy(f *testing.F) {
 		pr := e.NewPrincipal(&Identity{Issuer: "corp", Claims: map[string]any{"a": "x", "n": 1.0}}, e.Roles()).WithSessionPolicy(p)
 		e.Authorize(pr, &req)
 		e.Explain(pr, &req)
+		// With the object's tags, and with tags that cannot be read: an
+		// undecidable request is never allowed by a statement that
+		// needed the tags.
+		tagged := req
+		tagged.ExistingTags = &staticTags{tags: TagSet{Keys: []string{"k"}, Values: []string{"v"}}}
+		e.Authorize(pr, &tagged)
+		broken := req
+		broken.ExistingTags = &staticTags{err: errors.New("unavailable")}
+		if d := e.Authorize(pr, &broken); d.Allowed && pr.ReadsExistingObjectTags(req.Action) {
+			if d2 := e.Authorize(pr, &tagged); !d2.Allowed {
+				t.Fatalf("allowed with unreadable tags, denied with tags: %+v", d)
+			}
+		}
+		e.Explain(pr, &broken)
 	})
 }
 

@@ -15,13 +15,15 @@ const (
 	varUsername                // ${aws:username}
 	varUserID                  // ${aws:userid}
 	varRole                    // ${iamgate:role}
+	varRequest                 // a single-valued key of the request: ${aws:SourceIp}, ${s3:prefix} ...
 )
 
 // varDef is one distinct variable (with its default, if any) used by the
 // policies compiled into one table.
 type varDef struct {
 	kind       varKind
-	claim      string // claim path for varClaim
+	claim      string  // claim path for varClaim
+	key        keyKind // the condition key for varRequest
 	def        string
 	hasDefault bool
 }
@@ -187,9 +189,27 @@ func parseVar(inner string) (varDef, error) {
 	case strings.HasPrefix(lower, "jwt:") && len(name) > 4:
 		d.kind, d.claim = varClaim, name[4:]
 	default:
-		return d, fmt.Errorf("unknown policy variable \"${%s}\" (known: ${jwt:<claim>}, ${aws:username}, ${aws:userid}, ${iamgate:role})", inner)
+		k, ok := conditionKeys[lower]
+		if !ok || !requestVariable(k) {
+			if strings.HasPrefix(lower, prefixExistingTag) || strings.HasPrefix(lower, prefixRequestTag) || k == keyRequestTagKeys {
+				return d, fmt.Errorf("policy variable \"${%s}\": tag keys cannot be used as variables", inner)
+			}
+			return d, fmt.Errorf("unknown policy variable \"${%s}\" (known: ${jwt:<claim>}, ${aws:username}, ${aws:userid}, ${iamgate:role}, and the single-valued request keys such as ${aws:SourceIp}, ${aws:CurrentTime}, ${aws:Referer}, ${s3:prefix})", inner)
+		}
+		d.kind, d.key = varRequest, k
 	}
 	return d, nil
+}
+
+// requestVariable reports whether the condition key k can be a policy
+// variable whose value comes from the request: any single-valued key
+// except the ones resolved per principal and the object's tags.
+func requestVariable(k keyKind) bool {
+	switch k {
+	case keyVar, keyRequestTagKeys, keyRequestTag, keyExistingTag:
+		return false
+	}
+	return true
 }
 
 // match reports whether s matches the pattern. fold selects case-insensitive
@@ -246,6 +266,14 @@ func matchToks(toks []token, s string, c *evalCtx, fold bool) bool {
 					continue
 				}
 			case tokVar:
+				if v, isReq, ok := c.requestVar(t.v); isReq {
+					if n := prefixLen(s[si:], v, fold); ok && n >= 0 {
+						si += n
+						ti++
+						continue
+					}
+					break
+				}
 				vals := c.values(t.v)
 				if len(vals) == 1 {
 					if n := prefixLen(s[si:], vals[0], fold); n >= 0 {

@@ -19,6 +19,7 @@ type Policy struct {
 	allDeny     []int32
 	allAllow    []int32
 	denyDetail  []string // per statement, for explicit denies in a session policy
+	tags        tagActions
 }
 
 // Name returns the policy's name.
@@ -35,6 +36,9 @@ type statement struct {
 	notResource bool
 	resources   []pattern
 	conds       []*condition
+	// existingTags: a condition reads s3:ExistingObjectTag/<key>, which
+	// may need a request to the store.
+	existingTags bool
 }
 
 func (s *statement) effect() string {
@@ -103,6 +107,41 @@ func buildIndex(stmts []*statement) (deny, allow stmtIndex, allDeny, allAllow []
 	return
 }
 
+// tagActions records, per known action, whether a statement that applies
+// to it reads s3:ExistingObjectTag/<key>; any is set when any statement
+// does (for actions iamgate does not know).
+type tagActions struct {
+	known []bool
+	any   bool
+}
+
+func buildTagActions(stmts []*statement, deny, allow *stmtIndex) tagActions {
+	t := tagActions{known: make([]bool, len(knownLower))}
+	for _, s := range stmts {
+		t.any = t.any || s.existingTags
+	}
+	if !t.any {
+		return t
+	}
+	for a := range knownLower {
+		for _, x := range [2]*stmtIndex{deny, allow} {
+			for _, i := range x.of(a) {
+				if stmts[i].existingTags {
+					t.known[a] = true
+				}
+			}
+		}
+	}
+	return t
+}
+
+func (t *tagActions) reads(a *actionRef) bool {
+	if a.idx >= 0 {
+		return t.known[a.idx]
+	}
+	return t.any
+}
+
 // Policy language versions.
 const (
 	version2012 = "2012-10-17"
@@ -135,6 +174,7 @@ type problem struct {
 
 func (p *Policy) finish() {
 	p.deny, p.allow, p.allDeny, p.allAllow = buildIndex(p.stmts)
+	p.tags = buildTagActions(p.stmts, &p.deny, &p.allow)
 	p.denyDetail = make([]string, len(p.stmts))
 	for i, s := range p.stmts {
 		p.denyDetail[i] = "explicit deny in session policy " + strconv.Quote(p.name) + " " + s.label()
@@ -358,6 +398,11 @@ func compileStatement(st *statement, o *object, opts patternOpts) (errs, warns [
 		case "Condition":
 			conds, cerrs := compileConditions(v, opts)
 			st.conds = conds
+			for _, c := range conds {
+				if c.key == keyExistingTag {
+					st.existingTags = true
+				}
+			}
 			errs = append(errs, cerrs...)
 		case "Principal", "NotPrincipal":
 			errs = append(errs, k+" is not allowed in an identity policy (the principal is whoever holds the role)")

@@ -387,7 +387,19 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 		return h.serveDeleteObjects(ex, r, pe, req, hdr)
 	}
 	checks := req.Checks
-	if req.NeedsBody {
+	var body []byte
+	if req.Body != s3req.BodyNone {
+		// The body holds condition values: authorize, and forward, the
+		// document as parsed.
+		var berr *s3err.Error
+		if body, berr = readConditionBody(r, hdr, req); berr != nil {
+			ex.ev.Reason = "bad_request"
+			return berr.WithResource(resource)
+		}
+		if body == nil && r.ContentLength != 0 {
+			setBody(r, hdr, nil) // e.g. a CreateBucket configuration without a location
+		}
+	} else if req.NeedsBody {
 		// Only DeleteObjects and POST Object (served above) need the body.
 		ex.ev.Reason = "not_implemented"
 		return s3err.ErrNotImplemented.WithResource(resource)
@@ -404,8 +416,14 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)
 
+	if body != nil {
+		setBody(r, hdr, body)
+	}
 	if req.CopySourceHeader != "" {
 		hdr["X-Amz-Copy-Source"] = []string{req.CopySourceHeader}
+	}
+	if req.TaggingHeader != nil {
+		hdr["X-Amz-Tagging"] = req.TaggingHeader
 	}
 	ex.fwd = forward{path: req.UpstreamPath, query: req.UpstreamQuery, header: hdr}
 	h.forward(ex, ex.w, r, h.cfg.Transport)
@@ -450,19 +468,20 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 // authorize evaluates every check; all must be allowed. It fills the audit
 // event with the deciding statement.
 func (h *Handler) authorize(ex *exchange, pe *principalEntry, r *http.Request, req *s3req.Request, checks []s3req.Check) (authz.Decision, s3req.Check, bool) {
-	ar := authz.Request{
-		SourceIP:        ex.sourceIP,
-		SecureTransport: ex.secure,
-		Time:            ex.start,
-		UserAgent:       r.UserAgent(),
-		S3:              req.S3,
-	}
+	ar := conditionRequest(ex, r, req)
+	tags := tagSources{h: h, ctx: r.Context()}
 	var last authz.Decision
 	for _, c := range checks {
 		ar.Action = c.Action
 		ar.Resource = c.Resource
+		ar.ExistingTags = tags.forCheck(pe.principal, req, c)
 		d := ex.gen.Engine.Authorize(pe.principal, &ar)
 		if !d.Allowed {
+			if d.Reason == authz.ReasonUnavailable {
+				ex.ev.Decision = "error"
+				ex.w.Header().Set("Retry-After", "1")
+				h.log.Warn("authorization undecided", "request_id", ex.rid, "detail", d.Detail)
+			}
 			ex.ev.Action = string(c.Action)
 			ex.ev.Reason = string(d.Reason)
 			ex.ev.Role, ex.ev.Policy, ex.ev.Sid = d.Role, d.Policy, d.Sid
@@ -487,6 +506,8 @@ func denyError(pe *principalEntry, c s3req.Check, d authz.Decision) *s3err.Error
 		}
 	case authz.ReasonSessionPolicy:
 		why = "because the session policy does not allow " + string(c.Action)
+	case authz.ReasonUnavailable:
+		return errConditionUnavailable
 	default:
 		why = "because no policy of its roles allows " + string(c.Action)
 	}

@@ -368,6 +368,13 @@ func postForward(form sigv4.PostForm, bucket, object string) (sigv4.PostForm, []
 		fields[name] = v
 		switch {
 		case name == "tagging":
+			// An XML Tagging document: authorized, and forwarded, as parsed.
+			tags, e := s3req.ParseTagging([]byte(v))
+			if e != nil {
+				return nil, nil, s3ctx, e
+			}
+			s3ctx.RequestTags = tags
+			fields[name] = string(s3req.MarshalTagging(tags))
 			tagging = true
 		case name == "acl", strings.HasPrefix(name, "x-amz-grant-"):
 			acl = true
@@ -379,6 +386,18 @@ func postForward(form sigv4.PostForm, bucket, object string) (sigv4.PostForm, []
 			s3ctx.ServerSideEncryption = authz.V(v)
 		}
 	}
+	// The fields that stand for headers give the same condition values.
+	asHeaders := http.Header{}
+	for name, v := range fields {
+		if name == "acl" {
+			name = "x-amz-acl"
+		}
+		asHeaders.Set(name, v)
+	}
+	if e := s3req.ObjectLockConditions(asHeaders, &s3ctx); e != nil {
+		return nil, nil, s3ctx, e
+	}
+	s3req.HeaderConditions(s3req.OpPutObject, asHeaders, &s3ctx)
 	for _, c := range []struct {
 		on  bool
 		act authz.Action

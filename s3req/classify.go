@@ -69,13 +69,46 @@ type Request struct {
 	// s3:BypassGovernanceRetention (see DeleteObjects.ObjectChecks).
 	BypassGovernance bool
 
-	checkBuf [4]Check
+	// Body is set when the body holds condition values (the tags of
+	// PutObjectTagging, the retention of PutObjectRetention, the legal
+	// hold of PutObjectLegalHold, the location constraint of
+	// CreateBucket): read it and call ApplyBody before authorizing, and
+	// forward what ApplyBody returns.
+	Body BodyKind
+
+	// TaggingHeader, when not nil, is the x-amz-tagging header to forward
+	// in place of the client's: the tags of S3.RequestTags, re-encoded.
+	TaggingHeader []string
+
+	// For ExistingTagsOf: the object of Checks[0] when its action reads
+	// the object's tags, and the copy source's check.
+	object      ObjectRef
+	tagsPrimary bool
+	copyCheck   Check
+	checkBuf    [4]Check
 }
 
 // Check is one (action, resource) pair that must be allowed.
 type Check struct {
 	Action   authz.Action
 	Resource string // "arn:aws:s3:::bucket", "arn:aws:s3:::bucket/key", or "*" (ListBuckets)
+}
+
+// ExistingTagsOf names the object (and version) whose current tags
+// s3:ExistingObjectTag/<key> reads for check c of r, or nil where the key
+// is absent. AWS supplies the key for the object of GetObject (and
+// HeadObject, SelectObjectContent), Get/PutObjectAcl, GetObjectAttributes
+// and Get/Put/DeleteObjectTagging, and for the source of CopyObject and
+// UploadPartCopy; not for PutObject or DeleteObject, nor for the checks a
+// PutObject's headers add.
+func (r *Request) ExistingTagsOf(c Check) *ObjectRef {
+	switch {
+	case r.tagsPrimary && len(r.Checks) > 0 && c == r.Checks[0]:
+		return &r.object
+	case r.CopySource != nil && c == r.copyCheck:
+		return r.CopySource
+	}
+	return nil
 }
 
 // ObjectRef names an object, optionally one version of it.
@@ -100,6 +133,8 @@ const (
 	hBucketLockEnabled = "X-Amz-Bucket-Object-Lock-Enabled"
 	hObjectOwnership   = "X-Amz-Object-Ownership"
 	hContentType       = "Content-Type"
+	hContentSHA256     = "X-Amz-Content-Sha256"
+	hTaggingDirective  = "X-Amz-Tagging-Directive"
 )
 
 // reservedMessage is the answer for MinIO's non-S3 surfaces.
@@ -131,6 +166,9 @@ func Classify(r *http.Request, cfg Config) (*Request, *s3err.Error) {
 
 	req := &Request{}
 	req.Checks = req.checkBuf[:0]
+	if v, ok := headerValue(r.Header, hContentSHA256); ok {
+		req.S3.ContentSHA256 = authz.V(v)
+	}
 
 	// Split the target into bucket and raw object part.
 	var bucket, rawObj string
@@ -498,7 +536,9 @@ func classifyBucket(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	}
 
 	req.add(act, res)
+	HeaderConditions(op, r.Header, &req.S3)
 	if op == OpCreateBucket {
+		req.Body = BodyCreateBucket
 		if v, ok := headerValue(r.Header, hBucketLockEnabled); ok && strings.EqualFold(strings.TrimSpace(v), "true") {
 			req.add(authz.PutBucketObjectLockConfiguration, res)
 			req.add(authz.PutBucketVersioning, res)
@@ -660,6 +700,21 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 	req.Op = op
 	req.UpstreamQuery = q.upstream(op, sub, mods)
 	req.add(act, res)
+	HeaderConditions(op, r.Header, &req.S3)
+	switch op {
+	case OpGetObject, OpHeadObject, OpSelectObjectContent, OpGetObjectTagging, OpGetObjectAcl, OpGetObjectAttributes,
+		OpPutObjectTagging, OpPutObjectAcl, OpDeleteObjectTagging:
+		req.object = ObjectRef{Bucket: req.Bucket, Key: req.Key, VersionID: req.S3.VersionID.S}
+		req.tagsPrimary = true
+	}
+	switch op {
+	case OpPutObjectTagging:
+		req.Body = BodyTagging
+	case OpPutObjectRetention:
+		req.Body = BodyRetention
+	case OpPutObjectLegalHold:
+		req.Body = BodyLegalHold
+	}
 
 	if copyOp {
 		if len(copyHdr) != 1 {
@@ -677,6 +732,7 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 			srcAct = authz.GetObjectVersion
 		}
 		req.add(srcAct, objectARN(src.Bucket, src.Key))
+		req.copyCheck = req.Checks[len(req.Checks)-1]
 	}
 
 	switch op {
@@ -684,8 +740,21 @@ func classifyObject(req *Request, r *http.Request, q *query) (*Request, *s3err.E
 		if v, ok := headerValue(r.Header, hSSE); ok {
 			req.S3.ServerSideEncryption = authz.V(v)
 		}
-		if _, ok := r.Header[hTagging]; ok {
+		if v, ok := r.Header[hTagging]; ok {
 			req.add(authz.PutObjectTagging, res)
+			// CopyObject applies the header only with REPLACE; otherwise
+			// the copy keeps the source's tags and the store ignores it.
+			if op != OpCopyObject || firstHeader(r.Header, hTaggingDirective) == "REPLACE" {
+				tags, e := ParseTaggingHeader(v[0])
+				if e != nil {
+					return nil, e
+				}
+				req.S3.RequestTags = tags
+				req.TaggingHeader = []string{TaggingHeader(tags)}
+			}
+		}
+		if e := ObjectLockConditions(r.Header, &req.S3); e != nil {
+			return nil, e
 		}
 		if hasACLHeaders(r.Header) {
 			req.add(authz.PutObjectAcl, res)

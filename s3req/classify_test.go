@@ -118,7 +118,8 @@ func TestClassify(t *testing.T) {
 			checks: []Check{ck(authz.CreateBucket, bARN), ck(authz.PutBucketObjectLockConfiguration, bARN), ck(authz.PutBucketVersioning, bARN)}},
 		{name: "CreateBucket acl", method: "PUT", path: "/bkt", hdr: []string{"x-amz-acl", "public-read", "x-amz-object-ownership", "BucketOwnerEnforced"},
 			op: OpCreateBucket, bucket: "bkt", upstream: "/bkt",
-			checks: []Check{ck(authz.CreateBucket, bARN), ck(authz.PutBucketAcl, bARN), ck(authz.PutBucketOwnershipControls, bARN)}},
+			checks: []Check{ck(authz.CreateBucket, bARN), ck(authz.PutBucketAcl, bARN), ck(authz.PutBucketOwnershipControls, bARN)},
+			s3:     authz.S3Context{ACL: authz.V("public-read"), ObjectOwnership: authz.V("BucketOwnerEnforced")}},
 		{name: "DeleteBucket", method: "DELETE", path: "/bkt",
 			op: OpDeleteBucket, bucket: "bkt", checks: []Check{ck(authz.DeleteBucket, bARN)}, upstream: "/bkt"},
 		{name: "DeleteObjects", method: "POST", path: "/bkt", query: "delete", op: OpDeleteObjects, bucket: "bkt",
@@ -203,11 +204,16 @@ func TestClassify(t *testing.T) {
 			"x-amz-object-lock-retain-until-date", "2030-01-01T00:00:00Z", "x-amz-object-lock-legal-hold", "ON"},
 			op: OpPutObject, bucket: "bkt", key: "k", upstream: "/bkt/k",
 			checks: []Check{ck(authz.PutObject, kARN), ck(authz.PutObjectTagging, kARN), ck(authz.PutObjectAcl, kARN),
-				ck(authz.PutObjectRetention, kARN), ck(authz.PutObjectLegalHold, kARN)}},
+				ck(authz.PutObjectRetention, kARN), ck(authz.PutObjectLegalHold, kARN)},
+			s3: authz.S3Context{RequestTags: authz.TagSet{Keys: []string{"a"}, Values: []string{"b"}},
+				ObjectLockMode: authz.V("GOVERNANCE"), ObjectLockRetainUntilDate: authz.V("2030-01-01T00:00:00Z"), ObjectLockLegalHold: authz.V("ON"),
+				GrantRead: authz.V("id=x")}},
 		{name: "PutObject private ACL needs no ACL permission", method: "PUT", path: "/bkt/k", hdr: []string{"x-amz-acl", "Private"},
-			op: OpPutObject, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN)}, upstream: "/bkt/k"},
+			op: OpPutObject, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN)}, upstream: "/bkt/k",
+			s3: authz.S3Context{ACL: authz.V("Private")}},
 		{name: "PutObject private ACL plus a grant", method: "PUT", path: "/bkt/k", hdr: []string{"x-amz-acl", "private", "x-amz-grant-read", "id=x"},
-			op: OpPutObject, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN), ck(authz.PutObjectAcl, kARN)}, upstream: "/bkt/k"},
+			op: OpPutObject, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN), ck(authz.PutObjectAcl, kARN)}, upstream: "/bkt/k",
+			s3: authz.S3Context{ACL: authz.V("private"), GrantRead: authz.V("id=x")}},
 		// x-amz-* parameters are header aliases: the caller moves them into
 		// headers before Classify, which neither reads nor forwards them.
 		{name: "PutObject presigned hoisted tagging", method: "PUT", path: "/bkt/k", query: "X-Amz-Signature=x&x-amz-tagging=a%3Db&X-Amz-Acl=public-read&x-amz-server-side-encryption=AES256",
@@ -264,7 +270,7 @@ func TestClassify(t *testing.T) {
 		{name: "CreateMultipartUpload", method: "POST", path: "/bkt/k", query: "uploads", hdr: []string{"x-amz-acl", "public-read", "x-amz-server-side-encryption", "AES256"},
 			op: OpCreateMultipartUpload, bucket: "bkt", key: "k", upstream: "/bkt/k",
 			checks: []Check{ck(authz.PutObject, kARN), ck(authz.PutObjectAcl, kARN)},
-			s3:     authz.S3Context{ServerSideEncryption: authz.V("AES256")}},
+			s3:     authz.S3Context{ServerSideEncryption: authz.V("AES256"), ACL: authz.V("public-read")}},
 		{name: "UploadPart", method: "PUT", path: "/bkt/k", query: "partNumber=1&uploadId=U&x-id=UploadPart",
 			op: OpUploadPart, bucket: "bkt", key: "k", checks: []Check{ck(authz.PutObject, kARN)}, upstream: "/bkt/k"},
 		{name: "UploadPart no partNumber", method: "PUT", path: "/bkt/k", query: "uploadId=U", errCode: "InvalidArgument"},
@@ -512,7 +518,7 @@ func TestClassify(t *testing.T) {
 			if len(got.Checks) != len(tc.checks) || len(tc.checks) > 0 && !reflect.DeepEqual(got.Checks, tc.checks) {
 				t.Errorf("checks = %v, want %v", got.Checks, tc.checks)
 			}
-			if got.S3 != tc.s3 {
+			if !reflect.DeepEqual(got.S3, tc.s3) {
 				t.Errorf("S3 = %+v, want %+v", got.S3, tc.s3)
 			}
 			if got.UpstreamPath != tc.upstream {

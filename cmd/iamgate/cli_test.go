@@ -48,6 +48,9 @@ func TestCheck(t *testing.T) {
 		{"testdata/policyerr.yaml", 1, "check_policyerr.golden"},
 		{"testdata/policywarn.yaml", 0, "check_policywarn.golden"},
 		{"testdata/missing.yaml", 1, "check_missing.golden"},
+		// Realistic MinIO policies with the S3 condition keys (object tags,
+		// aws:Referer, object lock, signature) load unchanged.
+		{"testdata/tags.yaml", 0, "check_tags.golden"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -77,6 +80,25 @@ func TestExplain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"explain", "--config", "testdata/explain.yaml"}, tt.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			}
+			golden(t, tt.name+".golden", []byte(stdout))
+		})
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"explain_tags_allow", []string{"--claims", "testdata/alice.json", "--object-tags", "classification=internal&owner=bob", "GET", "/projects/report.pdf"}},
+		{"explain_tags_deny", []string{"--claims", "testdata/alice.json", "--object-tags", "classification=restricted", "GET", "/projects/report.pdf"}},
+		{"explain_tags_untagged", []string{"--claims", "testdata/alice.json", "GET", "/projects/report.pdf"}},
+		{"explain_tags_upload", []string{"--claims", "testdata/alice.json", "PUT", "/projects/new.csv", "-H", "x-amz-tagging: classification=public&owner=alice"}},
+		{"explain_tags_document", []string{"--claims", "testdata/alice.json", "--object-tags", "owner=alice", "--body", "testdata/tagging.xml", "PUT", "/projects/new.csv?tagging"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"explain", "--config", "testdata/tags.yaml"}, tt.args...)
 			code, stdout, stderr := runCLI(t, args...)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)

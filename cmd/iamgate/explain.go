@@ -25,6 +25,7 @@ const explainUsage = `iamgate explain: which roles trust an identity, and what t
 Usage:
   iamgate explain --config FILE (--token JWT | --token-file FILE | --claims FILE [--issuer NAME])
                   [--role NAME] [--source-ip IP] [--secure] [--json]
+                  [--object-tags 'k=v&k2=v2'] [--body FILE]
                   (METHOD PATH [-H 'Name: value']... | --op OPERATION --bucket B [--key K] [--prefix P] [--copy-source SRC])
 
   METHOD PATH is an S3 request as it would arrive, e.g. GET /bucket/key or
@@ -32,9 +33,19 @@ Usage:
   ListBuckets, ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject,
   CopyObject, CreateBucket, DeleteBucket, DeleteObjects (with --delete-body FILE).
 
+  --object-tags gives the object's current tags (s3:ExistingObjectTag/<key>),
+  which serve would read from the store. --body gives the document of a
+  request whose body holds condition values: PUT ?tagging, ?retention,
+  ?legal-hold, and CreateBucket (and DeleteObjects, like --delete-body).
+
   The token is decoded, not verified: explain works offline and answers
   "what would happen if this identity asked".
 `
+
+// staticTags are the object tags given with --object-tags.
+type staticTags authz.TagSet
+
+func (t staticTags) ObjectTags() (authz.TagSet, error) { return authz.TagSet(t), nil }
 
 type headerFlags []string
 
@@ -118,6 +129,8 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	prefix := fs.String("prefix", "", "")
 	copySource := fs.String("copy-source", "", "")
 	deleteBody := fs.String("delete-body", "", "")
+	bodyFile := fs.String("body", "", "")
+	objectTags := fs.String("object-tags", "", "")
 	var headers headerFlags
 	fs.Var(&headers, "H", "")
 	if err := fs.Parse(args); err != nil {
@@ -208,6 +221,26 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	default:
 		out.Operation = string(req.Op)
 		checks := req.Checks
+		if *deleteBody == "" {
+			*deleteBody = *bodyFile
+		}
+		if req.Body != s3req.BodyNone && *bodyFile != "" {
+			data, err := os.ReadFile(*bodyFile)
+			if err != nil {
+				return err
+			}
+			if _, berr := req.ApplyBody(data); berr != nil {
+				return fmt.Errorf("%s: %s", *bodyFile, berr.Message)
+			}
+		}
+		var tags authz.TagSource
+		if *objectTags != "" {
+			set, terr := s3req.ParseTaggingHeader(*objectTags)
+			if terr != nil {
+				return fmt.Errorf("--object-tags: %s", terr.Message)
+			}
+			tags = staticTags(set)
+		}
 		if req.Op == s3req.OpDeleteObjects {
 			if *deleteBody == "" {
 				return errors.New("DeleteObjects: give the request body with --delete-body FILE")
@@ -224,9 +257,16 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 		}
 		p := engine.NewPrincipal(id, applied)
 		ar := authz.Request{SourceIP: ip, SecureTransport: *secure, Time: time.Now(), UserAgent: r.UserAgent(), S3: req.S3}
+		if ref := r.Referer(); ref != "" {
+			ar.Referer = authz.V(ref)
+		}
 		out.Allowed = true
 		for _, c := range checks {
 			ar.Action, ar.Resource = c.Action, c.Resource
+			ar.ExistingTags = nil
+			if req.ExistingTagsOf(c) != nil && tags != nil {
+				ar.ExistingTags = tags
+			}
 			d, traces := engine.Explain(p, &ar)
 			out.Checks = append(out.Checks, newExplainCheck(c, d, traces))
 			if !d.Allowed && out.Allowed {
