@@ -55,19 +55,27 @@ func conditionRequest(ex *exchange, r *http.Request, req *s3req.Request) authz.R
 // Values of s3:signatureversion and s3:authType.
 var (
 	sigVersion4     = authz.V("AWS4-HMAC-SHA256")
+	sigVersion2     = authz.V("AWS")
 	authRESTHeader  = authz.V("REST-HEADER")
 	authRESTQuery   = authz.V("REST-QUERY-STRING")
 	authBrowserPost = authz.V("POST")
 )
 
 // authContext returns s3:signatureversion and s3:authType for how the
-// request was authenticated: a SigV4 Authorization header, a presigned
-// URL (share links too), or a browser form upload. Bearer tokens and
+// request was authenticated: a SigV4 or Signature Version 2 ("AWS")
+// Authorization header, a presigned URL (share links too), or a browser
+// form upload. Bearer tokens and
 // browser sessions are not AWS signatures: both keys are absent.
 func authContext(ex *exchange, req *s3req.Request) (authz.Value, authz.Value) {
 	switch {
+	case ex.v2 != v2None && req.Op == s3req.OpPostObject:
+		return sigVersion2, authBrowserPost
 	case req.Op == s3req.OpPostObject:
 		return sigVersion4, authBrowserPost
+	case ex.v2 == v2Query:
+		return sigVersion2, authRESTQuery
+	case ex.v2 != v2None:
+		return sigVersion2, authRESTHeader
 	case ex.sig == nil:
 		return authz.Value{}, authz.Value{}
 	case ex.sig.Type == sigv4.AuthPresigned:

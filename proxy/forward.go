@@ -41,6 +41,7 @@ type exchange struct {
 	ev          audit.Event
 	outBody     noopCloseBody
 	hopNamed    []string   // headers removed because Connection named them
+	v2          v2Kind     // how a Signature Version 2 request was signed
 	query       url.Values // the parsed query, see queryValues
 	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests

@@ -144,6 +144,7 @@ func (h *Handler) postAuth(ex *exchange, form sigv4.PostForm) (*principalEntry, 
 			return nil, errSigV2Off
 		}
 		ex.ev.AuthMethod = "sigv2-post"
+		ex.v2 = v2Post
 		a, serr := sigv4.ParseV2PostAuth(form)
 		if serr != nil {
 			return nil, h.sigFailure(ex, "malformed_signature", serr)

@@ -11,6 +11,17 @@ import (
 	"github.com/iamgate/iamgate/sigv4"
 )
 
+// v2Kind is how a request was signed with Signature Version 2, for the
+// s3:signatureversion and s3:authType condition keys.
+type v2Kind uint8
+
+const (
+	v2None v2Kind = iota
+	v2Header
+	v2Query
+	v2Post
+)
+
 // errSigV2Off answers Signature Version 2 when the generation does not
 // accept it.
 var errSigV2Off = s3err.New(http.StatusBadRequest, "InvalidRequest",
@@ -28,8 +39,10 @@ func (h *Handler) sigv2Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 	ex.ev.AuthMethod = "sigv2"
 	ex.ev.SignatureVersion = "SigV2"
 	header := strings.HasPrefix(r.Header.Get("Authorization"), "AWS ")
+	ex.v2 = v2Header
 	if !header {
 		ex.ev.AuthMethod = "sigv2-presigned"
+		ex.v2 = v2Query
 	}
 	// Checked before the request is parsed: a Date named in Connection
 	// would otherwise read as a missing date.

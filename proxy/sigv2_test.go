@@ -562,3 +562,43 @@ func FuzzClassifyURL(f *testing.F) {
 		}
 	})
 }
+
+// s3:signatureversion is "AWS" and s3:authType says header or query for
+// Signature Version 2, so a policy can require (or refuse) it.
+func TestSigV2ConditionKeys(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	withPolicy(t, f, `{"Version":"2012-10-17","Statement":[
+	 {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/header/*","Condition":{"StringEquals":{"s3:authType":"REST-HEADER","s3:signatureversion":"AWS"}}},
+	 {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/query/*","Condition":{"StringEquals":{"s3:authType":"REST-QUERY-STRING","s3:signatureversion":"AWS"}}},
+	 {"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/v4only/*","Condition":{"StringEquals":{"s3:signatureversion":"AWS4-HMAC-SHA256"}}}]}`)
+	withSigV2(t, f)
+	header := func(path string) int {
+		req := f.newV2Request(t, "GET", path, "")
+		sigv2test.Sign(req, aliceV2, time.Now(), "")
+		status, _, _ := f.sendV2(t, req)
+		return status
+	}
+	query := func(path string) int {
+		u := sigv2test.Presign(f.newV2Request(t, "GET", path, ""), aliceV2, time.Now().Add(time.Hour), "")
+		req, _ := http.NewRequest("GET", u, nil)
+		status, _, _ := f.sendV2(t, req)
+		return status
+	}
+	for _, tc := range []struct {
+		name string
+		got  int
+		want int
+	}{
+		{"header, header rule", header("/bkt/header/a"), 200},
+		{"query, query rule", query("/bkt/query/a"), 200},
+		{"header, query rule", header("/bkt/query/a"), 403},
+		{"query, header rule", query("/bkt/header/a"), 403},
+		{"header, SigV4-only rule", header("/bkt/v4only/a"), 403},
+		{"query, SigV4-only rule", query("/bkt/v4only/a"), 403},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+	f.events(t)
+}
