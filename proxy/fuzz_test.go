@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -130,7 +131,10 @@ func FuzzForward(f *testing.F) {
 			}
 		}
 		eff, _ := effective(sent, query, conn)
-		deleteObjects := ev.Operation == "DeleteObjects"
+		doc := documentOf(ev.Operation)
+		// DeleteObjects and condition documents are forwarded as parsed,
+		// with their digests recomputed.
+		rewritten := ev.Operation == "DeleteObjects" || doc != s3req.BodyNone
 		for k, vv := range up.Header {
 			switch {
 			case k == "Authorization" || k == "X-Amz-Date" || k == "X-Amz-Content-Sha256" || k == "User-Agent":
@@ -142,12 +146,21 @@ func FuzzForward(f *testing.F) {
 					!strings.Contains(eff[k], "?") {
 					t.Fatalf("copy source %q, client sent %q", vv[0], eff[k])
 				}
-			case deleteObjects && (k == "Content-Md5" || strings.HasPrefix(k, "X-Amz-Checksum-")):
+			case rewritten && (k == "Content-Md5" || strings.HasPrefix(k, "X-Amz-Checksum-")):
 			case eff[k] != vv[0] || len(vv) != 1:
 				t.Fatalf("header %s=%q, client sent %q (Connection %q)", k, vv, eff[k], conn)
 			}
 		}
-		if !deleteObjects && !bytes.Equal(upBody, body) {
+		switch {
+		case doc != s3req.BodyNone:
+			// The store reads the values the client's document gave.
+			fwd, client := &s3req.Request{Body: doc}, &s3req.Request{Body: doc}
+			_, err1 := fwd.ApplyBody(upBody)
+			_, err2 := client.ApplyBody(body)
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(fwd.S3, client.S3) {
+				t.Fatalf("%s document %q, client sent %q", ev.Operation, upBody, body)
+			}
+		case !rewritten && !bytes.Equal(upBody, body):
 			t.Fatalf("store got body %q, client sent %q", upBody, body)
 		}
 	})
@@ -276,4 +289,19 @@ func sameEntries(a, b []resultEntry) bool {
 		}
 	}
 	return true
+}
+
+// documentOf is the kind of condition document operation op carries.
+func documentOf(op string) s3req.BodyKind {
+	switch op {
+	case string(s3req.OpPutObjectTagging):
+		return s3req.BodyTagging
+	case string(s3req.OpPutObjectRetention):
+		return s3req.BodyRetention
+	case string(s3req.OpPutObjectLegalHold):
+		return s3req.BodyLegalHold
+	case string(s3req.OpCreateBucket):
+		return s3req.BodyCreateBucket
+	}
+	return s3req.BodyNone
 }
