@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -37,3 +38,33 @@ func BenchmarkServeGetAllowed(b *testing.B) {
 		f.auditMu.Unlock()
 	}
 }
+
+// BenchmarkServeGetParallel is BenchmarkServeGetAllowed with many requests
+// at once against an in-memory store: what iamgate's own work costs under
+// concurrency (shared counters, locks), without the network.
+func BenchmarkServeGetParallel(b *testing.B) {
+	body := strings.Repeat("x", 4096)
+	store := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Length": {"4096"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: 4096, Request: r}, nil
+	})
+	f := newFixture(b, nil, store)
+	tok := f.token(b, "alice", "staff")
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := httptest.NewRequest("GET", "/bkt/home/alice/obj", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			w := httptest.NewRecorder()
+			f.h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

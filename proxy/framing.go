@@ -146,6 +146,17 @@ func (t *framingTracker) feed(p []byte) {
 				return
 			}
 		}
+		if len(t.buf) == 0 {
+			// The common case: the whole head is in this read; parse it
+			// where it is, without copying.
+			if end := headEnd(p, 0); end >= 0 {
+				if !t.head(p[:end]) {
+					return
+				}
+				p = p[end:]
+				continue
+			}
+		}
 		start := len(t.buf) - 3
 		if start < 0 {
 			start = 0
@@ -159,16 +170,28 @@ func (t *framingTracker) feed(p []byte) {
 			return
 		}
 		rest := len(t.buf) - end // bytes after the head, from p
-		h, body, ok := parseHead(t.buf[:end])
-		t.heads = append(t.heads, h)
-		t.buf = t.buf[:0]
-		if !ok || h.transferCoding {
-			t.stop()
+		ok := t.head(t.buf[:end])
+		if t.buf != nil {
+			t.buf = t.buf[:0]
+		}
+		if !ok {
 			return
 		}
-		t.body = body
 		p = p[len(p)-rest:]
 	}
+}
+
+// head records the request head b and sets up skipping its body; false
+// when tracking stops there.
+func (t *framingTracker) head(b []byte) bool {
+	h, body, ok := parseHead(b)
+	t.heads = append(t.heads, h)
+	if !ok || h.transferCoding {
+		t.stop()
+		return false
+	}
+	t.body = body
+	return true
 }
 
 func (t *framingTracker) stop() {
@@ -180,16 +203,19 @@ func (t *framingTracker) stop() {
 // b (CRLF or bare LF line ends, as net/textproto reads them), searching
 // from from; -1 if there is none yet.
 func headEnd(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+	for i := from; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
 		}
+		i += j
 		switch {
 		case i+1 < len(b) && b[i+1] == '\n':
 			return i + 2
 		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
 			return i + 3
 		}
+		i++
 	}
 	return -1
 }

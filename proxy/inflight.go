@@ -3,41 +3,44 @@ package proxy
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // inflight counts the requests being served, so that shutdown can wait for
-// their audit events.
+// their audit events. Entering and leaving are one atomic add each (the
+// hot path takes no lock); only a waiter creates the channel it waits on.
 type inflight struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n drops to 0; nil while n is 0
+	n       atomic.Int64
+	waiting atomic.Bool
+	mu      sync.Mutex
+	idle    chan struct{} // closed when n drops to 0 while someone waits
 }
 
-func (f *inflight) enter() {
-	f.mu.Lock()
-	if f.n == 0 {
-		f.idle = make(chan struct{})
-	}
-	f.n++
-	f.mu.Unlock()
-}
+func (f *inflight) enter() { f.n.Add(1) }
 
 func (f *inflight) leave() {
-	f.mu.Lock()
-	f.n--
-	if f.n == 0 {
-		close(f.idle)
-		f.idle = nil
+	if f.n.Add(-1) == 0 && f.waiting.Load() {
+		f.mu.Lock()
+		if f.idle != nil {
+			close(f.idle)
+			f.idle = nil
+		}
+		f.mu.Unlock()
 	}
-	f.mu.Unlock()
 }
 
 // wait returns nil once no request is in flight, or ctx's error.
 func (f *inflight) wait(ctx context.Context) error {
+	f.waiting.Store(true)
 	f.mu.Lock()
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
 	idle := f.idle
 	f.mu.Unlock()
-	if idle == nil {
+	// A leave that brought n to 0 before idle existed closed nothing:
+	// look at n after idle exists; one after this point closes idle.
+	if f.n.Load() == 0 {
 		return nil
 	}
 	select {
