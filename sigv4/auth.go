@@ -151,18 +151,9 @@ func errUnsignedHeaders(names []string) *s3err.Error {
 // always expired), x-amz-content-sha256 syntax, and streaming payloads
 // only on PUT with header auth.
 func ParseRequest(r *http.Request, expectedRegion string, now time.Time) (*Auth, *s3err.Error) {
-	var query url.Values
-	if r.URL.RawQuery != "" {
-		var err error
-		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			e := s3err.New(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
-			e.Cause = err
-			return nil, e
-		}
-	}
-	authz := r.Header.Values("Authorization")
-	if len(authz) > 1 {
-		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Only one Authorization header is allowed.")
+	query, authz, serr := authParts(r)
+	if serr != nil {
+		return nil, serr
 	}
 	var header string
 	if len(authz) == 1 {
@@ -530,4 +521,24 @@ func parseDecimal(s string) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// authParts returns r's query, parsed, and its Authorization header
+// values: a malformed query, or more than one Authorization header, is
+// InvalidArgument.
+func authParts(r *http.Request) (url.Values, []string, *s3err.Error) {
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		var err error
+		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			e := s3err.New(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
+			e.Cause = err
+			return nil, nil, e
+		}
+	}
+	authz := r.Header.Values("Authorization")
+	if len(authz) > 1 {
+		return nil, nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Only one Authorization header is allowed.")
+	}
+	return q, authz, nil
 }

@@ -174,18 +174,9 @@ func errV2QueryParams() *s3err.Error {
 // or empty, it is InvalidToken. A request that also carries SigV4, or two
 // Authorization headers, is InvalidRequest or InvalidArgument.
 func ParseV2Request(r *http.Request, now time.Time) (*V2Auth, *s3err.Error) {
-	var q url.Values
-	if r.URL.RawQuery != "" {
-		var err error
-		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			e := s3err.New(http.StatusBadRequest, "InvalidArgument", "The query string is malformed.")
-			e.Cause = err
-			return nil, e
-		}
-	}
-	authz := r.Header.Values("Authorization")
-	if len(authz) > 1 {
-		return nil, s3err.New(http.StatusBadRequest, "InvalidArgument", "Only one Authorization header is allowed.")
+	q, authz, serr := authParts(r)
+	if serr != nil {
+		return nil, serr
 	}
 	v4 := has(q, qAlgorithm) || has(q, qCredential) || has(q, qSignature) || has(q, qSignedHeaders)
 	if n := btoi(len(authz) == 1) + btoi(V2Query(q)) + btoi(v4); n > 1 {
@@ -193,7 +184,6 @@ func ParseV2Request(r *http.Request, now time.Time) (*V2Auth, *s3err.Error) {
 			"Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	}
 	var a *V2Auth
-	var serr *s3err.Error
 	switch {
 	case V2Query(q):
 		a, serr = parseV2Query(q, now)
