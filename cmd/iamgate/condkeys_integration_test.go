@@ -21,6 +21,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/tags"
 
 	"github.com/iamgate/iamgate/internal/devissuer"
@@ -48,7 +49,8 @@ func TestIntegrationTagPolicies(t *testing.T) {
 	defer cancel()
 
 	// MinIO: the same policies for a MinIO user "alice".
-	adm, err := madmin.New(strings.TrimPrefix(m.Endpoint, "http://"), m.AccessKey, m.SecretKey, false)
+	adm, err := madmin.NewWithOptions(strings.TrimPrefix(m.Endpoint, "http://"),
+		&madmin.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
