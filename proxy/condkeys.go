@@ -2,22 +2,13 @@ package proxy
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
-	"hash/crc64"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/iamgate/iamgate/authz"
@@ -229,7 +220,7 @@ func readConditionBody(r *http.Request, hdr http.Header, req *s3req.Request) ([]
 			return nil, s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body could not be read.")
 		}
 	}
-	if serr := verifyDigests(hdr, data); serr != nil {
+	if serr := verifyBodyDigests(hdr, data); serr != nil {
 		return nil, serr
 	}
 	return req.ApplyBody(data)
@@ -238,59 +229,4 @@ func readConditionBody(r *http.Request, hdr http.Header, req *s3req.Request) ([]
 func errBodyTooLarge(what string) *s3err.Error {
 	return s3err.New(http.StatusBadRequest, "MaxMessageLengthExceeded",
 		fmt.Sprintf("The %s document is larger than %d bytes.", what, s3req.MaxConditionBody))
-}
-
-// verifyDigests checks data against the digests the client sent for it:
-// a hex x-amz-content-sha256, Content-MD5 and x-amz-checksum-*. The
-// document forwarded in its place gets digests of its own (setBody), so
-// these are the only check of what the client sent.
-func verifyDigests(hdr http.Header, data []byte) *s3err.Error {
-	if want := hdr.Get("X-Amz-Content-Sha256"); isHex64(want) {
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != want {
-			return s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
-				"The provided 'x-amz-content-sha256' header does not match what was computed.")
-		}
-	}
-	if want, ok := hdr["Content-Md5"]; ok {
-		sum := md5.Sum(data)
-		if want[0] != base64.StdEncoding.EncodeToString(sum[:]) {
-			return s3err.New(http.StatusBadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
-		}
-	}
-	for k, v := range hdr {
-		name, ok := strings.CutPrefix(k, "X-Amz-Checksum-")
-		if !ok || name == "Algorithm" || name == "Type" || name == "Mode" {
-			continue
-		}
-		h := checksumHash(strings.ToLower(name))
-		if h == nil {
-			return s3err.New(http.StatusBadRequest, "InvalidRequest", "Unsupported checksum header "+k+".")
-		}
-		h.Write(data)
-		if v[0] != base64.StdEncoding.EncodeToString(h.Sum(nil)) {
-			return s3err.New(http.StatusBadRequest, "BadDigest",
-				"The "+strings.ToLower(k)+" you specified did not match the calculated checksum.")
-		}
-	}
-	return nil
-}
-
-// crc64NVME is the CRC-64/NVME table (reflected polynomial), as in sigv4.
-var crc64NVME = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(0x9a6c9329ac4bc9b5) })
-
-func checksumHash(name string) hash.Hash {
-	switch name {
-	case "crc32":
-		return crc32.NewIEEE()
-	case "crc32c":
-		return crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	case "crc64nvme":
-		return crc64.New(crc64NVME())
-	case "sha1":
-		return sha1.New()
-	case "sha256":
-		return sha256.New()
-	}
-	return nil
 }

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -178,11 +180,19 @@ func decide(e *authz.Engine, p *authz.Principal, ar *authz.Request, checks []s3r
 	return last, s3req.Check{}, true
 }
 
-// verifyBodyDigests checks the client's Content-MD5 and x-amz-checksum-*
-// headers against the body they cover. A body iamgate re-serializes is
+// verifyBodyDigests checks the client's hex x-amz-content-sha256,
+// Content-MD5 and x-amz-checksum-* headers against the body they cover. A
+// body iamgate re-serializes (DeleteObjects, condition documents) is
 // forwarded with digests of its own, so the client's are checked here or
 // never. A checksum header iamgate cannot compute is refused.
 func verifyBodyDigests(hdr http.Header, data []byte) *s3err.Error {
+	if want := hdr.Get("X-Amz-Content-Sha256"); isHex64(want) {
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != want {
+			return s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
+				"The provided 'x-amz-content-sha256' header does not match what was computed.")
+		}
+	}
 	if v, ok := hdr["Content-Md5"]; ok {
 		sum := md5.Sum(data)
 		if len(v) != 1 || v[0] != base64.StdEncoding.EncodeToString(sum[:]) {

@@ -91,11 +91,10 @@ type ownedRoundTripper interface {
 // transport and streams the answer to the client. The outbound request is
 // built from ex.fwd only (path, query and headers as authorized) plus
 // X-Forwarded-For with the caller's address; hop-by-hop response headers
-// are dropped; a response of unknown
-// length is flushed as it arrives; trailers are passed on; a response the
-// store breaks off midway aborts the client's response
-// (http.ErrAbortHandler); a request that cannot be sent is answered by
-// upstreamError.
+// are dropped; a response of unknown length is flushed as it arrives;
+// trailers are passed on; a response the store breaks off midway aborts
+// the client's response (http.ErrAbortHandler); a request that cannot be
+// sent is answered by upstreamError.
 func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, transport http.RoundTripper) {
 	up := h.cfg.Upstream
 	out := &http.Request{

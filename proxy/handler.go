@@ -534,13 +534,6 @@ func (h *Handler) readDeleteObjects(r *http.Request, hdr http.Header) (*s3req.De
 		}
 		return nil, s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body could not be read.")
 	}
-	if want := hdr.Get("X-Amz-Content-Sha256"); isHex64(want) {
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != want {
-			return nil, s3err.New(http.StatusBadRequest, "XAmzContentSHA256Mismatch",
-				"The provided 'x-amz-content-sha256' header does not match what was computed.")
-		}
-	}
 	if serr := verifyBodyDigests(hdr, data); serr != nil {
 		return nil, serr
 	}

@@ -149,26 +149,28 @@ func (h *Handler) postAuth(ex *exchange, form sigv4.PostForm) (*principalEntry, 
 		if serr != nil {
 			return nil, h.sigFailure(ex, "malformed_signature", serr)
 		}
-		ex.ev.AccessKeyID = a.AccessKeyID
-		pe, serr := h.credentialPrincipal(ex, a.AccessKeyID, a.SecurityToken)
-		if serr != nil {
-			return nil, serr
-		}
-		if serr := sigv4.VerifyV2PostSignature(a, form[sigv4.FieldPolicy], pe.secret); serr != nil {
-			return nil, h.sigFailure(ex, "bad_signature", serr)
-		}
-		return pe, nil
+		return h.formPrincipal(ex, a.AccessKeyID, a.SecurityToken, func(secret string) *s3err.Error {
+			return sigv4.VerifyV2PostSignature(a, form[sigv4.FieldPolicy], secret)
+		})
 	}
 	a, serr := sigv4.ParsePostAuth(form, h.cfg.Region)
 	if serr != nil {
 		return nil, h.sigFailure(ex, "malformed_signature", serr)
 	}
-	ex.ev.AccessKeyID = a.AccessKeyID
-	pe, serr := h.credentialPrincipal(ex, a.AccessKeyID, a.SecurityToken)
+	return h.formPrincipal(ex, a.AccessKeyID, a.SecurityToken, func(secret string) *s3err.Error {
+		return sigv4.VerifyPostSignature(a, form[sigv4.FieldPolicy], secret)
+	})
+}
+
+// formPrincipal resolves the credentials a form names and checks its
+// signature with their secret.
+func (h *Handler) formPrincipal(ex *exchange, accessKeyID, token string, verify func(secret string) *s3err.Error) (*principalEntry, *s3err.Error) {
+	ex.ev.AccessKeyID = accessKeyID
+	pe, serr := h.credentialPrincipal(ex, accessKeyID, token)
 	if serr != nil {
 		return nil, serr
 	}
-	if serr := sigv4.VerifyPostSignature(a, form[sigv4.FieldPolicy], pe.secret); serr != nil {
+	if serr := verify(pe.secret); serr != nil {
 		return nil, h.sigFailure(ex, "bad_signature", serr)
 	}
 	return pe, nil

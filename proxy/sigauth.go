@@ -43,8 +43,7 @@ func (h *Handler) sigv4Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 	}
 	for _, name := range ex.hopNamed {
 		if slices.Contains(a.SignedHeaders, strings.ToLower(name)) {
-			return nil, h.sigFailure(ex, "hop_by_hop_signed", s3err.New(http.StatusBadRequest, "InvalidRequest",
-				"The signed header "+strings.ToLower(name)+" is named in the Connection header; hop-by-hop headers are removed before the signature is verified, so the request cannot be verified."))
+			return nil, h.sigFailure(ex, "hop_by_hop_signed", errHopByHopSigned(name))
 		}
 	}
 	ex.ev.AccessKeyID = a.AccessKeyID
@@ -131,6 +130,13 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 	return pe, nil
 }
 
+// errHopByHopSigned answers a request whose signature covers a header the
+// client named in Connection: it was removed before verification.
+func errHopByHopSigned(name string) *s3err.Error {
+	return s3err.New(http.StatusBadRequest, "InvalidRequest", "The signed header "+strings.ToLower(name)+
+		" is named in the Connection header; hop-by-hop headers are removed before the signature is verified, so the request cannot be verified.")
+}
+
 var errKeyMismatch = s3err.New(http.StatusForbidden, "InvalidAccessKeyId",
 	"The access key ID does not belong to the provided session token.")
 
@@ -174,9 +180,9 @@ func (h *Handler) servicePrincipal(ex *exchange, accessKeyID string) (*principal
 }
 
 // prepareSigV4Body sets up the upstream body of a SigV4 request and its
-// payload headers in h, the headers to forward (checklist §2.5): a hex payload hash or UNSIGNED-PAYLOAD
-// is forwarded so the store checks it; an unsigned-trailer stream passes
-// through verbatim; signed streams are verified chunk by chunk here (their
+// payload headers in h, the headers to forward (checklist §2.5): a hex
+// payload hash or UNSIGNED-PAYLOAD is forwarded so the store checks it; an
+// unsigned-trailer stream passes through verbatim; signed streams are verified chunk by chunk here (their
 // signatures use the caller's secret, which the store does not know) and
 // forwarded decoded, or re-framed as an unsigned-trailer stream so the
 // store still verifies and records the checksum.

@@ -49,8 +49,7 @@ func (h *Handler) sigv2Auth(ex *exchange, r *http.Request) (*principalEntry, *s3
 	dateSigned := header && len(r.Header.Values("X-Amz-Date")) == 0
 	for _, name := range ex.hopNamed {
 		if sigv4.V2Signed(name, dateSigned) {
-			return nil, h.sigFailure(ex, "hop_by_hop_signed", s3err.New(http.StatusBadRequest, "InvalidRequest",
-				"The signed header "+strings.ToLower(name)+" is named in the Connection header; hop-by-hop headers are removed before the signature is verified, so the request cannot be verified."))
+			return nil, h.sigFailure(ex, "hop_by_hop_signed", errHopByHopSigned(name))
 		}
 	}
 	a, serr := sigv4.ParseV2Request(r, ex.start)
