@@ -28,6 +28,7 @@ func (p *Policy) Name() string { return p.name }
 // statement is one compiled policy statement.
 type statement struct {
 	num         int // 1-based position in its policy
+	line, col   int // of the statement's opening brace in the document
 	sid         string
 	deny        bool
 	notAction   bool
@@ -266,6 +267,7 @@ func parsePolicy(name string, doc []byte, vars *varTable) (p *Policy, errs, warn
 			}
 		}
 		line, col := docPos(doc, o.off)
+		st.line, st.col = line, col
 		for _, e := range serrs {
 			errs = append(errs, problem{line: line, col: col, msg: prefix + st.label() + ": " + e})
 		}

@@ -31,7 +31,21 @@ import (
 // Policy-language errors are prefixed with the position of the policy in
 // the configuration file.
 func compileEngine(f *config.File) (*authz.Engine, error) {
-	var ac authz.Config
+	ac := authz.Config{Policies: policyDocs(f)}
+	for _, r := range f.Roles {
+		rc := authz.RoleConfig{Name: r.Name, Kind: r.Kind, Policies: r.Policies, Source: r.Pos.String()}
+		for _, t := range r.Trust {
+			rc.Trust = append(rc.Trust, authz.TrustRule{Issuer: t.Issuer, Claims: t.Claims})
+		}
+		ac.Roles = append(ac.Roles, rc)
+	}
+	return authz.Compile(ac)
+}
+
+// policyDocs maps the file's policies onto authz documents whose messages
+// point at the statement concerned.
+func policyDocs(f *config.File) []authz.PolicyDoc {
+	var docs []authz.PolicyDoc
 	for _, p := range f.Policies {
 		src := p.Pos.String()
 		if p.Source != "" {
@@ -43,16 +57,9 @@ func compileEngine(f *config.File) (*authz.Engine, error) {
 			}
 			return ""
 		}
-		ac.Policies = append(ac.Policies, authz.PolicyDoc{Name: p.Name, JSON: p.JSON, Source: src, Locate: locate})
+		docs = append(docs, authz.PolicyDoc{Name: p.Name, JSON: p.JSON, Source: src, Locate: locate})
 	}
-	for _, r := range f.Roles {
-		rc := authz.RoleConfig{Name: r.Name, Kind: r.Kind, Policies: r.Policies, Source: r.Pos.String()}
-		for _, t := range r.Trust {
-			rc.Trust = append(rc.Trust, authz.TrustRule{Issuer: t.Issuer, Claims: t.Claims})
-		}
-		ac.Roles = append(ac.Roles, rc)
-	}
-	return authz.Compile(ac)
+	return docs
 }
 
 // identityConfig maps the file's issuers onto the verifier's config.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/proxy"
@@ -23,7 +24,17 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "iamgate.yaml", "configuration file")
+	compat := fs.String("compat", "", "also list the policy statements `minio` (the only value) decides differently from iamgate")
+	strict := fs.Bool("strict", false, "with --compat: exit 1 when a statement is decided differently")
 	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *compat != "" && *compat != "minio" {
+		fmt.Fprintf(stderr, "iamgate check: --compat %q: the only value is minio\n", *compat)
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "iamgate check: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
 	f, warnings, err := config.Load(*path)
@@ -65,7 +76,28 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", *path)}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d issuers, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.Roles), len(f.Policies))
+	if *compat == "" {
+		return nil
+	}
+	findings, err := authz.CompatMinIO(policyDocs(f))
+	if err != nil {
+		return err // compileEngine already accepted these policies
+	}
+	printCompat(stdout, findings)
+	if *strict && len(findings) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%s: %d findings decided differently by MinIO (--strict)", *path, len(findings))}
+	}
 	return nil
+}
+
+// printCompat prints one line per finding and a summary.
+func printCompat(w io.Writer, findings []authz.CompatFinding) {
+	stmts := map[string]bool{}
+	for _, f := range findings {
+		fmt.Fprintln(w, "minio:", f.String())
+		stmts[f.Policy+"\x00"+f.Statement] = true
+	}
+	fmt.Fprintf(w, "minio: %d findings in %d statements decided differently by MinIO (iamgate follows AWS; see docs/configuration.md#differences-from-minio)\n", len(findings), len(stmts))
 }
 
 // printErrors prints each joined error on its own line.

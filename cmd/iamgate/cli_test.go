@@ -129,3 +129,25 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("dev on a public address: %d %s", code, stderr)
 	}
 }
+
+// check --compat minio lists every statement of testdata/compat/quirks.json,
+// one per difference from MinIO, and none of same.json.
+func TestCheckCompatMinIO(t *testing.T) {
+	t.Setenv("IAMGATE_TEST_KEY", "k")
+	code, stdout, _ := runCLI(t, "check", "--config", "testdata/compat/iamgate.yaml", "--compat", "minio")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stdout)
+	}
+	golden(t, "compat/check.golden", []byte(stdout))
+	if strings.Contains(stdout, "same.json") {
+		t.Errorf("a statement MinIO decides like AWS is listed:\n%s", stdout)
+	}
+	code, _, stderr := runCLI(t, "check", "--config", "testdata/compat/iamgate.yaml", "--compat", "minio", "--strict")
+	if code != 1 || !strings.Contains(stderr, "findings decided differently by MinIO (--strict)") {
+		t.Errorf("--strict: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "check", "--config", "testdata/compat/iamgate.yaml", "--compat", "ceph")
+	if code != 2 || !strings.Contains(stderr, "the only value is minio") {
+		t.Errorf("--compat ceph: exit %d, %s", code, stderr)
+	}
+}
