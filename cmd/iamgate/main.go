@@ -21,6 +21,7 @@ Usage:
   iamgate dev     --config FILE        run with a built-in development issuer (loopback only; never in production)
   iamgate credentials ...              print temporary credentials for AWS credential_process (see iamgate credentials -h)
   iamgate audit verify FILE...         check audit logs for modified, removed or inserted events (see iamgate audit -h)
+  iamgate import minio ...             write a configuration from MinIO's IAM export and identity settings (see iamgate import -h)
   iamgate version                      print the version
 `
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDev(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(args[1:], stdout, stderr)
+	case "import":
+		err = cmdImport(args[1:], stdout, stderr)
 	case "credentials":
 		return cmdCredentials(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
