@@ -185,5 +185,3 @@ func writeImport(out string, res *minioimport.Result, force bool) error {
 	}
 	return nil
 }
-
-

@@ -849,18 +849,22 @@ func oneLine(v any) string {
 
 var plainYAML = regexp.MustCompile(`^[A-Za-z_./@][A-Za-z0-9_./@+=-]*$`)
 
-// yamlString writes s as a YAML scalar that reads back as the string s.
+// yamlString writes s as a YAML scalar that reads back as the string s:
+// plain when that is unambiguous, else double-quoted (JSON's escapes are
+// YAML's).
 func yamlString(s string) string {
 	switch strings.ToLower(s) {
 	case "", "true", "false", "yes", "no", "on", "off", "null", "y", "n", "~":
-		b, _ := json.Marshal(s)
-		return string(b)
+	default:
+		if plainYAML.MatchString(s) {
+			return s
+		}
 	}
-	if plainYAML.MatchString(s) {
-		return s
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func yamlList(l []string) string {

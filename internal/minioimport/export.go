@@ -269,7 +269,7 @@ func decodeJSON(b []byte, v any) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		off = se.Offset
+		off = se.Offset - 1 // the offending byte
 	case errors.As(err, &te):
 		off = te.Offset
 	}
