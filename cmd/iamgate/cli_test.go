@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -149,5 +151,96 @@ func TestCheckCompatMinIO(t *testing.T) {
 	code, _, stderr = runCLI(t, "check", "--config", "testdata/compat/iamgate.yaml", "--compat", "ceph")
 	if code != 2 || !strings.Contains(stderr, "the only value is minio") {
 		t.Errorf("--compat ceph: exit %d, %s", code, stderr)
+	}
+}
+
+func TestImportUsage(t *testing.T) {
+	code, stdout, _ := runCLI(t, "import", "-h")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: iamgate import minio") || !strings.Contains(stdout, "Example:") || !strings.Contains(stdout, "-service-credentials-expire") {
+		t.Errorf("import -h: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, "import", "minio", "-h")
+	if code != 0 || !strings.HasPrefix(stdout, "Usage: iamgate import minio") {
+		t.Errorf("import minio -h: exit %d\n%s", code, stdout)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)\n"},
+		{[]string{"import", "ceph"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)\n"},
+		{[]string{"import", "minio", "--export", "x.zip"}, "iamgate import: -o FILE is required\n"},
+		{[]string{"import", "minio", "-o", "x.yaml"}, "iamgate import: give --export FILE, --idp-config FILE or both\n"},
+		{[]string{"import", "minio", "-o", "x.yaml", "--export", "x", "extra"}, "iamgate import: unexpected argument \"extra\"\n"},
+	} {
+		code, _, stderr := runCLI(t, tt.args...)
+		if code != 2 || stderr != tt.want {
+			t.Errorf("%v: exit %d, %q; want 2, %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+// import writes a configuration that iamgate check accepts, secrets in
+// files of mode 0600, and refuses to overwrite it.
+func TestImportThenCheck(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "conf", "iamgate.yaml")
+	var idp string
+	{
+		data, err := os.ReadFile("../../internal/minioimport/testdata/idp.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Without the identity_ldap line, which this build's loader does not know.
+		var lines []string
+		for l := range strings.SplitSeq(string(data), "\n") {
+			if !strings.HasPrefix(l, "identity_ldap") {
+				lines = append(lines, l)
+			}
+		}
+		idp = filepath.Join(t.TempDir(), "idp.txt")
+		writeFile(t, idp, strings.Join(lines, "\n"))
+	}
+	var stdout, stderr bytes.Buffer
+	err := importAt([]string{"minio", "--export", "../../internal/minioimport/testdata/export", "--idp-config", idp,
+		"--service-credentials-expire", "720h", "-o", out, "--json"}, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var rep struct {
+		Items  []map[string]any
+		Compat []map[string]any
+		Env    []string
+	}
+	if err := json.Unmarshal(stderr.Bytes(), &rep); err != nil || len(rep.Items) == 0 || len(rep.Compat) == 0 {
+		t.Fatalf("JSON report: %v\n%s", err, stderr.String())
+	}
+	fi, err := os.Stat(filepath.Join(filepath.Dir(out), "secrets", "aliceaccesskey01"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file: %v %v", fi, err)
+	}
+	cfg, _ := os.ReadFile(out)
+	if !strings.Contains(string(cfg), "expires: 2026-03-31T00:00:00Z") || strings.Contains(string(cfg), "alicesecret") {
+		t.Errorf("configuration:\n%s", cfg)
+	}
+	t.Setenv("IAMGATE_UPSTREAM_ACCESS_KEY_ID", "k")
+	t.Setenv("IAMGATE_UPSTREAM_SECRET_ACCESS_KEY", "s")
+	code, stdout2, stderr2 := runCLI(t, "check", "--config", out, "--compat", "minio")
+	if code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, stdout2, stderr2)
+	}
+	// Warnings are about the MinIO policies themselves (and the credentials'
+	// expiry, which depends on today's date), never about the import.
+	for l := range strings.SplitSeq(strings.TrimSpace(stderr2), "\n") {
+		if l != "" && !strings.Contains(l, "service_credentials[") && !strings.Contains(l, `policy "read-reports": statement 1 (Sid "List"): Action "s3:ListBucket" applies to buckets`) {
+			t.Errorf("check warns: %s", l)
+		}
+	}
+	// The findings are those of the report.
+	if n := strings.Count(stdout2, "\nminio: ") - 1; n != len(rep.Compat) {
+		t.Errorf("check lists %d findings, the report %d:\n%s", n, len(rep.Compat), stdout2)
+	}
+	err = importAt([]string{"minio", "--export", "../../internal/minioimport/testdata/export", "-o", out}, time.Now(), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "exists; remove it or give --force") {
+		t.Errorf("overwrite: %v", err)
 	}
 }
