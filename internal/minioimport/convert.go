@@ -185,6 +185,9 @@ func Convert(exp *Export, idp []Subsystem, opts Options) (*Result, error) {
 			res.Policies[c.policyPath(name)] = doc
 		}
 	}
+	if len(c.issuers) == 0 && len(c.ldap) == 0 {
+		c.note("setting", "issuers", NotCarried, "", "no OpenID or LDAP settings were imported and no --issuer was given: the configuration needs at least one issuer, and without one no user, group or mapping becomes a role", "")
+	}
 	res.Config = c.render()
 	findings, err := c.compat()
 	if err != nil {
@@ -320,7 +323,6 @@ func (c *converter) usePolicies(names []string, what, source string) []string {
 			}
 			continue
 		}
-		c.used[n] = true
 		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}
@@ -328,7 +330,12 @@ func (c *converter) usePolicies(names []string, what, source string) []string {
 	return out
 }
 
+// addRole adds r under a unique name, which it returns; its policies are
+// then carried.
 func (c *converter) addRole(r *role) string {
+	for _, p := range r.policies {
+		c.used[p] = true
+	}
 	r.name = uniqueName(r.name, 64, c.roleNames)
 	c.roles = append(c.roles, r)
 	return r.name
@@ -439,7 +446,6 @@ func (c *converter) openID(s *Subsystem) {
 		if c.policyDoc[name] == nil {
 			continue
 		}
-		c.used[name] = true
 		c.addRole(&role{name: is.name + "-" + c.policyName[name], kind: authz.KindHuman, policies: []string{name},
 			trust:   []trust{{issuer: is.name, claim: claim, value: name}},
 			comment: fmt.Sprintf("%s: tokens whose %q claim names policy %q", s.Label(), claim, name)})
