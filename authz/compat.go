@@ -60,14 +60,19 @@ const (
 // CompatFinding is one policy statement that MinIO decides differently
 // from iamgate for some request.
 type CompatFinding struct {
-	Source    string // where the statement is (PolicyDoc.Locate), else PolicyDoc.Source
-	Policy    string
-	Statement string // "statement 2 (Sid \"ListAll\")"
-	Quirk     Quirk
+	Source    string `json:"source,omitempty"` // where the statement is (PolicyDoc.Locate), else PolicyDoc.Source
+	Policy    string `json:"policy"`
+	Statement string `json:"statement"` // "statement 2 (Sid \"ListAll\")"
+	Quirk     Quirk  `json:"quirk"`
 	// Request is a request that is decided differently, and how:
 	// "GET /data?versions (s3:ListBucket, no s3:ListBucketVersions): MinIO allows, iamgate denies".
-	Request string
+	Request string `json:"request"`
 }
+
+// Quirks lists every Quirk CompatMinIO reports.
+var Quirks = []Quirk{QuirkBoolSpelling, QuirkObjectARNOnBucket, QuirkBucketWildcard, QuirkListBuckets, QuirkPutObjectTagging,
+	QuirkGetObjectVersion, QuirkListBucketVersions, QuirkByteWildcard, QuirkForwardedFor, QuirkDeleteObjects,
+	QuirkRefererNull, QuirkExistingTagOnWrite, QuirkHeadBucket}
 
 func (f CompatFinding) String() string {
 	s := fmt.Sprintf("policy %q: %s: %s: %s", f.Policy, f.Statement, f.Quirk, f.Request)

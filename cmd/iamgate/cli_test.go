@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iamgate/iamgate/authz"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -141,6 +143,11 @@ func TestCheckCompatMinIO(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, stdout)
 	}
 	golden(t, "compat/check.golden", []byte(stdout))
+	for _, q := range authz.Quirks {
+		if !strings.Contains(stdout, "): "+string(q)+": ") {
+			t.Errorf("no statement of testdata/compat shows %s", q)
+		}
+	}
 	if strings.Contains(stdout, "same.json") {
 		t.Errorf("a statement MinIO decides like AWS is listed:\n%s", stdout)
 	}
