@@ -231,7 +231,7 @@ func TestConvertLDAPShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		LDAP []map[string]any `yaml:"ldap"`
+		LDAP  []map[string]any `yaml:"ldap"`
 		Roles []struct {
 			Name  string
 			Trust []struct {
