@@ -179,6 +179,9 @@ func TestImportUsage(t *testing.T) {
 		{[]string{"import", "minio", "--export", "x.zip"}, "iamgate import: -o FILE is required\n"},
 		{[]string{"import", "minio", "-o", "x.yaml"}, "iamgate import: give --export FILE, --idp-config FILE or both\n"},
 		{[]string{"import", "minio", "-o", "x.yaml", "--export", "x", "extra"}, "iamgate import: unexpected argument \"extra\"\n"},
+		{[]string{"import", "minio", "--bogus"}, "iamgate import: flag provided but not defined: -bogus (see iamgate import -h)\n"},
+		{[]string{"import", "minio", "-o", "x", "--export", "x", "--service-credentials-expire", "soon"},
+			"iamgate import: invalid value \"soon\" for flag -service-credentials-expire: parse error (see iamgate import -h)\n"},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)
 		if code != 2 || stderr != tt.want {

@@ -63,12 +63,14 @@ func importAt(args []string, now time.Time, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)")
 		return errUsage
 	}
+	fs.SetOutput(io.Discard) // a parse error is reported below, in one line
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return nil
 		}
+		fmt.Fprintf(stderr, "iamgate import: %v (see iamgate import -h)\n", err)
 		return errUsage
 	}
 	switch {
