@@ -15,7 +15,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/minio/madmin-go/v3"
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/tags"
 
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/internal/testenv"
@@ -29,9 +31,7 @@ import (
 // MinIO user's own key (carried as a service credential) or with the same
 // OpenID token. The decisions agree wherever MinIO follows AWS; every
 // request they differ on is one that `iamgate check --compat minio` lists,
-// with the policy concerned: one user per difference shows each of those
-// that a single unsigned-payload request can (not deleteobjects-per-key
-// and existing-tag-on-write, which need a request body).
+// with the policy concerned: one user per difference shows each of them.
 func TestIntegrationImportMinIO(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs MinIO")
@@ -61,6 +61,9 @@ func TestIntegrationImportMinIO(t *testing.T) {
 		"q-byte":            `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::data/caf?.txt"]}]}`,
 		"q-source-ip": `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::data/*"],
 			"Condition": {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}}]}`,
+		"q-delete": `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::data/del/*"]}]}`,
+		"q-tag-on-write": `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:PutObjectTagging"], "Resource": ["arn:aws:s3:::data/tagged/*"],
+			"Condition": {"StringEquals": {"s3:ExistingObjectTag/owner": "alice"}}}]}`,
 		"q-headbucket": `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:HeadBucket"], "Resource": ["arn:aws:s3:::data"]}]}`,
 		"q-referer": `{"Version": "2012-10-17", "Statement": [
 			{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::data/*"]},
@@ -81,6 +84,8 @@ func TestIntegrationImportMinIO(t *testing.T) {
 		"QUIRKSOURCEIP001":  {"quirk-secret-0123456789", "q-source-ip"},
 		"QUIRKHEADBUCKET1":  {"quirk-secret-0123456789", "q-headbucket"},
 		"QUIRKREFERER0001":  {"quirk-secret-0123456789", "q-referer"},
+		"QUIRKDELETE00001":  {"quirk-secret-0123456789", "q-delete"},
+		"QUIRKTAGWRITE001":  {"quirk-secret-0123456789", "q-tag-on-write"},
 	}
 	for key, u := range users {
 		if err := adm.AddUser(ctx, key, u[0]); err != nil {
@@ -114,7 +119,9 @@ func TestIntegrationImportMinIO(t *testing.T) {
 		for {
 			b, err := adm.GetConfigKV(ctx, "identity_openid")
 			if err == nil && bytes.Contains(b, []byte("config_url=http")) {
-				break
+				if _, err = m.Client(t).ListBuckets(ctx); err == nil {
+					break // S3 serves again too
+				}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("MinIO did not come back with its OpenID settings: %v %s", err, b)
@@ -129,6 +136,14 @@ func TestIntegrationImportMinIO(t *testing.T) {
 	}
 	m.PutObject(t, "data", "a.txt", []byte("a"))
 	m.PutObject(t, "data", "café.txt", []byte("c"))
+	bobTags, _ := tags.ParseObjectTags("owner=bob")
+	for _, side := range []string{"minio", "gate"} {
+		m.PutObject(t, "data", "del/"+side+".txt", []byte("d"))
+		m.PutObject(t, "data", "tagged/"+side+".txt", []byte("t"))
+		if err := m.Client(t).PutObjectTagging(ctx, "data", "tagged/"+side+".txt", bobTags, minio.PutObjectTaggingOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	m.PutObject(t, "reports", "r.txt", []byte("r"))
 	m.PutObject(t, "archive", "v.txt", []byte("v"))
 
@@ -282,6 +297,48 @@ func TestIntegrationImportMinIO(t *testing.T) {
 			}
 		})
 	}
+
+	// The two differences that need a request body, with minio-go as the
+	// client of both.
+	client := func(endpoint, key string) *minio.Client {
+		t.Helper()
+		c, err := minio.New(strings.TrimPrefix(endpoint, "http://"), &minio.Options{
+			Creds: credentials.NewStaticV4(key, users[key][0], ""), Region: m.Region, MaxRetries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	t.Run("deleteobjects-per-key", func(t *testing.T) {
+		deleteErr := func(c *minio.Client, key string) error {
+			ch := make(chan minio.ObjectInfo, 1)
+			ch <- minio.ObjectInfo{Key: key}
+			close(ch)
+			for e := range c.RemoveObjects(ctx, "data", ch, minio.RemoveObjectsOptions{GovernanceBypass: true}) {
+				return e.Err
+			}
+			return nil
+		}
+		errMinIO := deleteErr(client(m.Endpoint, "QUIRKDELETE00001"), "del/minio.txt")
+		errGate := deleteErr(client(gate, "QUIRKDELETE00001"), "del/gate.txt")
+		if errMinIO != nil || minio.ToErrorResponse(errGate).Code != "AccessDenied" {
+			t.Errorf("DeleteObjects with x-amz-bypass-governance-retention: MinIO %v, iamgate %v", errMinIO, errGate)
+		}
+		if !strings.Contains(compat, `"q-delete": statement 1: deleteobjects-per-key: POST /data?delete with x-amz-bypass-governance-retention: true`) {
+			t.Errorf("check --compat minio does not list it:\n%s", compat)
+		}
+	})
+	t.Run("existing-tag-on-write", func(t *testing.T) {
+		alice, _ := tags.ParseObjectTags("owner=alice")
+		errMinIO := client(m.Endpoint, "QUIRKTAGWRITE001").PutObjectTagging(ctx, "data", "tagged/minio.txt", alice, minio.PutObjectTaggingOptions{})
+		errGate := client(gate, "QUIRKTAGWRITE001").PutObjectTagging(ctx, "data", "tagged/gate.txt", alice, minio.PutObjectTaggingOptions{})
+		if errMinIO != nil || minio.ToErrorResponse(errGate).Code != "AccessDenied" {
+			t.Errorf("retagging bob's object as alice's: MinIO %v, iamgate %v", errMinIO, errGate)
+		}
+		if !strings.Contains(compat, `"q-tag-on-write": statement 1: existing-tag-on-write: PUT /data/key?tagging`) {
+			t.Errorf("check --compat minio does not list it:\n%s", compat)
+		}
+	})
 	if t.Failed() {
 		cfg, _ := os.ReadFile(out)
 		t.Logf("imported configuration:\n%s\ncheck --compat minio:\n%s", cfg, compat)
