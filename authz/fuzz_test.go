@@ -44,6 +44,11 @@ func FuzzParsePolicy(f *testing.F) {
 			return
 		}
 		ce.Warnings()
+		// The MinIO compatibility check reads every valid policy, and
+		// places its findings inside the document.
+		if _, err := CompatMinIO([]PolicyDoc{{Name: "fuzz", JSON: doc, Locate: locate}}); err != nil {
+			t.Fatalf("CompatMinIO refuses a valid policy: %v", err)
+		}
 		// Every action entry of a valid policy names a service iamgate
 		// knows, and an S3 entry matches at least one S3 action.
 		for _, st := range p.stmts {
