@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/iamgate/iamgate/authz"
@@ -70,7 +71,24 @@ func (c *converter) openID(s *Subsystem) {
 	if u, err := url.Parse(issURL); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) {
 		c.note("openid", s.Label(), Changed, "issuer "+is.name, "iamgate needs an https issuer URL (http only on loopback): "+issURL, s.Where())
 	}
-	c.issuers = append(c.issuers, is)
+	if i := slices.IndexFunc(c.issuers, func(o issuer) bool { return o.url == issURL }); i >= 0 {
+		// Two sub-systems for one provider (several clients): one issuer
+		// with both audiences, as iamgate allows one issuer per URL.
+		o := &c.issuers[i]
+		for _, a := range is.audiences {
+			if !slices.Contains(o.audiences, a) {
+				o.audiences = append(o.audiences, a)
+			}
+		}
+		o.anyAudience = o.anyAudience || is.anyAudience
+		if o.anyAudience {
+			o.audiences = nil
+		}
+		is.name = o.name
+		c.note("openid", s.Label(), Changed, "issuer "+is.name, "the same provider as an earlier sub-system: one issuer with the audiences of both", s.Where())
+	} else {
+		c.issuers = append(c.issuers, is)
+	}
 	c.note("openid", s.Label(), Carried, "issuer "+is.name, "issuer URL "+issURL+" (config_url without /.well-known/openid-configuration): it must equal the discovery document's \"issuer\" exactly", s.Where())
 	for _, k := range []string{"client_secret", "redirect_uri", "redirect_uri_dynamic", "scopes", "display_name"} {
 		if v := s.Get(k); v != "" && v != "off" {

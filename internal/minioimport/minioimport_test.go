@@ -3,6 +3,7 @@ package minioimport
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -338,5 +339,30 @@ func TestConvertLoads(t *testing.T) {
 	}
 	if len(f.ServiceCredentials) != 2 || len(f.Issuers) != 2 {
 		t.Errorf("loaded %d service credentials, %d issuers", len(f.ServiceCredentials), len(f.Issuers))
+	}
+}
+
+// Two sub-systems for one provider become one issuer with both audiences;
+// role_policy and claim-based roles both trust it.
+func TestConvertOneIssuerPerProvider(t *testing.T) {
+	subs, err := ParseIdentityConfig("idp.txt", []byte(
+		"identity_openid config_url=https://sso.example.com/.well-known/openid-configuration client_id=a\n"+
+			"identity_openid:second config_url=https://sso.example.com/.well-known/openid-configuration client_id=b role_policy=p\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := &Export{Policies: map[string]json.RawMessage{"p": json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}`)}}
+	res, err := Convert(exp, subs, Options{Endpoint: "http://127.0.0.1:9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvUpstreamKey, "k")
+	t.Setenv(EnvUpstreamSecret, "s")
+	f, _, err := config.Load(writeResult(t, res))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.Config)
+	}
+	if len(f.Issuers) != 1 || !reflect.DeepEqual(f.Issuers[0].Audiences, []string{"a", "b"}) || len(f.Roles) != 2 {
+		t.Errorf("issuers %+v, roles %+v", f.Issuers, f.Roles)
 	}
 }
