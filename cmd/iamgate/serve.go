@@ -401,6 +401,7 @@ func (a *app) browserDeps() browserDeps {
 		s3:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
 		audit:     a.audit,
 		signedOut: a.signedOut,
+		failures:  a.failures,
 	}
 }
 
