@@ -80,10 +80,3 @@ func (p *pool) close() {
 		c.Close()
 	}
 }
-
-// idleCount is the number of idle connections, for tests.
-func (p *pool) idleCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
