@@ -96,7 +96,10 @@ func (s *Service) openForm(sealed string) *ldapForm {
 // per directory. only, if set, limits it to one directory.
 func (s *Service) loginPage(w http.ResponseWriter, r *http.Request, rd string, only *Directory, status int, errMsg, username string) {
 	w.Header().Set("Cache-Control", "no-store")
-	token := s.formToken(w, r)
+	var token string
+	if len(s.cfg.Directories) > 0 {
+		token = s.formToken(w, r)
+	}
 	d := &pageData{Title: "Sign in"}
 	if only == nil {
 		for _, n := range s.order {
