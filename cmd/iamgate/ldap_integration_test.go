@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -313,5 +314,37 @@ func TestIntegrationLDAPConsole(t *testing.T) {
 	}
 	if _, err := auditschema.File(e.audit); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBrowserLDAPSignIn signs in with a real browser (headless Chromium)
+// on the console's directory form: a plain console address sends the
+// browser to the sign-in page, a wrong password shows the message on the
+// form, the right one lands on the page first asked for.
+func TestBrowserLDAPSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs Chromium, MinIO and slapd")
+	}
+	browser := testenv.StartChromium(t)
+	e := setupLDAP(t)
+	e.minio.PutObject(t, "data", "home/alice/notes.txt", []byte("n"))
+	tab := browser.NewTab(t)
+	tab.Do("open the console", chromedp.Navigate(e.url+"/_iamgate/ui/b/data/home/alice/"),
+		chromedp.WaitVisible(chromedp.CSS(`form.login-directory[data-directory="corp"]`)))
+	tab.Do("wrong password",
+		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "alice"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "not-her-password"),
+		chromedp.Click(chromedp.CSS(`form.login-directory button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.login-directory .denied`)))
+	if msg := strings.TrimSpace(testenv.Run(tab, "the message", chromedp.Evaluate[string](
+		`document.querySelector("form.login-directory .denied").innerText`))); msg != "Invalid user name or password." {
+		t.Fatalf("message %q", msg)
+	}
+	tab.Do("right password",
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.slapd.User("alice").Password),
+		chromedp.Click(chromedp.CSS(`form.login-directory button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.object[data-key="home/alice/notes.txt"]`)))
+	if loc := testenv.Run(tab, "where", chromedp.Evaluate[string](`location.href`)); !strings.HasSuffix(loc, "/_iamgate/ui/b/data/home/alice/") {
+		t.Fatalf("landed on %s", loc)
 	}
 }
