@@ -284,7 +284,7 @@ func (d *Directory) Authenticate(ctx context.Context, a Attempt) (*Identity, err
 	if err := d.checkThrottle(ctx, keys); err != nil {
 		return nil, err
 	}
-	id, err := d.authenticate(ctx, a)
+	id, err := d.authenticate(ctx, a, &keys)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Reason.countsAsFailure() {
@@ -296,7 +296,10 @@ func (d *Directory) Authenticate(ctx context.Context, a Attempt) (*Identity, err
 	return id, nil
 }
 
-func (d *Directory) authenticate(ctx context.Context, a Attempt) (*Identity, error) {
+// authenticate asks the directory. Once the user's entry is found, its DN
+// is added to keys and checked too, so that spellings of the user name
+// that the directory matches alike share one count.
+func (d *Directory) authenticate(ctx context.Context, a Attempt, keys *[]throttleKey) (*Identity, error) {
 	filter := strings.ReplaceAll(d.cfg.UserSearchFilter, "%s", ldap.EscapeFilter(a.Username))
 	attrs := []string{"1.1"} // no attributes
 	if len(d.cfg.Attributes) > 0 {
@@ -340,6 +343,14 @@ func (d *Directory) authenticate(ctx context.Context, a Attempt) (*Identity, err
 		return nil, d.fail(ReasonUserAmbiguous, "several entries match the user name", nil)
 	}
 	entry := res.Entries[0]
+	if k := d.dnThrottleKey(entry.DN); k != nil {
+		healthy = true
+		if err := d.checkThrottle(ctx, []throttleKey{*k}); err != nil {
+			return nil, err
+		}
+		*keys = append(*keys, *k)
+		healthy = false
+	}
 
 	// Bind as the user: the directory checks the password (and its
 	// password policy). Then bind back as the lookup account.

@@ -236,3 +236,30 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// Names that find the same entry (here the uid and the mail address)
+// share the entry's count; spellings that differ in case and spaces share
+// the user name's.
+func TestThrottleBySpelling(t *testing.T) {
+	s := testenv.StartSlapd(t)
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cfg := config(s)
+	cfg.UserSearchFilter = "(|(uid=%s)(mail=%s))"
+	cfg.Now = clock
+	cfg.Throttle = ldapdir.Throttle{Failures: state.NewFailureMemory(state.FailureMemoryConfig{Now: clock}), MaxFailures: 3, SourceMaxFailures: 100}
+	d := newDir(t, cfg)
+	for _, name := range []string{"alice", " ALICE", "alice@example.org"} {
+		if _, err := d.Authenticate(ctx, ldapdir.Attempt{Username: name, Password: "guess"}); reason(err) != ldapdir.ReasonInvalidCredentials {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	// The user name "alice" has two failures, the mail address one, the
+	// entry three: both names are refused, before the password is tried.
+	for _, name := range []string{"alice@example.org", "Alice"} {
+		if _, err := d.Authenticate(ctx, ldapdir.Attempt{Username: name, Password: s.User("alice").Password}); reason(err) != ldapdir.ReasonThrottled {
+			t.Fatalf("%q, right password: %v", name, err)
+		}
+	}
+}

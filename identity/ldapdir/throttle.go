@@ -73,20 +73,34 @@ func (t *Throttle) lockedUntil(c state.FailureCount, max int) time.Time {
 	return c.Last.Add(min(d, t.Window))
 }
 
+var throttleWhat = map[string]string{"ldap-user": "the user name", "ldap-dn": "the user", "ldap-source": "the source address"}
+
 type throttleKey struct {
 	key string
 	max int
 }
 
+// throttleKeys are the counts an attempt is checked against before the
+// directory is asked: the user name (folded as directories compare names:
+// case and runs of spaces ignored) and the source address.
 func (d *Directory) throttleKeys(a Attempt) []throttleKey {
 	if d.cfg.Throttle.Failures == nil {
 		return nil
 	}
-	keys := []throttleKey{{"ldap-user:" + d.cfg.Name + ":" + strings.ToLower(a.Username), d.cfg.Throttle.MaxFailures}}
+	name := strings.ToLower(strings.Join(strings.Fields(a.Username), " "))
+	keys := []throttleKey{{"ldap-user:" + d.cfg.Name + ":" + name, d.cfg.Throttle.MaxFailures}}
 	if a.Source.IsValid() {
 		keys = append(keys, throttleKey{"ldap-source:" + a.Source.Unmap().String(), d.cfg.Throttle.SourceMaxFailures})
 	}
 	return keys
+}
+
+// dnThrottleKey is the count of the user's entry, once found.
+func (d *Directory) dnThrottleKey(dn string) *throttleKey {
+	if d.cfg.Throttle.Failures == nil {
+		return nil
+	}
+	return &throttleKey{"ldap-dn:" + d.cfg.Name + ":" + strings.ToLower(normalizeDN(dn)), d.cfg.Throttle.MaxFailures}
 }
 
 // checkThrottle refuses an attempt whose user name or address is locked
@@ -99,7 +113,7 @@ func (d *Directory) checkThrottle(ctx context.Context, keys []throttleKey) error
 			return d.fail(ReasonUnavailable, "the failed-attempt counts cannot be read", err)
 		}
 		if until := d.cfg.Throttle.lockedUntil(c, k.max); until.After(now) {
-			e := d.fail(ReasonThrottled, "too many failed attempts for "+strings.SplitN(k.key, ":", 2)[0]+" until "+until.UTC().Format(time.RFC3339), nil)
+			e := d.fail(ReasonThrottled, "too many failed attempts for "+throttleWhat[strings.SplitN(k.key, ":", 2)[0]]+" until "+until.UTC().Format(time.RFC3339), nil)
 			e.RetryAfter = until
 			return e
 		}
@@ -113,8 +127,12 @@ func (d *Directory) recordFailure(ctx context.Context, keys []throttleKey) {
 	}
 }
 
+// recordSuccess resets the counts of the user name and entry (not the
+// address's).
 func (d *Directory) recordSuccess(ctx context.Context, keys []throttleKey) {
-	if len(keys) > 0 {
-		_ = d.cfg.Throttle.Failures.Reset(ctx, keys[0].key)
+	for _, k := range keys {
+		if !strings.HasPrefix(k.key, "ldap-source:") {
+			_ = d.cfg.Throttle.Failures.Reset(ctx, k.key)
+		}
 	}
 }
