@@ -219,7 +219,9 @@ func New(cfg Config) (*Directory, error) {
 // Name returns Config.Name.
 func (d *Directory) Name() string { return d.cfg.Name }
 
-// Close closes the idle connections and those returned later.
+// Close closes the idle connections, and those in use as they are
+// returned; sign-ins that still reach the Directory work, without keeping
+// connections.
 func (d *Directory) Close() { d.pool.close() }
 
 // dial connects, upgrades to TLS as configured and binds as the lookup

@@ -2,14 +2,15 @@ package ldapdir
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 )
 
 // pool holds lookup-bound connections: at most size exist at once, idle
-// or in use. A connection that failed is closed, not returned.
+// or in use. A connection that failed is closed, not returned. A closed
+// pool keeps working for the sign-ins that still reach it (a reload), but
+// keeps no connection idle.
 type pool struct {
 	dial  func(context.Context) (*ldap.Conn, error)
 	slots chan struct{}
@@ -18,8 +19,6 @@ type pool struct {
 	idle   []*ldap.Conn
 	closed bool
 }
-
-var errPoolClosed = errors.New("ldapdir: the directory was closed")
 
 func newPool(size int, dial func(context.Context) (*ldap.Conn, error)) *pool {
 	return &pool{dial: dial, slots: make(chan struct{}, size)}
@@ -33,11 +32,6 @@ func (p *pool) get(ctx context.Context) (*ldap.Conn, error) {
 		return nil, ctx.Err()
 	}
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		<-p.slots
-		return nil, errPoolClosed
-	}
 	for len(p.idle) > 0 {
 		c := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
