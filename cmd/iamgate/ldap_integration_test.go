@@ -84,7 +84,7 @@ ldap:
     request_timeout: 5s
     pool_size: 2
     login_label: Sign in with your corporate account
-    throttle: {max_failures: 3, source_max_failures: 1000, window: 2s, lockout: 1s}
+    throttle: {max_failures: 3, source_max_failures: 1000, window: 5s, lockout: 2s}
 roles:
   - name: analysts
     kind: human
@@ -200,10 +200,25 @@ func TestIntegrationLDAP(t *testing.T) {
 		if r.status != http.StatusTooManyRequests || !strings.Contains(r.body, "<Code>Throttling</Code>") || r.header.Get("Retry-After") == "" {
 			t.Fatalf("right password while throttled: %d %s", r.status, r.body)
 		}
-		// The lockout is one second (configured); wait it out.
-		time.Sleep(1100 * time.Millisecond)
+		time.Sleep(2100 * time.Millisecond) // the configured lockout
 		if _, err := e.ldapClient(t, "dave", dave.Password); err != nil {
 			t.Fatalf("after the lockout: %s", stsCode(err))
+		}
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		// A new generation gets new directories; the failure counts stay.
+		for i := range 3 {
+			e.ldapClient(t, "dave", fmt.Sprintf("guess-again-%d", i))
+		}
+		if err := e.app.reload(ctx, "signal"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ldapClient(t, "dave", e.slapd.User("dave").Password); !strings.Contains(stsCode(err), "Throttling") {
+			t.Fatalf("throttle forgotten on reload: %s", stsCode(err))
+		}
+		if _, err := e.ldapClient(t, "alice", alice.Password); err != nil {
+			t.Fatalf("after reload: %s", stsCode(err))
 		}
 	})
 
