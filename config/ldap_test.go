@@ -93,8 +93,6 @@ policies:
 	}
 }
 
-
-
 func fmtSecret(s Secret) string {
 	b, _ := s.MarshalText()
 	return string(b)

@@ -107,7 +107,7 @@ func TestAssumeRoleWithLDAPIdentity(t *testing.T) {
 	var resp struct {
 		XMLName xml.Name `xml:"AssumeRoleWithLDAPIdentityResponse"`
 		Result  struct {
-			Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }
+			Credentials     struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }
 			AssumedRoleUser struct{ Arn string }
 		} `xml:"AssumeRoleWithLDAPIdentityResult"`
 		RequestID string `xml:"ResponseMetadata>RequestId"`
