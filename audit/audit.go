@@ -39,7 +39,8 @@ type Event struct {
 	// credentials), "sigv2", "sigv2-presigned", "sigv2-post" (the same
 	// with Signature Version 2), "service-credential", "browser-session",
 	// "share-link", "web_identity" (STS), "oidc-code" and "refresh-token"
-	// (browser sign-in), or "none" (no credentials). Empty: the request was
+	// (browser sign-in), "ldap" (a directory user name and password, at
+	// the STS or the console), or "none" (no credentials). Empty: the request was
 	// refused before authentication (decision "error", reason
 	// audit_unavailable).
 	AuthMethod string

@@ -124,7 +124,7 @@ func (e *Event) ReadOnly() bool {
 // identityType is userIdentity.type.
 func (e *Event) identityType() string {
 	switch e.AuthMethod {
-	case "bearer", "web_identity", "oidc-code", "refresh-token":
+	case "bearer", "web_identity", "oidc-code", "refresh-token", "ldap":
 		return "WebIdentityUser"
 	case "sigv4", "sigv4-presigned", "sigv4-post", "sigv2", "sigv2-presigned", "sigv2-post", "browser-session", "share-link":
 		return "AssumedRole"

@@ -547,6 +547,18 @@ func (p *parser) crossCheck(f *File) {
 	for _, is := range f.Issuers {
 		issuers = append(issuers, is.Name)
 	}
+	for _, d := range p.st.ldapNames {
+		if slices.Contains(issuers, d.name) {
+			p.errorf(d.node, d.path, "name "+quote(d.name)+" is already an issuer's; directories and issuers share one namespace (trust rules name both)")
+			continue
+		}
+		issuers = append(issuers, d.name)
+	}
+	for i, d := range f.LDAP {
+		if f.STS == nil && d.LoginLabel == "" {
+			p.warns = append(p.warns, Warning{Pos: d.Pos, Message: fmt.Sprintf("ldap[%d]: used by nothing: the STS is off (no sts section) and it has no login_label for the console", i)})
+		}
+	}
 	roles := make([]string, 0, len(f.Roles))
 	for _, r := range f.Roles {
 		roles = append(roles, r.Name)
@@ -599,7 +611,7 @@ func (p *parser) crossCheck(f *File) {
 			p.errorf(p.st.loginIssuers[0], p.st.loginPaths[0], "browser sign-in needs sts.session_keys: they seal the session cookies (or set console.enabled: false)")
 		}
 		if f.Console != nil && p.st.consoleEnabled != nil && len(p.st.loginIssuers) == 0 {
-			p.errorf(p.st.consoleEnabled, "console.enabled", "the console needs an issuer with client_id to sign people in")
+			p.errorf(p.st.consoleEnabled, "console.enabled", "the console needs an issuer with client_id or a directory with login_label to sign people in")
 		}
 	}
 	if p.st.rotateNode != nil && f.Audit.File == "" {

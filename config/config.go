@@ -84,6 +84,7 @@ type File struct {
 	Server             Server
 	Upstream           Upstream
 	Issuers            []Issuer            // in file order
+	LDAP               []LDAP              // in file order
 	Roles              []Role              // in file order
 	Policies           []Policy            // sorted by name
 	STS                *STS                // nil: the STS endpoint is off

@@ -45,6 +45,9 @@ type decodeState struct {
 	loginIssuers   []*yaml.Node
 	loginPaths     []string
 	consoleEnabled *yaml.Node // console.enabled when it is true
+	// ldapNames are the names of the ldap entries, for the shared
+	// namespace with the issuers.
+	ldapNames []ref
 }
 
 const (
@@ -95,6 +98,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"server", func(path string, v *yaml.Node) { p.server(v, path, &f.Server) }},
 		{"upstream", func(path string, v *yaml.Node) { p.st.upstream = p.upstream(v, path, &f.Upstream) }},
 		{"issuers", func(path string, v *yaml.Node) { f.Issuers = p.issuers(v, path) }},
+		{"ldap", func(path string, v *yaml.Node) { f.LDAP = p.ldap(v, path) }},
 		{"roles", func(path string, v *yaml.Node) { f.Roles = p.roles(v, path) }},
 		{"policies", func(path string, v *yaml.Node) { f.Policies = p.policies(v, path) }},
 		{"sts", func(path string, v *yaml.Node) { f.STS = p.sts(v, path) }},

@@ -63,7 +63,9 @@ type IssuerConfig struct {
 
 // Config configures a [Verifier].
 type Config struct {
-	// Issuers lists the trusted issuers. At least one is required.
+	// Issuers lists the trusted issuers. It may be empty (people then sign
+	// in only with a directory): every token is refused as of an unknown
+	// issuer.
 	Issuers []IssuerConfig
 	// CacheSize bounds the number of verified tokens kept in memory. Zero
 	// means [DefaultCacheSize]; a negative value disables the cache.
@@ -113,9 +115,6 @@ var knownAlgs = func() map[string]bool {
 // no I/O.
 func (cfg *Config) validate() ([]issuerSettings, error) {
 	var errs []error
-	if len(cfg.Issuers) == 0 {
-		errs = append(errs, errors.New("identity: at least one issuer is required"))
-	}
 	if cfg.JWKSMinRefreshInterval < 0 {
 		errs = append(errs, errors.New("identity: JWKSMinRefreshInterval must not be negative"))
 	}

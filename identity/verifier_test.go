@@ -689,8 +689,8 @@ func TestReloadKeepsKeys(t *testing.T) {
 	wantReason(t, err, ReasonIssuerUnavailable, raw)
 
 	// An invalid config leaves the running verifier alone.
-	if _, err := v2.Reload(ctx, Config{}); err == nil {
-		t.Error("Reload accepted an empty config")
+	if _, err := v2.Reload(ctx, Config{JWKSMinRefreshInterval: -1}); err == nil {
+		t.Error("Reload accepted an invalid config")
 	}
 }
 
@@ -706,7 +706,6 @@ func TestNewValidation(t *testing.T) {
 		cfg  Config
 		want string // substring of the error
 	}{
-		{"no issuers", Config{}, "at least one issuer"},
 		{"no name", Config{Issuers: with(func(c *IssuerConfig) { c.Name = "" })}, "name is required"},
 		{"duplicate name", Config{Issuers: []IssuerConfig{good, {Name: "corp", URL: "https://b.example.com", Audiences: []string{"a"}}}}, "name is used"},
 		{"duplicate url", Config{Issuers: []IssuerConfig{good, {Name: "b", URL: good.URL, Audiences: []string{"a"}}}}, "is used by another"},
@@ -764,5 +763,25 @@ func TestAuthErrorMessages(t *testing.T) {
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("error = %v, want %s", err, tt.want)
 		}
+	}
+}
+
+// A verifier without issuers (a configuration with directories only)
+// refuses every token as of an unknown issuer.
+func TestNoIssuers(t *testing.T) {
+	v, err := New(context.Background(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	iss := devissuer.StartTest(t)
+	tok, err := iss.Mint(map[string]any{"sub": "alice", "aud": "iamgate"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), tok)
+	var ae *AuthError
+	if !errors.As(err, &ae) || ae.Reason != ReasonUnknownIssuer {
+		t.Fatalf("Verify = %v, want unknown issuer", err)
 	}
 }

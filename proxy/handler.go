@@ -440,8 +440,11 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 		return s3err.New(http.StatusNotImplemented, "NotImplemented",
 			"This iamgate does not issue session credentials (no sts section in its configuration).")
 	}
-	e := ex.gen.STS.Handle(ex.w, r)
+	e := ex.gen.STS.HandleFrom(ex.w, r, ex.sourceIP)
 	ev := &ex.ev
+	if e.Action == string(sts.AssumeRoleWithLDAPIdentity) {
+		ev.AuthMethod = "ldap"
+	}
 	ev.Operation, ev.Issuer, ev.Subject = string(e.Action), e.Issuer, e.Subject
 	ev.IssuerURL = ex.gen.IssuerURLs[e.Issuer]
 	if e.Role != "" {
@@ -456,11 +459,19 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	ev.Claims, ev.Actor = audit.RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
 	if e.Subject != "" {
 		ev.Username = authz.Username(e.Claims, e.Subject)
+	} else if e.Username != "" {
+		ev.Username = e.Username // the name typed, refused by the directory
+	}
+	if ev.Issuer == "" && e.Directory != "" {
+		ev.Issuer, ev.IssuerURL = e.Directory, ex.gen.IssuerURLs[e.Directory]
 	}
 	if e.Status == http.StatusOK {
 		ev.Decision, ev.Reason = "allow", "issued"
 	} else {
 		ev.Reason, ev.ErrorCode, ev.Message = "sts_refused", e.ErrorCode, e.Error
+		if e.Reason != "" {
+			ev.Reason = e.Reason
+		}
 	}
 	return nil
 }

@@ -2,9 +2,10 @@
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
-# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, and Chromium with its
-# driver (for the browser tests of the web console) from Debian (the AWS CLI
-# v1 and boto3 come with the machine's Python).
+# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, Chromium with its
+# driver (for the browser tests of the web console), and OpenLDAP's slapd and
+# ldap-utils (the directory of the LDAP tests) from Debian (the AWS CLI v1 and
+# boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -60,18 +61,30 @@ install_clients() {
 	command -v s3cmd >/dev/null || need+=(s3cmd)
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
+	[ -x /usr/sbin/slapd ] || need+=(slapd)
+	command -v ldapadd >/dev/null || need+=(ldap-utils)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
 			exit 1
 		fi
 		echo "install-tools: installing ${need[*]} from Debian" >&2
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+		# policy-rc.d keeps the packages from starting their daemons (Debian's
+		# slapd would start a system directory); the tests start their own.
+		local prc=/usr/sbin/policy-rc.d had_prc=
+		[ -e "$prc" ] && had_prc=1
+		[ -n "$had_prc" ] || { printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod +x "$prc"; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null || {
+			[ -n "$had_prc" ] || rm -f "$prc"
+			exit 1
+		}
+		[ -n "$had_prc" ] || rm -f "$prc"
 	fi
 	python3 -c 'import boto3' 2>/dev/null || { echo "install-tools: python3 with boto3 is required" >&2; exit 1; }
 	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
+	[ -x /usr/sbin/slapd ] || { echo "install-tools: slapd is required" >&2; exit 1; }
 }
 
 for t in $want; do

@@ -1,5 +1,6 @@
 // Package state holds what every iamgate replica must agree on at run
-// time; for now, the browser sessions that were signed out. Each kind of
+// time; for now, the browser sessions that were signed out and the counts
+// of failed directory sign-ins. Each kind of
 // state is a small interface with an implementation in process memory
 // ([Memory], enough for one replica); a shared store (Redis) is to come.
 package state

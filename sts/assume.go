@@ -30,7 +30,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	}
 	ev.TokenFingerprint = fp
 
-	role, aerr := s.pickRole(req, tok)
+	role, aerr := s.pickRole(req, &authz.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims}, "token")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -47,7 +47,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 		}
 	}
 
-	issued, expiry, aerr := s.sessionTimes(req, role.Name(), tok, now)
+	issued, expiry, aerr := s.sessionTimes(req, role.Name(), tok.Expiry, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -133,11 +133,11 @@ func tokenError(action Action, err error) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: code, Message: msg, Cause: err}
 }
 
-// pickRole finds the requested role and checks that it trusts tok. For
-// AssumeRoleWithClientGrants without RoleArn, the one role that trusts tok
-// is chosen.
-func (s *Service) pickRole(req *request, tok *identity.Token) (*authz.Role, *apiError) {
-	id := &authz.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims}
+// pickRole finds the requested role and checks that it trusts id (a
+// "token" or an "identity", as messages call it). Without RoleArn
+// (AssumeRoleWithClientGrants, AssumeRoleWithLDAPIdentity), the one role
+// that trusts id is chosen.
+func (s *Service) pickRole(req *request, id *authz.Identity, what string) (*authz.Role, *apiError) {
 	notAuthorized := "Not authorized to perform sts:" + string(req.action)
 	if req.roleName == "" {
 		trusted, _ := s.cfg.Engine.Trust(id)
@@ -145,13 +145,17 @@ func (s *Service) pickRole(req *request, tok *identity.Token) (*authz.Role, *api
 		case 1:
 			return trusted[0], nil
 		case 0:
-			return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, notAuthorized+": no role trusts this token")
+			code := codeIDPRejectedClaim
+			if req.action == AssumeRoleWithLDAPIdentity {
+				code = codeAccessDenied
+			}
+			return nil, errorf(http.StatusForbidden, code, notAuthorized+": no role trusts this "+what)
 		default:
 			names := make([]string, len(trusted))
 			for i, r := range trusted {
 				names[i] = strconv.Quote(r.Name())
 			}
-			return nil, badRequest(codeMissingParameter, "the request must contain the parameter RoleArn: several roles trust this token ("+strings.Join(names, ", ")+")")
+			return nil, badRequest(codeMissingParameter, "the request must contain the parameter RoleArn: several roles trust this "+what+" ("+strings.Join(names, ", ")+")")
 		}
 	}
 	role, ok := s.cfg.Engine.Role(req.roleName)
@@ -164,21 +168,29 @@ func (s *Service) pickRole(req *request, tok *identity.Token) (*authz.Role, *api
 			return role, nil
 		}
 	}
-	why := "the role's trust rules do not match the token"
+	why := "the role's trust rules do not match the " + what
 	for _, m := range misses {
 		if m.Role == role.Name() {
 			why = m.Reason
 			break
 		}
 	}
-	return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, fmt.Sprintf("%s: role %s does not trust this token: %s", notAuthorized, strconv.Quote(role.Name()), oneLine(why, 1000)))
+	code := codeIDPRejectedClaim
+	if req.action == AssumeRoleWithLDAPIdentity {
+		code = codeAccessDenied
+	}
+	return nil, errorf(http.StatusForbidden, code, fmt.Sprintf("%s: role %s does not trust this %s: %s", notAuthorized, strconv.Quote(role.Name()), what, oneLine(why, 1000)))
 }
 
-// sessionTimes applies the duration rules of RoleSettings.
-func (s *Service) sessionTimes(req *request, role string, tok *identity.Token, now time.Time) (issued, expiry time.Time, _ *apiError) {
+// sessionTimes applies the duration rules of RoleSettings. A zero
+// tokenExp (a directory sign-in) bounds nothing.
+func (s *Service) sessionTimes(req *request, role string, tokenExp time.Time, now time.Time) (issued, expiry time.Time, _ *apiError) {
 	rs := s.settings(role)
+	if tokenExp.IsZero() {
+		rs.SessionMayOutliveToken = true
+	}
 	issued = now.UTC().Truncate(time.Second)
-	tokenExp := tok.Expiry.UTC()
+	tokenExp = tokenExp.UTC()
 	if req.duration > 0 {
 		secs := int64(req.duration / time.Second)
 		if req.duration > rs.MaxSession {

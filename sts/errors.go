@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error codes, as AWS STS (and, for InvalidClientGrantsToken, MinIO) spell
@@ -25,6 +26,11 @@ const (
 	codeRequestEntityTooLarge    = "RequestEntityTooLarge"
 	codeMethodNotAllowed         = "MethodNotAllowed"
 	codeInternalError            = "InternalError"
+	// codeServiceUnavailable: the directory cannot be reached (503).
+	codeServiceUnavailable = "ServiceUnavailable"
+	// codeThrottling: too many failed sign-ins (429), as AWS names its
+	// throttling errors.
+	codeThrottling = "Throttling"
 )
 
 // apiError is an STS error as the caller sees it. Message is safe to show
@@ -35,6 +41,8 @@ type apiError struct {
 	Code    string
 	Message string
 	Cause   error
+	// RetryAfter, if set, is sent as the Retry-After header.
+	RetryAfter time.Time
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }

@@ -22,6 +22,10 @@ const (
 	// client-credentials tokens; the token is in the Token parameter and
 	// RoleArn may be left out when exactly one role trusts the token.
 	AssumeRoleWithClientGrants Action = "AssumeRoleWithClientGrants"
+	// AssumeRoleWithLDAPIdentity is MinIO's action for a directory user
+	// name and password (LDAPUsername, LDAPPassword); RoleArn may be left
+	// out when exactly one role trusts the user.
+	AssumeRoleWithLDAPIdentity Action = "AssumeRoleWithLDAPIdentity"
 )
 
 // APIVersion is the only Version parameter accepted.
@@ -39,6 +43,9 @@ const (
 	// maxRoleArnLength and maxTokenLength follow AWS's parameter limits.
 	maxRoleArnLength = 2048
 	maxTokenLength   = 20000
+	// maxUsernameLength and maxPasswordLength bound the LDAP parameters.
+	maxUsernameLength = 256
+	maxPasswordLength = 1024
 	// maxPolicyParam bounds the Policy parameter before compaction.
 	maxPolicyParam = 32 << 10
 )
@@ -52,6 +59,9 @@ type request struct {
 	token       string
 	duration    time.Duration // 0: not given
 	policy      []byte        // compacted JSON; nil: not given
+	// AssumeRoleWithLDAPIdentity: the user name and password (never
+	// logged), and the directory named by LDAPDirectory ("" if absent).
+	username, password, directory string
 }
 
 // parseValues reads the parameters of a query string and an optional form
@@ -82,11 +92,11 @@ func parseValues(query, body string) (url.Values, *apiError) {
 func parseRequest(vals url.Values, maxPolicy int) (*request, *apiError) {
 	action := Action(vals.Get("Action"))
 	switch action {
-	case AssumeRoleWithWebIdentity, AssumeRoleWithClientGrants:
+	case AssumeRoleWithWebIdentity, AssumeRoleWithClientGrants, AssumeRoleWithLDAPIdentity:
 	case "":
 		return nil, badRequest(codeMissingParameter, "the request must contain the parameter Action")
 	default:
-		return nil, badRequest(codeInvalidAction, fmt.Sprintf("action %s is not valid: iamgate supports AssumeRoleWithWebIdentity and AssumeRoleWithClientGrants", quoteName(string(action))))
+		return nil, badRequest(codeInvalidAction, fmt.Sprintf("action %s is not valid: iamgate supports AssumeRoleWithWebIdentity, AssumeRoleWithClientGrants and AssumeRoleWithLDAPIdentity", quoteName(string(action))))
 	}
 	if vals.Has("Version") && vals.Get("Version") != APIVersion {
 		return nil, badRequest(codeInvalidParameterValue, "Version must be "+APIVersion)
@@ -99,6 +109,9 @@ func parseRequest(vals url.Values, maxPolicy int) (*request, *apiError) {
 		}
 	}
 
+	if action == AssumeRoleWithLDAPIdentity {
+		return parseLDAPRequest(vals, maxPolicy)
+	}
 	req := &request{action: action}
 	tokenParam := "WebIdentityToken"
 	if action == AssumeRoleWithClientGrants {
@@ -133,24 +146,68 @@ func parseRequest(vals url.Values, maxPolicy int) (*request, *apiError) {
 		}
 		req.roleName = name
 	}
+	if err := req.parseCommon(vals, maxPolicy); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// parseCommon reads the parameters every action shares: the session
+// name, DurationSeconds and Policy.
+func (req *request) parseCommon(vals url.Values, maxPolicy int) *apiError {
 	if req.sessionName != "" {
 		if err := checkSessionName(req.sessionName); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if vals.Has("DurationSeconds") {
 		d, err := parseDuration(vals.Get("DurationSeconds"))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.duration = d
 	}
 	if vals.Has("Policy") {
 		p, err := compactPolicy(vals.Get("Policy"), maxPolicy)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.policy = p
+	}
+	return nil
+}
+
+// parseLDAPRequest reads AssumeRoleWithLDAPIdentity: LDAPUsername and
+// LDAPPassword are required, RoleArn, RoleSessionName and LDAPDirectory
+// optional.
+func parseLDAPRequest(vals url.Values, maxPolicy int) (*request, *apiError) {
+	req := &request{action: AssumeRoleWithLDAPIdentity, username: vals.Get("LDAPUsername"), password: vals.Get("LDAPPassword"),
+		sessionName: vals.Get("RoleSessionName"), directory: vals.Get("LDAPDirectory")}
+	var missing []string
+	if req.username == "" {
+		missing = append(missing, "LDAPUsername")
+	}
+	if req.password == "" {
+		missing = append(missing, "LDAPPassword")
+	}
+	if len(missing) > 0 {
+		return nil, badRequest(codeMissingParameter, "the request must contain the parameter "+strings.Join(missing, ", "))
+	}
+	if len(req.username) > maxUsernameLength || !printable(req.username) {
+		return nil, badRequest(codeValidationError, fmt.Sprintf("LDAPUsername must be at most %d printable characters", maxUsernameLength))
+	}
+	if len(req.password) > maxPasswordLength || strings.IndexByte(req.password, 0) >= 0 {
+		return nil, badRequest(codeValidationError, fmt.Sprintf("LDAPPassword must be at most %d characters, without NUL", maxPasswordLength))
+	}
+	if arn := vals.Get("RoleArn"); arn != "" {
+		name, err := roleNameFromArn(arn)
+		if err != nil {
+			return nil, err
+		}
+		req.roleName = name
+	}
+	if err := req.parseCommon(vals, maxPolicy); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

@@ -1,7 +1,8 @@
 // Package sts is iamgate's AWS-compatible Security Token Service: it trades
-// an OpenID Connect token for temporary credentials of one role
-// (AssumeRoleWithWebIdentity, and MinIO's AssumeRoleWithClientGrants),
-// sealed into a stateless session token.
+// an OpenID Connect token (AssumeRoleWithWebIdentity, and MinIO's
+// AssumeRoleWithClientGrants) or a directory user name and password
+// (MinIO's AssumeRoleWithLDAPIdentity) for temporary credentials of one
+// role, sealed into a stateless session token.
 package sts
 
 import (
@@ -14,7 +15,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,6 +72,10 @@ type Config struct {
 	// written, with what was issued or refused. It must not block. Events
 	// never hold a token, a secret or a session token.
 	OnEvent func(Event)
+	// Directories authenticate AssumeRoleWithLDAPIdentity; empty: that
+	// action is refused. With several, the caller names one with the
+	// LDAPDirectory parameter.
+	Directories []Directory
 	// RequestID returns the ID of a request. Nil means: the
 	// X-Amz-Request-Id response header if already set (by an outer
 	// handler), else a random 16-character upper-case hex ID.
@@ -107,11 +114,20 @@ type Event struct {
 	RequestID string
 	// Status is the HTTP status of the response.
 	Status int
-	// Issuer and Subject are set once the token is verified, with the
-	// token's claims (for the audit record to pick from; never logged
-	// whole).
+	// Issuer and Subject are set once the token is verified (the
+	// directory's name and the user's DN once the directory accepted the
+	// password), with the token's claims (for the audit record to pick
+	// from; never logged whole).
 	Issuer, Subject string
 	Claims          map[string]any
+	// Username is the LDAPUsername of AssumeRoleWithLDAPIdentity, also
+	// when it was refused; Directory the directory asked.
+	Username, Directory string
+	// Reason is a code for the audit record saying why a directory
+	// sign-in failed (an ldapdir.Reason: invalid_credentials,
+	// account_locked, user_not_found, directory_unavailable, throttled…);
+	// the caller sees one message for every credential problem.
+	Reason string
 	// Role is the role assumed (or requested, on failure).
 	Role            string
 	RoleSessionName string
@@ -261,14 +277,29 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // instead of passing it to Config.OnEvent, for callers that record the
 // request themselves.
 func (s *Service) Handle(w http.ResponseWriter, r *http.Request) Event {
+	var src netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		src = ap.Addr().Unmap()
+	}
+	return s.HandleFrom(w, r, src)
+}
+
+// HandleFrom is Handle for a caller whose address the caller of HandleFrom
+// worked out (behind trusted proxies); AssumeRoleWithLDAPIdentity counts
+// failed attempts by it.
+func (s *Service) HandleFrom(w http.ResponseWriter, r *http.Request, source netip.Addr) Event {
 	rid := s.requestID(w, r)
 	w.Header().Set("X-Amz-Request-Id", rid)
 	w.Header().Set("X-Amzn-Requestid", rid)
 	ev := Event{RequestID: rid}
-	ok, err := s.serve(w, r, rid, &ev)
+	ok, err := s.serve(w, r, rid, source, &ev)
 	if err != nil {
 		if err.Status == 0 {
 			err.Status = http.StatusInternalServerError
+		}
+		if !err.RetryAfter.IsZero() {
+			secs := int64(err.RetryAfter.Sub(s.cfg.Now())/time.Second) + 1
+			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 		}
 		writeError(w, r, err, rid)
 		ev.Status, ev.Error, ev.ErrorCode = err.Status, err.Message, err.Code
@@ -294,7 +325,7 @@ func (s *Service) requestID(w http.ResponseWriter, r *http.Request) string {
 	return strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
-func (s *Service) serve(w http.ResponseWriter, r *http.Request, rid string, ev *Event) (any, *apiError) {
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, rid string, source netip.Addr, ev *Event) (any, *apiError) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		return nil, errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed, "STS accepts GET and POST only")
@@ -321,5 +352,8 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rid string, ev *
 		return nil, aerr
 	}
 	ev.Role, ev.RoleSessionName = req.roleName, req.sessionName
+	if req.action == AssumeRoleWithLDAPIdentity {
+		return s.assumeLDAP(r, req, rid, source, ev)
+	}
 	return s.assume(r, req, rid, ev)
 }

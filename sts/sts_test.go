@@ -582,7 +582,7 @@ func TestResponseXMLShape(t *testing.T) {
 		}
 	}
 	resp, body = e.call(t, false, url.Values{"Action": {"Nope"}})
-	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>action &#34;Nope&#34; is not valid: iamgate supports AssumeRoleWithWebIdentity and AssumeRoleWithClientGrants</Message></Error><RequestId>` + resp.Header.Get("X-Amz-Request-Id") + `</RequestId></ErrorResponse>`
+	want := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>action &#34;Nope&#34; is not valid: iamgate supports AssumeRoleWithWebIdentity, AssumeRoleWithClientGrants and AssumeRoleWithLDAPIdentity</Message></Error><RequestId>` + resp.Header.Get("X-Amz-Request-Id") + `</RequestId></ErrorResponse>`
 	if string(body) != want {
 		t.Errorf("error document:\n got %s\nwant %s", body, want)
 	}
@@ -661,6 +661,8 @@ func FuzzSTSParams(f *testing.F) {
 	f.Add("Action=AssumeRoleWithWebIdentity&Action=x", "")
 	f.Add("Action=AssumeRoleWithWebIdentity&RoleArn=arn:aws:iam::1:role/a/b/&RoleSessionName=%00%00&WebIdentityToken=t", "DurationSeconds=99999999999999999999")
 	f.Add("%zz", "Policy=%7B%22a%22%3A%20%5B1%2C%202%5D%7D")
+	f.Add("", "Action=AssumeRoleWithLDAPIdentity&Version=2011-06-15&LDAPUsername=alice&LDAPPassword=s3cret-pw&DurationSeconds=900")
+	f.Add("Action=AssumeRoleWithLDAPIdentity", "LDAPUsername=a%00b&LDAPPassword=x&RoleArn=arn:aws:iam::1:role/r&LDAPDirectory=corp")
 	f.Fuzz(func(t *testing.T, query, body string) {
 		vals, err := parseValues(query, body)
 		if err != nil {
@@ -677,13 +679,23 @@ func FuzzSTSParams(f *testing.F) {
 			if tok := vals.Get("WebIdentityToken"); len(tok) > 16 && strings.Contains(err.Message, tok) {
 				t.Fatalf("message contains the token")
 			}
+			if pw := vals.Get("LDAPPassword"); len(pw) > 8 && strings.Contains(err.Message, pw) {
+				t.Fatalf("message contains the password")
+			}
 			return
 		}
-		if req.action != AssumeRoleWithWebIdentity && req.action != AssumeRoleWithClientGrants {
+		switch req.action {
+		case AssumeRoleWithWebIdentity, AssumeRoleWithClientGrants:
+			if req.token == "" {
+				t.Fatal("empty token accepted")
+			}
+		case AssumeRoleWithLDAPIdentity:
+			if req.username == "" || req.password == "" || !printable(req.username) || len(req.username) > maxUsernameLength ||
+				len(req.password) > maxPasswordLength || strings.IndexByte(req.password, 0) >= 0 {
+				t.Fatalf("LDAP credentials accepted: %q", req.username)
+			}
+		default:
 			t.Fatalf("action %q accepted", req.action)
-		}
-		if req.token == "" {
-			t.Fatal("empty token accepted")
 		}
 		if req.action == AssumeRoleWithWebIdentity && (req.roleName == "" || req.sessionName == "") {
 			t.Fatalf("web identity request without role or session name: %+v", req)

@@ -89,6 +89,10 @@ type envOpts struct {
 	signedOut web.SignedOutSessions
 	// sessionRefresh is web.Config.SessionRefresh (0: the default).
 	sessionRefresh time.Duration
+	// directories are offered for sign-in with a form; roles are added to
+	// the staff role.
+	directories []web.Directory
+	roles       []authz.RoleConfig
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -100,8 +104,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.upstreamURL = up.URL
 	engine, err := authz.Compile(authz.Config{
 		Policies: []authz.PolicyDoc{{Name: "console", JSON: []byte(consolePolicy)}},
-		Roles: []authz.RoleConfig{{Name: "staff", Kind: "human", Policies: []string{"console"},
-			Trust: []authz.TrustRule{{Issuer: "corp", Claims: map[string]any{"groups": "staff"}}}}},
+		Roles: append([]authz.RoleConfig{{Name: "staff", Kind: "human", Policies: []string{"console"},
+			Trust: []authz.TrustRule{{Issuer: "corp", Claims: map[string]any{"groups": "staff"}}}}}, o.roles...),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +145,7 @@ func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Han
 	var h *proxy.Handler
 	w, err := web.New(web.Config{
 		Issuers:        issuers,
+		Directories:    o.directories,
 		Keys:           e.keys,
 		Engine:         e.engine,
 		MaxSession:     map[string]time.Duration{"staff": ms},

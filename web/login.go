@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -138,21 +137,15 @@ func (s *Service) serveLogin(w http.ResponseWriter, r *http.Request) {
 		rd = DefaultReturnPath
 	}
 	name := r.URL.Query().Get("issuer")
-	if name == "" && len(s.order) == 1 {
+	if name == "" && len(s.order) == 1 && len(s.cfg.Directories) == 0 {
 		name = s.order[0]
 	}
 	if name == "" {
-		var choices []loginChoice
-		for _, n := range s.order {
-			is := s.issuers[n]
-			label := is.Label
-			if label == "" {
-				label = "Sign in with " + is.Name
-			}
-			choices = append(choices, loginChoice{Name: n, Label: label,
-				Href: "/_iamgate/login?issuer=" + url.QueryEscape(n) + "&rd=" + url.QueryEscape(rd)})
-		}
-		s.renderer.page(w, http.StatusOK, "login.html", &pageData{Title: "Sign in", Choices: choices})
+		s.loginPage(w, r, rd, nil, http.StatusOK, "", "")
+		return
+	}
+	if dir := s.directory(name); dir != nil {
+		s.loginPage(w, r, rd, dir, http.StatusOK, "", "")
 		return
 	}
 	is := s.issuers[name]
@@ -196,7 +189,10 @@ func (s *Service) failLogin(w http.ResponseWriter, r *http.Request, issuer, reas
 // failLoginAs is failLogin for a sign-in that got as far as ev's identity.
 func (s *Service) failLoginAs(w http.ResponseWriter, r *http.Request, ev *audit.Event, reason string, status int, msg string) {
 	ev.Kind, ev.Decision, ev.Reason, ev.Status = audit.KindLoginFailure, "deny", reason, status
-	ev.Message, ev.AuthMethod, ev.ErrorCode = msg, "oidc-code", "LoginFailed"
+	ev.Message, ev.ErrorCode = msg, "LoginFailed"
+	if ev.AuthMethod == "" {
+		ev.AuthMethod = "oidc-code"
+	}
 	s.logEvent(r, ev)
 	s.renderer.errorPage(w, status, "Sign-in failed", msg)
 }

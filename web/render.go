@@ -3,7 +3,9 @@ package web
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -24,6 +26,7 @@ type pageData struct {
 	Denied    string
 	Message   string
 	Choices   []loginChoice
+	Forms     []loginForm
 	Buckets   []bucketRow
 	Hidden    int
 	Bucket    string
@@ -87,6 +90,21 @@ func (r *renderer) page(w http.ResponseWriter, status int, name string, d *pageD
 
 func (r *renderer) errorPage(w http.ResponseWriter, status int, title, msg string) {
 	r.page(w, status, "error.html", &pageData{Title: title, Denied: msg})
+}
+
+// readLimited reads a request body of at most max bytes.
+func readLimited(r *http.Request, max int64) (string, error) {
+	if r.Body == nil {
+		return "", nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return "", err
+	}
+	if int64(len(b)) > max {
+		return "", errors.New("the body is too large")
+	}
+	return string(b), nil
 }
 
 // serveAsset serves the embedded CSS and JavaScript.

@@ -157,6 +157,9 @@ const renewalReuse = time.Minute
 // on w. On failure it returns nil and why.
 func (s *Service) renew(w http.ResponseWriter, r *http.Request, sess *identity.Session, token string) (*identity.Session, string, string) {
 	if sess.RefreshToken == "" {
+		if s.isDirectory(sess.Issuer) {
+			return nil, "", "a directory sign-in is not renewed; the person signs in again"
+		}
 		return nil, "", "no refresh token (scope offline_access)"
 	}
 	key := sha256.Sum256([]byte(token))

@@ -79,8 +79,12 @@ type SignedOutSessions interface {
 
 // Config configures a [Service].
 type Config struct {
-	// Issuers are the providers people may sign in with. At least one.
+	// Issuers are the providers people may sign in with.
 	Issuers []Issuer
+	// Directories are the LDAP directories people may sign in to with a
+	// user name and password. At least one issuer or directory is
+	// required; names are unique across both.
+	Directories []Directory
 	// Keys seal session cookies, share-link sessions and the sign-in
 	// state. The proxy must open sessions with the same ring. Required.
 	Keys *identity.KeyRing
@@ -161,8 +165,18 @@ type Service struct {
 // providers are discovered at the first sign-in.
 func New(cfg Config) (*Service, error) {
 	var errs []error
-	if len(cfg.Issuers) == 0 {
-		errs = append(errs, errors.New("web: at least one login issuer is required"))
+	if len(cfg.Issuers) == 0 && len(cfg.Directories) == 0 {
+		errs = append(errs, errors.New("web: at least one login issuer or directory is required"))
+	}
+	seenDirs := map[string]bool{}
+	for i, d := range cfg.Directories {
+		switch {
+		case d.Name == "" || d.Directory == nil:
+			errs = append(errs, fmt.Errorf("web: directory %d: a name and the directory are required", i))
+		case seenDirs[d.Name]:
+			errs = append(errs, fmt.Errorf("web: directory %q is listed twice", d.Name))
+		}
+		seenDirs[d.Name] = true
 	}
 	if cfg.Keys == nil {
 		errs = append(errs, errors.New("web: session keys are required"))
@@ -239,6 +253,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/_iamgate/login":
 		s.serveLogin(w, r)
+	case p == LDAPLoginPath:
+		s.serveLDAPLogin(w, r)
 	case p == "/_iamgate/callback":
 		s.serveCallback(w, r)
 	case p == "/_iamgate/logout":
@@ -343,6 +359,8 @@ func (s *Service) sessionEvent(kind, method string, sess *identity.Session) *aud
 		Claims: audit.RecordedClaims(sess.Claims, s.cfg.AuditClaims), Actor: audit.ActorFromClaim(sess.Claims["act"])}
 	if is := s.issuers[sess.Issuer]; is != nil {
 		ev.IssuerURL = is.URL
+	} else if s.isDirectory(sess.Issuer) {
+		ev.IssuerURL = "ldap:" + sess.Issuer
 	}
 	var roles []*authz.Role
 	for _, name := range sess.Roles {

@@ -19,6 +19,7 @@ import (
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/identity/ldapdir"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
@@ -89,6 +90,57 @@ type browserDeps struct {
 	s3        http.Handler
 	audit     *audit.Logger
 	signedOut web.SignedOutSessions
+	// failures counts failed directory sign-ins for the process (STS and
+	// console alike), across reloads; nil: no throttling.
+	failures state.Failures
+}
+
+// directories builds the file's LDAP directories. They do no I/O until
+// the first sign-in; the caller closes them when their generation is
+// replaced.
+func directories(f *config.File, failures state.Failures) ([]*ldapdir.Directory, error) {
+	var out []*ldapdir.Directory
+	var errs []error
+	for _, d := range f.LDAP {
+		cfg := ldapdir.Config{
+			Name: d.Name, URL: d.URL, StartTLS: d.StartTLS,
+			LookupBindDN: d.LookupBindDN, LookupBindPassword: d.LookupBindPassword.Reveal(),
+			UserSearchBase: d.UserDNSearchBase, UserSearchFilter: d.UserDNSearchFilter,
+			GroupSearchBase: d.GroupSearchBase, GroupSearchFilter: d.GroupSearchFilter,
+			Attributes: d.Attributes, DialTimeout: d.DialTimeout, RequestTimeout: d.RequestTimeout, PoolSize: d.PoolSize,
+			Throttle: ldapdir.Throttle{Failures: failures, MaxFailures: d.Throttle.MaxFailures,
+				SourceMaxFailures: d.Throttle.SourceMaxFailures, Window: d.Throttle.Window, Lockout: d.Throttle.Lockout},
+		}
+		if d.CAFile != "" {
+			pem, err := os.ReadFile(d.CAFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("ldap %q: ca_file: %w", d.Name, err))
+				continue
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				errs = append(errs, fmt.Errorf("ldap %q: ca_file %s holds no PEM certificate", d.Name, d.CAFile))
+				continue
+			}
+		}
+		dir, err := ldapdir.New(cfg)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, dir)
+	}
+	if len(errs) > 0 {
+		closeDirectories(out)
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func closeDirectories(dirs []*ldapdir.Directory) {
+	for _, d := range dirs {
+		d.Close()
+	}
 }
 
 // signedOutRecord is the process's record of signed-out sessions, bounded
@@ -99,11 +151,25 @@ func signedOutRecord(f *config.File) *state.Memory {
 
 // buildGeneration compiles a loaded file into a servable generation. With
 // prev, issuer key sets that did not change are carried over.
-func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte, bd browserDeps) (*proxy.Generation, error) {
+func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte, bd browserDeps) (*proxy.Generation, []*ldapdir.Directory, error) {
 	engine, err := compileEngine(f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	dirs, err := directories(f, bd.failures)
+	if err != nil {
+		return nil, nil, err
+	}
+	gen, err := buildWithDirectories(ctx, f, engine, dirs, prev, log, m, fpKey, bd)
+	if err != nil {
+		closeDirectories(dirs)
+		return nil, nil, err
+	}
+	return gen, dirs, nil
+}
+
+func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Engine, dirs []*ldapdir.Directory, prev *identity.Verifier, log *slog.Logger, m *proxy.Metrics, fpKey []byte, bd browserDeps) (*proxy.Generation, error) {
+	var err error
 	ic := identityConfig(f, log, m.JWKSRefreshHook())
 	var v *identity.Verifier
 	if prev != nil {
@@ -126,6 +192,10 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 	}
 	for _, is := range f.Issuers {
 		gen.IssuerURLs[is.Name] = is.URL
+	}
+	for _, d := range f.LDAP {
+		// What stands for an issuer URL in audit records.
+		gen.IssuerURLs[d.Name] = "ldap:" + d.Name
 	}
 	gen.Revocations = revocations(f)
 	if len(f.ServiceCredentials) > 0 {
@@ -153,6 +223,7 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 			Roles:         roles,
 			Revocations:   gen.Revocations,
 			MaxPolicySize: f.STS.MaxPolicySize,
+			Directories:   stsDirectories(dirs),
 			Fingerprint:   func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) },
 		})
 		if err != nil {
@@ -160,8 +231,9 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 			return nil, err
 		}
 	}
-	if len(f.LoginIssuers()) > 0 {
+	if len(f.LoginIssuers()) > 0 || len(f.LoginDirectories()) > 0 {
 		wc := webConfig(f, gen, engine, bd)
+		wc.Directories = webDirectories(f, dirs)
 		wc.Logger = log
 		wc.Fingerprint = func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) }
 		w, err := web.New(wc)
@@ -172,6 +244,25 @@ func buildGeneration(ctx context.Context, f *config.File, prev *identity.Verifie
 		gen.Browser = w
 	}
 	return gen, nil
+}
+
+func stsDirectories(dirs []*ldapdir.Directory) []sts.Directory {
+	out := make([]sts.Directory, len(dirs))
+	for i, d := range dirs {
+		out[i] = d
+	}
+	return out
+}
+
+// webDirectories are the directories of dirs with a login label.
+func webDirectories(f *config.File, dirs []*ldapdir.Directory) []web.Directory {
+	var out []web.Directory
+	for i, d := range f.LDAP {
+		if d.LoginLabel != "" && i < len(dirs) {
+			out = append(out, web.Directory{Name: d.Name, Label: d.LoginLabel, Directory: dirs[i]})
+		}
+	}
+	return out
 }
 
 // webConfig maps the file's login issuers and console section onto the

@@ -53,14 +53,21 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "warning:", w.String())
 		}
 	}
+	dirs, dirErr := directories(f, nil)
+	if dirErr != nil {
+		problems = append(problems, dirErr)
+	}
+	defer closeDirectories(dirs)
 	if f.STS != nil {
 		kr, err := sessionKeyRing(f.STS)
 		if err != nil {
 			problems = append(problems, err)
 		}
-		if engine, eerr := compileEngine(f); eerr == nil && kr != nil && len(f.LoginIssuers()) > 0 {
+		if engine, eerr := compileEngine(f); eerr == nil && kr != nil && (len(f.LoginIssuers()) > 0 || len(f.LoginDirectories()) > 0) && dirErr == nil {
 			gen := &proxy.Generation{Sessions: kr, Revocations: revocations(f)}
-			if _, err := web.New(webConfig(f, gen, engine, browserDeps{s3: http.NotFoundHandler(), signedOut: signedOutRecord(f)})); err != nil {
+			wc := webConfig(f, gen, engine, browserDeps{s3: http.NotFoundHandler(), signedOut: signedOutRecord(f)})
+			wc.Directories = webDirectories(f, dirs)
+			if _, err := web.New(wc); err != nil {
 				problems = append(problems, err)
 			}
 		}
@@ -74,6 +81,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if len(problems) > 0 {
 		printErrors(stderr, errors.Join(problems...))
 		return &exitError{code: 1, err: fmt.Errorf("%s: configuration is invalid", *path)}
+	}
+	if len(f.LDAP) > 0 {
+		fmt.Fprintf(stdout, "%s: OK (%d issuers, %d directories, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.LDAP), len(f.Roles), len(f.Policies))
+		return nil
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d issuers, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.Roles), len(f.Policies))
 	if *compat == "" {

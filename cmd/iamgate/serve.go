@@ -27,6 +27,7 @@ import (
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/identity/ldapdir"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
 	"github.com/iamgate/iamgate/state"
@@ -82,6 +83,11 @@ type app struct {
 	// signedOut records signed-out browser sessions for the process,
 	// across reloads.
 	signedOut *state.Memory
+	// failures counts failed directory sign-ins for the process, across
+	// reloads.
+	failures *state.FailureMemory
+	// dirs are the directories of the current generation (reloadMu).
+	dirs []*ldapdir.Directory
 
 	srv, msrv *http.Server
 	ln, mln   net.Listener
@@ -157,10 +163,12 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.signedOut = signedOutRecord(f)
-	gen, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
+	a.failures = state.NewFailureMemory(state.FailureMemoryConfig{})
+	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
 	}
+	a.dirs = dirs
 	for _, w := range gen.Engine.Warnings() {
 		a.log.Warn("configuration warning", "warning", w.String())
 	}
@@ -393,6 +401,7 @@ func (a *app) browserDeps() browserDeps {
 		s3:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
 		audit:     a.audit,
 		signedOut: a.signedOut,
+		failures:  a.failures,
 	}
 }
 
@@ -413,10 +422,17 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	f, warnings, err := config.Load(a.path)
 	var gen *proxy.Generation
 	if err == nil {
-		gen, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey, a.browserDeps())
+		var dirs []*ldapdir.Directory
+		gen, dirs, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey, a.browserDeps())
 		if err == nil {
 			old := a.handler.Current()
-			if err = a.handler.Swap(gen); err == nil {
+			if err = a.handler.Swap(gen); err != nil {
+				closeDirectories(dirs)
+			} else {
+				// Sign-ins in flight finish on the old directories; their
+				// connections are closed as they are returned.
+				closeDirectories(a.dirs)
+				a.dirs = dirs
 				a.signer.SetCredentials(upstreamCredentials(f))
 				if restartOnly(a.file, f) {
 					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log, server settings or console.signed_out_max_entries change only on restart")
