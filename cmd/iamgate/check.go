@@ -84,9 +84,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(f.LDAP) > 0 {
 		fmt.Fprintf(stdout, "%s: OK (%d issuers, %d directories, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.LDAP), len(f.Roles), len(f.Policies))
-		return nil
+	} else {
+		fmt.Fprintf(stdout, "%s: OK (%d issuers, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.Roles), len(f.Policies))
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d issuers, %d roles, %d policies)\n", *path, len(f.Issuers), len(f.Roles), len(f.Policies))
 	if *compat == "" {
 		return nil
 	}

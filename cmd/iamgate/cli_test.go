@@ -194,22 +194,7 @@ func TestImportUsage(t *testing.T) {
 // files of mode 0600, and refuses to overwrite it.
 func TestImportThenCheck(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "conf", "iamgate.yaml")
-	var idp string
-	{
-		data, err := os.ReadFile("../../internal/minioimport/testdata/idp.txt")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Without the identity_ldap line, which this build's loader does not know.
-		var lines []string
-		for l := range strings.SplitSeq(string(data), "\n") {
-			if !strings.HasPrefix(l, "identity_ldap") {
-				lines = append(lines, l)
-			}
-		}
-		idp = filepath.Join(t.TempDir(), "idp.txt")
-		writeFile(t, idp, strings.Join(lines, "\n"))
-	}
+	idp := "../../internal/minioimport/testdata/idp.txt"
 	var stdout, stderr bytes.Buffer
 	err := importAt([]string{"minio", "--export", "../../internal/minioimport/testdata/export", "--idp-config", idp,
 		"--service-credentials-expire", "720h", "-o", out, "--json"}, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), &stdout, &stderr)
@@ -234,6 +219,8 @@ func TestImportThenCheck(t *testing.T) {
 	}
 	t.Setenv("IAMGATE_UPSTREAM_ACCESS_KEY_ID", "k")
 	t.Setenv("IAMGATE_UPSTREAM_SECRET_ACCESS_KEY", "s")
+	t.Setenv("IAMGATE_LDAP_LOOKUP_PASSWORD", "p")
+	t.Setenv("IAMGATE_SESSION_KEY", strings.Repeat("k", 64))
 	code, stdout2, stderr2 := runCLI(t, "check", "--config", out, "--compat", "minio")
 	if code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", code, stdout2, stderr2)

@@ -181,6 +181,7 @@ func TestIntegrationImportMinIO(t *testing.T) {
 	}
 	t.Setenv("IAMGATE_UPSTREAM_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("IAMGATE_UPSTREAM_SECRET_ACCESS_KEY", m.SecretKey)
+	t.Setenv("IAMGATE_SESSION_KEY", strings.Repeat("k", 64))
 	code, compat, cerr := runCLI(t, "check", "--config", out, "--compat", "minio")
 	if code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", code, compat, cerr)

@@ -93,6 +93,8 @@ const (
 	EnvUpstreamKey    = "IAMGATE_UPSTREAM_ACCESS_KEY_ID"
 	EnvUpstreamSecret = "IAMGATE_UPSTREAM_SECRET_ACCESS_KEY"
 	EnvLDAPPassword   = "IAMGATE_LDAP_LOOKUP_PASSWORD"
+	// EnvSessionKey seals the STS session tokens (openssl rand -hex 32).
+	EnvSessionKey = "IAMGATE_SESSION_KEY"
 )
 
 type role struct {
@@ -191,7 +193,7 @@ func Convert(exp *Export, idp []Subsystem, opts Options) (*Result, error) {
 		return nil, err
 	}
 	c.rep.Compat = findings
-	c.rep.Env = []string{EnvUpstreamKey, EnvUpstreamSecret}
+	c.rep.Env = []string{EnvUpstreamKey, EnvUpstreamSecret, EnvSessionKey}
 	if len(c.ldap) > 0 {
 		c.rep.Env = append(c.rep.Env, EnvLDAPPassword)
 	}

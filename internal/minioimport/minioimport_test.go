@@ -278,7 +278,6 @@ func TestConvertLDAPShape(t *testing.T) {
 
 // The whole output, LDAP included, loads as a configuration.
 func TestConvertLDAPLoads(t *testing.T) {
-	t.Skip("needs the ldap configuration key")
 	exp, subs := fixture(t)
 	res, err := Convert(exp, subs, fixedOpts)
 	if err != nil {
@@ -286,6 +285,7 @@ func TestConvertLDAPLoads(t *testing.T) {
 	}
 	t.Setenv(EnvUpstreamKey, "k")
 	t.Setenv(EnvUpstreamSecret, "s")
+	t.Setenv(EnvSessionKey, strings.Repeat("k", 64))
 	t.Setenv(EnvLDAPPassword, "p")
 	path := writeResult(t, res)
 	if _, _, err := config.Load(path); err != nil {
@@ -328,6 +328,7 @@ func TestConvertLoads(t *testing.T) {
 	}
 	t.Setenv(EnvUpstreamKey, "k")
 	t.Setenv(EnvUpstreamSecret, "s")
+	t.Setenv(EnvSessionKey, strings.Repeat("k", 64))
 	f, warnings, err := config.Load(writeResult(t, res))
 	if err != nil {
 		t.Fatal(err)
@@ -358,6 +359,7 @@ func TestConvertOneIssuerPerProvider(t *testing.T) {
 	}
 	t.Setenv(EnvUpstreamKey, "k")
 	t.Setenv(EnvUpstreamSecret, "s")
+	t.Setenv(EnvSessionKey, strings.Repeat("k", 64))
 	f, _, err := config.Load(writeResult(t, res))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, res.Config)

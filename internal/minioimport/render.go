@@ -24,6 +24,10 @@ func (c *converter) render() []byte {
 	w("# Read the import report before using it; check with: iamgate check --config FILE --compat minio\n\n")
 	endpoint := c.opts.Endpoint
 	w("upstream:\n  endpoint: %s\n  access_key_id: env:%s\n  secret_access_key: env:%s\n", yamlString(endpoint), EnvUpstreamKey, EnvUpstreamSecret)
+	// MinIO's clients got temporary credentials from its STS; iamgate's
+	// STS gives them for the imported roles (web identity and LDAP).
+	w("\n# The STS: AssumeRoleWithWebIdentity and AssumeRoleWithLDAPIdentity, as MinIO offers them.\n")
+	w("sts:\n  session_keys:\n    - id: k1\n      secret: env:%s   # openssl rand -hex 32\n", EnvSessionKey)
 	if len(c.issuers) > 0 {
 		w("\nissuers:\n")
 		for _, is := range c.issuers {
