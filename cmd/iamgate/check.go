@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,12 +18,25 @@ import (
 // trust rules. Every problem is printed, one per line, with file:line;
 // warnings (about the file, and policy statements that can never match)
 // are printed too but do not make the configuration invalid.
+var checkCmd = cliCommand{
+	Name:  "check",
+	Usage: "[flags]",
+	About: `Validates a configuration without serving or touching the network: the file
+format, secret references, the policy language and the trust rules. Every
+problem is printed with file:line (exit status 1); warnings are printed
+too but do not make the configuration invalid.`,
+	Examples: []string{"iamgate check --config iamgate.yaml"},
+}
+
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "iamgate.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c := &checkCmd
+	fs := c.flagSet()
+	path := fs.String("config", "iamgate.yaml", "configuration `file`")
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fs); err != nil {
+		return err
 	}
 	f, warnings, err := config.Load(*path)
 	for _, w := range warnings {
