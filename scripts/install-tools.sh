@@ -2,7 +2,7 @@
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
-# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, and Chromium with its
+# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, and Chromium with its
 # driver (for the browser tests of the web console) from Debian (the AWS CLI
 # v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
@@ -58,6 +58,7 @@ install_clients() {
 	[ -x /usr/bin/aws ] || need+=(awscli)
 	command -v rclone >/dev/null || need+=(rclone)
 	command -v s3cmd >/dev/null || need+=(s3cmd)
+	command -v s3fs >/dev/null || need+=(s3fs)
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	if [ ${#need[@]} -gt 0 ]; then
@@ -72,6 +73,7 @@ install_clients() {
 	command -v aws >/dev/null || { echo "install-tools: the AWS CLI is required" >&2; exit 1; }
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
+	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
 }
 
 for t in $want; do

@@ -169,11 +169,114 @@ func runDemo(t *testing.T, bin, path string, oldAWS, console bool) {
 	}
 
 	if console {
+		t.Run("docs/clients.md snippets", func(t *testing.T) {
+			runClientSnippets(t, filepath.Dir(bin), filepath.Join(dir, "demo"), "127.0.0.1:"+port, path)
+		})
 		url := "http://127.0.0.1:" + port + "/_iamgate/ui/"
 		if !strings.Contains(printed, url) {
 			t.Errorf("the demo does not print the console URL %s:\n%s", url, printed)
 		}
 		t.Run("console sign-in", func(t *testing.T) { consoleSignIn(t, url, output) })
+	}
+}
+
+// clientSnippets is what each tested snippet of docs/clients.md must
+// print (every line of want, in order); needs names a device it needs.
+var clientSnippets = map[string]struct {
+	want  []string
+	needs string
+}{
+	"mc-web-identity": {want: []string{"mc.txt", "hello from mc"}},
+	"mc-session":      {want: []string{"old/notes.txt", "Removed `iamgate/demo/home/alice/old/notes.txt`"}},
+	"s3cmd": {want: []string{"upload: 'hello.txt' -> 's3://demo/home/alice/s3cmd/hello.txt'",
+		"s3://demo/home/alice/s3cmd/hello.txt", "hello from s3cmd", "delete: 's3://demo/home/alice/s3cmd/hello.txt'"}},
+	"s3fs": {want: []string{"hello from s3fs", "s3fs.txt"}, needs: "/dev/fuse"},
+}
+
+var snippetMarker = regexp.MustCompile("(?m)^<!-- tested: ([a-z0-9-]+) -->\n```sh\n((?s:.*?))```\n")
+
+// runClientSnippets runs every tested snippet of docs/clients.md against
+// the demo as written, but for the port: in a new shell, in a directory
+// whose .demo is the demo's, with iamgate and mc on the PATH.
+func runClientSnippets(t *testing.T, binDir, demoDir, hostPort, path string) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "clients.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := testenv.ToolPath("mc")
+	if err != nil {
+		t.Fatalf("%v\nrun scripts/install-tools.sh mc", err)
+	}
+	path = binDir + ":" + filepath.Dir(mc) + ":" + path
+	ran := map[string]bool{}
+	for _, m := range snippetMarker.FindAllStringSubmatch(string(doc), -1) {
+		name, snippet := m[1], m[2]
+		exp, ok := clientSnippets[name]
+		if !ok {
+			t.Errorf("docs/clients.md: snippet %q is not known to this test", name)
+			continue
+		}
+		ran[name] = true
+		t.Run(name, func(t *testing.T) {
+			if exp.needs != "" {
+				if _, err := os.Stat(exp.needs); err != nil {
+					t.Skipf("%s is missing here: %v", exp.needs, err)
+				}
+			}
+			work := t.TempDir()
+			if err := os.Symlink(demoDir, filepath.Join(work, ".demo")); err != nil {
+				t.Fatal(err)
+			}
+			if name == "s3fs" {
+				// Unmount even when the snippet stops early.
+				t.Cleanup(func() { exec.Command("fusermount", "-u", filepath.Join(work, "alice")).Run() })
+			}
+			script := strings.ReplaceAll(snippet, "127.0.0.1:8080", hostPort)
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script)
+			cmd.Dir = work
+			cmd.Env = []string{"PATH=" + path, "HOME=" + t.TempDir()}
+			done := make(chan struct{})
+			var out []byte
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Minute):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("the snippet did not finish:\n%s", out)
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s\noutput:\n%s", err, script, out)
+			}
+			rest := string(out)
+			for _, w := range exp.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("the output lacks %q (in order):\n%s", w, out)
+				}
+				rest = rest[i+len(w):]
+			}
+			if name == "s3fs" {
+				// What was written through the mount is in the store.
+				tok, _ := os.ReadFile(filepath.Join(demoDir, "alice.token"))
+				req, _ := http.NewRequest(http.MethodGet, "http://"+hostPort+"/demo/home/alice/s3fs.txt", nil)
+				req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b) != "hello from s3fs\n" {
+					t.Errorf("GET home/alice/s3fs.txt after the mount: %d %q", resp.StatusCode, b)
+				}
+			}
+		})
+	}
+	for name := range clientSnippets {
+		if !ran[name] {
+			t.Errorf("docs/clients.md has no tested snippet %q", name)
+		}
 	}
 }
 
