@@ -273,6 +273,20 @@ func runClientSnippets(t *testing.T, binDir, demoDir, hostPort, path string) {
 			}
 		})
 	}
+	// The example of `iamgate credentials -h` is the same command.
+	t.Run("iamgate credentials -h example", func(t *testing.T) {
+		work := t.TempDir()
+		if err := os.Symlink(demoDir, filepath.Join(work, ".demo")); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", "--noprofile", "--norc", "-c", strings.ReplaceAll(credentialsCmd.Examples[0], "127.0.0.1:8080", hostPort))
+		cmd.Dir = work
+		cmd.Env = []string{"PATH=" + path, "HOME=" + t.TempDir()}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), `{"Version":1,"AccessKeyId":"`) {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	})
 	for name := range clientSnippets {
 		if !ran[name] {
 			t.Errorf("docs/clients.md has no tested snippet %q", name)

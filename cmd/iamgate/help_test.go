@@ -94,7 +94,8 @@ func TestHelpExamples(t *testing.T) {
 	auditTestLog(t, filepath.Join(work, "audit.log"))
 
 	// What each runnable example must do: its exit status and a piece of
-	// its output. The others start servers, which the demo test covers.
+	// its output. The others need servers: TestDemo runs the example of
+	// credentials against the demo; serve and dev start servers.
 	type result struct {
 		code int
 		want string
