@@ -134,12 +134,12 @@ func TestExplain(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	if code, _, stderr := runCLI(t); code != 2 || !strings.Contains(stderr, "usage: iamgate COMMAND") {
+	if code, _, stderr := runCLI(t); code != 2 || !strings.Contains(stderr, "give a command") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("%d %s", code, stderr)
 	}
 	code, stdout, _ := runCLI(t, "-h")
-	if code != 0 {
-		t.Fatalf("-h: exit %d", code)
+	if code != 0 || !strings.HasPrefix(stdout, "iamgate — identity-aware S3 reverse proxy\n\nusage: iamgate COMMAND") {
+		t.Fatalf("-h: exit %d\n%s", code, stdout)
 	}
 	// The overview names every command, the audit ones included.
 	for _, c := range helpCommands {
@@ -147,7 +147,7 @@ func TestUsage(t *testing.T) {
 			t.Errorf("iamgate -h does not list %q:\n%s", c.Name, stdout)
 		}
 	}
-	if code, _, stderr := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+	if code, _, stderr := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("%d %s", code, stderr)
 	}
 	if code, stdout, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(stdout, "iamgate ") {
