@@ -508,10 +508,11 @@ func traceStatement(st *statement, ctx *evalCtx, r *Request, lowerAction, role, 
 		for i, p := range st.resources {
 			raws[i] = p.raw
 		}
+		shown := quoteExpanded(raws, st.resources, ctx)
 		if st.notResource {
-			why = append(why, fmt.Sprintf("resource %s matches NotResource %s", r.Resource, quoteList(raws)))
+			why = append(why, fmt.Sprintf("resource %s matches NotResource %s", r.Resource, shown))
 		} else {
-			why = append(why, fmt.Sprintf("resource %s matches no Resource in %s", r.Resource, quoteList(raws)))
+			why = append(why, fmt.Sprintf("resource %s matches no Resource in %s", r.Resource, shown))
 		}
 	}
 	if failed >= 0 {
@@ -542,7 +543,31 @@ func describeFailed(c *condition, ctx *evalCtx) string {
 		}
 		have = "the request has " + quoteList(vals)
 	}
-	return fmt.Sprintf("condition %s %q %s does not hold: %s", c.opName, c.keyName, quoteList(c.values), have)
+	shown := quoteList(c.values)
+	if len(c.strs) == len(c.values) {
+		shown = quoteExpanded(c.values, c.strs, ctx)
+	}
+	return fmt.Sprintf("condition %s %q %s does not hold: %s", c.opName, c.keyName, shown, have)
+}
+
+// quoteExpanded quotes the patterns as written and, when policy variables
+// in them have values for this principal and request, the patterns with
+// the values in place: `["home/alice/*"] (from ["home/${aws:username}/*"])`.
+func quoteExpanded(raws []string, pats []pattern, ctx *evalCtx) string {
+	var expanded []string
+	changed := false
+	for i := range pats {
+		if vals, ok := pats[i].expand(ctx); ok {
+			expanded = append(expanded, vals...)
+			changed = true
+		} else {
+			expanded = append(expanded, raws[i])
+		}
+	}
+	if !changed {
+		return quoteList(raws)
+	}
+	return quoteList(expanded) + " (from " + quoteList(raws) + ")"
 }
 
 func quoteList(s []string) string {

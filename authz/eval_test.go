@@ -380,11 +380,35 @@ func TestExplain(t *testing.T) {
 	if len(tr) != 2 {
 		t.Fatalf("got %d traces", len(tr))
 	}
-	if want := `condition StringLike "s3:prefix" ["home/${aws:username}/*"] does not hold: the request has "home/bob/"`; tr[0].Why != want || !tr[0].ActionMatched || !tr[0].ResourceMatched || tr[0].ConditionsMatched {
+	if want := `condition StringLike "s3:prefix" ["home/alice/*"] (from ["home/${aws:username}/*"]) does not hold: the request has "home/bob/"`; tr[0].Why != want || !tr[0].ActionMatched || !tr[0].ResourceMatched || tr[0].ConditionsMatched {
 		t.Errorf("trace 0: %+v\nwant why %s", tr[0], want)
 	}
 	if !strings.Contains(tr[1].Why, "action s3:ListBucket is not covered by Action") || !strings.Contains(tr[1].Why, "resource arn:aws:s3:::b matches no Resource") {
 		t.Errorf("trace 1: %+v", tr[1])
+	}
+}
+
+// Explain shows the patterns of a statement with the principal's values
+// of its policy variables in place, beside the patterns as written.
+func TestExplainExpandsVariables(t *testing.T) {
+	e := engineWith(t, `{"Version":"2012-10-17","Statement":[
+		{"Sid":"Teams","Effect":"Allow","Action":"s3:GetObject","Resource":["arn:aws:s3:::b/${jwt:groups}/*","arn:aws:s3:::b/u/${aws:userid}/*","arn:aws:s3:::b/x/${jwt:absent}/*"]},
+		{"Sid":"FromIP","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/ip/${aws:SourceIp}/*"},
+		{"Sid":"Plain","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/shared/*"}]}`)
+	p := e.NewPrincipal(&Identity{Issuer: "corp", Subject: "u-1", Claims: map[string]any{"sub": "u-1", "groups": []any{"a", "b"}}}, e.Roles())
+	_, tr := e.Explain(p, &Request{Action: GetObject, Resource: "arn:aws:s3:::b/z/k", SourceIP: netip.MustParseAddr("10.1.2.3")})
+	want := []string{
+		`resource arn:aws:s3:::b/z/k matches no Resource in ["arn:aws:s3:::b/a/*", "arn:aws:s3:::b/b/*", "arn:aws:s3:::b/u/u-1/*", "arn:aws:s3:::b/x/${jwt:absent}/*"] (from ["arn:aws:s3:::b/${jwt:groups}/*", "arn:aws:s3:::b/u/${aws:userid}/*", "arn:aws:s3:::b/x/${jwt:absent}/*"])`,
+		`resource arn:aws:s3:::b/z/k matches no Resource in ["arn:aws:s3:::b/ip/10.1.2.3/*"] (from ["arn:aws:s3:::b/ip/${aws:SourceIp}/*"])`,
+		`resource arn:aws:s3:::b/z/k matches no Resource in ["arn:aws:s3:::b/shared/*"]`,
+	}
+	if len(tr) != len(want) {
+		t.Fatalf("got %d traces", len(tr))
+	}
+	for i, w := range want {
+		if tr[i].Why != w {
+			t.Errorf("trace %d:\n got %s\nwant %s", i, tr[i].Why, w)
+		}
 	}
 }
 

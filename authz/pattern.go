@@ -346,3 +346,51 @@ func equalFoldRune(a, b rune) bool {
 // globMatch matches s against a glob without variables (trust rules,
 // action names).
 func globMatch(p *pattern, s string) bool { return matchToks(p.toks, s, nil, false) }
+
+// maxExpansions bounds how many strings expand returns for a pattern whose
+// variables have several values.
+const maxExpansions = 16
+
+// expand returns the pattern as text with its policy variables replaced by
+// their values in c, for explanations: one string per combination of the
+// values of multi-valued variables (at most maxExpansions). ok is false
+// when a variable has no value, or the pattern has no variable.
+func (p *pattern) expand(c *evalCtx) (out []string, ok bool) {
+	if !p.hasVar {
+		return nil, false
+	}
+	out = []string{""}
+	for _, t := range p.toks {
+		var vals []string
+		switch t.kind {
+		case tokLit:
+			vals = []string{t.lit}
+		case tokStar:
+			vals = []string{"*"}
+		case tokOne:
+			vals = []string{"?"}
+		case tokVar:
+			if v, isReq, has := c.requestVar(t.v); isReq {
+				if !has {
+					return nil, false
+				}
+				vals = []string{v}
+			} else {
+				vals = c.values(t.v)
+			}
+		}
+		if len(vals) == 0 {
+			return nil, false
+		}
+		next := make([]string, 0, len(out)*len(vals))
+		for _, o := range out {
+			for _, v := range vals {
+				if len(next) < maxExpansions {
+					next = append(next, o+v)
+				}
+			}
+		}
+		out = next
+	}
+	return out, true
+}

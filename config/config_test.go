@@ -649,3 +649,32 @@ func TestDigestCoversPolicyFiles(t *testing.T) {
 		t.Error("policy documents swapped between names, digest unchanged")
 	}
 }
+
+// An access key ID is an identifier: given literally it is not warned about,
+// while the secrets beside it are.
+func TestLiteralSecretWarnings(t *testing.T) {
+	cfg := `
+upstream:
+  endpoint: http://127.0.0.1:9000
+  access_key_id: minio-user
+  secret_access_key: minio-password
+sts:
+  session_keys:
+    - {id: k1, secret: a-session-key-of-some-length-0123456789}
+`
+	_, warns, err := Parse("c.yaml", []byte(cfg), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range warns {
+		got = append(got, w.String())
+	}
+	want := []string{
+		"c.yaml:5:22: upstream.secret_access_key: literal secret in config file; prefer env: or file:",
+		"c.yaml:8:24: sts.session_keys[0].secret: literal secret in config file; prefer env: or file:",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -302,8 +302,19 @@ func (p *parser) strItems(n *yaml.Node, path string) []strItem {
 	return out
 }
 
-// secret decodes and resolves a secret reference.
+// secret decodes and resolves a secret reference; a literal value is
+// allowed with a warning.
 func (p *parser) secret(n *yaml.Node, path string) (Secret, bool) {
+	return p.secretRef(n, path, true)
+}
+
+// identifier decodes a value that may be given as a secret reference but is
+// no secret itself (an access key ID): a literal value is not warned about.
+func (p *parser) identifier(n *yaml.Node, path string) (Secret, bool) {
+	return p.secretRef(n, path, false)
+}
+
+func (p *parser) secretRef(n *yaml.Node, path string, warnLiteral bool) (Secret, bool) {
 	ref, ok := p.str(n, path)
 	if !ok {
 		return Secret{}, false
@@ -317,7 +328,7 @@ func (p *parser) secret(n *yaml.Node, path string) (Secret, bool) {
 		p.errorf(n, path, problem)
 		return Secret{}, false
 	}
-	if literal {
+	if literal && warnLiteral {
 		p.warnf(n, path, "literal secret in config file; prefer env: or file:")
 	}
 	return s, true

@@ -291,7 +291,7 @@ func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
 				u.Region = s
 			}
 		}},
-		{"access_key_id", func(path string, v *yaml.Node) { u.AccessKeyID, _ = p.secret(v, path) }},
+		{"access_key_id", func(path string, v *yaml.Node) { u.AccessKeyID, _ = p.identifier(v, path) }},
 		{"secret_access_key", func(path string, v *yaml.Node) { u.SecretAccessKey, _ = p.secret(v, path) }},
 		{"ca_file", func(path string, v *yaml.Node) {
 			p.st.caNode = v

@@ -104,6 +104,7 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 					" header of the console (cross-site requests are not allowed).")
 		}
 	}
+	ex.signedIn = true
 	key := principalKey{hash: sha256.Sum256([]byte(token)), role: "\x00browser"}
 	if pe, ok := gen.principals.get(key, ex.start); ok {
 		h.fillIdentity(ex, pe)

@@ -39,6 +39,8 @@ type exchange struct {
 	sentAt      time.Time
 	upstreamDur time.Duration
 	ev          audit.Event
+	// signedIn: a usable browser session authenticated the request.
+	signedIn    bool
 	outBody     noopCloseBody
 	hopNamed    []string   // headers removed because Connection named them
 	v2          v2Kind     // how a Signature Version 2 request was signed

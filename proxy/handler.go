@@ -250,6 +250,10 @@ func (h *Handler) fail(ex *exchange, r *http.Request, serr *s3err.Error) {
 	if ex.w.wroteHeader {
 		return
 	}
+	if wantsErrorPage(r) {
+		h.writeErrorPage(ex, r, serr)
+		return
+	}
 	s3err.Write(ex.w, r, serr, ex.rid)
 }
 

@@ -2,7 +2,7 @@
 # Installs the real components the integration tests and the demo run against:
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
-# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, Chromium with its
+# the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, Chromium with its
 # driver (for the browser tests of the web console), and OpenLDAP's slapd and
 # ldap-utils (the directory of the LDAP tests) from Debian (the AWS CLI v1 and
 # boto3 come with the machine's Python).
@@ -59,6 +59,7 @@ install_clients() {
 	[ -x /usr/bin/aws ] || need+=(awscli)
 	command -v rclone >/dev/null || need+=(rclone)
 	command -v s3cmd >/dev/null || need+=(s3cmd)
+	command -v s3fs >/dev/null || need+=(s3fs)
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	[ -x /usr/sbin/slapd ] || need+=(slapd)
@@ -85,6 +86,7 @@ install_clients() {
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 	[ -x /usr/sbin/slapd ] || { echo "install-tools: slapd is required" >&2; exit 1; }
+	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
 }
 
 for t in $want; do

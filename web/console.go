@@ -105,14 +105,9 @@ func whoFor(sess *identity.Session) *whoami {
 }
 
 func lifetimeChoices() []lifetimeChoice {
-	names := map[time.Duration]string{15 * time.Minute: "15 minutes", time.Hour: "1 hour", 24 * time.Hour: "1 day", 7 * 24 * time.Hour: "7 days"}
 	var out []lifetimeChoice
 	for _, l := range ShareLifetimes {
-		n := names[l]
-		if n == "" {
-			n = l.String()
-		}
-		out = append(out, lifetimeChoice{Value: l.String(), Label: n, Selected: l == time.Hour})
+		out = append(out, lifetimeChoice{Value: l.String(), Label: humanDuration(l), Selected: l == time.Hour})
 	}
 	return out
 }

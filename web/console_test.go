@@ -423,7 +423,7 @@ func TestShareLink(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("%d %v", status, out)
 	}
-	if out["lifetime"] != "45m0s" || out["capped"] != true {
+	if out["lifetime"] != "45 minutes" || out["capped"] != true {
 		t.Errorf("lifetime %v capped %v", out["lifetime"], out["capped"])
 	}
 	link := out["url"].(string)
@@ -495,7 +495,7 @@ func TestShareLink(t *testing.T) {
 	// Capped by the rest of the session (renewed past its window, but not
 	// extended: 5 minutes are left).
 	e.clk.add(40 * time.Minute)
-	if status, out = share("a.txt", "1h"); status != 200 || out["lifetime"] != "5m0s" {
+	if status, out = share("a.txt", "1h"); status != 200 || out["lifetime"] != "5 minutes" {
 		t.Errorf("late share: %d %v", status, out)
 	}
 	if ev := e.lastEvent("share_link"); ev.DurationSeconds != 3600 || ev.Lifetime != 5*time.Minute ||

@@ -29,11 +29,13 @@ const minShareLifetime = time.Minute
 
 // shareResponse is the JSON answer of POST /_iamgate/share.
 type shareResponse struct {
-	URL      string `json:"url,omitempty"`
-	Expires  string `json:"expires,omitempty"`
-	Lifetime string `json:"lifetime,omitempty"`
-	Capped   bool   `json:"capped,omitempty"`
-	Error    string `json:"error,omitempty"`
+	URL     string `json:"url,omitempty"`
+	Expires string `json:"expires,omitempty"`
+	// Lifetime is for people ("15 minutes"); LifetimeSeconds for programs.
+	Lifetime        string `json:"lifetime,omitempty"`
+	LifetimeSeconds int64  `json:"lifetime_seconds,omitempty"`
+	Capped          bool   `json:"capped,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // serveShare creates a share link: a presigned GET URL for one object,
@@ -136,7 +138,34 @@ func (s *Service) serveShare(w http.ResponseWriter, r *http.Request) {
 	ev.Message = fmt.Sprintf("share link valid for %s, until %s (requested %s; created in browser session %s)",
 		life, share.Expiry.Format(time.RFC3339), want, sess.ID)
 	s.logEvent(r, ev)
-	writeJSON(w, http.StatusOK, &shareResponse{URL: link, Expires: share.Expiry.Format(time.RFC3339), Lifetime: life.String(), Capped: capped})
+	writeJSON(w, http.StatusOK, &shareResponse{URL: link, Expires: share.Expiry.Format(time.RFC3339), Lifetime: humanDuration(life), LifetimeSeconds: int64(life / time.Second), Capped: capped})
+}
+
+// humanDuration says d in words, in its two largest units, rounded down to
+// the second: "15 minutes", "1 hour", "7 days", "44 minutes 59 seconds".
+func humanDuration(d time.Duration) string {
+	if d < time.Second {
+		return "less than a second"
+	}
+	units := []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+	var parts []string
+	for _, u := range units {
+		if n := d / u.d; n > 0 && len(parts) < 2 {
+			name := u.name
+			if n != 1 {
+				name += "s"
+			}
+			parts = append(parts, strconv.FormatInt(int64(n), 10)+" "+name)
+			d -= n * u.d
+		} else if len(parts) > 0 {
+			// Only adjacent units: "1 day 5 minutes" would hide the hours.
+			break
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func allowedLifetime(d time.Duration) bool {

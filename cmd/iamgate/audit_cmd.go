@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,37 +20,64 @@ import (
 	"github.com/iamgate/iamgate/config"
 )
 
-const auditUsage = `Usage:
-  iamgate audit verify [--public-key KEY | --config FILE] [--json] [--strict] [FILE...]
-      Check the hash chain and the checkpoint signatures of audit log files.
-      Files may be given in any order; a stream rotated over several files
-      verifies as one. Without FILE, the audit.file of --config.
-      KEY is a PEM public key file or the base64 public key; --config
-      derives it from audit.signing_key. Exit status 1 if a line was
-      modified, removed, reordered or inserted, or a signature fails.
-      --strict also fails on warnings (events not covered by a signature,
-      a stream without its closing checkpoint).
-  iamgate audit public-key --config FILE
-      Print the public key of audit.signing_key (PEM), for verify.
-  iamgate audit report --config FILE [--since T] [--until T] [--as-of T]
-                       [--top N] [--json] FILE...
-      Access review of audit log files (gzip accepted): per role, who used
-      it and how often; roles whose trust matched nobody; service
-      credentials unused, expired or expiring within 30 days; the most
-      denied identities and actions; bytes read and written per identity.
-      T is RFC 3339 or a date (--until DATE includes that day); the
-      period is since <= time < until, all events by default. --as-of
-      judges expiry, in the review and in the configuration's warnings
-      (default: now). --top limits lists (0: no limit).
-      Lines that are not audit events are counted and skipped.
-  iamgate audit schema
-      Print the JSON Schema (draft 2020-12) of an audit event.
+const auditUsage = `usage: iamgate audit verify [flags] [FILE...]
+       iamgate audit report --config FILE [flags] FILE...
+       iamgate audit public-key [flags]
+       iamgate audit schema
+
+Checks, reviews and describes audit logs. Run 'iamgate audit COMMAND -h' for a
+command's flags and examples.
+
+examples:
+  iamgate audit verify --config iamgate.yaml audit.log
+  iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log
 `
+
+var auditVerifyCmd = cliCommand{
+	Name:  "audit verify",
+	Usage: "[flags] [FILE...]",
+	About: `Checks the hash chain and the checkpoint signatures of audit log files.
+Files may be given in any order; a stream rotated over several files verifies
+as one. Without FILE, the audit.file of --config. The public key is
+--public-key, or derived from the audit.signing_key of --config. Exit status 1
+if a line was modified, removed, reordered or inserted, or a signature fails;
+--strict also fails on warnings (events not covered by a signature, a stream
+without its closing checkpoint).`,
+	Examples: []string{
+		"iamgate audit verify --config iamgate.yaml audit.log",
+		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log",
+	},
+}
+
+var auditPublicKeyCmd = cliCommand{
+	Name:     "audit public-key",
+	Usage:    "[flags]",
+	About:    "Prints the public key of audit.signing_key (PEM), for audit verify --public-key.",
+	Examples: []string{"iamgate audit public-key --config iamgate.yaml"},
+}
+
+var auditReportCmd = cliCommand{
+	Name:  "audit report",
+	Usage: "--config FILE [flags] FILE...",
+	About: `Access review of audit log files (gzip accepted): per role, who used it and
+how often; roles whose trust matched nobody; service credentials unused,
+expired or expiring within 30 days; the most denied identities and actions;
+bytes read and written per identity. Times are RFC 3339 or a date (--until
+DATE includes that day); the period is since <= time < until, all events by
+default. Lines that are not audit events are counted and skipped.`,
+	Examples: []string{"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log"},
+}
+
+var auditSchemaCmd = cliCommand{
+	Name:     "audit schema",
+	Usage:    "",
+	About:    "Prints the JSON Schema (draft 2020-12) of an audit event.",
+	Examples: []string{"iamgate audit schema"},
+}
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
+		return &usageError{cmd: "audit", reason: "give a command: verify, report, public-key or schema"}
 	}
 	switch args[0] {
 	case "verify":
@@ -61,9 +87,13 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 	case "report":
 		return cmdAuditReport(args[1:], stdout, stderr)
 	case "schema":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "iamgate audit schema: takes no arguments\n")
-			return errUsage
+		c := &auditSchemaCmd
+		fs := c.flagSet()
+		if err := c.parse(fs, args[1:], stdout); err != nil {
+			return err
+		}
+		if err := c.noArgs(fs); err != nil {
+			return err
 		}
 		_, err := stdout.Write(audit.Schema)
 		return err
@@ -71,20 +101,18 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	fmt.Fprintf(stderr, "iamgate audit: unknown command %q\n\n%s", args[0], auditUsage)
-	return errUsage
+	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, public-key or schema", args[0])}
 }
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
-	keyArg := fset.String("public-key", "", "PEM public key file, or the base64 public key")
-	cfgPath := fset.String("config", "", "configuration file whose audit.signing_key and audit.file to use")
+	c := &auditVerifyCmd
+	fset := c.flagSet()
+	keyArg := fset.String("public-key", "", "PEM public key `file`, or the base64 public key")
+	cfgPath := fset.String("config", "", "configuration `file` whose audit.signing_key and audit.file to use")
 	asJSON := fset.Bool("json", false, "print the report as JSON")
 	strict := fset.Bool("strict", false, "fail on warnings too")
-	if err := fset.Parse(args); err != nil {
-		return errUsage
+	if err := c.parse(fset, args, stdout); err != nil {
+		return err
 	}
 	files := fset.Args()
 	var pub ed25519.PublicKey
@@ -110,8 +138,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(files) == 0 {
-		fmt.Fprint(stderr, "iamgate audit verify: no files given\n\n"+auditUsage)
-		return errUsage
+		return c.usagef("no files given (and no audit.file in --config)")
 	}
 
 	v := audit.NewVerifier(audit.VerifyConfig{PublicKey: pub})
@@ -182,12 +209,14 @@ func plural(n int, noun string) string {
 }
 
 func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("audit public-key", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
-	cfgPath := fset.String("config", "iamgate.yaml", "configuration file")
-	if err := fset.Parse(args); err != nil || fset.NArg() > 0 {
-		return errUsage
+	c := &auditPublicKeyCmd
+	fset := c.flagSet()
+	cfgPath := fset.String("config", "iamgate.yaml", "configuration `file`")
+	if err := c.parse(fset, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fset); err != nil {
+		return err
 	}
 	f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
 	if err != nil {
@@ -206,22 +235,25 @@ func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("audit report", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() { fmt.Fprint(stderr, auditUsage) }
-	cfgPath := fset.String("config", "", "configuration file whose roles, trust rules and service credentials to review")
+	c := &auditReportCmd
+	fset := c.flagSet()
+	cfgPath := fset.String("config", "", "configuration `file` whose roles, trust rules and service credentials to review")
 	since := fset.String("since", "", "start of the period (RFC 3339 or date), inclusive")
 	until := fset.String("until", "", "end of the period (RFC 3339, exclusive; or date, inclusive)")
 	asOf := fset.String("as-of", "", "judge credential expiry at this time (default: now)")
 	top := fset.Int("top", audit.DefaultReviewTop, "length of the denied and bytes lists; 0: no limit")
 	asJSON := fset.Bool("json", false, "print the review as JSON")
-	if err := fset.Parse(args); err != nil {
-		return errUsage
+	if err := c.parse(fset, args, stdout); err != nil {
+		return err
 	}
 	files := fset.Args()
-	if *cfgPath == "" || len(files) == 0 || *top < 0 {
-		fmt.Fprint(stderr, "iamgate audit report: give --config and at least one file\n\n"+auditUsage)
-		return errUsage
+	switch {
+	case *cfgPath == "":
+		return c.usagef("give --config")
+	case len(files) == 0:
+		return c.usagef("give at least one audit log file")
+	case *top < 0:
+		return c.usagef("--top must not be negative")
 	}
 	cfg := audit.ReviewConfig{Top: *top}
 	if *top == 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,22 +19,32 @@ import (
 // trust rules. Every problem is printed, one per line, with file:line;
 // warnings (about the file, and policy statements that can never match)
 // are printed too but do not make the configuration invalid.
+var checkCmd = cliCommand{
+	Name:  "check",
+	Usage: "[flags]",
+	About: `Validates a configuration without serving or touching the network: the file
+format, secret references, the policy language and the trust rules. Every
+problem is printed with file:line (exit status 1); warnings are printed
+too but do not make the configuration invalid. With --compat minio it also
+lists every policy statement MinIO's engine decides differently, with its
+file:line:col and a request that shows it (exit status 1 with --strict).`,
+	Examples: []string{"iamgate check --config iamgate.yaml", "iamgate check --config iamgate.yaml --compat minio"},
+}
+
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "iamgate.yaml", "configuration file")
-	compat := fs.String("compat", "", "also list the policy statements `minio` (the only value) decides differently from iamgate")
+	c := &checkCmd
+	fs := c.flagSet()
+	path := fs.String("config", "iamgate.yaml", "configuration `file`")
+	compat := fs.String("compat", "", "also list the policy statements `engine` (only minio) decides differently from iamgate")
 	strict := fs.Bool("strict", false, "with --compat: exit 1 when a statement is decided differently")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fs); err != nil {
+		return err
 	}
 	if *compat != "" && *compat != "minio" {
-		fmt.Fprintf(stderr, "iamgate check: --compat %q: the only value is minio\n", *compat)
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "iamgate check: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+		return c.usagef("--compat %q: the only value is minio", *compat)
 	}
 	f, warnings, err := config.Load(*path)
 	for _, w := range warnings {

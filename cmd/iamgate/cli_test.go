@@ -69,61 +69,89 @@ func TestCheck(t *testing.T) {
 
 func TestExplain(t *testing.T) {
 	t.Setenv("IAMGATE_TEST_KEY", "k")
+	// Exit status 0 is ALLOW, 1 is DENY, as for a check; nothing goes to
+	// stderr either way.
+	const allow, deny = 0, 1
 	tests := []struct {
 		name string
+		code int
 		args []string
 	}{
-		{"explain_allow", []string{"--claims", "testdata/alice.json", "GET", "/data/home/alice/notes.txt"}},
-		{"explain_deny", []string{"--claims", "testdata/alice.json", "GET", "/data/home/bob/notes.txt"}},
-		{"explain_explicit", []string{"--claims", "testdata/alice.json", "--op", "GetObject", "--bucket", "data", "--key", "datasets/pii/people.csv"}},
-		{"explain_list", []string{"--claims", "testdata/alice.json", "--op", "ListObjectsV2", "--bucket", "data", "--prefix", "home/"}},
-		{"explain_copy", []string{"--claims", "testdata/alice.json", "--op", "CopyObject", "--bucket", "data", "--key", "home/alice/x", "--copy-source", "data/datasets/a.csv"}},
-		{"explain_role", []string{"--claims", "testdata/alice.json", "--role", "admin", "GET", "/data/x"}},
-		{"explain_badkey", []string{"--claims", "testdata/alice.json", "GET", "/data/a/../b"}},
+		{"explain_allow", allow, []string{"--claims", "testdata/alice.json", "GET", "/data/home/alice/notes.txt"}},
+		{"explain_deny", deny, []string{"--claims", "testdata/alice.json", "GET", "/data/home/bob/notes.txt"}},
+		{"explain_explicit", deny, []string{"--claims", "testdata/alice.json", "--op", "GetObject", "--bucket", "data", "--key", "datasets/pii/people.csv"}},
+		{"explain_list", deny, []string{"--claims", "testdata/alice.json", "--op", "ListObjectsV2", "--bucket", "data", "--prefix", "home/"}},
+		{"explain_copy", allow, []string{"--claims", "testdata/alice.json", "--op", "CopyObject", "--bucket", "data", "--key", "home/alice/x", "--copy-source", "data/datasets/a.csv"}},
+		{"explain_role", deny, []string{"--claims", "testdata/alice.json", "--role", "admin", "GET", "/data/x"}},
+		{"explain_badkey", deny, []string{"--claims", "testdata/alice.json", "GET", "/data/a/../b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"explain", "--config", "testdata/explain.yaml"}, tt.args...)
 			code, stdout, stderr := runCLI(t, args...)
-			if code != 0 {
-				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			if code != tt.code || stderr != "" {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
 			}
 			golden(t, tt.name+".golden", []byte(stdout))
 		})
 	}
 	for _, tt := range []struct {
 		name string
+		code int
 		args []string
 	}{
-		{"explain_tags_allow", []string{"--claims", "testdata/alice.json", "--object-tags", "classification=internal&owner=bob", "GET", "/projects/report.pdf"}},
-		{"explain_tags_deny", []string{"--claims", "testdata/alice.json", "--object-tags", "classification=restricted", "GET", "/projects/report.pdf"}},
-		{"explain_tags_untagged", []string{"--claims", "testdata/alice.json", "GET", "/projects/report.pdf"}},
-		{"explain_tags_upload", []string{"--claims", "testdata/alice.json", "PUT", "/projects/new.csv", "-H", "x-amz-tagging: classification=public&owner=alice"}},
-		{"explain_tags_document", []string{"--claims", "testdata/alice.json", "--object-tags", "owner=alice", "--body", "testdata/tagging.xml", "PUT", "/projects/new.csv?tagging"}},
+		{"explain_tags_allow", allow, []string{"--claims", "testdata/alice.json", "--object-tags", "classification=internal&owner=bob", "GET", "/projects/report.pdf"}},
+		{"explain_tags_deny", deny, []string{"--claims", "testdata/alice.json", "--object-tags", "classification=restricted", "GET", "/projects/report.pdf"}},
+		{"explain_tags_untagged", deny, []string{"--claims", "testdata/alice.json", "GET", "/projects/report.pdf"}},
+		{"explain_tags_upload", allow, []string{"--claims", "testdata/alice.json", "PUT", "/projects/new.csv", "-H", "x-amz-tagging: classification=public&owner=alice"}},
+		{"explain_tags_document", allow, []string{"--claims", "testdata/alice.json", "--object-tags", "owner=alice", "--body", "testdata/tagging.xml", "PUT", "/projects/new.csv?tagging"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"explain", "--config", "testdata/tags.yaml"}, tt.args...)
 			code, stdout, stderr := runCLI(t, args...)
-			if code != 0 {
-				t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+			if code != tt.code || stderr != "" {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
 			}
 			golden(t, tt.name+".golden", []byte(stdout))
 		})
 	}
 	code, stdout, _ := runCLI(t, "explain", "--config", "testdata/explain.yaml", "--claims", "testdata/alice.json", "--json", "GET", "/data/home/bob/x")
-	if code != 0 || !strings.Contains(stdout, `"allowed": false`) || !strings.Contains(stdout, `"reason": "no_allow"`) {
+	if code != deny || !strings.Contains(stdout, `"allowed": false`) || !strings.Contains(stdout, `"reason": "no_allow"`) {
 		t.Fatalf("--json: %d %s", code, stdout)
 	}
-	if code, _, stderr := runCLI(t, "explain", "--config", "testdata/explain.yaml", "--claims", "testdata/alice.json"); code != 2 || !strings.Contains(stderr, "Usage") {
-		t.Fatalf("missing request: %d %s", code, stderr)
+	// Usage errors: exit 2 with one line that says what is wrong.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--claims", "testdata/alice.json"}, "give the request: METHOD PATH"},
+		{[]string{"--claims", "testdata/alice.json", "GET /data/x"}, `"GET /data/x" is one argument; give METHOD and PATH as two: GET '/data/x'`},
+		{[]string{"GET", "/data/x"}, "give the identity: --token, --token-file or --claims"},
+		{[]string{"--claims", "testdata/alice.json", "--op", "GetObject", "GET", "/data/x"}, "give METHOD PATH or --op, not both"},
+		{[]string{"--claims", "testdata/alice.json", "GET", "/data/x", "extra"}, `unexpected argument "extra" after METHOD PATH`},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"explain", "--config", "testdata/explain.yaml"}, tt.args...)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tt.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
 	}
 }
 
 func TestUsage(t *testing.T) {
-	if code, _, stderr := runCLI(t); code != 2 || !strings.Contains(stderr, "Usage") {
+	if code, _, stderr := runCLI(t); code != 2 || !strings.Contains(stderr, "give a command") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("%d %s", code, stderr)
 	}
-	if code, _, stderr := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") {
+	code, stdout, _ := runCLI(t, "-h")
+	if code != 0 || !strings.HasPrefix(stdout, "iamgate — identity-aware S3 reverse proxy\n\nusage: iamgate COMMAND") {
+		t.Fatalf("-h: exit %d\n%s", code, stdout)
+	}
+	// The overview names every command, the audit ones included.
+	for _, c := range helpCommands {
+		if !strings.Contains(stdout, "  "+c.Name+" ") {
+			t.Errorf("iamgate -h does not list %q:\n%s", c.Name, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "frobnicate"); code != 2 || !strings.Contains(stderr, "unknown command") || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("%d %s", code, stderr)
 	}
 	if code, stdout, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(stdout, "iamgate ") {
@@ -163,25 +191,25 @@ func TestCheckCompatMinIO(t *testing.T) {
 
 func TestImportUsage(t *testing.T) {
 	code, stdout, _ := runCLI(t, "import", "-h")
-	if code != 0 || !strings.HasPrefix(stdout, "Usage: iamgate import minio") || !strings.Contains(stdout, "Example:") || !strings.Contains(stdout, "-service-credentials-expire") {
+	if code != 0 || !strings.HasPrefix(stdout, "usage: iamgate import minio") || !strings.Contains(stdout, "examples:") || !strings.Contains(stdout, "-service-credentials-expire") {
 		t.Errorf("import -h: exit %d\n%s", code, stdout)
 	}
 	code, stdout, _ = runCLI(t, "import", "minio", "-h")
-	if code != 0 || !strings.HasPrefix(stdout, "Usage: iamgate import minio") {
+	if code != 0 || !strings.HasPrefix(stdout, "usage: iamgate import minio") {
 		t.Errorf("import minio -h: exit %d\n%s", code, stdout)
 	}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"import"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)\n"},
-		{[]string{"import", "ceph"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)\n"},
-		{[]string{"import", "minio", "--export", "x.zip"}, "iamgate import: -o FILE is required\n"},
-		{[]string{"import", "minio", "-o", "x.yaml"}, "iamgate import: give --export FILE, --idp-config FILE or both\n"},
-		{[]string{"import", "minio", "-o", "x.yaml", "--export", "x", "extra"}, "iamgate import: unexpected argument \"extra\"\n"},
-		{[]string{"import", "minio", "--bogus"}, "iamgate import: flag provided but not defined: -bogus (see iamgate import -h)\n"},
+		{[]string{"import"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see 'iamgate import -h')\n"},
+		{[]string{"import", "ceph"}, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see 'iamgate import -h')\n"},
+		{[]string{"import", "minio", "--export", "x.zip"}, "iamgate import minio: -o FILE is required (see 'iamgate import minio -h')\n"},
+		{[]string{"import", "minio", "-o", "x.yaml"}, "iamgate import minio: give --export FILE, --idp-config FILE or both (see 'iamgate import minio -h')\n"},
+		{[]string{"import", "minio", "-o", "x.yaml", "--export", "x", "extra"}, "iamgate import minio: unexpected argument \"extra\" (see 'iamgate import minio -h')\n"},
+		{[]string{"import", "minio", "--bogus"}, "iamgate import minio: flag provided but not defined: -bogus (see 'iamgate import minio -h')\n"},
 		{[]string{"import", "minio", "-o", "x", "--export", "x", "--service-credentials-expire", "soon"},
-			"iamgate import: invalid value \"soon\" for flag -service-credentials-expire: parse error (see iamgate import -h)\n"},
+			"iamgate import minio: invalid value \"soon\" for flag -service-credentials-expire: parse error (see 'iamgate import minio -h')\n"},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)
 		if code != 2 || stderr != tt.want {

@@ -24,35 +24,22 @@ import (
 	"time"
 )
 
-const credentialsUsage = `iamgate credentials: trade an OIDC token for temporary S3 credentials at
-iamgate's STS and print them as AWS credential_process JSON.
+var credentialsCmd = cliCommand{
+	Name:  "credentials",
+	Usage: "--endpoint URL --role NAME_OR_ARN (--token-file PATH | --token-env NAME | --token-command CMD) [flags]",
+	About: `Trades an OIDC token for temporary S3 credentials at iamgate's STS
+(AssumeRoleWithWebIdentity) and prints them as AWS credential_process JSON.
+Exactly one token source is used. Cached credentials are reused while more
+than 5 minutes remain. Errors are one line on stderr: exit status 1, or 2
+for a usage error.
 
-Usage:
-  iamgate credentials --endpoint URL --role NAME_OR_ARN
-                      (--token-file PATH | --token-env NAME | --token-command CMD)
-                      [--session-name NAME] [--duration 1h] [--policy-file FILE]
-                      [--ca-file FILE] [--cache-dir DIR | --no-cache]
-
-  In ~/.aws/config:
-    [profile iamgate]
-    credential_process = iamgate credentials --endpoint https://s3.example.com --role analyst --token-file /run/token
-
-Flags:
-  --endpoint URL        iamgate's base URL (default $AWS_ENDPOINT_URL_STS, then $AWS_ENDPOINT_URL)
-  --role NAME_OR_ARN    role to assume (default $AWS_ROLE_ARN)
-  --session-name NAME   RoleSessionName (default iamgate-credentials-<user>)
-  --duration D          session length, e.g. 1h (default: the server's choice)
-  --token-file PATH     file holding the OIDC token (default $AWS_WEB_IDENTITY_TOKEN_FILE)
-  --token-env NAME      environment variable holding the OIDC token
-  --token-command CMD   command (run with sh -c, 30s timeout) that prints the OIDC token
-  --policy-file FILE    inline session policy (JSON) that narrows the role
-  --ca-file FILE        PEM CA certificates to trust besides the system ones
-  --cache-dir DIR       where credentials are cached (default $XDG_CACHE_HOME/iamgate or ~/.cache/iamgate)
-  --no-cache            neither read nor write the cache
-
-  Exactly one token source is used. Cached credentials are reused while
-  more than 5 minutes remain. Errors are one line on stderr, exit status 1.
-`
+In ~/.aws/config:
+  [profile iamgate]
+  credential_process = iamgate credentials --endpoint https://s3.example.com --role analyst --token-file /run/token`,
+	Examples: []string{
+		"iamgate credentials --endpoint http://127.0.0.1:8080 --role member --token-file .demo/alice.token",
+	},
+}
 
 const (
 	// credentialsRefreshMargin is how long cached credentials must still be
@@ -96,25 +83,17 @@ type processCredentials struct {
 	Expiration      string `json:"Expiration"`
 }
 
-// errCredentialsUsage is a usage error; its message is printed before the
-// usage hint.
-type errCredentialsUsage struct{ msg string }
-
-func (e *errCredentialsUsage) Error() string { return e.msg }
-
 // cmdCredentials is `iamgate credentials`. It prints its own errors, as
 // "iamgate credentials: …", and returns the exit status: 0, 1 on failure,
 // 2 on a usage error.
 func cmdCredentials(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	req, err := parseCredentialsFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(stdout, credentialsUsage)
+	req, err := parseCredentialsFlags(args, stdout)
+	if errors.Is(err, errHelp) {
 		return 0
 	}
-	var ue *errCredentialsUsage
+	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "iamgate credentials: %s\nRun 'iamgate credentials -h' for usage.\n", ue.msg)
-		return 2
+		return reportUsage(stderr, ue)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "iamgate credentials: %s\n", oneLineError(err))
@@ -135,30 +114,27 @@ func cmdCredentials(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 // parseCredentialsFlags reads the flags and their environment defaults.
-// It returns flag.ErrHelp for -h, *errCredentialsUsage for a usage
-// error, and a plain error when a file cannot be read.
-func parseCredentialsFlags(args []string, stderr io.Writer) (*credentialsRequest, error) {
-	fs := flag.NewFlagSet("credentials", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported as one line below
-	endpoint := fs.String("endpoint", "", "")
-	role := fs.String("role", "", "")
-	sessionName := fs.String("session-name", "", "")
-	duration := fs.Duration("duration", 0, "")
-	tokenFile := fs.String("token-file", "", "")
-	tokenEnv := fs.String("token-env", "", "")
-	tokenCommand := fs.String("token-command", "", "")
-	policyFile := fs.String("policy-file", "", "")
-	caFile := fs.String("ca-file", "", "")
-	cacheDir := fs.String("cache-dir", "", "")
-	noCache := fs.Bool("no-cache", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, &errCredentialsUsage{err.Error()}
+// It prints the help to stdout and returns errHelp for -h, a *usageError
+// for a usage error, and a plain error when a file cannot be read.
+func parseCredentialsFlags(args []string, stdout io.Writer) (*credentialsRequest, error) {
+	c := &credentialsCmd
+	fs := c.flagSet()
+	endpoint := fs.String("endpoint", "", "iamgate's base `URL` (default $AWS_ENDPOINT_URL_STS, then $AWS_ENDPOINT_URL)")
+	role := fs.String("role", "", "role to assume, a name or an ARN (default $AWS_ROLE_ARN)")
+	sessionName := fs.String("session-name", "", "RoleSessionName (default iamgate-credentials-<user>)")
+	duration := fs.Duration("duration", 0, "session length, e.g. 1h (default: the server's choice)")
+	tokenFile := fs.String("token-file", "", "`file` holding the OIDC token (default $AWS_WEB_IDENTITY_TOKEN_FILE)")
+	tokenEnv := fs.String("token-env", "", "environment variable holding the OIDC token")
+	tokenCommand := fs.String("token-command", "", "command (run with sh -c, 30s timeout) that prints the OIDC token")
+	policyFile := fs.String("policy-file", "", "inline session policy (JSON) that narrows the role")
+	caFile := fs.String("ca-file", "", "PEM CA certificates to trust besides the system ones")
+	cacheDir := fs.String("cache-dir", "", "where credentials are cached (default $XDG_CACHE_HOME/iamgate or ~/.cache/iamgate)")
+	noCache := fs.Bool("no-cache", false, "neither read nor write the cache")
+	if err := c.parse(fs, args, stdout); err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, &errCredentialsUsage{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if err := c.noArgs(fs); err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -238,7 +214,7 @@ func parseCredentialsFlags(args []string, stderr io.Writer) (*credentialsRequest
 		problems = append(problems, "give --cache-dir or --no-cache, not both")
 	}
 	if len(problems) > 0 {
-		return nil, &errCredentialsUsage{strings.Join(problems, "; ")}
+		return nil, c.usagef("%s", strings.Join(problems, "; "))
 	}
 
 	if !*noCache {

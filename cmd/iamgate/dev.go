@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -28,21 +27,44 @@ import (
 // client_secret, and the redirect URI <console.public_url>/_iamgate/callback
 // (without public_url: http://<listen address>/_iamgate/callback and its
 // localhost twin), as they are at start.
+var devCmd = cliCommand{
+	Name:  "dev",
+	Usage: "[flags]",
+	About: `Runs iamgate together with a built-in development OIDC issuer that mints
+tokens for anyone who asks (POST /token) and signs browsers in as any user
+without a password. For trying iamgate on one machine, never for production:
+every address must be loopback. The default configuration is the one
+'make demo' writes (scripts/demo.sh renders deploy/demo/iamgate.yaml.tmpl);
+its secrets are in .demo/env.`,
+	Examples: []string{"set -a; . .demo/env; set +a; iamgate dev --config .demo/iamgate.yaml --issuer-listen 127.0.0.1:8089"},
+}
+
+// devDefaultConfig is the configuration `make demo` writes.
+const devDefaultConfig = ".demo/iamgate.yaml"
+
 func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "deploy/demo/iamgate.yaml", "configuration file; its issuer for the development issuer must have url http://<issuer-listen>")
-	issuerAddr := fs.String("issuer-listen", "127.0.0.1:8089", "loopback address of the development issuer")
+	c := &devCmd
+	fs := c.flagSet()
+	path := fs.String("config", devDefaultConfig, "configuration `file`; its issuer for the development issuer must have url http://<issuer-listen>")
+	issuerAddr := fs.String("issuer-listen", "127.0.0.1:8089", "loopback `address` of the development issuer")
 	usersFlag := fs.String("users", "alice:demo-users,bob:demo-users,admin:demo-admins", "preset users of the sign-in page: name:group+group,... (anyone may still type any name)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fs); err != nil {
+		return err
 	}
 	users, err := parseDevUsers(*usersFlag)
 	if err != nil {
-		return err
+		return c.usagef("%s", err.Error())
 	}
 	if err := requireLoopback(*issuerAddr); err != nil {
 		return err
+	}
+	if *path == devDefaultConfig {
+		if _, err := os.Stat(*path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s does not exist: run 'make demo' (it writes it), or give --config", *path)
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

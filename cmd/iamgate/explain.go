@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,27 +19,29 @@ import (
 	"github.com/iamgate/iamgate/s3req"
 )
 
-const explainUsage = `iamgate explain: which roles trust an identity, and what they may do with a request.
+var explainCmd = cliCommand{
+	Name: "explain",
+	Usage: `[flags] METHOD PATH
+[flags] --op OPERATION --bucket B [--key K] [--prefix P] [--copy-source SRC]`,
+	About: `Which roles trust an identity, and what they may do with a request: every
+check of the request, every statement of the identity's roles and whether it
+applies, with the identity's values of the policy variables (${aws:username},
+${jwt:...}) in place. Exit status 0 if the request is allowed, 1 if it is
+denied, 2 for a usage error: usable as a check in scripts.
 
-Usage:
-  iamgate explain --config FILE (--token JWT | --token-file FILE | --claims FILE [--issuer NAME])
-                  [--role NAME] [--source-ip IP] [--secure] [--json]
-                  [--object-tags 'k=v&k2=v2'] [--body FILE]
-                  (METHOD PATH [-H 'Name: value']... | --op OPERATION --bucket B [--key K] [--prefix P] [--copy-source SRC])
-
-  METHOD PATH is an S3 request as it would arrive, e.g. GET /bucket/key or
-  'GET /bucket?list-type=2&prefix=home/'. --op builds one from an operation:
-  ListBuckets, ListObjectsV2, GetObject, HeadObject, PutObject, DeleteObject,
-  CopyObject, CreateBucket, DeleteBucket, DeleteObjects (with --delete-body FILE).
-
-  --object-tags gives the object's current tags (s3:ExistingObjectTag/<key>),
-  which serve would read from the store. --body gives the document of a
-  request whose body holds condition values: PUT ?tagging, ?retention,
-  ?legal-hold, and CreateBucket (and DeleteObjects, like --delete-body).
-
-  The token is decoded, not verified: explain works offline and answers
-  "what would happen if this identity asked".
-`
+The identity is a token (--token, --token-file; decoded, not verified: explain
+works offline and answers "what would happen if this identity asked") or a
+claims file (--claims). METHOD PATH is an S3 request as it would arrive; quote
+a PATH with a query. --op builds one from an operation: ListBuckets,
+ListObjectsV2, ListObjects, GetObject, HeadObject, PutObject, DeleteObject,
+CopyObject, CreateBucket, DeleteBucket, DeleteObjects (with --delete-body).
+Flags may also follow METHOD PATH.`,
+	Examples: []string{
+		"iamgate explain --config iamgate.yaml --claims claims.json GET /demo/home/bob/notes.txt",
+		"iamgate explain --config iamgate.yaml --claims claims.json GET '/demo?list-type=2&prefix=home/alice/'",
+		"iamgate explain --config iamgate.yaml --claims claims.json --op PutObject --bucket demo --key home/alice/notes.txt",
+	},
+}
 
 // staticTags are the object tags given with --object-tags.
 type staticTags authz.TagSet
@@ -111,38 +112,54 @@ func newExplainCheck(c s3req.Check, d authz.Decision, traces []authz.StatementTr
 }
 
 func cmdExplain(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, explainUsage) }
-	path := fs.String("config", "iamgate.yaml", "")
-	token := fs.String("token", "", "")
-	tokenFile := fs.String("token-file", "", "")
-	claimsFile := fs.String("claims", "", "")
-	issuer := fs.String("issuer", "", "")
-	role := fs.String("role", "", "")
-	sourceIP := fs.String("source-ip", "127.0.0.1", "")
-	secure := fs.Bool("secure", false, "")
-	asJSON := fs.Bool("json", false, "")
-	op := fs.String("op", "", "")
-	bucket := fs.String("bucket", "", "")
-	key := fs.String("key", "", "")
-	prefix := fs.String("prefix", "", "")
-	copySource := fs.String("copy-source", "", "")
-	deleteBody := fs.String("delete-body", "", "")
-	bodyFile := fs.String("body", "", "")
-	objectTags := fs.String("object-tags", "", "")
+	c := &explainCmd
+	fs := c.flagSet()
+	path := fs.String("config", "iamgate.yaml", "configuration `file`")
+	token := fs.String("token", "", "the identity's `JWT`")
+	tokenFile := fs.String("token-file", "", "`file` holding the identity's JWT")
+	claimsFile := fs.String("claims", "", "JSON `file` with the identity's claims")
+	issuer := fs.String("issuer", "", "issuer `name` in the configuration (default: the one whose url is the claims' iss)")
+	role := fs.String("role", "", "explain only this `role` of the ones that trust the identity")
+	sourceIP := fs.String("source-ip", "127.0.0.1", "the client `address` (aws:SourceIp)")
+	secure := fs.Bool("secure", false, "the request came over TLS (aws:SecureTransport)")
+	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	op := fs.String("op", "", "build the request from an S3 `operation` instead of METHOD PATH")
+	bucket := fs.String("bucket", "", "bucket of --op")
+	key := fs.String("key", "", "object key of --op")
+	prefix := fs.String("prefix", "", "prefix of --op ListObjectsV2 and ListObjects")
+	copySource := fs.String("copy-source", "", "`bucket/key` source of --op CopyObject")
+	deleteBody := fs.String("delete-body", "", "`file` with the request body of DeleteObjects")
+	bodyFile := fs.String("body", "", "`file` with a body that holds condition values (PUT ?tagging, ?retention, ?legal-hold, CreateBucket, DeleteObjects)")
+	objectTags := fs.String("object-tags", "", "the object's current `tags`, as 'k=v&k2=v2' (s3:ExistingObjectTag), which serve reads from the store")
 	var headers headerFlags
-	fs.Var(&headers, "H", "")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	fs.Var(&headers, "H", "a request `header`, 'Name: value' (repeatable)")
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
 	}
 	rest := fs.Args()
 	// Allow flags after METHOD PATH too.
 	if len(rest) > 2 {
-		if err := fs.Parse(rest[2:]); err != nil {
-			return errUsage
+		if err := c.parse(fs, rest[2:], stdout); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			return c.usagef("unexpected argument %q after METHOD PATH", fs.Arg(0))
 		}
 		rest = rest[:2]
+	}
+	switch {
+	case *op != "" && len(rest) > 0:
+		return c.usagef("give METHOD PATH or --op, not both")
+	case *op == "" && len(rest) == 1:
+		if m, p, ok := strings.Cut(rest[0], " "); ok {
+			return c.usagef("%q is one argument; give METHOD and PATH as two: %s '%s'", rest[0], m, strings.TrimSpace(p))
+		}
+		return c.usagef("give METHOD PATH (e.g. GET /bucket/key) or --op")
+	case *op == "" && len(rest) == 0:
+		return c.usagef("give the request: METHOD PATH (e.g. GET /bucket/key) or --op OPERATION")
+	}
+	if *token == "" && *tokenFile == "" && *claimsFile == "" {
+		return c.usagef("give the identity: --token, --token-file or --claims")
 	}
 
 	f, _, err := config.Load(*path)
@@ -164,11 +181,8 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case *op != "":
 		r, err = requestForOp(*op, *bucket, *key, *prefix, *copySource)
-	case len(rest) == 2:
-		r, err = requestFor(rest[0], rest[1])
 	default:
-		fs.Usage()
-		return errUsage
+		r, err = requestFor(rest[0], rest[1])
 	}
 	if err != nil {
 		return err
@@ -283,11 +297,20 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printExplain(stdout, &out)
 	}
-	printExplain(stdout, &out)
+	if !out.Allowed {
+		return errDenied
+	}
 	return nil
 }
+
+// errDenied is explain's answer DENY: exit status 1, nothing more to print.
+var errDenied = &exitError{code: 1, err: errors.New("denied"), quiet: true}
 
 func printExplain(w io.Writer, out *explainOutput) {
 	fmt.Fprintf(w, "Identity: issuer %q, subject %q (token decoded, signature not verified)\n", out.Identity.Issuer, out.Identity.Subject)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,23 +11,21 @@ import (
 	"github.com/iamgate/iamgate/internal/minioimport"
 )
 
-const importUsage = `Usage: iamgate import minio --export FILE [--idp-config FILE] -o FILE [flags]
-
-Writes an iamgate configuration from MinIO's IAM export (the zip of
+var importCmd = cliCommand{
+	Name:  "import minio",
+	Usage: "--export FILE [--idp-config FILE] -o FILE [flags]",
+	About: `Writes an iamgate configuration from MinIO's IAM export (the zip of
 mc admin cluster iam export, or the directory it was extracted to) and its
 identity_openid / identity_ldap settings (mc admin config get ALIAS
 identity_openid > idp.txt), with policy files next to it, and reports what
 was carried over, what was not and why, and the statements MinIO decides
-differently (as iamgate check --compat minio does).
-
-Example:
-  mc admin cluster iam export myminio
-  mc admin config get myminio identity_openid > idp.txt
-  iamgate import minio --export myminio-iam-info.zip --idp-config idp.txt \
-      --endpoint https://minio.internal:9000 -o iamgate/iamgate.yaml
-
-Flags:
-`
+differently (as iamgate check --compat minio does).`,
+	Examples: []string{
+		"mc admin cluster iam export myminio",
+		"mc admin config get myminio identity_openid > idp.txt",
+		"iamgate import minio --export myminio-iam-info.zip --idp-config idp.txt --endpoint https://minio.internal:9000 -o iamgate/iamgate.yaml",
+	},
+}
 
 // cmdImport runs `iamgate import minio`.
 func cmdImport(args []string, stdout, stderr io.Writer) error {
@@ -38,12 +34,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 
 // importAt is cmdImport with service credentials expiring relative to now.
 func importAt(args []string, now time.Time, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), importUsage)
-		fs.PrintDefaults()
-	}
+	c := &importCmd
+	fs := c.flagSet()
 	export := fs.String("export", "", "MinIO's IAM export: the zip file, or the directory it was extracted to")
 	idp := fs.String("idp-config", "", "MinIO's identity_openid and identity_ldap settings, as mc admin config get prints them")
 	out := fs.String("o", "", "configuration file to write; policies go to policies/ beside it (required)")
@@ -55,37 +47,23 @@ func importAt(args []string, now time.Time, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "write the report as JSON")
 	force := fs.Bool("force", false, "overwrite existing files")
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return nil
+		return c.parse(fs, args[:1], stdout)
 	}
 	if len(args) == 0 || args[0] != "minio" {
-		fmt.Fprintln(stderr, "iamgate import: the source must be minio: iamgate import minio --export FILE -o FILE (see iamgate import -h)")
-		return errUsage
+		return &usageError{cmd: "import", reason: "the source must be minio: iamgate import minio --export FILE -o FILE"}
 	}
-	fs.SetOutput(io.Discard) // a parse error is reported below, in one line
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil
-		}
-		fmt.Fprintf(stderr, "iamgate import: %v (see iamgate import -h)\n", err)
-		return errUsage
+	if err := c.parse(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "iamgate import: unexpected argument %q\n", fs.Arg(0))
-		return errUsage
+		return c.usagef("unexpected argument %q", fs.Arg(0))
 	case *out == "":
-		fmt.Fprintln(stderr, "iamgate import: -o FILE is required")
-		return errUsage
+		return c.usagef("-o FILE is required")
 	case *export == "" && *idp == "":
-		fmt.Fprintln(stderr, "iamgate import: give --export FILE, --idp-config FILE or both")
-		return errUsage
+		return c.usagef("give --export FILE, --idp-config FILE or both")
 	case *expire < 0:
-		fmt.Fprintln(stderr, "iamgate import: --service-credentials-expire must be positive")
-		return errUsage
+		return c.usagef("--service-credentials-expire must be positive")
 	}
 	var exp *minioimport.Export
 	if *export != "" {

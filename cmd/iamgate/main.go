@@ -14,24 +14,33 @@ import (
 
 const usage = `iamgate — identity-aware S3 reverse proxy
 
-Usage:
-  iamgate serve   --config FILE        run the proxy
-  iamgate check   --config FILE        validate a configuration and exit
-  iamgate explain --config FILE ...    explain the decision for a request (see iamgate explain -h)
-  iamgate dev     --config FILE        run with a built-in development issuer (loopback only; never in production)
-  iamgate credentials ...              print temporary credentials for AWS credential_process (see iamgate credentials -h)
-  iamgate audit verify FILE...         check audit logs for modified, removed or inserted events (see iamgate audit -h)
-  iamgate import minio ...             write a configuration from MinIO's IAM export and identity settings (see iamgate import -h)
-  iamgate version                      print the version
+usage: iamgate COMMAND [flags] [ARGS]
+
+commands:
+  serve --config FILE                 run the proxy
+  check --config FILE                 validate a configuration and exit (1 if invalid)
+  explain --config FILE ... REQUEST   explain the decision for a request (exit 0 ALLOW, 1 DENY)
+  dev --config FILE                   run with a built-in development issuer (loopback only; never in production)
+  credentials ...                     print temporary credentials for AWS credential_process
+  audit verify FILE...                check audit logs for modified, removed, reordered or inserted events
+  audit report --config FILE FILE...  access review of audit logs
+  audit public-key --config FILE      print the public key of audit.signing_key
+  audit schema                        print the JSON Schema of an audit event
+  import minio --export FILE ...      write a configuration from MinIO's IAM export and identity settings
+  version                             print the version
+
+Run 'iamgate COMMAND -h' for a command's flags and examples.
 `
 
 // errUsage means a usage message was already printed.
 var errUsage = errors.New("usage")
 
-// exitError carries a specific exit status.
+// exitError carries a specific exit status. A quiet one is not printed:
+// the command has already said what it had to.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -43,7 +52,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintln(stderr, "iamgate: give a command: serve, check, explain, dev, credentials, audit or version (see 'iamgate -h')")
 		return 2
 	}
 	var err error
@@ -63,27 +72,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "credentials":
 		return cmdCredentials(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "iamgate", version())
-		return 0
+		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "iamgate: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "iamgate: unknown command %q (see 'iamgate -h')\n", args[0])
 		return 2
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
 	if errors.Is(err, errUsage) {
 		return 2
 	}
-	fmt.Fprintln(stderr, "iamgate:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return reportUsage(stderr, ue)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if !ee.quiet {
+			fmt.Fprintln(stderr, "iamgate:", err)
+		}
 		return ee.code
 	}
+	fmt.Fprintln(stderr, "iamgate:", err)
 	return 1
+}
+
+var versionCmd = cliCommand{
+	Name:     "version",
+	Usage:    "",
+	About:    "Prints iamgate's version: the module version it was built from, or devel.",
+	Examples: []string{"iamgate version"},
+}
+
+func cmdVersion(args []string, stdout io.Writer) error {
+	c := &versionCmd
+	fs := c.flagSet()
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fs); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "iamgate", version())
+	return nil
 }
 
 func version() string {

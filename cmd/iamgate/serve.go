@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -33,13 +32,25 @@ import (
 	"github.com/iamgate/iamgate/state"
 )
 
+var serveCmd = cliCommand{
+	Name:  "serve",
+	Usage: "[flags]",
+	About: `Runs the proxy: the S3 endpoint, STS, sign-in and console on listen, metrics
+on metrics_listen. The configuration is reloaded when its files change and on
+SIGHUP; SIGINT and SIGTERM drain requests and stop.`,
+	Examples: []string{"iamgate serve --config iamgate.yaml"},
+}
+
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "iamgate.yaml", "configuration file")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c := &serveCmd
+	fs := c.flagSet()
+	path := fs.String("config", "iamgate.yaml", "configuration `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this `file` until shutdown")
+	if err := c.parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := c.noArgs(fs); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
