@@ -52,7 +52,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "iamgate: give a command: serve, check, explain, dev, credentials, audit or version (see 'iamgate -h')")
+		fmt.Fprintln(stderr, "iamgate: give a command: serve, check, explain, dev, credentials, audit, import or version (see 'iamgate -h')")
 		return 2
 	}
 	var err error
