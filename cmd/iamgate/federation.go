@@ -27,7 +27,8 @@ type upstreamFederation struct {
 // newUpstreamFederation builds the issuer and the refresher of c, which
 // hands each new set of credentials to signer. Nothing is fetched until
 // run.
-func newUpstreamFederation(f *config.File, signer *sigv4.Transport, reg prometheus.Registerer, log *slog.Logger) (*upstreamFederation, error) {
+// maxBackoff bounds the wait between failed attempts (0: the default).
+func newUpstreamFederation(f *config.File, signer *sigv4.Transport, reg prometheus.Registerer, log *slog.Logger, maxBackoff time.Duration) (*upstreamFederation, error) {
 	c := f.Upstream.Federation
 	ks, err := federationKeySet(c)
 	if err != nil {
@@ -57,6 +58,7 @@ func newUpstreamFederation(f *config.File, signer *sigv4.Transport, reg promethe
 	r := federation.NewRefresher(fetch, federation.RefresherConfig{
 		RefreshBefore:   c.RefreshBefore,
 		RefreshFraction: c.RefreshFraction,
+		MaxBackoff:      maxBackoff,
 		OnCredentials: func(fc federation.Credentials) {
 			signer.SetCredentials(sigv4.Credentials{AccessKeyID: fc.AccessKeyID, SecretAccessKey: fc.SecretAccessKey,
 				SessionToken: fc.SessionToken, Expires: fc.Expiration})

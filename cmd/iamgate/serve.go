@@ -79,6 +79,9 @@ type appOptions struct {
 	// ReloadInterval is how often the configuration files are checked for
 	// changes; default 2s.
 	ReloadInterval time.Duration
+	// FederationMaxBackoff bounds the wait between failed attempts to
+	// obtain upstream credentials; default federation.DefaultMaxBackoff.
+	FederationMaxBackoff time.Duration
 }
 
 // app is a running iamgate: listeners, handler, reload and shutdown.
@@ -204,7 +207,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
 	}
 	if f.Upstream.Federation != nil {
-		if a.fed, err = newUpstreamFederation(f, transport, reg, a.log); err != nil {
+		if a.fed, err = newUpstreamFederation(f, transport, reg, a.log, opts.FederationMaxBackoff); err != nil {
 			return nil, err
 		}
 		pcfg.OIDC = a.fed.issuer
