@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
@@ -60,7 +61,7 @@ func (p *parser) federation(n *yaml.Node, path string) *Federation {
 		RefreshBefore: DefaultFederationRefresh,
 		Pos:           p.pos(n),
 	}
-	var durNode, refreshNode, audNode *yaml.Node
+	var refreshNode, audNode *yaml.Node
 	present, ok := p.mapping(n, path, []field{
 		{"issuer_url", func(path string, v *yaml.Node) { f.IssuerURL = p.federationIssuer(v, path) }},
 		{"audience", func(path string, v *yaml.Node) {
@@ -111,7 +112,7 @@ func (p *parser) federation(n *yaml.Node, path string) *Federation {
 					p.errorf(v, path, "must be a whole number of seconds")
 					return
 				}
-				f.Duration, durNode = d, v
+				f.Duration = d
 			}
 		}},
 		{"refresh_before", func(path string, v *yaml.Node) {
@@ -135,11 +136,7 @@ func (p *parser) federation(n *yaml.Node, path string) *Federation {
 	}
 	p.require(n, path, present, "issuer_url", "audience", "signing_keys")
 	if refreshNode != nil && f.RefreshFraction == 0 && f.RefreshBefore >= f.Duration {
-		at := refreshNode
-		if durNode != nil {
-			at = durNode
-		}
-		p.errorf(at, path+".refresh_before", fmt.Sprintf("%s is not shorter than duration (%s): credentials would be renewed before they are obtained", fmtDuration(f.RefreshBefore), fmtDuration(f.Duration)))
+		p.errorf(refreshNode, path+".refresh_before", fmt.Sprintf("%s is not shorter than duration (%s): credentials would be renewed before they are obtained", fmtDuration(f.RefreshBefore), fmtDuration(f.Duration)))
 	}
 	if audNode != nil {
 		for _, k := range f.SigningKeys {
@@ -306,7 +303,10 @@ func signingKeyAlgorithm(s string) (alg, problem string) {
 		}
 		return "", fmt.Sprintf("RSA key of %d bits; %s", k.N.BitLen(), how)
 	}
-	return "", fmt.Sprintf("%T keys are not accepted by the stores (MinIO verifies RS* and ES* only); %s", k, how)
+	if _, ok := k.(ed25519.PrivateKey); ok {
+		return "", "an Ed25519 key: MinIO verifies RS* and ES* signatures only, not EdDSA; " + how
+	}
+	return "", fmt.Sprintf("a %T: %s", k, how)
 }
 
 func printableNoSpace(s string) bool {

@@ -292,8 +292,8 @@ func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
 			}
 		}},
 		{"access_key_id", func(path string, v *yaml.Node) { u.AccessKeyID, _ = p.identifier(v, path) }},
-		{"federation", func(path string, v *yaml.Node) { u.Federation = p.federation(v, path) }},
 		{"secret_access_key", func(path string, v *yaml.Node) { u.SecretAccessKey, _ = p.secret(v, path) }},
+		{"federation", func(path string, v *yaml.Node) { u.Federation = p.federation(v, path) }},
 		{"ca_file", func(path string, v *yaml.Node) {
 			p.st.caNode = v
 			if u.CAFile = p.existingFile(v, path); u.CAFile == "" {
