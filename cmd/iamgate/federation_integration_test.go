@@ -54,7 +54,7 @@ func writeKeyPEM(t *testing.T, dir, name string, rsaKey bool) string {
 // real MinIO that trusts iamgate as an OpenID provider (claim_name
 // policy). iamgate obtains temporary credentials from MinIO's STS, serves
 // allowed and denied requests as usual, and renews its credentials every
-// few seconds (duration 15m, refresh_before 14m56s) while a load of
+// few seconds (duration 15m, refresh_before 14m57s) while a load of
 // concurrent uploads and downloads runs: no request fails, and several
 // different access keys sign the requests. Midway the signing key is
 // rotated (added, switched, old one removed) by reloading the
@@ -107,7 +107,7 @@ upstream:
     subject: iamgate-test
     claims: {policy: iamgate-upstream}
     duration: 15m
-    refresh_before: 14m56s
+    refresh_before: 14m57s
     signing_keys: [%s]
 issuers: [{name: dev, url: %q, audiences: [iamgate]}]
 roles:
@@ -276,20 +276,23 @@ log: {level: warn, format: text}
 		}()
 	}
 
-	time.Sleep(6 * time.Second)
-	// Rotation: add k2, switch to it, remove k1.
+	// Renewals under load (every few seconds), then the rotation: add
+	// k2, switch to it, remove k1, each with renewals in between.
+	seen := func(m map[string]bool) func() int {
+		return func() int { keysMu.Lock(); defer keysMu.Unlock(); return len(m) }
+	}
+	waitCount(t, "access keys", seen(keys), 3)
 	writeFile(t, cfg, config(keyEntry("k1", k1)+", "+keyEntry("k2", k2)))
 	waitFor(t, func() bool { return len(a.fed.issuer.Keys().Algorithms()) == 2 })
 	r = do(t, "GET", gate+"/_iamgate/oidc/jwks.json", "", nil)
 	expect(t, r, 200, `"kid":"k1"`, `"kid":"k2"`, `"kty":"EC"`, `"kty":"RSA"`)
-	time.Sleep(time.Second)
 	writeFile(t, cfg, config(keyEntry("k2", k2)+", "+keyEntry("k1", k1)))
 	waitFor(t, func() bool { return a.fed.issuer.Keys().SigningKeyID() == "k2" })
 	rotated.Store(true)
-	time.Sleep(6 * time.Second)
+	waitCount(t, "access keys after the switch to k2", seen(afterK2), 2)
 	writeFile(t, cfg, config(keyEntry("k2", k2)))
 	waitFor(t, func() bool { return len(a.fed.issuer.Keys().Algorithms()) == 1 })
-	time.Sleep(6 * time.Second)
+	waitCount(t, "access keys after the switch to k2", seen(afterK2), 3)
 	close(stop)
 	wg.Wait()
 
@@ -299,7 +302,7 @@ log: {level: warn, format: text}
 	if failed.Load() != 0 || requests.Load() < 50 {
 		t.Fatalf("%d of %d requests failed", failed.Load(), requests.Load())
 	}
-	if len(keys) < 4 || len(afterK2) < 2 {
+	if len(keys) < 5 || len(afterK2) < 3 {
 		t.Fatalf("credentials were not renewed during the load: %d access keys, %d after the switch to k2", len(keys), len(afterK2))
 	}
 	if strings.Contains(do(t, "GET", gate+"/_iamgate/oidc/jwks.json", "", nil).body, `"kid":"k1"`) {
@@ -319,6 +322,18 @@ log: {level: warn, format: text}
 	}
 	// No temporary secret or session token reached a log or the audit file.
 	assertNoSecrets(t, secrets, auditPath)
+}
+
+// waitCount waits (up to a minute) until count() reaches n.
+func waitCount(t *testing.T, what string, count func() int, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d within a minute, want %d", what, count(), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitFor polls cond for up to ten seconds.
