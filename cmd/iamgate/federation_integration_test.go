@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/minio/madmin-go/v3"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -53,7 +56,9 @@ func writeKeyPEM(t *testing.T, dir, name string, rsaKey bool) string {
 // TestIntegrationFederation runs iamgate with no static key in front of a
 // real MinIO that trusts iamgate as an OpenID provider (claim_name
 // policy). iamgate obtains temporary credentials from MinIO's STS, serves
-// allowed and denied requests as usual, and renews its credentials every
+// allowed and denied requests as usual (bearer tokens, SigV4 with its own
+// STS sessions, a browser form re-signed with the temporary credentials
+// and their session token), and renews its credentials every
 // few seconds (duration 15m, refresh_before 14m57s) while a load of
 // concurrent uploads and downloads runs: no request fails, and several
 // different access keys sign the requests. Midway the signing key is
@@ -109,6 +114,7 @@ upstream:
     duration: 15m
     refresh_before: 14m57s
     signing_keys: [%s]
+sts: {session_keys: [{id: s1, secret: env:IT_SESSION_KEY}]}
 issuers: [{name: dev, url: %q, audiences: [iamgate]}]
 roles:
   - {name: writer, kind: machine, trust: {issuer: dev, claims: {groups: writers}}, policies: [data-rw]}
@@ -125,6 +131,7 @@ log: {level: warn, format: text}
 		t.Fatal("the configuration holds a static key")
 	}
 
+	t.Setenv("IT_SESSION_KEY", "federation-session-key-0123456789abcdef")
 	mlisten := "127.0.0.1:0"
 	actx, acancel := context.WithCancel(context.Background())
 	a, err := newApp(actx, cfg, appOptions{Stdout: io.Discard, Stderr: testWriter{t}, MetricsListen: &mlisten,
@@ -205,6 +212,41 @@ log: {level: warn, format: text}
 	}
 	expect(t, do(t, "GET", gate+"/data/load/hello.txt", outsiderTok, nil), 403, "<Code>AccessDenied</Code>")
 	expect(t, do(t, "PUT", gate+"/data/other.txt", writerTok, strings.NewReader("x")), 403, "<Code>AccessDenied</Code>")
+
+	// SigV4 with iamgate's own STS credentials, and a browser form
+	// (re-signed toward the store with the temporary credentials and
+	// their session token).
+	stsc := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(gate)})
+	out, err := stsc.AssumeRoleWithWebIdentity(ctx, &sts.AssumeRoleWithWebIdentityInput{RoleArn: aws.String("arn:aws:iam::000000000000:role/writer"),
+		RoleSessionName: aws.String("fed"), WebIdentityToken: aws.String(writerTok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := aws.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey,
+		SessionToken: *out.Credentials.SessionToken}
+	s3c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(gate), UsePathStyle: true, RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return sess, nil })})
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("data"), Key: aws.String("load/sigv4.txt"),
+		Body: strings.NewReader("signed by an SDK")}); err != nil {
+		t.Fatalf("SigV4 PutObject: %v", err)
+	}
+	if got := string(m.GetObject(t, "data", "load/sigv4.txt")); got != "signed by an SDK" {
+		t.Fatalf("stored %q", got)
+	}
+	form, ct, n := (&postForm{key: "load/form.txt", conditions: []any{[]any{"starts-with", "$key", "load/"}},
+		file: strings.NewReader("posted by a browser")}).build(t, sess)
+	freq, _ := http.NewRequest("POST", gate+"/data", form)
+	freq.ContentLength = n
+	freq.Header.Set("Content-Type", ct)
+	fres, err := http.DefaultClient.Do(freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fbody, _ := io.ReadAll(fres.Body)
+	fres.Body.Close()
+	if fres.StatusCode != 204 || string(m.GetObject(t, "data", "load/form.txt")) != "posted by a browser" {
+		t.Fatalf("browser form: %d %s", fres.StatusCode, fbody)
+	}
 
 	// Load across several renewals, with a signing key rotation midway.
 	var (
