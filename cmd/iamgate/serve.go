@@ -94,7 +94,7 @@ type app struct {
 	signer  *sigv4.Transport
 	// fed obtains the temporary upstream credentials; nil with a static
 	// key.
-	fed *upstreamFederation
+	fed     *upstreamFederation
 	metrics *proxy.Metrics
 	audit   *audit.Logger
 	fpKey   []byte // keys token fingerprints; stable for the process
