@@ -115,6 +115,9 @@ func (r *Refresher) Step(ctx context.Context) time.Time {
 	start := r.cfg.Now()
 	c, err := r.fetch(ctx)
 	now := r.cfg.Now()
+	if ctx.Err() != nil {
+		return now // stopping: neither a failure nor new credentials
+	}
 	if err == nil && !c.Expiration.After(now) {
 		err = fmt.Errorf("federation: the STS returned credentials that expired at %s", c.Expiration.Format(time.RFC3339))
 	}
