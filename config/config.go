@@ -121,17 +121,71 @@ type Server struct {
 	DeleteObjectsMaxBytes int64         // largest accepted DeleteObjects request body
 }
 
-// Upstream is the S3 store iamgate forwards to and the key it signs with.
+// Upstream is the S3 store iamgate forwards to and the key it signs with:
+// either a static key (AccessKeyID and SecretAccessKey) or, with
+// Federation, temporary credentials from the store's STS.
 type Upstream struct {
 	Endpoint              string // http or https URL without path
 	Region                string
-	AccessKeyID           Secret
-	SecretAccessKey       Secret
+	AccessKeyID           Secret // zero with Federation
+	SecretAccessKey       Secret // zero with Federation
+	Federation            *Federation
 	CAFile                string // PEM bundle trusted for an https endpoint; "" = system roots
 	DialTimeout           time.Duration
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
 	MaxIdleConnsPerHost   int
+}
+
+// Defaults and bounds of upstream.federation.
+const (
+	DefaultFederationSubject  = "iamgate"
+	DefaultFederationSession  = "iamgate"
+	DefaultFederationDuration = time.Hour
+	// MinFederationDuration and MaxFederationDuration are what both AWS
+	// STS and MinIO accept for DurationSeconds (AWS roles allow at most
+	// 12 hours).
+	MinFederationDuration      = 15 * time.Minute
+	MaxFederationDuration      = 12 * time.Hour
+	DefaultFederationRefresh   = 10 * time.Minute
+	FederationIssuerPathSuffix = "/_iamgate/oidc"
+)
+
+// Federation makes iamgate obtain temporary credentials for the store
+// from its STS (AssumeRoleWithWebIdentity) with tokens it signs itself, as
+// an OpenID provider the store trusts.
+type Federation struct {
+	// IssuerURL is the public URL of iamgate's OpenID endpoints as the
+	// store reaches them; its path ends in FederationIssuerPathSuffix.
+	IssuerURL string
+	Audience  string // "aud": the client id the store is configured with
+	Subject   string // "sub"; default DefaultFederationSubject
+	// Claims are added to each token (e.g. policy for MinIO's claim_name).
+	Claims      map[string]string
+	RoleARN     string // "": none
+	SessionName string // RoleSessionName; default DefaultFederationSession
+	// STSEndpoint is where AssumeRoleWithWebIdentity is sent; "": the
+	// upstream endpoint (MinIO).
+	STSEndpoint string
+	Duration    time.Duration // DurationSeconds
+	// RefreshBefore is how long before expiry credentials are renewed;
+	// when RefreshFraction is above 0 it is used instead (the share of
+	// the lifetime left at renewal).
+	RefreshBefore   time.Duration
+	RefreshFraction float64
+	// SigningKeys is never empty: the first signs, all are published.
+	SigningKeys []FederationKey
+	Pos         Pos
+}
+
+// FederationKey is one of iamgate's token signing keys.
+type FederationKey struct {
+	ID string // unique, 1-64 of A-Z a-z 0-9 . _ -
+	// PrivateKey is the PEM private key (PKCS#8, SEC 1 or PKCS#1), ECDSA
+	// P-256 or RSA of at least 2048 bits, already checked to parse.
+	PrivateKey Secret
+	Algorithm  string // "ES256" or "RS256"
+	Pos        Pos
 }
 
 // Issuer is an OpenID Connect provider whose tokens iamgate accepts.

@@ -112,7 +112,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		return
 	}
 	if !p.st.upstream {
-		p.errorf(root, "", `missing required section "upstream" (endpoint, access_key_id, secret_access_key)`)
+		p.errorf(root, "", `missing required section "upstream" (endpoint, and access_key_id and secret_access_key or federation)`)
 	}
 	if p.st.auditStdout == nil {
 		f.Audit.Stdout = f.Audit.File == "" && f.Audit.Webhook == nil
@@ -293,6 +293,7 @@ func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
 		}},
 		{"access_key_id", func(path string, v *yaml.Node) { u.AccessKeyID, _ = p.identifier(v, path) }},
 		{"secret_access_key", func(path string, v *yaml.Node) { u.SecretAccessKey, _ = p.secret(v, path) }},
+		{"federation", func(path string, v *yaml.Node) { u.Federation = p.federation(v, path) }},
 		{"ca_file", func(path string, v *yaml.Node) {
 			p.st.caNode = v
 			if u.CAFile = p.existingFile(v, path); u.CAFile == "" {
@@ -331,7 +332,8 @@ func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
 	if !ok {
 		return true // the type error is reported; don't also report it missing
 	}
-	p.require(n, path, present, "endpoint", "access_key_id", "secret_access_key")
+	p.require(n, path, present, "endpoint")
+	p.upstreamAuth(n, path, present)
 	return true
 }
 

@@ -293,6 +293,12 @@ type noopCloseBody struct{ rc io.Reader }
 func (b *noopCloseBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b *noopCloseBody) Close() error               { return nil }
 
+// errNoUpstreamCredentials answers a request that could not be signed:
+// iamgate's temporary credentials for the store are missing or expired
+// (the store's STS could not renew them).
+var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
+	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
+
 // upstreamError answers when the store could not be reached or did not
 // answer in time: 503 or 504 as an S3 error, never a hang.
 func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Request, err error) {
@@ -324,6 +330,8 @@ func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Req
 		return
 	case errors.Is(err, errClientBody):
 		serr = s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body ended before the declared length.")
+	case errors.Is(err, sigv4.ErrNoCredentials):
+		serr = errNoUpstreamCredentials
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		serr = s3err.ErrGatewayTimeout
 	default:

@@ -95,6 +95,13 @@ type Config struct {
 	// UpstreamReady reports whether the store is reachable, for readyz.
 	// Nil means a built-in probe.
 	UpstreamReady func(ctx context.Context) error
+	// UpstreamCredentials reports whether the Transport holds credentials
+	// that have not expired (temporary ones from the store's STS), for
+	// readyz ("upstream_credentials"). Nil: static credentials, not checked.
+	UpstreamCredentials func() error
+	// OIDC serves iamgate's own OpenID provider documents under
+	// /_iamgate/oidc/ (federation toward the store); nil: 404.
+	OIDC http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
@@ -24,6 +25,10 @@ func (h *Handler) serveInternal(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, code, map[string]any{"ready": ok, "checks": checks})
 	default:
+		if strings.HasPrefix(r.URL.Path, "/_iamgate/oidc/") && h.cfg.OIDC != nil {
+			h.cfg.OIDC.ServeHTTP(w, r)
+			return
+		}
 		if gen := h.gen.Load(); gen != nil && gen.Browser != nil && isBrowserPath(r.URL.Path) {
 			if h.cfg.AuditDelivery == audit.DeliveryRequired && r.URL.Path != "/_iamgate/signedout" {
 				// No audit, no access: sign-in, the console and share links
@@ -64,6 +69,14 @@ func (h *Handler) readiness(ctx context.Context) (map[string]string, bool) {
 			ok = false
 		} else {
 			checks["audit"] = "ok"
+		}
+	}
+	if h.cfg.UpstreamCredentials != nil {
+		if err := h.cfg.UpstreamCredentials(); err != nil {
+			checks["upstream_credentials"] = err.Error()
+			ok = false
+		} else {
+			checks["upstream_credentials"] = "ok"
 		}
 	}
 	if err := h.upstreamReady(ctx); err != nil {

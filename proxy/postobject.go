@@ -113,6 +113,10 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 		return s3err.New(http.StatusNotImplemented, "NotImplemented",
 			"Browser form uploads need the store's credentials, which this iamgate was not given.").WithResource(resource)
 	}
+	if creds.AccessKeyID == "" || !creds.Expires.IsZero() && !h.cfg.Now().Before(creds.Expires) {
+		ex.ev.Reason = "upstream_credentials"
+		return errNoUpstreamCredentials
+	}
 	body, serr := up.reissue(fields, req.Bucket, policy, creds, region, ex.start, r.ContentLength)
 	if serr != nil {
 		return bad("bad_request", serr)
@@ -197,7 +201,7 @@ func (h *Handler) formUpstream() (sigv4.Credentials, string, http.RoundTripper, 
 		region = t.Region
 	}
 	c := fu.Credentials()
-	return c, region, fu.FormTransport(), c.AccessKeyID != "" && c.SecretAccessKey != ""
+	return c, region, fu.FormTransport(), true
 }
 
 // postUpload is a form whose fields have been read, stopped at the file.

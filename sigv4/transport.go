@@ -22,11 +22,21 @@ const (
 // X-Amz-Content-Sha256 value the transport cannot forward.
 var ErrBadPayloadHash = errors.New("sigv4: unsupported x-amz-content-sha256 value")
 
+// ErrNoCredentials is returned by Sign (and so by RoundTrip) when the
+// transport has no credentials, or only expired ones: the request is not
+// sent.
+var ErrNoCredentials = errors.New("sigv4: no valid upstream credentials")
+
 // Credentials are the store's access key, used to sign every outbound request.
 type Credentials struct {
 	AccessKeyID     string
 	SecretAccessKey string
-	SessionToken    string
+	// SessionToken is sent as X-Amz-Security-Token (signed) when not empty:
+	// temporary credentials from an STS.
+	SessionToken string
+	// Expires is when temporary credentials stop working; from then on the
+	// transport refuses to sign with them (ErrNoCredentials). Zero: never.
+	Expires time.Time
 }
 
 // Transport signs each request with SigV4 and hands it to Base.
@@ -63,8 +73,16 @@ func NewTransport(base http.RoundTripper, creds Credentials, region string) *Tra
 }
 
 // SetCredentials replaces the signing key for requests that start after it
-// returns (a rotated upstream secret, on reload).
+// returns (a rotated upstream secret on reload, or renewed temporary
+// credentials). The swap is atomic: a request signs with one consistent
+// key, secret and session token.
 func (t *Transport) SetCredentials(c Credentials) { t.creds.Store(&c) }
+
+// NewTransportWithoutCredentials returns a Transport that refuses to sign
+// (ErrNoCredentials) until SetCredentials is called.
+func NewTransportWithoutCredentials(base http.RoundTripper, region string) *Transport {
+	return &Transport{Base: base, Region: region}
+}
 
 // RoundTrip implements http.RoundTripper. It does not modify req.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -107,10 +125,11 @@ func (t *Transport) Sign(ctx context.Context, req *http.Request) error {
 		now = t.Now
 	}
 	c := t.creds.Load()
-	if c == nil {
-		return errors.New("sigv4: no credentials")
+	at := now()
+	if c == nil || !c.Expires.IsZero() && !at.Before(c.Expires) {
+		return ErrNoCredentials
 	}
-	t.signer.sign(req, c, payload, t.Region, now())
+	t.signer.sign(req, c, payload, t.Region, at)
 	return nil
 }
 

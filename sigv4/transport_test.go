@@ -138,3 +138,46 @@ func BenchmarkSign(b *testing.B) {
 		}
 	}
 }
+
+// TestTransportTemporaryCredentials: without credentials, and from the
+// moment temporary ones expire, nothing is signed or sent; a swap applies
+// to the next request, with its session token signed.
+func TestTransportTemporaryCredentials(t *testing.T) {
+	var got []*http.Request
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = append(got, r.Clone(r.Context())) }))
+	defer up.Close()
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	tr := NewTransportWithoutCredentials(http.DefaultTransport, "us-east-1")
+	tr.Now = func() time.Time { return now }
+	send := func() error {
+		req, _ := http.NewRequest("GET", up.URL+"/b/k", nil)
+		req.Header.Set("X-Amz-Security-Token", "client-token")
+		res, err := tr.RoundTrip(req)
+		if err == nil {
+			res.Body.Close()
+		}
+		return err
+	}
+	if err := send(); err != ErrNoCredentials || len(got) != 0 {
+		t.Fatalf("no credentials: %v, %d sent", err, len(got))
+	}
+	tr.SetCredentials(Credentials{AccessKeyID: "ASIAONE", SecretAccessKey: "s1", SessionToken: "token-one", Expires: now.Add(time.Minute)})
+	if err := send(); err != nil {
+		t.Fatal(err)
+	}
+	tr.SetCredentials(Credentials{AccessKeyID: "ASIATWO", SecretAccessKey: "s2", SessionToken: "token-two", Expires: now.Add(time.Minute)})
+	if err := send(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct{ key, token string }{{"ASIAONE", "token-one"}, {"ASIATWO", "token-two"}} {
+		h := got[i].Header
+		if h.Get("X-Amz-Security-Token") != want.token || !strings.Contains(h.Get("Authorization"), "Credential="+want.key+"/") ||
+			!strings.Contains(h.Get("Authorization"), "x-amz-security-token") {
+			t.Fatalf("request %d: token %q, authorization %q", i, h.Get("X-Amz-Security-Token"), h.Get("Authorization"))
+		}
+	}
+	now = now.Add(time.Minute)
+	if err := send(); err != ErrNoCredentials || len(got) != 2 {
+		t.Fatalf("expired: %v, %d sent", err, len(got))
+	}
+}

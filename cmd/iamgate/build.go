@@ -355,6 +355,10 @@ func upstreamTransport(f *config.File) (*url.URL, *sigv4.Transport, error) {
 		}
 		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	if f.Upstream.Federation != nil {
+		// Temporary credentials arrive from the store's STS (federation.go).
+		return u, sigv4.NewTransportWithoutCredentials(base, f.Upstream.Region), nil
+	}
 	return u, sigv4.NewTransport(base, upstreamCredentials(f), f.Upstream.Region), nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/federation"
 	"github.com/iamgate/iamgate/identity/ldapdir"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
@@ -78,6 +79,9 @@ type appOptions struct {
 	// ReloadInterval is how often the configuration files are checked for
 	// changes; default 2s.
 	ReloadInterval time.Duration
+	// FederationMaxBackoff bounds the wait between failed attempts to
+	// obtain upstream credentials; default federation.DefaultMaxBackoff.
+	FederationMaxBackoff time.Duration
 }
 
 // app is a running iamgate: listeners, handler, reload and shutdown.
@@ -88,6 +92,9 @@ type app struct {
 	file    *config.File
 	handler *proxy.Handler
 	signer  *sigv4.Transport
+	// fed obtains the temporary upstream credentials; nil with a static
+	// key.
+	fed     *upstreamFederation
 	metrics *proxy.Metrics
 	audit   *audit.Logger
 	fpKey   []byte // keys token fingerprints; stable for the process
@@ -188,7 +195,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.signer = transport
-	a.handler, err = proxy.New(proxy.Config{
+	pcfg := proxy.Config{
 		Upstream:              upURL,
 		Region:                f.Upstream.Region,
 		Transport:             transport,
@@ -198,7 +205,15 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		Logger:                a.log,
 		FingerprintKey:        a.fpKey,
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
-	}, gen)
+	}
+	if f.Upstream.Federation != nil {
+		if a.fed, err = newUpstreamFederation(f, transport, reg, a.log, opts.FederationMaxBackoff); err != nil {
+			return nil, err
+		}
+		pcfg.OIDC = a.fed.issuer
+		pcfg.UpstreamCredentials = a.fed.refresher.Ready
+	}
+	a.handler, err = proxy.New(pcfg, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -341,6 +356,14 @@ func (a *app) Run(ctx context.Context) error {
 	a.logEvent(&audit.Event{Kind: "start", Decision: "allow", ConfigDigest: a.file.Digest})
 	a.logRevocations(nil, a.file)
 
+	if a.fed != nil {
+		// Until the first credentials arrive, readyz reports why and S3
+		// requests are answered 503; the OpenID documents the store needs
+		// to trust iamgate are served from the start.
+		fctx, fcancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer fcancel()
+		go a.fed.refresher.Run(fctx)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
 	if a.msrv != nil {
@@ -432,6 +455,10 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	defer a.reloadMu.Unlock()
 	f, warnings, err := config.Load(a.path)
 	var gen *proxy.Generation
+	var fedKeys *federation.KeySet
+	if err == nil && a.fed != nil && f.Upstream.Federation != nil {
+		fedKeys, err = federationKeySet(f.Upstream.Federation)
+	}
 	if err == nil {
 		var dirs []*ldapdir.Directory
 		gen, dirs, err = buildGeneration(ctx, f, a.handler.Current().Verifier, a.log, a.metrics, a.fpKey, a.browserDeps())
@@ -444,9 +471,14 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 				// connections are closed as they are returned.
 				closeDirectories(a.dirs)
 				a.dirs = dirs
-				a.signer.SetCredentials(upstreamCredentials(f))
+				switch {
+				case fedKeys != nil:
+					a.fed.issuer.SetKeys(fedKeys)
+				case a.fed == nil && f.Upstream.Federation == nil:
+					a.signer.SetCredentials(upstreamCredentials(f))
+				}
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log, server settings or console.signed_out_max_entries change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, upstream federation (other than its signing keys), audit, log, server settings or console.signed_out_max_entries change only on restart")
 				}
 				a.logRevocations(a.file, f)
 				a.file = f
@@ -545,7 +577,8 @@ func restartOnly(old, new *config.File) bool {
 		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
 		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
-		signedOutMax(old) != signedOutMax(new)
+		signedOutMax(old) != signedOutMax(new) ||
+		!sameFederation(old.Upstream.Federation, new.Upstream.Federation)
 }
 
 func signedOutMax(f *config.File) int {
