@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 const usage = `iamgate — identity-aware S3 reverse proxy
@@ -99,31 +98,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "iamgate:", err)
 	return 1
-}
-
-var versionCmd = cliCommand{
-	Name:     "version",
-	Usage:    "",
-	About:    "Prints iamgate's version: the module version it was built from, or devel.",
-	Examples: []string{"iamgate version"},
-}
-
-func cmdVersion(args []string, stdout io.Writer) error {
-	c := &versionCmd
-	fs := c.flagSet()
-	if err := c.parse(fs, args, stdout); err != nil {
-		return err
-	}
-	if err := c.noArgs(fs); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "iamgate", version())
-	return nil
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
