@@ -26,7 +26,7 @@ commands:
   audit public-key --config FILE      print the public key of audit.signing_key
   audit schema                        print the JSON Schema of an audit event
   import minio --export FILE ...      write a configuration from MinIO's IAM export and identity settings
-  version                             print the version
+  version                             print the version, commit, build time and Go version
 
 Run 'iamgate COMMAND -h' for a command's flags and examples.
 `
