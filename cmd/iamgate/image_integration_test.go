@@ -157,15 +157,19 @@ audit:
 	envFile := filepath.Join(t.TempDir(), "iamgate.env")
 	writeFile(t, envFile, "IAMGATE_UPSTREAM_ACCESS_KEY_ID="+minio.AccessKey+"\nIAMGATE_UPSTREAM_SECRET_ACCESS_KEY="+minio.SecretKey+"\n")
 
-	// The command of docs/deploy.md ("Docker"), with this test's paths.
-	d.Run(t, "run", "-d", "--name", id,
-		"--read-only", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-		"--network", "host",
-		"-v", cfgDir+":/etc/iamgate:ro",
-		"-v", id+":/var/lib/iamgate",
-		"--env-file", envFile,
-		"--restart", "on-failure", "--stop-timeout", "40",
-		image)
+	// The commands of docs/deploy.md ("Docker"), with this test's paths
+	// and names: check the configuration with the image, then run it.
+	subst := map[string]string{
+		"iamgate":                      id, // --name
+		"/etc/iamgate:/etc/iamgate:ro": cfgDir + ":/etc/iamgate:ro",
+		"iamgate:/var/lib/iamgate":     id + ":/var/lib/iamgate",
+		"/etc/iamgate/iamgate.env":     envFile,
+		"iamgate:v1.2.0":               image,
+	}
+	if out := d.Run(t, docCommand(t, "docker run --rm --network none -v ", subst)...); !strings.Contains(out, "OK") {
+		t.Fatalf("iamgate check in the image: %s", out)
+	}
+	d.Run(t, docCommand(t, "docker run -d --name iamgate ", subst)...)
 	logs := func() string {
 		out, _ := d.Command(context.Background(), "logs", id).CombinedOutput()
 		return string(out)
@@ -232,4 +236,43 @@ func freeLocalPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// docCommand is the docker command of docs/deploy.md whose first line
+// starts with prefix, continuation lines joined, as arguments of the docker
+// client (without "docker"), each argument that is a key of subst replaced
+// by its value. The command must name the image iamgate:v1.2.0, so that a
+// rewritten command fails here rather than running something else.
+func docCommand(t *testing.T, prefix string, subst map[string]string) []string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd string
+	lines := strings.Split(string(doc), "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], prefix) {
+			continue
+		}
+		for cmd = lines[i]; strings.HasSuffix(cmd, "\\") && i+1 < len(lines); i++ {
+			cmd = strings.TrimSuffix(cmd, "\\") + " " + lines[i+1]
+		}
+		break
+	}
+	if cmd == "" {
+		t.Fatalf("docs/deploy.md has no command starting %q", prefix)
+	}
+	args := strings.Fields(cmd)[1:]
+	usedImage := false
+	for i, a := range args {
+		if r, ok := subst[a]; ok {
+			args[i] = r
+			usedImage = usedImage || a == "iamgate:v1.2.0"
+		}
+	}
+	if !usedImage {
+		t.Fatalf("the command of docs/deploy.md does not run iamgate:v1.2.0: %s", cmd)
+	}
+	return args
 }
