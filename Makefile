@@ -7,12 +7,22 @@ export IAMGATE_TOOLS := $(TOOLS)
 FUZZTIME  ?= 20000x
 PKGS      := ./...
 
-.PHONY: all build test unit integration fuzz-short fuzz lint demo bench bench-full peers tools clean
+IMAGE     ?= iamgate
+export GO IMAGE
+
+.PHONY: all build image test unit integration fuzz-short fuzz lint demo bench bench-full peers tools clean
 
 all: build
 
+# A static binary with the version, commit and build time stamped in
+# (VERSION, COMMIT and BUILD_DATE override them; see scripts/version.sh).
 build:
-	$(GO) build -o bin/iamgate ./cmd/iamgate
+	bash scripts/build.sh bin/iamgate
+
+# The container image $(IMAGE):<version> and $(IMAGE):latest, FROM scratch:
+# the binary is built here and copied in; nothing is pulled (docs/deploy.md).
+image:
+	bash scripts/image.sh
 
 tools:
 	bash scripts/install-tools.sh minio hydra clients

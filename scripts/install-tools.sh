@@ -3,9 +3,11 @@
 # MinIO and Ory Hydra, pinned, built from the Go module proxy into $IAMGATE_TOOLS/bin;
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
 # the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, Chromium with its
-# driver (for the browser tests of the web console), and OpenLDAP's slapd and
-# ldap-utils (the directory of the LDAP tests) from Debian (the AWS CLI v1 and
-# boto3 come with the machine's Python).
+# driver (for the browser tests of the web console), OpenLDAP's slapd and
+# ldap-utils (the directory of the LDAP tests), and docker.io (the daemon and
+# client that build and run the container image; the tests start dockerd when
+# none is running) from Debian (the AWS CLI v1 and boto3 come with the
+# machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -64,6 +66,9 @@ install_clients() {
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	[ -x /usr/sbin/slapd ] || need+=(slapd)
 	command -v ldapadd >/dev/null || need+=(ldap-utils)
+	[ -x /usr/sbin/dockerd ] || need+=(docker.io)
+	# The CA bundle the image carries (scripts/image.sh).
+	[ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
@@ -71,7 +76,8 @@ install_clients() {
 		fi
 		echo "install-tools: installing ${need[*]} from Debian" >&2
 		# policy-rc.d keeps the packages from starting their daemons (Debian's
-		# slapd would start a system directory); the tests start their own.
+		# slapd would start a system directory, docker.io dockerd); the tests
+		# start their own.
 		local prc=/usr/sbin/policy-rc.d had_prc=
 		[ -e "$prc" ] && had_prc=1
 		[ -n "$had_prc" ] || { printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod +x "$prc"; }
@@ -87,6 +93,7 @@ install_clients() {
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 	[ -x /usr/sbin/slapd ] || { echo "install-tools: slapd is required" >&2; exit 1; }
 	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
+	[ -x /usr/sbin/dockerd ] && command -v docker >/dev/null || { echo "install-tools: docker.io (dockerd and docker) is required" >&2; exit 1; }
 }
 
 for t in $want; do

@@ -481,7 +481,7 @@ func assumeRoleWithWebIdentity(ctx context.Context, req *credentialsRequest, tok
 	}
 	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	hreq.Header.Set("Accept", "text/xml")
-	hreq.Header.Set("User-Agent", "iamgate-credentials/"+version())
+	hreq.Header.Set("User-Agent", "iamgate-credentials/"+currentBuild().Version)
 	resp, err := client.Do(hreq)
 	if err != nil {
 		var ue *url.Error

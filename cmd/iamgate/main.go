@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 const usage = `iamgate — identity-aware S3 reverse proxy
@@ -27,7 +26,7 @@ commands:
   audit public-key --config FILE      print the public key of audit.signing_key
   audit schema                        print the JSON Schema of an audit event
   import minio --export FILE ...      write a configuration from MinIO's IAM export and identity settings
-  version                             print the version
+  version                             print the version, commit, build time and Go version
 
 Run 'iamgate COMMAND -h' for a command's flags and examples.
 `
@@ -99,31 +98,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "iamgate:", err)
 	return 1
-}
-
-var versionCmd = cliCommand{
-	Name:     "version",
-	Usage:    "",
-	About:    "Prints iamgate's version: the module version it was built from, or devel.",
-	Examples: []string{"iamgate version"},
-}
-
-func cmdVersion(args []string, stdout io.Writer) error {
-	c := &versionCmd
-	fs := c.flagSet()
-	if err := c.parse(fs, args, stdout); err != nil {
-		return err
-	}
-	if err := c.noArgs(fs); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "iamgate", version())
-	return nil
-}
-
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
