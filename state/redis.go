@@ -138,6 +138,9 @@ func (discardLogger) Printf(context.Context, string, ...any) {}
 // Close closes the connections.
 func (r *Redis) Close() error { return r.c.Close() }
 
+// KeyPrefix returns the prefix of r's keys.
+func (r *Redis) KeyPrefix() string { return r.prefix }
+
 // Up reports whether the latest command reached the server.
 func (r *Redis) Up() bool { return r.up.Load() }
 
