@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/state"
 	"github.com/iamgate/iamgate/web"
@@ -178,6 +179,10 @@ func TestAdminEndpoint(t *testing.T) {
 		if res.StatusCode != want {
 			t.Errorf("session of %s: %d, want %d", sub, res.StatusCode, want)
 		}
+	}
+	kinds, err := auditschema.File(filepath.Join(dir, "audit.log"))
+	if err != nil || kinds["admin"] != 10 {
+		t.Errorf("audit log against the schema: %v %v", kinds, err)
 	}
 	log, _ := os.ReadFile(filepath.Join(dir, "audit.log"))
 	var admins int
