@@ -202,3 +202,34 @@ func TestAdminEndpoint(t *testing.T) {
 		t.Errorf("audit log:\n%s", log)
 	}
 }
+
+// iamgate revoke refuses incomplete or contradictory flags with exit
+// status 2, before any request.
+func TestRevokeUsage(t *testing.T) {
+	t.Setenv("IAMGATE_ADMIN_TOKEN", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--subject", "a", "--reason", "x"}, "--admin-url is required"},
+		{[]string{"--admin-url", "ftp://h:1", "--subject", "a", "--reason", "x"}, "use http://host:port"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--reason", "x"}, "give at least one of --subject"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--subject", "a"}, "--reason is required"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--claim", "agent_run", "--reason", "x"}, "use NAME=VALUE"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--subject", "a", "--reason", "x", "--before", "now"}, "--before \"now\": use an RFC 3339 time"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--list", "--subject", "a"}, "--list takes no selector"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--subject", "a", "--reason", "x"}, "no token: give --token-file or set IAMGATE_ADMIN_TOKEN"},
+		{[]string{"--admin-url", "http://127.0.0.1:1", "--list", "extra"}, `unexpected argument "extra"`},
+	} {
+		code, out, errOut := runCLI(t, append([]string{"revoke"}, c.args...)...)
+		if code != 2 || out != "" || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: %d %q %q; want 2 with %q", c.args, code, out, errOut, c.want)
+		}
+	}
+	// A server that cannot be reached: exit 1, nothing revoked.
+	t.Setenv("IAMGATE_ADMIN_TOKEN", "some-token")
+	code, _, errOut := runCLI(t, "revoke", "--admin-url", "http://127.0.0.1:1", "--subject", "a", "--reason", "x")
+	if code != 1 || !strings.Contains(errOut, "nothing was revoked") {
+		t.Errorf("unreachable: %d %q", code, errOut)
+	}
+}
