@@ -178,7 +178,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 			a.shared.close()
 		}
 	}()
-	a.shared.start(ctx, a.log)
+	a.shared.prime(ctx, a.log)
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -347,6 +347,13 @@ func (a *app) Run(ctx context.Context) error {
 	a.logEvent(&audit.Event{Kind: "start", Decision: "allow", ConfigDigest: a.file.Digest})
 	a.logRevocations(nil, a.file)
 
+	// The revocations stay current until Run returns: requests draining
+	// during shutdown are still checked against them.
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	go func() { a.shared.run(wctx); close(watchDone) }()
+
 	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
 	if a.msrv != nil {
@@ -404,6 +411,8 @@ loop:
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
+	stopWatch()
+	<-watchDone
 	a.shared.close()
 	return serveErr
 }

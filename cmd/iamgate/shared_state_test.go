@@ -275,7 +275,7 @@ state: {redis: {url: %q, password: env:REDIS_PASSWORD, ca_file: %q}}
 	}
 	defer sh.close()
 	ctx := context.Background()
-	sh.start(ctx, slog.New(slog.DiscardHandler))
+	sh.prime(ctx, slog.New(slog.DiscardHandler))
 	if err := sh.ready()(); err != nil {
 		t.Fatalf("not ready: %v", err)
 	}
