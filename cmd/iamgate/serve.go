@@ -253,7 +253,8 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.Handle("/admin/", &adminHandler{a: a})
-		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		// ReadTimeout bounds an admin request body sent slowly.
+		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	}
 	started = true
 	return a, nil
