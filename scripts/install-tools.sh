@@ -4,10 +4,10 @@
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
 # the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, Chromium with its
 # driver (for the browser tests of the web console), OpenLDAP's slapd and
-# ldap-utils (the directory of the LDAP tests), and docker.io (the daemon and
-# client that build and run the container image; the tests start dockerd when
-# none is running) from Debian (the AWS CLI v1 and boto3 come with the
-# machine's Python).
+# ldap-utils (the directory of the LDAP tests), redis-server (the shared state
+# of the replicated tests) and docker.io (the daemon and client that build and
+# run the container image; the tests start dockerd when none is running) from
+# Debian (the AWS CLI v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -69,6 +69,7 @@ install_clients() {
 	[ -x /usr/sbin/dockerd ] || need+=(docker.io)
 	# The CA bundle the image carries (scripts/image.sh).
 	[ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+	[ -x /usr/bin/redis-server ] || need+=(redis-server)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
@@ -76,8 +77,8 @@ install_clients() {
 		fi
 		echo "install-tools: installing ${need[*]} from Debian" >&2
 		# policy-rc.d keeps the packages from starting their daemons (Debian's
-		# slapd would start a system directory, docker.io dockerd); the tests
-		# start their own.
+		# slapd, redis-server and docker.io would start system services); the
+		# tests start their own.
 		local prc=/usr/sbin/policy-rc.d had_prc=
 		[ -e "$prc" ] && had_prc=1
 		[ -n "$had_prc" ] || { printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod +x "$prc"; }
@@ -92,6 +93,7 @@ install_clients() {
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 	[ -x /usr/sbin/slapd ] || { echo "install-tools: slapd is required" >&2; exit 1; }
+	[ -x /usr/bin/redis-server ] || { echo "install-tools: redis-server is required" >&2; exit 1; }
 	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
 	[ -x /usr/sbin/dockerd ] && command -v docker >/dev/null || { echo "install-tools: docker.io (dockerd and docker) is required" >&2; exit 1; }
 }
