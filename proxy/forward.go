@@ -293,6 +293,13 @@ type noopCloseBody struct{ rc io.Reader }
 func (b *noopCloseBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
 func (b *noopCloseBody) Close() error               { return nil }
 
+// countUpstreamError counts a request the store did not answer.
+func (h *Handler) countUpstreamError(reason string) {
+	if h.cfg.Metrics != nil {
+		h.cfg.Metrics.UpstreamErrors.WithLabelValues(reason).Inc()
+	}
+}
+
 // upstreamError answers when the store could not be reached or did not
 // answer in time: 503 or 504 as an S3 error, never a hang.
 func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Request, err error) {
@@ -326,8 +333,10 @@ func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Req
 		serr = s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body ended before the declared length.")
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		serr = s3err.ErrGatewayTimeout
+		h.countUpstreamError("timeout")
 	default:
 		serr = s3err.ErrServiceUnavailable
+		h.countUpstreamError("unavailable")
 	}
 	if ex == nil {
 		s3err.Write(w, r, serr, "")
