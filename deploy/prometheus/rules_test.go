@@ -14,11 +14,16 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/promql/promqltest"
-	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/template"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/iamgate/iamgate/deploy/internal/exported"
 )
@@ -69,8 +74,11 @@ func TestRulesParse(t *testing.T) {
 }
 
 // alertCase is a unit test of one alert, as promtool's rule tests: series
-// loaded at one sample a minute, the rules evaluated every minute from 0 to
-// at, and the alerts then firing.
+// loaded at one sample a minute, the rule evaluated every minute from 0 to
+// at, and the alerts then firing. (The rule evaluation is simulated here
+// with Prometheus's PromQL engine and template expander: the packages that
+// run rules and promtool's tests pull in Prometheus's storage and every
+// service discovery, too heavy to compile in every test run.)
 type alertCase struct {
 	name     string
 	alert    string // the alert's name
@@ -283,47 +291,166 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// evalAlert loads series, evaluates rule every minute up to at minutes, and
-// returns the label sets of the alerts firing then, sorted. The annotation
-// templates are expanded on the way and must not fail.
+// evalAlert loads series, evaluates rule every minute from 0 to at minutes
+// as Prometheus's rule manager does (an alert is pending from the first
+// evaluation its expression returns its label set, firing once that has
+// lasted the rule's `for`, and gone at the first evaluation without it),
+// and returns the label sets of the alerts firing at the end, sorted. The
+// annotation templates of the firing alerts are expanded and must not fail.
 func evalAlert(t *testing.T, p parser.Parser, rule *rulefmt.Rule, series string, at int) []string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("load 1m\n")
-	for _, line := range strings.Split(series, "\n") {
-		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace(line))
+	if rule.KeepFiringFor != 0 {
+		t.Fatalf("%s: keep_firing_for is not simulated", rule.Alert)
 	}
-	storage := promqltest.LoadedStorage(t, b.String())
-	engine := promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery)
-	expr, err := p.ParseExpr(rule.Expr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs strings.Builder
-	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ar := rules.NewAlertingRule(rule.Alert, expr, time.Duration(rule.For), time.Duration(rule.KeepFiringFor),
-		labels.FromMap(rule.Labels), labels.FromMap(rule.Annotations), labels.EmptyLabels(), "", true, logger)
-	query := rules.EngineQueryFunc(engine, storage)
+	store := loadSeries(t, p, series, time.Minute)
+	engine := promql.NewEngine(promql.EngineOpts{
+		MaxSamples: 100000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
+		EnableAtModifier: true, EnableNegativeOffset: true, Parser: p,
+	})
+	t.Cleanup(func() { engine.Close() })
 	ctx := context.Background()
+	query := func(ctx context.Context, qs string, ts time.Time) (promql.Vector, error) {
+		q, err := engine.NewInstantQuery(ctx, store, nil, qs, ts)
+		if err != nil {
+			return nil, err
+		}
+		defer q.Close()
+		res := q.Exec(ctx)
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		switch v := res.Value.(type) {
+		case promql.Vector:
+			return v, nil
+		case promql.Scalar:
+			return promql.Vector{promql.Sample{T: v.T, F: v.V}}, nil
+		}
+		return nil, fmt.Errorf("%s: result of type %s", qs, res.Value.Type())
+	}
+	type alert struct {
+		activeAt time.Time
+		sample   promql.Sample
+		labels   labels.Labels
+	}
+	active := map[string]*alert{}
+	var now time.Time
 	for m := 0; m <= at; m++ {
-		if _, err := ar.Eval(ctx, 0, time.Unix(int64(m*60), 0).UTC(), query, nil, 0); err != nil {
+		now = time.Unix(int64(m*60), 0).UTC()
+		vec, err := query(ctx, rule.Expr, now)
+		if err != nil {
 			t.Fatalf("evaluation at %dm: %v", m, err)
 		}
-	}
-	if logs.Len() > 0 {
-		t.Errorf("rule evaluation logged: %s", logs.String())
+		seen := map[string]bool{}
+		for _, smpl := range vec {
+			b := labels.NewBuilder(smpl.Metric).Del(labels.MetricName)
+			for k, v := range rule.Labels {
+				b.Set(k, v)
+			}
+			b.Set(labels.AlertName, rule.Alert)
+			ls := b.Labels()
+			key := ls.String()
+			if seen[key] {
+				t.Fatalf("evaluation at %dm: two series with the labels %s", m, key)
+			}
+			seen[key] = true
+			if a, ok := active[key]; ok {
+				a.sample = smpl
+			} else {
+				active[key] = &alert{activeAt: now, sample: smpl, labels: ls}
+			}
+		}
+		for key := range active {
+			if !seen[key] {
+				delete(active, key)
+			}
+		}
 	}
 	var firing []string
-	for _, a := range ar.ActiveAlerts() {
-		if a.State == rules.StateFiring {
-			firing = append(firing, a.Labels.String())
-			a.Annotations.Range(func(an labels.Label) {
-				if strings.Contains(an.Value, "<error") {
-					t.Errorf("annotation %s: %s", an.Name, an.Value)
-				}
-			})
+	for key, a := range active {
+		if now.Sub(a.activeAt) < time.Duration(rule.For) {
+			continue
+		}
+		firing = append(firing, key)
+		for name, text := range rule.Annotations {
+			// As Prometheus expands them: $labels, $externalLabels, $value.
+			defs := "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}"
+			data := template.AlertTemplateData(a.labels.Map(), nil, "", a.sample)
+			exp := template.NewTemplateExpander(ctx, defs+text, "__alert_"+rule.Alert, data,
+				model.TimeFromUnixNano(now.UnixNano()), template.QueryFunc(query), nil, nil)
+			out, err := exp.Expand()
+			if err != nil || out == "" {
+				t.Errorf("%s: annotation %s: %q, %v", rule.Alert, name, out, err)
+			}
 		}
 	}
 	slices.Sort(firing)
 	return firing
 }
+
+// loadSeries reads series in the notation of Prometheus's rule tests, one
+// a line (`name{labels} 0+10x30 5 _ 7`), a sample every interval from 0.
+func loadSeries(t *testing.T, p parser.Parser, text string, interval time.Duration) storage.Queryable {
+	t.Helper()
+	var series []storage.Series
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		ls, vals, err := p.ParseSeriesDesc(line)
+		if err != nil {
+			t.Fatalf("series %q: %v", line, err)
+		}
+		var samples []chunks.Sample
+		for i, v := range vals {
+			if v.Omitted {
+				continue
+			}
+			if v.Histogram != nil {
+				t.Fatalf("series %q: native histograms are not supported here", line)
+			}
+			samples = append(samples, floatSample{t: int64(i) * interval.Milliseconds(), f: v.Value})
+		}
+		series = append(series, storage.NewListSeries(ls, samples))
+	}
+	return storage.QueryableFunc(func(int64, int64) (storage.Querier, error) {
+		return &storage.MockQuerier{SelectMockFunction: func(_ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+			var sel []storage.Series
+		next:
+			for _, s := range series {
+				for _, m := range ms {
+					if !m.Matches(s.Labels().Get(m.Name)) {
+						continue next
+					}
+				}
+				sel = append(sel, s)
+			}
+			slices.SortFunc(sel, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
+			return &seriesSet{series: sel, i: -1}
+		}}, nil
+	})
+}
+
+type seriesSet struct {
+	series []storage.Series
+	i      int
+}
+
+func (s *seriesSet) Next() bool                        { s.i++; return s.i < len(s.series) }
+func (s *seriesSet) At() storage.Series                { return s.series[s.i] }
+func (s *seriesSet) Err() error                        { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return nil }
+
+// floatSample is a float sample of a loaded series.
+type floatSample struct {
+	t int64
+	f float64
+}
+
+func (s floatSample) T() int64                      { return s.t }
+func (s floatSample) ST() int64                     { return 0 }
+func (s floatSample) F() float64                    { return s.f }
+func (s floatSample) H() *histogram.Histogram       { return nil }
+func (s floatSample) FH() *histogram.FloatHistogram { return nil }
+func (s floatSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s floatSample) Copy() chunks.Sample           { return s }
