@@ -342,7 +342,7 @@ func evalAlert(t *testing.T, p parser.Parser, rule *rulefmt.Rule, series string,
 		}
 		seen := map[string]bool{}
 		for _, smpl := range vec {
-			b := labels.NewBuilder(smpl.Metric).Del(labels.MetricName)
+			b := labels.NewBuilder(smpl.Metric).Del(model.MetricNameLabel)
 			for k, v := range rule.Labels {
 				b.Set(k, v)
 			}
