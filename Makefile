@@ -28,10 +28,13 @@ tools:
 	bash scripts/install-tools.sh minio hydra clients
 
 # The whole suite: unit tests, integration tests against a real MinIO and
-# a real Ory Hydra, and a short run of every fuzz target.
+# a real Ory Hydra, a short run of every fuzz target, and the tests of
+# deploy/ (the Helm chart, the alerting rules and the dashboard), a module
+# of its own so that Helm, Kubernetes and Prometheus stay out of iamgate's.
 test: tools
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 unit:
@@ -46,6 +49,7 @@ fuzz:
 lint:
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	cd deploy && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 demo: build
 	bash scripts/demo.sh

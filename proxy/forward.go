@@ -298,6 +298,12 @@ func (b *noopCloseBody) Close() error               { return nil }
 // (the store's STS could not renew them).
 var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
 	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
+// countUpstreamError counts a request the store did not answer.
+func (h *Handler) countUpstreamError(reason string) {
+	if h.cfg.Metrics != nil {
+		h.cfg.Metrics.UpstreamErrors.WithLabelValues(reason).Inc()
+	}
+}
 
 // upstreamError answers when the store could not be reached or did not
 // answer in time: 503 or 504 as an S3 error, never a hang.
@@ -334,8 +340,10 @@ func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Req
 		serr = errNoUpstreamCredentials
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		serr = s3err.ErrGatewayTimeout
+		h.countUpstreamError("timeout")
 	default:
 		serr = s3err.ErrServiceUnavailable
+		h.countUpstreamError("unavailable")
 	}
 	if ex == nil {
 		s3err.Write(w, r, serr, "")

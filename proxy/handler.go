@@ -306,11 +306,14 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 	}
 	if m := h.cfg.Metrics; m != nil {
 		op := ev.Operation
-		if op == "" {
+		if ev.Kind == "sts" {
+			op = stsActionLabel(op) // the caller's text
+		} else if op == "" {
 			op = "unknown"
 		}
-		m.Requests.WithLabelValues(op, ev.Decision, statusClass(ev.Status)).Inc()
-		m.Duration.WithLabelValues(ev.Decision).Observe(total.Seconds())
+		kind := roleKindLabel(ev.RoleKind)
+		m.Requests.WithLabelValues(op, ev.Decision, statusClass(ev.Status), kind).Inc()
+		m.Duration.WithLabelValues(ev.Decision, kind).Observe(total.Seconds())
 		if ex.upstreamDur > 0 {
 			m.Upstream.Observe(ex.upstreamDur.Seconds())
 		}
@@ -484,6 +487,13 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	if ev.Issuer == "" && e.Directory != "" {
 		ev.Issuer, ev.IssuerURL = e.Directory, ex.gen.IssuerURLs[e.Directory]
+	}
+	if m := h.cfg.Metrics; m != nil {
+		result := "refused"
+		if e.Status == http.StatusOK {
+			result = "issued"
+		}
+		m.STSRequests.WithLabelValues(stsActionLabel(string(e.Action)), result, roleKindLabel(ev.RoleKind)).Inc()
 	}
 	if e.Status == http.StatusOK {
 		ev.Decision, ev.Reason = "allow", "issued"

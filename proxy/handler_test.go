@@ -411,10 +411,10 @@ func TestMetricsAndAuditGolden(t *testing.T) {
 	alice := f.token(t, "alice", "staff")
 	f.do(t, "GET", "/bkt/home/alice/k", alice, nil)
 	f.do(t, "GET", "/bkt/home/bob/k", alice, nil, "User-Agent", "golden/1.0")
-	if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("GetObject", "allow", "2xx")); got != 1 {
+	if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("GetObject", "allow", "2xx", "human")); got != 1 {
 		t.Fatalf("allow counter %v", got)
 	}
-	if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("GetObject", "deny", "4xx")); got != 1 {
+	if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("GetObject", "deny", "4xx", "human")); got != 1 {
 		t.Fatalf("deny counter %v", got)
 	}
 	evs := f.events(t)

@@ -8,21 +8,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/sts"
 )
 
 // Metrics are iamgate's Prometheus metrics. Every label is bounded: S3
 // operation names, decisions, reason codes, status classes, configured
 // issuer names. Never a bucket, key or subject.
 type Metrics struct {
-	Requests      *prometheus.CounterVec   // operation, decision, status_class
-	Duration      *prometheus.HistogramVec // decision
-	Upstream      prometheus.Histogram
+	Requests       *prometheus.CounterVec   // operation, decision, status_class, role_kind
+	Duration       *prometheus.HistogramVec // decision, role_kind
+	Upstream       prometheus.Histogram
+	UpstreamErrors *prometheus.CounterVec // reason: timeout, unavailable
+	STSRequests    *prometheus.CounterVec // action, result, role_kind
+	// TLSCertExpiry is the NotAfter of the served TLS certificate, in Unix
+	// seconds; 0 when iamgate serves plain HTTP.
+	TLSCertExpiry prometheus.Gauge
 	BytesIn       prometheus.Counter
 	BytesOut      prometheus.Counter
 	AuthFailures  *prometheus.CounterVec // reason
 	JWKSRefreshes *prometheus.CounterVec // issuer, result
 	Reloads       *prometheus.CounterVec // result
-	AuditErrors   prometheus.Counter
+	// ReloadOK is 1 when the last configuration load succeeded, 0 while a
+	// rejected file is waiting to be fixed (the previous one serves).
+	ReloadOK    prometheus.Gauge
+	AuditErrors prometheus.Counter
 
 	// Audit sinks, by sink (stdout, file, webhook); see AuditSinks.
 	AuditEmitted       *prometheus.CounterVec
@@ -32,6 +41,7 @@ type Metrics struct {
 	AuditSinkErrors    *prometheus.CounterVec
 	AuditSpoolEvents   *prometheus.GaugeVec
 	AuditSpoolBytes    *prometheus.GaugeVec
+	AuditSpoolCapacity *prometheus.GaugeVec // spool_max_bytes, by sink
 	AuditDeliveryDelay *prometheus.HistogramVec
 }
 
@@ -41,17 +51,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamgate_requests_total",
-			Help: "Requests by S3 operation, decision and HTTP status class.",
-		}, []string{"operation", "decision", "status_class"}),
+			Help: "Requests by S3 operation, decision, HTTP status class and role kind.",
+		}, []string{"operation", "decision", "status_class", "role_kind"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamgate_request_duration_seconds",
 			Help:    "Total request duration, from the first byte received to the last byte sent.",
 			Buckets: buckets,
-		}, []string{"decision"}),
+		}, []string{"decision", "role_kind"}),
 		Upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "iamgate_upstream_duration_seconds",
 			Help:    "Time from sending a request to the store to receiving its response headers.",
 			Buckets: buckets,
+		}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_upstream_errors_total",
+			Help: "Requests the store did not answer: timeout (no response headers in time) or unavailable (connection failed).",
+		}, []string{"reason"}),
+		STSRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamgate_sts_requests_total",
+			Help: "STS calls by action, result (issued or refused) and role kind.",
+		}, []string{"action", "result", "role_kind"}),
+		TLSCertExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "iamgate_tls_certificate_expiry_timestamp_seconds",
+			Help: "NotAfter of the TLS certificate served on the S3 listener, in Unix seconds; 0 without TLS.",
 		}),
 		BytesIn: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iamgate_request_bytes_total",
@@ -73,6 +95,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "iamgate_config_reloads_total",
 			Help: "Configuration reloads by result.",
 		}, []string{"result"}),
+		ReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "iamgate_config_last_reload_successful",
+			Help: "1 if the last configuration load succeeded, 0 if it was rejected (the previous configuration keeps serving).",
+		}),
 		AuditErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iamgate_audit_write_errors_total",
 			Help: "Audit events that a sink failed to write.",
@@ -94,16 +120,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "iamgate_audit_spool_bytes",
 		Help: "Bytes of the audit spool on disk.",
 	}, []string{"sink"})
+	m.AuditSpoolCapacity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "iamgate_audit_spool_capacity_bytes",
+		Help: "Bound of the audit spool on disk (spool_max_bytes).",
+	}, []string{"sink"})
 	m.AuditDeliveryDelay = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "iamgate_audit_delivery_delay_seconds",
 		Help:    "Time from an audit event (its request's start) to its acceptance by the collector.",
 		Buckets: buckets,
 	}, []string{"sink"})
 	if reg != nil {
-		reg.MustRegister(m.Requests, m.Duration, m.Upstream, m.BytesIn, m.BytesOut,
-			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.AuditErrors,
+		reg.MustRegister(m.Requests, m.Duration, m.Upstream, m.UpstreamErrors, m.STSRequests, m.TLSCertExpiry,
+			m.BytesIn, m.BytesOut,
+			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.ReloadOK, m.AuditErrors,
 			m.AuditEmitted, m.AuditDelivered, m.AuditSpooled, m.AuditDropped, m.AuditSinkErrors,
-			m.AuditSpoolEvents, m.AuditSpoolBytes, m.AuditDeliveryDelay)
+			m.AuditSpoolEvents, m.AuditSpoolBytes, m.AuditSpoolCapacity, m.AuditDeliveryDelay)
 	}
 	return m
 }
@@ -149,6 +180,27 @@ func (a auditSinkMetrics) SpoolDepth(sink string, events, bytes int64) {
 }
 func (a auditSinkMetrics) DeliveryDelay(sink string, d time.Duration) {
 	a.m.AuditDeliveryDelay.WithLabelValues(sink).Observe(d.Seconds())
+}
+
+// roleKindLabel bounds a role kind for a label: human, machine or agent,
+// and none for a request without a role (unauthenticated, refused before
+// a role was found) or with roles of different kinds.
+func roleKindLabel(kind string) string {
+	switch kind {
+	case "human", "machine", "agent":
+		return kind
+	}
+	return "none"
+}
+
+// stsActionLabel bounds an STS Action parameter (the caller's text) for a
+// label: the actions iamgate serves, and "unknown" for anything else.
+func stsActionLabel(action string) string {
+	switch sts.Action(action) {
+	case sts.AssumeRoleWithWebIdentity, sts.AssumeRoleWithClientGrants, sts.AssumeRoleWithLDAPIdentity:
+		return action
+	}
+	return "unknown"
 }
 
 // statusClass maps 200 to "2xx" without allocating.

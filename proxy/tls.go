@@ -15,6 +15,9 @@ import (
 type CertReloader struct {
 	CertFile, KeyFile string
 	OnError           func(error)
+	// OnLoad, if set, is called with the certificate's NotAfter whenever a
+	// new pair is loaded (not for the first, see NotAfter).
+	OnLoad func(notAfter time.Time)
 
 	mu      sync.Mutex
 	cert    *tls.Certificate
@@ -48,8 +51,19 @@ func (c *CertReloader) load() error {
 	if err != nil {
 		return fmt.Errorf("tls: load %s and %s: %w", c.CertFile, c.KeyFile, err)
 	}
+	first := c.cert == nil
 	c.cert, c.modCert, c.modKey = &cert, ci.ModTime(), ki.ModTime()
+	if !first && c.OnLoad != nil {
+		c.OnLoad(cert.Leaf.NotAfter)
+	}
 	return nil
+}
+
+// NotAfter is the expiry of the certificate being served.
+func (c *CertReloader) NotAfter() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cert.Leaf.NotAfter
 }
 
 // GetCertificate is for tls.Config.GetCertificate.

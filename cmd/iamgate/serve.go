@@ -142,6 +142,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = proxy.NewMetrics(reg)
+	a.metrics.ReloadOK.Set(1)
 
 	sinks, err := auditSinks(f.Audit, opts.Stdout, a.log, a.metrics)
 	if err != nil {
@@ -251,6 +252,8 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 			return nil, err
 		}
 		cr.OnError = func(err error) { a.log.Error("TLS certificate reload failed; keeping the old one", "err", err) }
+		cr.OnLoad = func(t time.Time) { a.metrics.TLSCertExpiry.Set(float64(t.Unix())) }
+		a.metrics.TLSCertExpiry.Set(float64(cr.NotAfter().Unix()))
 		a.ln = tls.NewListener(a.ln, &tls.Config{GetCertificate: cr.GetCertificate, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"http/1.1"}})
 	}
@@ -327,6 +330,13 @@ func auditSinks(c config.Audit, stdout io.Writer, log *slog.Logger, m *proxy.Met
 			return nil, err
 		}
 		sinks = append(sinks, wsink)
+		if m != nil {
+			capacity := w.SpoolMaxBytes
+			if capacity <= 0 {
+				capacity = audit.DefaultSpoolMaxBytes
+			}
+			m.AuditSpoolCapacity.WithLabelValues(audit.SinkWebhook).Set(float64(capacity))
+		}
 	}
 	return sinks, nil
 }
@@ -509,6 +519,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 	ev := &audit.Event{Kind: "config_reload", Reason: trigger}
 	if err != nil {
 		a.metrics.Reloads.WithLabelValues("error").Inc()
+		a.metrics.ReloadOK.Set(0)
 		a.log.Error("configuration reload rejected; the previous configuration keeps serving", "trigger", trigger, "err", err)
 		ev.Decision = "deny"
 		ev.Message = err.Error()
@@ -522,6 +533,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 		a.log.Warn("configuration warning", "warning", w.String())
 	}
 	a.metrics.Reloads.WithLabelValues("ok").Inc()
+	a.metrics.ReloadOK.Set(1)
 	a.log.Info("configuration reloaded", "trigger", trigger, "config_digest", f.Digest)
 	ev.Decision = "allow"
 	ev.ConfigDigest = f.Digest

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/internal/devissuer"
 )
@@ -123,8 +125,9 @@ func TestMetricsListener(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{
-		`iamgate_requests_total{decision="allow",operation="GetObject",status_class="2xx"} 1`,
+		`iamgate_requests_total{decision="allow",operation="GetObject",role_kind="machine",status_class="2xx"} 1`,
 		`iamgate_jwks_refreshes_total{issuer="dev",result="ok"}`,
+		"iamgate_config_last_reload_successful 1",
 		"iamgate_request_duration_seconds_bucket", "go_goroutines",
 	} {
 		if !strings.Contains(string(b), want) {
@@ -273,6 +276,9 @@ func TestPolicyMistakesOnServeAndReload(t *testing.T) {
 	}
 	if code := del(); code != 403 {
 		t.Fatalf("DELETE after the rejected reload: %d", code)
+	}
+	if got := testutil.ToFloat64(f.app.metrics.ReloadOK); got != 0 {
+		t.Errorf("iamgate_config_last_reload_successful %v after a rejected reload, want 0", got)
 	}
 	if res, _ := f.get(t, "/bkt/k"); res.StatusCode != 200 {
 		t.Fatalf("GET after the rejected reload: %s", res.Status)
