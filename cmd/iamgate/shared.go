@@ -29,31 +29,6 @@ type sharedState struct {
 	redis       *state.Redis // nil: in memory
 }
 
-// stateMetrics are the shared state's metrics.
-type stateMetrics struct {
-	errors *prometheus.CounterVec
-}
-
-func newStateMetrics(reg prometheus.Registerer, up func() bool) *stateMetrics {
-	m := &stateMetrics{errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "iamgate_state_errors_total",
-		Help: "Failed operations on the shared state (Redis), by use: signed_out, failures, revocations, counters.",
-	}, []string{"use"})}
-	for _, u := range []string{state.UseSignedOut, state.UseFailures, state.UseRevocations, state.UseCounters} {
-		m.errors.WithLabelValues(u)
-	}
-	reg.MustRegister(m.errors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "iamgate_state_up",
-		Help: "1 when the latest operation on the shared state succeeded (always 1 for state in memory).",
-	}, func() float64 {
-		if up() {
-			return 1
-		}
-		return 0
-	}))
-	return m
-}
-
 // newSharedState builds the state of f. It does no I/O but reading
 // state.redis.ca_file; the first read of the revocations is done by
 // start.
@@ -61,7 +36,7 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 	s := &sharedState{}
 	rc := f.State.Redis
 	if rc == nil {
-		newStateMetrics(reg, func() bool { return true })
+		state.NewMetrics(reg, func() bool { return true })
 		s.signedOut = signedOutRecord(f)
 		s.failures = state.NewFailureMemory(state.FailureMemoryConfig{})
 		s.counters = state.NewCounterMemory(nil)
@@ -69,10 +44,10 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 		s.revocations = &runtimeRevocations{w: s.watcher}
 		return s, nil
 	}
-	var m *stateMetrics
+	var m *state.Metrics
 	cfg := state.RedisConfig{URL: rc.URL, Username: rc.Username, KeyPrefix: rc.KeyPrefix,
 		DialTimeout: rc.DialTimeout, Timeout: rc.Timeout, PoolSize: rc.PoolSize,
-		OnError: func(use string, err error) { m.errors.WithLabelValues(use).Inc() }}
+		OnError: func(use string, err error) { m.Errors.WithLabelValues(use).Inc() }}
 	if rc.Password != nil {
 		cfg.Password = rc.Password.Reveal()
 	}
@@ -91,7 +66,7 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	m = newStateMetrics(reg, r.Up)
+	m = state.NewMetrics(reg, r.Up)
 	s.redis = r
 	s.signedOut = r.SignedOut()
 	s.failures = &state.FailuresFallback{Primary: r.Failures(), Local: state.NewFailureMemory(state.FailureMemoryConfig{}),

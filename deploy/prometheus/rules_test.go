@@ -211,6 +211,28 @@ var alertCases = []alertCase{
 		series: `iamgate_jwks_refreshes_total{instance="a",issuer="corp",result="error"} 0 0 0 0 0 1+0x35`,
 	},
 	{
+		name: "store credentials 4 minutes from expiry", alert: "IamgateUpstreamCredentialsExpiring", severity: "critical", at: 10,
+		series: `iamgate_upstream_credentials_expiry_timestamp_seconds{instance="a"} 840+0x20`,
+		firing: []map[string]string{{"instance": "a"}},
+	},
+	{
+		name: "store credentials renewed, 50 minutes left", alert: "IamgateUpstreamCredentialsExpiring", severity: "critical", at: 10,
+		series: `iamgate_upstream_credentials_expiry_timestamp_seconds{instance="a"} 3600+0x20`,
+	},
+	{
+		name: "no store credentials yet", alert: "IamgateUpstreamCredentialsExpiring", severity: "critical", at: 10,
+		series: `iamgate_upstream_credentials_expiry_timestamp_seconds{instance="a"} 0+0x20`,
+	},
+	{
+		name: "shared state down for 2 minutes", alert: "IamgateSharedStateDown", severity: "critical", at: 10,
+		series: `iamgate_state_up{instance="a"} 1+0x7 0+0x20`,
+		firing: []map[string]string{{"instance": "a"}},
+	},
+	{
+		name: "shared state down for 30 seconds", alert: "IamgateSharedStateDown", severity: "critical", at: 10,
+		series: `iamgate_state_up{instance="a"} 1+0x9 0 1+0x20`,
+	},
+	{
 		name: "reload rejected", alert: "IamgateConfigReloadFailed", severity: "warning", at: 10,
 		series: `iamgate_config_last_reload_successful{instance="a"} 1 1 1 0+0x20`,
 		firing: []map[string]string{{"instance": "a"}},

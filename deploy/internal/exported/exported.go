@@ -15,7 +15,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/iamgate/iamgate/federation"
 	"github.com/iamgate/iamgate/proxy"
+	"github.com/iamgate/iamgate/state"
 )
 
 // Metric is one metric family iamgate exports.
@@ -59,7 +61,8 @@ func (m Metric) HasLabel(series, name string) bool {
 var descRE = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", .*variableLabels: \{([^}]*)\}\}$`)
 
 // Metrics returns the metric families iamgate serve registers (see
-// cmd/iamgate/serve.go): proxy.Metrics and the Go and process collectors,
+// cmd/iamgate/serve.go): proxy.Metrics, state.Metrics, federation.Metrics and
+// the Go and process collectors,
 // by series name (Series), so that a histogram appears three times.
 func Metrics() (map[string]Metric, error) {
 	out := map[string]Metric{}
@@ -68,9 +71,13 @@ func Metrics() (map[string]Metric, error) {
 			out[s] = m
 		}
 	}
-	// The Go and process collectors have no label vectors: gather them.
+	// The Go and process collectors, the shared state's and the upstream
+	// federation's metrics have no label vectors without values: gather
+	// them.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	state.NewMetrics(reg, func() bool { return true })
+	federation.NewMetrics(reg)
 	fams, err := reg.Gather()
 	if err != nil {
 		return nil, err
