@@ -115,6 +115,7 @@ type Handler struct {
 	probeCl  *http.Client
 
 	inflight inflight // requests in ServeHTTP; see Wait
+	draining atomic.Bool // see Drain
 }
 
 // New returns a Handler serving gen.
