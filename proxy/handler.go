@@ -114,7 +114,7 @@ type Handler struct {
 	readyErr error
 	probeCl  *http.Client
 
-	inflight inflight // requests in ServeHTTP; see Wait
+	inflight inflight    // requests in ServeHTTP; see Wait
 	draining atomic.Bool // see Drain
 }
 
