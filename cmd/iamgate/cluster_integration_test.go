@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
-	"encoding/xml"
 	"hash/crc32"
 	"io"
 	"net"
@@ -598,4 +598,3 @@ func allowedObjectEvents(t *testing.T, files []string) map[objectOp]int {
 	}
 	return got
 }
-
