@@ -7,7 +7,7 @@ export IAMGATE_TOOLS := $(TOOLS)
 FUZZTIME  ?= 20000x
 PKGS      := ./...
 
-.PHONY: all build test unit integration fuzz-short fuzz lint demo bench bench-full peers tools clean
+.PHONY: all build test unit integration fuzz-short fuzz lint demo demo-cluster bench bench-full peers tools clean
 
 all: build
 
@@ -39,6 +39,11 @@ lint:
 
 demo: build
 	bash scripts/demo.sh
+
+# Three replicas behind HAProxy, with MinIO, Hydra and the shared state,
+# until Ctrl-C (internal/cluster; docs/operations.md).
+demo-cluster: tools build
+	IAMGATE_DEMO_CLUSTER=1 IAMGATE_BIN=$(CURDIR)/bin/iamgate $(GO) test -count=1 -timeout 0 -v -run '^TestDemoCluster$$' ./internal/cluster
 
 peers:
 	bash bench/install-peers.sh nginx oauth2-proxy

@@ -12,3 +12,7 @@ func stateSection(url string) string {
 	}
 	return "state:\n  redis: {url: " + url + "}\n"
 }
+
+// revokeExample is a revocation command to paste, or "" without shared
+// state.
+func revokeExample(c *Cluster) string { return "" }
