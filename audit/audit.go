@@ -40,7 +40,8 @@ type Event struct {
 	// with Signature Version 2), "service-credential", "browser-session",
 	// "share-link", "web_identity" (STS), "oidc-code" and "refresh-token"
 	// (browser sign-in), "ldap" (a directory user name and password, at
-	// the STS or the console), or "none" (no credentials). Empty: the request was
+	// the STS or the console), "admin-token" (the admin endpoint's static
+	// token), or "none" (no credentials). Empty: the request was
 	// refused before authentication (decision "error", reason
 	// audit_unavailable).
 	AuthMethod string

@@ -29,6 +29,9 @@ const (
 	KindLoginFailure = "login_failure"
 	KindLogout       = "logout"
 	KindShareLink    = "share_link"
+	// KindAdmin is a request to the admin endpoint (adding or listing
+	// run-time revocations), allowed or refused.
+	KindAdmin = "admin"
 )
 
 // Event sources and types as written in eventSource and eventType.
@@ -56,6 +59,7 @@ var kindNames = map[string]string{
 	KindLoginFailure: "ConsoleLogin",
 	KindLogout:       "ConsoleLogout",
 	KindShareLink:    "CreateShareLink",
+	KindAdmin:        "AdminRequest",
 	KindCheckpoint:   "AuditCheckpoint",
 }
 
@@ -71,7 +75,7 @@ func (e *Event) Name() string {
 			return "STSRequest"
 		}
 		return "S3Request"
-	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAdmin:
 		if e.Operation != "" { // RenewSession, say
 			return e.Operation
 		}

@@ -94,6 +94,8 @@ type File struct {
 	Console            *Console            // nil: absent (on when an issuer has a client_id)
 	Audit              Audit
 	Log                Log
+	State              State  // where shared state is kept; in memory by default
+	Admin              *Admin // nil: no admin endpoint
 
 	Path string // the file as named to Load or Parse
 	// Digest is the hex SHA-256 of the file at Path and of the policy

@@ -41,6 +41,9 @@ type decodeState struct {
 	policyNodes map[string]*yaml.Node
 	caNode      *yaml.Node
 	metricsNode *yaml.Node
+	// adminNode is the admin section, when no metrics_listen was seen
+	// before it (checked once the whole file is read).
+	adminNode *yaml.Node
 	// loginIssuers are the client_id nodes of issuers with browser sign-in.
 	loginIssuers   []*yaml.Node
 	loginPaths     []string
@@ -77,6 +80,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
 	}
 	f.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	f.State = State{CountersOnError: DefaultCountersOnError}
 	p.st = &decodeState{root: root, policyNodes: map[string]*yaml.Node{}}
 
 	_, ok := p.mapping(root, "", []field{
@@ -111,12 +115,21 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"console", func(path string, v *yaml.Node) { f.Console = p.console(v, path) }},
 		{"audit", func(path string, v *yaml.Node) { p.audit(v, path, &f.Audit) }},
 		{"log", func(path string, v *yaml.Node) { p.log(v, path, &f.Log) }},
+		{"state", func(path string, v *yaml.Node) { f.State = *p.state(v, path) }},
+		{"admin", func(path string, v *yaml.Node) { f.Admin = p.admin(v, path) }},
 	})
 	if !ok {
 		return
 	}
 	if !p.st.upstream {
 		p.errorf(root, "", `missing required section "upstream" (endpoint, access_key_id, secret_access_key)`)
+	}
+	if f.Admin != nil && f.MetricsListen == "" && p.st.adminNode != nil {
+		at := p.st.adminNode
+		if k := p.keyOf[at]; k != nil {
+			at = k
+		}
+		p.errorf(at, "admin", "the admin endpoint is served on the metrics listener: set metrics_listen too")
 	}
 	if p.st.auditStdout == nil {
 		f.Audit.Stdout = f.Audit.File == "" && f.Audit.Webhook == nil

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -476,6 +477,8 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 //   - Issuer equals Session.Issuer (the issuer's configured name);
 //   - Role is one of Session.Roles;
 //   - SessionID equals Session.ID;
+//   - Claim and ClaimValue: the claim Claim of Session.Claims is the
+//     string ClaimValue (or a number or boolean written so);
 //   - IssuedBefore: the session was issued before it (sessions issued at or
 //     after it are not affected). Zero means every session matching the
 //     other fields, whenever issued, including future ones.
@@ -488,11 +491,18 @@ type Revocation struct {
 	Issuer       string
 	Role         string
 	SessionID    string
+	Claim        string
+	ClaimValue   string
 	IssuedBefore time.Time
+	// ID names a rule added at run time; "" for the configuration's.
+	ID string
 }
 
 func (r *Revocation) matches(s *Session) bool {
-	if r.Subject == "" && r.Issuer == "" && r.Role == "" && r.SessionID == "" && r.IssuedBefore.IsZero() {
+	if r.Subject == "" && r.Issuer == "" && r.Role == "" && r.SessionID == "" && r.Claim == "" && r.IssuedBefore.IsZero() {
+		return false
+	}
+	if r.Claim != "" && !claimIs(s.Claims[r.Claim], r.ClaimValue) {
 		return false
 	}
 	if r.Subject != "" && r.Subject != s.Subject {
@@ -511,6 +521,53 @@ func (r *Revocation) matches(s *Session) bool {
 		return false
 	}
 	return true
+}
+
+// claimIs reports whether a claim value is the string want: a string
+// equal to it, or a number or boolean that formats as it.
+func claimIs(v any, want string) bool {
+	switch v := v.(type) {
+	case string:
+		return v == want
+	case bool:
+		return strconv.FormatBool(v) == want
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64) == want
+	case json.Number:
+		return v.String() == want
+	case int64:
+		return strconv.FormatInt(v, 10) == want
+	case int:
+		return strconv.Itoa(v) == want
+	}
+	return false
+}
+
+// RevocationSource supplies the revocation rules added at run time, kept
+// current by a watcher of the shared state.
+type RevocationSource interface {
+	// Revocations returns the rules in force, or an error when they
+	// cannot be known to be current: callers then refuse every session
+	// (fail closed).
+	Revocations() ([]Revocation, error)
+}
+
+// CheckRevoked reports whether a rule of the configuration (rules) or of
+// src voids s, and returns the first such rule; nil src is no source. An
+// error means src could not answer: the caller refuses s.
+func CheckRevoked(s *Session, rules []Revocation, src RevocationSource) (bool, *Revocation, error) {
+	if ok, r := Revoked(s, rules); ok {
+		return true, r, nil
+	}
+	if src == nil {
+		return false, nil, nil
+	}
+	dyn, err := src.Revocations()
+	if err != nil {
+		return false, nil, err
+	}
+	ok, r := Revoked(s, dyn)
+	return ok, r, nil
 }
 
 // Revoked reports whether a rule voids s, and returns the first such rule.

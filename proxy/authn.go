@@ -40,6 +40,9 @@ type principalEntry struct {
 	accessKeyID string
 	sessionID   string
 	kind        string // identity.Session.Kind of a session credential
+	// session is the STS session of a session credential, for the checks
+	// of run-time revocations on every request; nil otherwise.
+	session *identity.Session
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be

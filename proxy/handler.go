@@ -45,6 +45,11 @@ type Generation struct {
 	Sessions *identity.KeyRing
 	// Revocations void sessions issued before a point in time.
 	Revocations []identity.Revocation
+	// RuntimeRevocations are the rules added at run time (iamgate revoke),
+	// checked on every request authenticated by a session, cached or not;
+	// when they cannot be confirmed current such requests are refused
+	// with 503. Nil: none.
+	RuntimeRevocations identity.RevocationSource
 	// Services are the static service credentials by access key ID.
 	Services map[string]*ServiceCredential
 	// SigV2 accepts Signature Version 2 (header, presigned and browser
@@ -92,6 +97,10 @@ type Config struct {
 	DeleteObjectsMaxBytes int64
 	// PrincipalCacheSize bounds the per-token role cache; default 10000.
 	PrincipalCacheSize int
+	// StateReady reports whether the shared state (run-time revocations,
+	// signed-out sessions) can be relied on, for readyz's "state" check;
+	// nil: no such check (in-memory state).
+	StateReady func() error
 	// UpstreamReady reports whether the store is reachable, for readyz.
 	// Nil means a built-in probe.
 	UpstreamReady func(ctx context.Context) error

@@ -71,6 +71,14 @@ func (h *Handler) readiness(ctx context.Context) (map[string]string, bool) {
 			checks["audit"] = "ok"
 		}
 	}
+	if h.cfg.StateReady != nil {
+		if err := h.cfg.StateReady(); err != nil {
+			checks["state"] = err.Error()
+			ok = false
+		} else {
+			checks["state"] = "ok"
+		}
+	}
 	if err := h.upstreamReady(ctx); err != nil {
 		checks["upstream"] = err.Error()
 		ok = false

@@ -95,6 +95,9 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 		if pe.accessKeyID != accessKeyID {
 			return nil, h.sigFailure(ex, "key_mismatch", errKeyMismatch)
 		}
+		if e := h.runtimeRevoked(ex, pe.session); e != nil {
+			return nil, e
+		}
 		return pe, nil
 	}
 	s, err := gen.Sessions.Open(token, ex.start)
@@ -119,6 +122,9 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
 		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage("The session", rule)+"."))
 	}
+	if e := h.runtimeRevoked(ex, s); e != nil {
+		return nil, e
+	}
 	if len(s.SessionPolicy) > 0 {
 		if _, err := authz.ParsePolicy("session-policy", s.SessionPolicy); err != nil {
 			return nil, h.sigFailure(ex, "invalid_session", s3err.New(http.StatusBadRequest, "InvalidToken",
@@ -126,8 +132,29 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 		}
 	}
 	pe := sessionEntry(gen, s)
+	pe.session = s
 	gen.principals.put(key, pe, s.Expiry, ex.start)
 	return pe, nil
+}
+
+// runtimeRevoked checks s against the run-time revocations: nil when
+// none voids it, ExpiredToken when one does, and 503 when they cannot be
+// confirmed current (fail closed).
+func (h *Handler) runtimeRevoked(ex *exchange, s *identity.Session) *s3err.Error {
+	src := ex.gen.RuntimeRevocations
+	if src == nil || s == nil {
+		return nil
+	}
+	rules, err := src.Revocations()
+	if err != nil {
+		h.log.Error("the run-time revocations cannot be confirmed current; the request is refused", "session_id", s.ID, "err", err)
+		return h.sigFailure(ex, string(identity.SessionStateUnavailable), s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
+			"The revocations in force cannot be confirmed current, so requests made with session credentials are refused for now; try again shortly."))
+	}
+	if revoked, rule := identity.Revoked(s, rules); revoked {
+		return h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage("The session", rule)+"."))
+	}
+	return nil
 }
 
 // errHopByHopSigned answers a request whose signature covers a header the

@@ -4,9 +4,9 @@
 # the MinIO client mc, pinned, built the same way; and ("clients") the clients
 # the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, Chromium with its
 # driver (for the browser tests of the web console), and OpenLDAP's slapd and
-# ldap-utils (the directory of the LDAP tests) and HAProxy (the load balancer of
-# the three-replica test) from Debian (the AWS CLI v1 and boto3 come with the
-# machine's Python).
+# ldap-utils (the directory of the LDAP tests), redis-server (the shared state
+# of the replicated tests) and HAProxy (the load balancer of the three-replica
+# test) from Debian (the AWS CLI v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -65,6 +65,7 @@ install_clients() {
 	command -v chromedriver >/dev/null || need+=(chromium-driver)
 	[ -x /usr/sbin/slapd ] || need+=(slapd)
 	command -v ldapadd >/dev/null || need+=(ldap-utils)
+	[ -x /usr/bin/redis-server ] || need+=(redis-server)
 	[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -73,8 +74,8 @@ install_clients() {
 		fi
 		echo "install-tools: installing ${need[*]} from Debian" >&2
 		# policy-rc.d keeps the packages from starting their daemons (Debian's
-		# slapd would start a system directory, haproxy a system load
-		# balancer); the tests start their own.
+		# slapd, redis-server and haproxy would start system services); the
+		# tests start their own.
 		local prc=/usr/sbin/policy-rc.d had_prc=
 		[ -e "$prc" ] && had_prc=1
 		[ -n "$had_prc" ] || { printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod +x "$prc"; }
@@ -89,6 +90,7 @@ install_clients() {
 	command -v chromium >/dev/null || { echo "install-tools: Chromium is required" >&2; exit 1; }
 	command -v s3cmd >/dev/null || { echo "install-tools: s3cmd is required" >&2; exit 1; }
 	[ -x /usr/sbin/slapd ] || { echo "install-tools: slapd is required" >&2; exit 1; }
+	[ -x /usr/bin/redis-server ] || { echo "install-tools: redis-server is required" >&2; exit 1; }
 	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
 	[ -x /usr/sbin/haproxy ] || { echo "install-tools: haproxy is required" >&2; exit 1; }
 }

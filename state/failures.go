@@ -154,3 +154,54 @@ func (m *FailureMemory) prune(now time.Time) {
 		m.overflow, m.overEnd = FailureCount{}, time.Time{}
 	}
 }
+
+// FailuresFallback counts in Primary (shared by the replicas) and, when
+// Primary fails, in Local (this replica's own) instead: sign-ins go on
+// while the shared store is down, still throttled, per replica. Every
+// failure is counted in Local too, so that its counts are warm when
+// needed. Primary's errors go to OnError.
+type FailuresFallback struct {
+	Primary, Local Failures
+	OnError        func(error) // nil: ignored
+}
+
+var _ Failures = (*FailuresFallback)(nil)
+
+func (f *FailuresFallback) failed(err error) bool {
+	if err == nil || errors.Is(err, ErrNoKey) {
+		return false
+	}
+	if f.OnError != nil {
+		f.OnError(err)
+	}
+	return true
+}
+
+// Get returns Primary's count, or Local's when Primary fails.
+func (f *FailuresFallback) Get(ctx context.Context, key string) (FailureCount, error) {
+	c, err := f.Primary.Get(ctx, key)
+	if f.failed(err) {
+		return f.Local.Get(ctx, key)
+	}
+	return c, err
+}
+
+// Add counts in both; it returns Primary's count, or Local's when Primary
+// fails.
+func (f *FailuresFallback) Add(ctx context.Context, key string, window time.Duration) (FailureCount, error) {
+	lc, lerr := f.Local.Add(ctx, key, window)
+	c, err := f.Primary.Add(ctx, key, window)
+	if f.failed(err) {
+		return lc, lerr
+	}
+	return c, err
+}
+
+// Reset forgets key in both.
+func (f *FailuresFallback) Reset(ctx context.Context, key string) error {
+	lerr := f.Local.Reset(ctx, key)
+	if err := f.Primary.Reset(ctx, key); f.failed(err) {
+		return lerr
+	}
+	return lerr
+}

@@ -61,7 +61,9 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	sess.SessionPolicy = req.policy
 	sess.IssuedAt, sess.Expiry = issued, expiry
 	sess.TokenFingerprint = fp
-	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
+		return nil, revocationsUnavailable(err)
+	} else if revoked {
 		return nil, errorf(http.StatusForbidden, codeAccessDenied, fmt.Sprintf("Not authorized to perform sts:%s: sessions of this identity for role %s are revoked", req.action, strconv.Quote(role.Name())))
 	}
 	sessionToken, err := s.cfg.Keys.Seal(sess)

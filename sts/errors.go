@@ -104,3 +104,10 @@ func writeXML(w http.ResponseWriter, r *http.Request, status int, v any) {
 		_, _ = w.Write(body)
 	}
 }
+
+// revocationsUnavailable answers an issuance whose revocation check could
+// not be done: the run-time revocations are not known to be current.
+func revocationsUnavailable(err error) *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: codeServiceUnavailable,
+		Message: "the revocations in force cannot be confirmed current; try again shortly", Cause: err}
+}

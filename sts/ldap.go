@@ -111,7 +111,10 @@ func (s *Service) assumeLDAP(r *http.Request, req *request, rid string, source n
 	sess.Claims = claims
 	sess.SessionPolicy = req.policy
 	sess.IssuedAt, sess.Expiry = issued, expiry
-	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
+		ev.Reason = "state_unavailable"
+		return nil, revocationsUnavailable(err)
+	} else if revoked {
 		ev.Reason = "revoked"
 		return nil, errorf(http.StatusForbidden, codeAccessDenied, fmt.Sprintf("%s: sessions of this identity for role %s are revoked", notAuthorized, strconv.Quote(role.Name())))
 	}

@@ -55,6 +55,10 @@ type Config struct {
 	// a rule would void at once (a rule without IssuedBefore, or with an
 	// IssuedBefore in the future) is refused with AccessDenied.
 	Revocations []identity.Revocation
+	// RuntimeRevocations are the rules added at run time, checked like
+	// Revocations; when they cannot be confirmed current, issuing fails
+	// with ServiceUnavailable. Nil: none.
+	RuntimeRevocations identity.RevocationSource
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 	// Fingerprint, if set, computes Session.TokenFingerprint and

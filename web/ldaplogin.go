@@ -307,7 +307,10 @@ func (s *Service) newDirectorySession(dir *Directory, id *ldapdir.Identity) (*id
 	sess.RoleSessionName = id.Username
 	sess.IssuedAt, sess.RenewedAt = now, now
 	sess.Expiry = now.Add(min(s.cfg.SessionRefresh, s.maxSession(sess.Roles)))
-	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
+		s.log.Error("the run-time revocations cannot be confirmed current; sign-in refused", "err", err)
+		return nil, "Sign-in failed: the revocations in force cannot be confirmed current; try again in a minute.", "state_unavailable"
+	} else if revoked {
 		return nil, "Sign-in refused: sessions of this identity are revoked.", "revoked"
 	}
 	return sess, "", ""

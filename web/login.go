@@ -389,7 +389,10 @@ func (s *Service) newSession(idt *oidc.IDToken, raw, refresh string, prev *ident
 	sess.RefreshToken = refresh
 	sess.IDToken = raw
 	sess.TokenFingerprint = s.fingerprint(raw)
-	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
+		s.log.Error("the run-time revocations cannot be confirmed current; sign-in refused", "err", err)
+		return nil, "Sign-in failed: the revocations in force cannot be confirmed current; try again in a minute.", "state_unavailable"
+	} else if revoked {
 		return nil, "Sign-in refused: sessions of this identity are revoked.", "revoked"
 	}
 	return sess, "", ""

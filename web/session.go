@@ -51,7 +51,10 @@ func (s *Service) Session(w http.ResponseWriter, r *http.Request) (*identity.Ses
 	if !sess.IsKind(identity.KindBrowser) {
 		return nil, "", &identity.SessionError{Reason: identity.SessionMalformed}
 	}
-	if revoked, _ := identity.Revoked(sess, s.cfg.Revocations); revoked {
+	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
+		s.log.Error("the run-time revocations cannot be confirmed current; the browser session is refused", "session_id", sess.ID, "err", err)
+		return nil, "", refusal(sess, identity.SessionStateUnavailable)
+	} else if revoked {
 		return nil, "", errRevoked
 	}
 	out, err := s.cfg.SignedOut.Contains(r.Context(), signedOutKey(sess))

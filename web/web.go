@@ -97,6 +97,9 @@ type Config struct {
 	MaxSession map[string]time.Duration
 	// Revocations void sessions, as for STS sessions.
 	Revocations []identity.Revocation
+	// RuntimeRevocations are the rules added at run time; when they
+	// cannot be confirmed current, sessions are refused. Nil: none.
+	RuntimeRevocations identity.RevocationSource
 	// SignedOut records the sessions people signed out of: sign-out adds
 	// the session, and every use of a browser session (the console, share
 	// link creation, and the proxy through [Service.Session]) is refused

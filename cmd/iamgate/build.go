@@ -93,6 +93,8 @@ type browserDeps struct {
 	// failures counts failed directory sign-ins for the process (STS and
 	// console alike), across reloads; nil: no throttling.
 	failures state.Failures
+	// revocations are the run-time revocation rules; nil: none.
+	revocations identity.RevocationSource
 }
 
 // directories builds the file's LDAP directories. They do no I/O until
@@ -198,6 +200,7 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 		gen.IssuerURLs[d.Name] = "ldap:" + d.Name
 	}
 	gen.Revocations = revocations(f)
+	gen.RuntimeRevocations = bd.revocations
 	if len(f.ServiceCredentials) > 0 {
 		gen.Services = map[string]*proxy.ServiceCredential{}
 		for _, sc := range f.ServiceCredentials {
@@ -217,14 +220,15 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 			roles[r.Name] = sts.RoleSettings{MaxSession: r.MaxSession, SessionMayOutliveToken: r.SessionMayOutliveToken}
 		}
 		gen.STS, err = sts.New(sts.Config{
-			Engine:        engine,
-			Verifier:      v,
-			Keys:          keys,
-			Roles:         roles,
-			Revocations:   gen.Revocations,
-			MaxPolicySize: f.STS.MaxPolicySize,
-			Directories:   stsDirectories(dirs),
-			Fingerprint:   func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) },
+			Engine:             engine,
+			Verifier:           v,
+			Keys:               keys,
+			Roles:              roles,
+			Revocations:        gen.Revocations,
+			RuntimeRevocations: gen.RuntimeRevocations,
+			MaxPolicySize:      f.STS.MaxPolicySize,
+			Directories:        stsDirectories(dirs),
+			Fingerprint:        func(h [32]byte) string { return proxy.Fingerprint(fpKey, h) },
 		})
 		if err != nil {
 			v.Close()
@@ -269,17 +273,18 @@ func webDirectories(f *config.File, dirs []*ldapdir.Directory) []web.Directory {
 // browser front end's config. gen must hold the session key ring.
 func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd browserDeps) web.Config {
 	wc := web.Config{
-		Keys:           gen.Sessions,
-		Engine:         engine,
-		Revocations:    gen.Revocations,
-		S3:             bd.s3,
-		Audit:          bd.audit,
-		AuditClaims:    f.Audit.Claims,
-		Region:         f.Upstream.Region,
-		TrustedProxies: f.TrustedProxies,
-		MaxSession:     map[string]time.Duration{},
-		SignedOut:      bd.signedOut,
-		SessionRefresh: config.DefaultSessionRefresh,
+		Keys:               gen.Sessions,
+		Engine:             engine,
+		Revocations:        gen.Revocations,
+		RuntimeRevocations: gen.RuntimeRevocations,
+		S3:                 bd.s3,
+		Audit:              bd.audit,
+		AuditClaims:        f.Audit.Claims,
+		Region:             f.Upstream.Region,
+		TrustedProxies:     f.TrustedProxies,
+		MaxSession:         map[string]time.Duration{},
+		SignedOut:          bd.signedOut,
+		SessionRefresh:     config.DefaultSessionRefresh,
 	}
 	for _, is := range f.LoginIssuers() {
 		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel,

@@ -88,6 +88,65 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("signing out on one replica ends the session on all", func(t *testing.T) {
+		if cookie == "" {
+			t.Skip("no browser session")
+		}
+		r2 := c.Replicas[1]
+		if code, body := getWithCookie(t, r2.URL+"/_iamgate/logout", cookie); code != http.StatusFound {
+			t.Fatalf("sign-out at %s: %d %s", r2.Name, code, body)
+		}
+		for _, r := range c.Replicas {
+			if code, _ := getWithCookie(t, r.URL+"/"+c.Bucket+"/browser/page.txt", cookie); code != http.StatusForbidden {
+				t.Errorf("%s after sign-out at %s: %d, want 403", r.Name, r2.Name, code)
+			}
+		}
+	})
+
+	t.Run("a revocation added on one replica applies on all within a second", func(t *testing.T) {
+		// Another machine identity, so that the load run's is untouched.
+		victim := c.Hydra.Client(t, map[string]any{"project": "cluster"}, "iamgate")
+		vcreds, err := assumeRoleAt(ctx, c.Replicas[1].URL, c.Hydra.Token(t, victim, "iamgate"), "loader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs3 := &s3Client{creds: vcreds, http: s3.http}
+		for _, r := range c.Replicas {
+			if err := vs3.put(ctx, r.URL, c.Bucket, "revoked/"+r.Name, []byte("before")); err != nil {
+				t.Fatalf("before the revocation, at %s: %v", r.Name, err)
+			}
+		}
+		cmd := exec.Command(bin, "revoke", "--admin-url", r1.AdminURL(), "--token-file", c.AdminTokenFile,
+			"--subject", victim.ID, "--reason", "cluster test")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("iamgate revoke: %v\n%s", err, out)
+		}
+		added := time.Now()
+		refused := map[string]time.Duration{}
+		for len(refused) < len(c.Replicas) && time.Since(added) < 10*time.Second {
+			for _, r := range c.Replicas {
+				if _, done := refused[r.Name]; done {
+					continue
+				}
+				err := vs3.put(ctx, r.URL, c.Bucket, "revoked/after-"+r.Name, []byte("after"))
+				switch {
+				case err != nil && strings.Contains(err.Error(), "403 Forbidden"):
+					refused[r.Name] = time.Since(added)
+				case err != nil:
+					t.Fatalf("after the revocation, at %s: %v", r.Name, err)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("revocation added at %s; refused by %v", r1.Name, refused)
+		for _, r := range c.Replicas {
+			if d, ok := refused[r.Name]; !ok || d > time.Second {
+				t.Errorf("%s: the revocation applied after %v (not refused: %v), want within 1s", r.Name, d, !ok)
+			}
+		}
+	})
+
 	t.Run("rolling restart under load fails no request", func(t *testing.T) {
 		testRollingRestart(t, c, s3, &load)
 	})

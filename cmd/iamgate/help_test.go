@@ -14,7 +14,7 @@ import (
 // helpCommands are every subcommand with its help.
 var helpCommands = []*cliCommand{
 	&serveCmd, &checkCmd, &explainCmd, &devCmd, &credentialsCmd,
-	&auditVerifyCmd, &auditReportCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd,
+	&auditVerifyCmd, &auditReportCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd, &revokeCmd,
 }
 
 // Every subcommand has one help style: -h prints the usage line, the
@@ -115,7 +115,7 @@ func TestHelpExamples(t *testing.T) {
 	}
 	// import's examples export from a running MinIO with mc first;
 	// TestIntegrationImportMinIO imports a real export.
-	needsServer := map[string]bool{"serve": true, "dev": true, "credentials": true, "import minio": true}
+	needsServer := map[string]bool{"serve": true, "dev": true, "credentials": true, "import minio": true, "revoke": true}
 	seen := map[string]bool{}
 	for _, c := range helpCommands {
 		for _, ex := range c.Examples {

@@ -27,6 +27,7 @@ commands:
   audit public-key --config FILE      print the public key of audit.signing_key
   audit schema                        print the JSON Schema of an audit event
   import minio --export FILE ...      write a configuration from MinIO's IAM export and identity settings
+  revoke --admin-url URL ...          revoke sessions at run time on every replica (or --list)
   version                             print the version
 
 Run 'iamgate COMMAND -h' for a command's flags and examples.
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(args[1:], stdout, stderr)
 	case "import":
 		err = cmdImport(args[1:], stdout, stderr)
+	case "revoke":
+		err = cmdRevoke(ctx, args[1:], stdout, stderr)
 	case "credentials":
 		return cmdCredentials(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

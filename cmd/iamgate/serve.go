@@ -29,7 +29,6 @@ import (
 	"github.com/iamgate/iamgate/identity/ldapdir"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/sigv4"
-	"github.com/iamgate/iamgate/state"
 )
 
 var serveCmd = cliCommand{
@@ -97,12 +96,10 @@ type app struct {
 	metrics *proxy.Metrics
 	audit   *audit.Logger
 	fpKey   []byte // keys token fingerprints; stable for the process
-	// signedOut records signed-out browser sessions for the process,
-	// across reloads.
-	signedOut *state.Memory
-	// failures counts failed directory sign-ins for the process, across
-	// reloads.
-	failures *state.FailureMemory
+	// shared is the state every replica must agree on (signed-out
+	// sessions, failed sign-in counts, run-time revocations, counters),
+	// kept for the process across reloads.
+	shared *sharedState
 	// dirs are the directories of the current generation (reloadMu).
 	dirs []*ldapdir.Directory
 
@@ -179,8 +176,15 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 	} else if _, err := rand.Read(a.fpKey); err != nil {
 		return nil, err
 	}
-	a.signedOut = signedOutRecord(f)
-	a.failures = state.NewFailureMemory(state.FailureMemoryConfig{})
+	if a.shared, err = newSharedState(f, a.log, reg); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !started {
+			a.shared.close()
+		}
+	}()
+	a.shared.start(ctx, a.log)
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -204,6 +208,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		Logger:                a.log,
 		FingerprintKey:        a.fpKey,
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
+		StateReady:            a.shared.ready(),
 	}, gen)
 	if err != nil {
 		return nil, err
@@ -253,6 +258,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.Handle("/admin/", &adminHandler{a: a})
 		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	started = true
@@ -407,6 +413,7 @@ loop:
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
+	a.shared.close()
 	return serveErr
 }
 
@@ -449,10 +456,11 @@ const shutdownDrain = 5 * time.Second
 // (built after the first generation, so looked up per request).
 func (a *app) browserDeps() browserDeps {
 	return browserDeps{
-		s3:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
-		audit:     a.audit,
-		signedOut: a.signedOut,
-		failures:  a.failures,
+		s3:          http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }),
+		audit:       a.audit,
+		signedOut:   a.shared.signedOut,
+		failures:    a.shared.failures,
+		revocations: a.shared.revocations,
 	}
 }
 
@@ -486,7 +494,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 				a.dirs = dirs
 				a.signer.SetCredentials(upstreamCredentials(f))
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log, server settings or console.signed_out_max_entries change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, audit, log, server settings, console.signed_out_max_entries or state change only on restart")
 				}
 				a.logRevocations(a.file, f)
 				a.file = f
@@ -585,7 +593,23 @@ func restartOnly(old, new *config.File) bool {
 		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
 		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
-		signedOutMax(old) != signedOutMax(new)
+		signedOutMax(old) != signedOutMax(new) || !sameState(&old.State, &new.State)
+}
+
+// sameState reports whether a and b keep the shared state in the same
+// place in the same way.
+func sameState(a, b *config.State) bool {
+	if a.CountersOnError != b.CountersOnError || (a.Redis == nil) != (b.Redis == nil) {
+		return false
+	}
+	if a.Redis == nil {
+		return true
+	}
+	x, y := *a.Redis, *b.Redis
+	samePassword := x.Password == nil && y.Password == nil ||
+		x.Password != nil && y.Password != nil && x.Password.Reveal() == y.Password.Reveal()
+	x.Password, y.Password, x.Pos, y.Pos = nil, nil, config.Pos{}, config.Pos{}
+	return samePassword && x == y
 }
 
 func signedOutMax(f *config.File) int {

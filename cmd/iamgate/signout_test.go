@@ -88,7 +88,7 @@ func TestSignOutSurvivesReload(t *testing.T) {
 	if got := get("/bkt/report.pdf"); got != http.StatusForbidden {
 		t.Errorf("after sign-out and a reload: %d", got)
 	}
-	if st := a.signedOut.Stats(); st.Sessions != 1 {
+	if st := a.shared.signedOut.(*state.Memory).Stats(); st.Sessions != 1 {
 		t.Errorf("record %+v", st)
 	}
 }

@@ -64,8 +64,11 @@ type Cluster struct {
 
 	MinIO *testenv.MinIO
 	Hydra *testenv.Hydra
-	// RedisURL is the shared state's address ("" without Redis).
+	// RedisURL is the shared state's address.
 	RedisURL string
+	// AdminTokenFile holds the bearer token of the replicas' admin
+	// endpoint (iamgate revoke --token-file).
+	AdminTokenFile string
 	// Machine is a client_credentials client whose tokens carry
 	// project=cluster (role "loader"); Alice signs in through the browser
 	// flow (role "engineer").
@@ -74,6 +77,7 @@ type Cluster struct {
 
 	Dir string
 
+	binary   string
 	env      []string // the secrets the configurations read with env:
 	balancer *process
 	log      func(format string, args ...any)
@@ -115,7 +119,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		opts.Bucket = "cluster"
 	}
 	haproxy := requireHAProxy(t)
-	c := &Cluster{Dir: t.TempDir(), Bucket: opts.Bucket, log: opts.Log}
+	c := &Cluster{Dir: t.TempDir(), Bucket: opts.Bucket, log: opts.Log, binary: opts.Binary}
 	if c.log == nil {
 		c.log = t.Logf
 	}
@@ -153,6 +157,12 @@ func Start(t testing.TB, opts Options) *Cluster {
 		"CLUSTER_FINGERPRINT_KEY=" + randomHex(t, 32),
 		"CLUSTER_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed),
 		"CLUSTER_CLIENT_SECRET=" + browser.Secret,
+	}
+	adminToken := randomHex(t, 32)
+	c.env = append(c.env, "CLUSTER_ADMIN_TOKEN="+adminToken)
+	c.AdminTokenFile = filepath.Join(c.Dir, "admin.token")
+	if err := os.WriteFile(c.AdminTokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	var servers []string
@@ -229,6 +239,10 @@ func (r *Replica) Start() error {
 	r.proc = p
 	return nil
 }
+
+// AdminURL is the replica's admin endpoint (its metrics listener), for
+// iamgate revoke --admin-url.
+func (r *Replica) AdminURL() string { return "http://" + r.MetricsAddr }
 
 // PID is the process id of the replica's current process.
 func (r *Replica) PID() int { return r.proc.cmd.Process.Pid }
