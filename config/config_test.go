@@ -171,6 +171,15 @@ func TestFull(t *testing.T) {
 	for i := range got.ServiceCredentials {
 		got.ServiceCredentials[i].SecretAccessKey = Secret{}
 	}
+	if r := got.State.Redis; r == nil || r.Password == nil || r.Password.Reveal() != testEnv["MINIO_SECRET"] {
+		t.Fatalf("state.redis = %+v", r)
+	}
+	if got.Admin == nil || got.Admin.Token == nil || got.Admin.Token.Reveal() != testEnv["FP_KEY"] {
+		t.Fatalf("admin = %+v", got.Admin)
+	}
+	redis, admin := *got.State.Redis, *got.Admin
+	redis.Password, admin.Token = nil, nil
+	got.State.Redis, got.Admin = &redis, &admin
 	got.Digest, got.Files = "", nil
 	want := File{
 		Listen:             "0.0.0.0:8443",
@@ -275,6 +284,10 @@ func TestFull(t *testing.T) {
 		}},
 		Audit: Audit{File: filepath.Join(dir, "audit", "audit.log")},
 		Log:   Log{Level: "debug", Format: "text"},
+		State: State{Redis: &Redis{URL: "rediss://redis.example.com:6380/2", Username: "iamgate", KeyPrefix: "prod:iamgate:",
+			DialTimeout: 2 * time.Second, Timeout: 150 * time.Millisecond, PoolSize: 64, Pos: Pos{name, 90, 5}},
+			CountersOnError: "open"},
+		Admin: &Admin{Roles: []string{"analyst"}, Pos: Pos{name, 98, 3}},
 		Path:  name,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -322,6 +335,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Audit:  Audit{Stdout: true},
 		Log:    Log{Level: "info", Format: "json"},
+		State:  State{CountersOnError: "closed"},
 		Path:   "min.yaml",
 		Digest: f.Digest,
 	}
