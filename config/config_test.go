@@ -285,9 +285,9 @@ func TestFull(t *testing.T) {
 		Audit: Audit{File: filepath.Join(dir, "audit", "audit.log")},
 		Log:   Log{Level: "debug", Format: "text"},
 		State: State{Redis: &Redis{URL: "rediss://redis.example.com:6380/2", Username: "iamgate", KeyPrefix: "prod:iamgate:",
-			DialTimeout: 2 * time.Second, Timeout: 150 * time.Millisecond, PoolSize: 64, Pos: Pos{name, 90, 5}},
+			DialTimeout: 2 * time.Second, Timeout: 150 * time.Millisecond, PoolSize: 64, Pos: Pos{name, 91, 5}},
 			CountersOnError: "open"},
-		Admin: &Admin{Roles: []string{"analyst"}, Pos: Pos{name, 98, 3}},
+		Admin: &Admin{Roles: []string{"analyst"}, Pos: Pos{name, 99, 3}},
 		Path:  name,
 	}
 	if !reflect.DeepEqual(got, want) {
