@@ -62,6 +62,7 @@ func (h *Handler) Wait(ctx context.Context) error { return h.inflight.wait(ctx) 
 
 // Drain makes readyz answer 503 with the reason "shutting down" from now
 // on, so that load balancers send new requests to other replicas, while
-// every request that still arrives is served as before. The process calls
-// it when a shutdown begins, before it stops accepting connections.
+// every request that still arrives is served as before, with
+// Connection: close. The process calls it when a shutdown begins, before
+// it stops accepting connections.
 func (h *Handler) Drain() { h.draining.Store(true) }

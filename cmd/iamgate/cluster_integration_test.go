@@ -131,7 +131,7 @@ func TestCluster(t *testing.T) {
 				}
 				err := vs3.put(ctx, r.URL, c.Bucket, "revoked/after-"+r.Name, []byte("after"))
 				switch {
-				case err != nil && strings.Contains(err.Error(), "403 Forbidden"):
+				case err != nil && strings.Contains(err.Error(), "<Code>ExpiredToken</Code>"):
 					refused[r.Name] = time.Since(added)
 				case err != nil:
 					t.Fatalf("after the revocation, at %s: %v", r.Name, err)

@@ -418,11 +418,13 @@ loop:
 }
 
 // drain begins a shutdown without refusing anything: readyz answers 503
-// "shutting down" and keep-alive connections close after their current
-// response (the response says Connection: close), while new connections
-// and requests are still served for the drain delay. Load balancers thus
-// stop sending requests here before the listener closes. A second SIGINT
-// or SIGTERM ends the delay at once.
+// "shutting down" and every response says Connection: close, while new
+// connections and requests are still served for the drain delay. Load
+// balancers thus stop sending requests here before the listener closes.
+// Idle keep-alive connections are not closed now (a request may be on its
+// way on one; http.Server.SetKeepAlivesEnabled(false) would cut it) but by
+// Shutdown, when the load balancer no longer uses them. A second SIGINT or
+// SIGTERM ends the delay at once.
 func (a *app) drain() {
 	delay := a.file.Server.DrainDelay
 	if a.opts.DrainDelay != nil {
@@ -432,7 +434,6 @@ func (a *app) drain() {
 	if delay <= 0 {
 		return
 	}
-	a.srv.SetKeepAlivesEnabled(false)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -216,8 +219,9 @@ func TestGracefulShutdownFinishesTransfers(t *testing.T) {
 }
 
 // On shutdown, readiness fails first while requests are still served and
-// connections accepted (with Connection: close); only when the drain delay
-// ends does the listener close, and an upload in flight still completes.
+// connections accepted (with Connection: close), on new connections and on
+// keep-alive connections that were idle; only when the drain delay ends
+// does the listener close, and an upload in flight still completes.
 func TestDrainBeforeShutdown(t *testing.T) {
 	arrived := make(chan struct{})
 	var stored atomic.Int64
@@ -237,6 +241,11 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	}
 	const size = 1 << 20
 	body, feed := io.Pipe()
+	// Should the test stop early, the drain and the upload end, so that
+	// the fixture's cleanup does not wait for them.
+	var endOnce sync.Once
+	finishDrain := func() { endOnce.Do(func() { close(endDrain) }) }
+	t.Cleanup(func() { finishDrain(); feed.CloseWithError(errors.New("test over")) })
 	type result struct {
 		status int
 		err    error
@@ -256,6 +265,28 @@ func TestDrainBeforeShutdown(t *testing.T) {
 		res.Body.Close()
 		uploaded <- result{status: res.StatusCode}
 	}()
+	// A keep-alive connection, idle when the drain begins.
+	idle, err := net.Dial("tcp", f.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idleReader := bufio.NewReader(idle)
+	getOnIdle := func() *http.Response {
+		t.Helper()
+		fmt.Fprintf(idle, "GET /bkt/small HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", f.token)
+		idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(idleReader, nil)
+		if err != nil {
+			t.Fatalf("GET on the keep-alive connection: %v", err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	if res := getOnIdle(); res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("GET before the drain: %s, Connection: close %v", res.Status, res.Close)
+	}
 	chunk := bytes.Repeat([]byte("u"), size/4)
 	feed.Write(chunk)
 	select {
@@ -283,8 +314,13 @@ func TestDrainBeforeShutdown(t *testing.T) {
 	if res.StatusCode != http.StatusOK || string(b) != "ok" || !res.Close {
 		t.Fatalf("GET while draining: %s %q, Connection: close %v", res.Status, b, res.Close)
 	}
+	// The idle connection was not cut: a request sent on it is served, and
+	// told to close.
+	if res := getOnIdle(); res.StatusCode != http.StatusOK || !res.Close {
+		t.Fatalf("GET on the idle connection while draining: %s, Connection: close %v", res.Status, res.Close)
+	}
 
-	close(endDrain)
+	finishDrain()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.DialTimeout("tcp", f.app.Addr(), time.Second)
 		if err != nil {
