@@ -393,7 +393,15 @@ func TestRevoked(t *testing.T) {
 		{"all fields", []Revocation{{Subject: "alice", Role: "analyst", SessionID: s.ID, IssuedBefore: t0.Add(time.Minute)}}, 0},
 		{"second rule", []Revocation{{Subject: "bob"}, {Role: "analyst"}}, 1},
 		{"first of two", []Revocation{{Subject: "alice"}, {Role: "analyst"}}, 0},
+		{"string claim", []Revocation{{Claim: "agent_run", ClaimValue: "r-42"}}, 0},
+		{"other claim value", []Revocation{{Claim: "agent_run", ClaimValue: "r-43"}}, -1},
+		{"absent claim", []Revocation{{Claim: "team", ClaimValue: "x"}}, -1},
+		{"number claim", []Revocation{{Claim: "step", ClaimValue: "7"}}, 0},
+		{"boolean claim", []Revocation{{Claim: "automated", ClaimValue: "true"}}, 0},
+		{"list claim never matches", []Revocation{{Claim: "groups", ClaimValue: "staff"}}, -1},
+		{"claim and time", []Revocation{{Claim: "agent_run", ClaimValue: "r-42", IssuedBefore: t0.Add(-time.Minute)}}, -1},
 	}
+	s.Claims = map[string]any{"agent_run": "r-42", "step": float64(7), "automated": true, "groups": []any{"staff"}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, rule := Revoked(s, tt.rules)
@@ -405,6 +413,38 @@ func TestRevoked(t *testing.T) {
 			}
 			if !got || rule != &tt.rules[tt.want] {
 				t.Fatalf("got %v %+v, want rule %d", got, rule, tt.want)
+			}
+		})
+	}
+}
+
+type revocationSource struct {
+	rules []Revocation
+	err   error
+}
+
+func (r revocationSource) Revocations() ([]Revocation, error) { return r.rules, r.err }
+
+func TestCheckRevoked(t *testing.T) {
+	s := testSession()
+	errUnknown := errors.New("unknown")
+	for _, tt := range []struct {
+		name        string
+		rules       []Revocation
+		src         RevocationSource
+		revoked, id string
+		err         error
+	}{
+		{name: "none", src: nil},
+		{name: "configured", rules: []Revocation{{Subject: "alice"}}, src: revocationSource{err: errUnknown}, revoked: "yes"},
+		{name: "run time", src: revocationSource{rules: []Revocation{{ID: "rv-1", Role: "analyst"}}}, revoked: "yes", id: "rv-1"},
+		{name: "run time, other", src: revocationSource{rules: []Revocation{{ID: "rv-1", Role: "admin"}}}},
+		{name: "unknown", src: revocationSource{err: errUnknown}, err: errUnknown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, rule, err := CheckRevoked(s, tt.rules, tt.src)
+			if got != (tt.revoked != "") || !errors.Is(err, tt.err) || (tt.id != "" && (rule == nil || rule.ID != tt.id)) {
+				t.Fatalf("got %v %+v %v", got, rule, err)
 			}
 		})
 	}

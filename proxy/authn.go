@@ -112,6 +112,14 @@ func (h *Handler) bearer(ex *exchange, r *http.Request, header string) (*princip
 		if err == nil {
 			pe := h.principalFor(ex.gen, tok, r.Header.Get(RoleHeader))
 			h.fillIdentity(ex, pe)
+			if ex.gen.RuntimeRevocations != nil {
+				// Run-time rules void tokens too, by their iat (a token
+				// without one counts as issued before every rule).
+				s := &identity.Session{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims, Roles: pe.roles, IssuedAt: tok.IssuedAt}
+				if e := h.runtimeRevoked(ex, s, "The token"); e != nil {
+					return nil, e
+				}
+			}
 			return pe, nil
 		}
 	}

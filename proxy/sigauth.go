@@ -95,7 +95,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 		if pe.accessKeyID != accessKeyID {
 			return nil, h.sigFailure(ex, "key_mismatch", errKeyMismatch)
 		}
-		if e := h.runtimeRevoked(ex, pe.session); e != nil {
+		if e := h.runtimeRevoked(ex, pe.session, "The session"); e != nil {
 			return nil, e
 		}
 		return pe, nil
@@ -122,7 +122,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 	if revoked, rule := identity.Revoked(s, gen.Revocations); revoked {
 		return nil, h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage("The session", rule)+"."))
 	}
-	if e := h.runtimeRevoked(ex, s); e != nil {
+	if e := h.runtimeRevoked(ex, s, "The session"); e != nil {
 		return nil, e
 	}
 	if len(s.SessionPolicy) > 0 {
@@ -140,7 +140,7 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 // runtimeRevoked checks s against the run-time revocations: nil when
 // none voids it, ExpiredToken when one does, and 503 when they cannot be
 // confirmed current (fail closed).
-func (h *Handler) runtimeRevoked(ex *exchange, s *identity.Session) *s3err.Error {
+func (h *Handler) runtimeRevoked(ex *exchange, s *identity.Session, what string) *s3err.Error {
 	src := ex.gen.RuntimeRevocations
 	if src == nil || s == nil {
 		return nil
@@ -149,10 +149,10 @@ func (h *Handler) runtimeRevoked(ex *exchange, s *identity.Session) *s3err.Error
 	if err != nil {
 		h.log.Error("the run-time revocations cannot be confirmed current; the request is refused", "session_id", s.ID, "err", err)
 		return h.sigFailure(ex, string(identity.SessionStateUnavailable), s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
-			"The revocations in force cannot be confirmed current, so requests made with session credentials are refused for now; try again shortly."))
+			"The revocations in force cannot be confirmed current, so requests made with sessions or tokens are refused for now; try again shortly."))
 	}
 	if revoked, rule := identity.Revoked(s, rules); revoked {
-		return h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage("The session", rule)+"."))
+		return h.sigFailure(ex, "revoked", s3err.New(http.StatusBadRequest, "ExpiredToken", revokedMessage(what, rule)+"."))
 	}
 	return nil
 }

@@ -29,3 +29,41 @@ func ExampleMemory() {
 	// true <nil>
 	// false <nil>
 }
+
+// A token bucket of 3 requests, refilled at one per second: the fourth
+// request in the same instant waits a second.
+func ExampleCounterMemory() {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	c := state.NewCounterMemory(func() time.Time { return now })
+	ctx := context.Background()
+	for range 4 {
+		ok, retry, _ := c.Take(ctx, "agent:r-42", 1, 3, 1)
+		fmt.Println(ok, retry)
+	}
+	total, reset, _ := c.Add(ctx, "bytes:r-42", time.Hour, 5<<20)
+	fmt.Println(total, reset.Format(time.TimeOnly))
+	// Output:
+	// true 0s
+	// true 0s
+	// true 0s
+	// false 1s
+	// 5242880 10:00:00
+}
+
+// A watcher serves the rules from a local copy; a rule added through it
+// applies at once.
+func ExampleRevocationWatcher() {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	w := state.NewRevocationWatcher(state.NewRevocationMemory(clock), state.WatcherConfig{Now: clock})
+	ctx := context.Background()
+	_ = w.Refresh(ctx)
+	r, err := w.Add(ctx, state.Revocation{Claim: "agent_run", ClaimValue: "r-42", IssuedBefore: now,
+		Reason: "runaway agent", AddedBy: "corp:ops-1", Expires: now.Add(24 * time.Hour)})
+	fmt.Println(err)
+	set, err := w.Rules()
+	fmt.Println(len(set.Rules), set.Rules[0].ID == r.ID, set.Rules[0].ClaimValue, err)
+	// Output:
+	// <nil>
+	// 1 true r-42 <nil>
+}

@@ -2,8 +2,11 @@ package state_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -442,5 +445,38 @@ func TestGuardedCounters(t *testing.T) {
 		if _, _, err := g.Take(ctx, "", 1, 1, 1); !errors.Is(err, state.ErrInvalidCounter) {
 			t.Errorf("%s: invalid arguments = %v", p, err)
 		}
+	}
+}
+
+// rediss:// with the server's CA: the state works over TLS; without the
+// CA the server certificate is refused.
+func TestRedisTLS(t *testing.T) {
+	ctx := context.Background()
+	rd := testenv.StartRedisWith(t, testenv.RedisOptions{TLS: true})
+	pem, err := os.ReadFile(rd.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	r, err := state.NewRedis(state.RedisConfig{URL: rd.URL, TLS: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := session("a", "alice", time.Now())
+	if _, err := r.SignedOut().Add(ctx, s, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.SignedOut().Contains(ctx, s); !ok || err != nil {
+		t.Fatalf("over TLS: %v %v", ok, err)
+	}
+	untrusted, err := state.NewRedis(state.RedisConfig{URL: rd.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer untrusted.Close()
+	if _, err := untrusted.SignedOut().Contains(ctx, s); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("an untrusted server certificate: %v", err)
 	}
 }

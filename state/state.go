@@ -1,8 +1,10 @@
 // Package state holds what every iamgate replica must agree on at run
-// time; for now, the browser sessions that were signed out and the counts
-// of failed directory sign-ins. Each kind of
-// state is a small interface with an implementation in process memory
-// ([Memory], enough for one replica); a shared store (Redis) is to come.
+// time: the browser sessions that were signed out ([SignedOut]), the
+// counts of failed directory sign-ins ([Failures]), the revocation rules
+// added at run time ([Revocations], read through a [RevocationWatcher])
+// and the counters of rate limits ([Counters]). Each is a small interface
+// with an implementation in process memory (enough for one replica) and
+// one in Redis or Valkey ([Redis], shared by the replicas).
 package state
 
 import (

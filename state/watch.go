@@ -95,6 +95,9 @@ func (w *RevocationWatcher) Run(ctx context.Context) {
 // Refresh asks the store for its version and, if it changed, its rules.
 func (w *RevocationWatcher) Refresh(ctx context.Context) error {
 	err := w.refresh(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err // stopping, not a failure of the store
+	}
 	w.mu.Lock()
 	prev := w.lastErr
 	w.lastErr = err

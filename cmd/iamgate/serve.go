@@ -184,7 +184,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 			a.shared.close()
 		}
 	}()
-	a.shared.start(ctx, a.log)
+	a.shared.prime(ctx, a.log)
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -259,7 +259,8 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		mux.Handle("/admin/", &adminHandler{a: a})
-		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		// ReadTimeout bounds an admin request body sent slowly.
+		a.msrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	}
 	started = true
 	return a, nil
@@ -353,6 +354,13 @@ func (a *app) Run(ctx context.Context) error {
 	a.logEvent(&audit.Event{Kind: "start", Decision: "allow", ConfigDigest: a.file.Digest})
 	a.logRevocations(nil, a.file)
 
+	// The revocations stay current until Run returns: requests draining
+	// during shutdown are still checked against them.
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	watchDone := make(chan struct{})
+	go func() { a.shared.run(wctx); close(watchDone) }()
+
 	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
 	if a.msrv != nil {
@@ -413,6 +421,8 @@ loop:
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
+	stopWatch()
+	<-watchDone
 	a.shared.close()
 	return serveErr
 }

@@ -108,17 +108,21 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 	return s, nil
 }
 
-// start reads the revocations once (so that requests can be served at
-// once when the store answers) and keeps them current until ctx is done.
-func (s *sharedState) start(ctx context.Context, log *slog.Logger) {
+// prime reads the revocations once, so that requests can be served at
+// once when the store answers.
+func (s *sharedState) prime(ctx context.Context, log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := s.watcher.Refresh(rctx)
-	cancel()
-	if err != nil {
+	defer cancel()
+	if err := s.watcher.Refresh(rctx); err != nil {
 		log.Error("the shared state cannot be read at start; requests made with sessions are refused until it can", "err", err)
 	}
+}
+
+// run keeps the revocations current until ctx is done (in memory they
+// are current by construction).
+func (s *sharedState) run(ctx context.Context) {
 	if s.redis != nil {
-		go s.watcher.Run(ctx)
+		s.watcher.Run(ctx)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/internal/testenv"
+	"github.com/iamgate/iamgate/state"
 	"github.com/iamgate/iamgate/web"
 )
 
@@ -193,8 +197,8 @@ func TestSharedStateAcrossReplicas(t *testing.T) {
 	if got := get(b, object, u3); got != http.StatusServiceUnavailable {
 		t.Fatalf("a session with Redis down: %d", got)
 	}
-	if got := get(b, "/_iamgate/logout", u3); got == http.StatusFound {
-		t.Fatal("sign-out reported as done with Redis down")
+	if got := get(b, "/_iamgate/logout", u3); got != http.StatusServiceUnavailable {
+		t.Fatalf("sign-out with Redis down: %d, want 503 (not reported as done)", got)
 	}
 	code, _, errOut = runCLI(t, "revoke", "--admin-url", "http://"+a.MetricsAddr(), "--token-file", tokenFile,
 		"--subject", "u-3", "--reason", "while down")
@@ -249,4 +253,37 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// state.redis with rediss://, ca_file and a password reaches the server.
+func TestSharedStateTLSConfig(t *testing.T) {
+	rd := testenv.StartRedisWith(t, testenv.RedisOptions{TLS: true, Password: "redis-test-password"})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "iamgate.yaml")
+	t.Setenv("SERVE_KEY", "k")
+	t.Setenv("REDIS_PASSWORD", rd.Password)
+	writeFile(t, cfg, fmt.Sprintf(`upstream: {endpoint: http://127.0.0.1:9, access_key_id: env:SERVE_KEY, secret_access_key: env:SERVE_KEY}
+state: {redis: {url: %q, password: env:REDIS_PASSWORD, ca_file: %q}}
+`, rd.URL, rd.CAFile))
+	f, _, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := newSharedState(f, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.close()
+	ctx := context.Background()
+	sh.prime(ctx, slog.New(slog.DiscardHandler))
+	if err := sh.ready()(); err != nil {
+		t.Fatalf("not ready: %v", err)
+	}
+	s := state.Session{ID: "s1", Issuer: "dev", Subject: "u-1", IssuedAt: time.Now()}
+	if _, err := sh.signedOut.Add(ctx, s, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := sh.signedOut.Contains(ctx, s); !ok || err != nil {
+		t.Fatalf("Contains = %v %v", ok, err)
+	}
 }

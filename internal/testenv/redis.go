@@ -3,9 +3,12 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,15 +42,20 @@ type RedisOptions struct {
 	// synced every second, as a production server should. Without it the
 	// server keeps nothing on disk and comes back empty.
 	Persist bool
+	// TLS serves TLS only (rediss://), with a certificate for 127.0.0.1
+	// from a test CA (Redis.CAFile); clients need no certificate.
+	TLS bool
 }
 
 // Redis is a running redis-server on a loopback port, with its data in a
 // temporary directory.
 type Redis struct {
-	// URL is redis://127.0.0.1:port/0 (without the password).
+	// URL is redis://127.0.0.1:port/0, or rediss:// with TLS (without
+	// the password).
 	URL      string
 	Addr     string
 	Password string
+	CAFile   string // the CA of the server certificate, with TLS
 
 	bin  string
 	dir  string
@@ -68,10 +76,15 @@ func StartRedis(t testing.TB) *Redis {
 func StartRedisWith(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
 	r := &Redis{bin: RequireRedis(t), dir: t.TempDir(), opts: opts, t: t, Password: opts.Password}
+	scheme := "redis://"
+	if opts.TLS {
+		r.CAFile = writeTestPKI(t, r.dir)
+		scheme = "rediss://"
+	}
 	var lastErr error
 	for range startAttempts {
 		r.Addr = hostPort(freePort(t))
-		r.URL = "redis://" + r.Addr + "/0"
+		r.URL = scheme + r.Addr + "/0"
 		if lastErr = r.start(); lastErr == nil {
 			return r
 		}
@@ -88,6 +101,11 @@ func (r *Redis) start() error {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
 		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
+	if r.opts.TLS {
+		args = append(args, "--port", "0", "--tls-port", port, "--tls-auth-clients", "no",
+			"--tls-cert-file", filepath.Join(r.dir, "server.pem"), "--tls-key-file", filepath.Join(r.dir, "server.key"),
+			"--tls-ca-cert-file", r.CAFile)
+	}
 	if r.opts.Persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "everysec")
 	} else {
@@ -117,6 +135,21 @@ func (r *Redis) ping(ctx context.Context) error {
 	c, err := d.DialContext(ctx, "tcp", r.Addr)
 	if err != nil {
 		return err
+	}
+	if r.opts.TLS {
+		pem, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tc := tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return err
+		}
+		c = tc
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
