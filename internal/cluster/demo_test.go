@@ -82,7 +82,7 @@ func TestDemoCluster(t *testing.T) {
 	w("  # a rolling restart: SIGTERM a replica; it drains, exits and is started again")
 	w("  kill -TERM %d; sleep 2; curl -s '%s;csv' | cut -d, -f1,2,18 | grep ^iamgate", c.Replicas[0].PID(), c.StatsURL)
 	if ex := revokeExample(c); ex != "" {
-		w("  # a revocation added on r1 applies to the STS and browser sessions of that subject on every replica")
+		w("  # a revocation added on r1 (the machine identity's token and sessions issued until now) applies on every replica")
 		w("  %s", ex)
 	}
 	w("  # the three audit streams verify together")

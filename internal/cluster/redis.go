@@ -18,6 +18,6 @@ func stateSection(url string) string {
 
 // revokeExample is a revocation command to paste.
 func revokeExample(c *Cluster) string {
-	return fmt.Sprintf("%s revoke --admin-url %s --token-file %s --subject \"$CLUSTER_MACHINE_ID\" --reason demo  # the aws command above is now refused on every replica (its STS session was issued before)",
+	return fmt.Sprintf("%s revoke --admin-url %s --token-file %s --subject \"$CLUSTER_MACHINE_ID\" --reason demo  # then the curl and aws commands above are refused on every replica",
 		c.binary, c.Replicas[0].AdminURL(), c.AdminTokenFile)
 }
