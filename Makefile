@@ -10,7 +10,7 @@ PKGS      := ./...
 IMAGE     ?= iamgate
 export GO IMAGE
 
-.PHONY: all build image test unit integration fuzz-short fuzz lint demo bench bench-full peers tools clean
+.PHONY: all build image test unit integration fuzz-short fuzz lint demo demo-cluster bench bench-full peers tools clean
 
 all: build
 
@@ -53,6 +53,11 @@ lint:
 
 demo: build
 	bash scripts/demo.sh
+
+# Three replicas behind HAProxy, with MinIO, Hydra and the shared state,
+# until Ctrl-C (internal/cluster; docs/operations.md).
+demo-cluster: tools build
+	IAMGATE_DEMO_CLUSTER=1 IAMGATE_BIN=$(CURDIR)/bin/iamgate $(GO) test -count=1 -timeout 0 -v -run '^TestDemoCluster$$' ./internal/cluster
 
 peers:
 	bash bench/install-peers.sh nginx oauth2-proxy

@@ -419,6 +419,7 @@ issuers: [{name: dev, url: %q, audiences: [iamgate]}]
 roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h}]
 policies:
   rw: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bench/*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::bench"}]}'
+server: {drain_delay: 0s} # no load balancer watches readiness here
 audit: %s
 log: {level: warn}
 `, addr, e.minioAddr, e.issuerURL, audit)), 0o600)

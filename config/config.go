@@ -20,6 +20,7 @@ const (
 	DefaultIdleTimeout           = 120 * time.Second
 	DefaultMaxHeaderBytes        = 64 << 10
 	DefaultShutdownGrace         = 30 * time.Second
+	DefaultDrainDelay            = 5 * time.Second
 	DefaultDeleteObjectsMaxBytes = 2 << 20
 	DefaultRegion                = "us-east-1"
 	DefaultDialTimeout           = 5 * time.Second
@@ -116,9 +117,13 @@ type TLS struct {
 
 // Server holds the limits of the S3 listener.
 type Server struct {
-	ReadHeaderTimeout     time.Duration
-	IdleTimeout           time.Duration
-	MaxHeaderBytes        int
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// DrainDelay is how long, on SIGTERM, readiness reports "shutting
+	// down" while requests are still served normally, before the listener
+	// closes; ShutdownGrace follows it.
+	DrainDelay            time.Duration
 	ShutdownGrace         time.Duration // how long in-flight requests may finish on SIGTERM
 	DeleteObjectsMaxBytes int64         // largest accepted DeleteObjects request body
 }

@@ -55,7 +55,10 @@ type decodeState struct {
 
 const (
 	maxDuration = 1000 * time.Hour
-	maxInt      = math.MaxInt32
+	// maxDrainDelay bounds server.drain_delay: a load balancer notices a
+	// failing readiness check within seconds, not minutes.
+	maxDrainDelay = 10 * time.Minute
+	maxInt        = math.MaxInt32
 )
 
 func (p *parser) file(root *yaml.Node, f *File) {
@@ -65,6 +68,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		ReadHeaderTimeout:     DefaultReadHeaderTimeout,
 		IdleTimeout:           DefaultIdleTimeout,
 		MaxHeaderBytes:        DefaultMaxHeaderBytes,
+		DrainDelay:            DefaultDrainDelay,
 		ShutdownGrace:         DefaultShutdownGrace,
 		DeleteObjectsMaxBytes: DefaultDeleteObjectsMaxBytes,
 	}
@@ -277,6 +281,11 @@ func (p *parser) server(n *yaml.Node, path string, s *Server) {
 		{"max_header_bytes", func(path string, v *yaml.Node) {
 			if i, ok := p.integer(v, path, 16<<20); ok {
 				s.MaxHeaderBytes = int(i)
+			}
+		}},
+		{"drain_delay", func(path string, v *yaml.Node) {
+			if d, ok := p.duration(v, path, 0, maxDrainDelay); ok {
+				s.DrainDelay = d
 			}
 		}},
 		{"shutdown_grace", func(path string, v *yaml.Node) {

@@ -130,7 +130,8 @@ type Handler struct {
 	readyErr error
 	probeCl  *http.Client
 
-	inflight inflight // requests in ServeHTTP; see Wait
+	inflight inflight    // requests in ServeHTTP; see Wait
+	draining atomic.Bool // see Drain
 }
 
 // New returns a Handler serving gen.
@@ -212,6 +213,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ambiguous := checkFraming(w, r)
+	if h.draining.Load() {
+		// The connection closes after this response, so that the client
+		// (a load balancer) opens its next one to another replica. Idle
+		// connections stay open meanwhile: closing one races with a
+		// request the client is sending on it.
+		w.Header().Set("Connection", "close")
+	}
 	hopNamed := stripHopByHop(r)
 	if strings.HasPrefix(r.URL.Path, "/_iamgate/") && !ambiguous {
 		h.serveInternal(w, r)

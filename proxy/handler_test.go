@@ -487,6 +487,15 @@ func TestHealthAndReady(t *testing.T) {
 	if res, _ := f.do(t, "GET", "/_iamgate/nope", "", nil); res.StatusCode != 404 {
 		t.Fatal(res.Status)
 	}
+	// Once draining, readyz fails with its reason while requests are
+	// still served.
+	f.h.Drain()
+	if res, body := f.do(t, "GET", "/_iamgate/readyz", "", nil); res.StatusCode != 503 || !strings.Contains(body, `"shutdown":"shutting down"`) {
+		t.Fatalf("readyz while draining: %s %s", res.Status, body)
+	}
+	if res, body := f.do(t, "GET", "/bkt/shared/x", f.token(t, "alice", "staff"), nil); res.StatusCode != 200 {
+		t.Fatalf("GET while draining: %s %s", res.Status, body)
+	}
 }
 
 // TestAuditRecordsClaimsAndActor: only the claims named in AuditClaims are

@@ -59,3 +59,10 @@ func (f *inflight) wait(ctx context.Context) error {
 // closing the audit logger keeps their events in the log, before the
 // stop event.
 func (h *Handler) Wait(ctx context.Context) error { return h.inflight.wait(ctx) }
+
+// Drain makes readyz answer 503 with the reason "shutting down" from now
+// on, so that load balancers send new requests to other replicas, while
+// every request that still arrives is served as before, with
+// Connection: close. The process calls it when a shutdown begins, before
+// it stops accepting connections.
+func (h *Handler) Drain() { h.draining.Store(true) }

@@ -46,10 +46,15 @@ func (h *Handler) serveInternal(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readiness reports whether a configuration is loaded, the issuers' keys
-// are loaded and the store is reachable.
+// readiness reports whether the process is not shutting down, a
+// configuration is loaded, the issuers' keys are loaded and the store is
+// reachable.
 func (h *Handler) readiness(ctx context.Context) (map[string]string, bool) {
 	checks := map[string]string{}
+	if h.draining.Load() {
+		checks["shutdown"] = "shutting down"
+		return checks, false
+	}
 	ok := true
 	gen := h.gen.Load()
 	if gen == nil {

@@ -5,9 +5,10 @@
 # the tests drive: curl, the AWS CLI v2, rclone, s3cmd, s3fs, Chromium with its
 # driver (for the browser tests of the web console), OpenLDAP's slapd and
 # ldap-utils (the directory of the LDAP tests), redis-server (the shared state
-# of the replicated tests) and docker.io (the daemon and client that build and
-# run the container image; the tests start dockerd when none is running) from
-# Debian (the AWS CLI v1 and boto3 come with the machine's Python).
+# of the replicated tests), HAProxy (the load balancer of the three-replica
+# test) and docker.io (the daemon and client that build and run the container
+# image; the tests start dockerd when none is running) from Debian (the AWS
+# CLI v1 and boto3 come with the machine's Python).
 # Idempotent: what is already installed is kept.
 set -euo pipefail
 
@@ -70,6 +71,7 @@ install_clients() {
 	# The CA bundle the image carries (scripts/image.sh).
 	[ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 	[ -x /usr/bin/redis-server ] || need+=(redis-server)
+	[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
 			echo "install-tools: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2
@@ -77,7 +79,7 @@ install_clients() {
 		fi
 		echo "install-tools: installing ${need[*]} from Debian" >&2
 		# policy-rc.d keeps the packages from starting their daemons (Debian's
-		# slapd, redis-server and docker.io would start system services); the
+		# slapd, redis-server, haproxy and docker.io would start system services); the
 		# tests start their own.
 		local prc=/usr/sbin/policy-rc.d had_prc=
 		[ -e "$prc" ] && had_prc=1
@@ -96,6 +98,7 @@ install_clients() {
 	[ -x /usr/bin/redis-server ] || { echo "install-tools: redis-server is required" >&2; exit 1; }
 	command -v s3fs >/dev/null || { echo "install-tools: s3fs is required" >&2; exit 1; }
 	[ -x /usr/sbin/dockerd ] && command -v docker >/dev/null || { echo "install-tools: docker.io (dockerd and docker) is required" >&2; exit 1; }
+	[ -x /usr/sbin/haproxy ] || { echo "install-tools: haproxy is required" >&2; exit 1; }
 }
 
 for t in $want; do

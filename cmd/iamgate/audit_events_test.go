@@ -80,7 +80,7 @@ func TestEveryEventVariantValidates(t *testing.T) {
 	writeFile(t, cfgPath, config("u-gone"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := newApp(ctx, cfgPath, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour})
+	a, err := newApp(ctx, cfgPath, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour, DrainDelay: noDrain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestServeWiresTheConsole(t *testing.T) {
 		t.Fatalf("check: %d %s %s", code, out, errOut)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour})
+	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour, DrainDelay: noDrain})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

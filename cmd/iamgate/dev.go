@@ -82,7 +82,8 @@ func cmdDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	go isrv.Serve(ln)
 	defer isrv.Close()
 
-	a, err := newApp(ctx, *path, appOptions{Stdout: stdout, Stderr: stderr})
+	// One process on a laptop: no load balancer to warn before stopping.
+	a, err := newApp(ctx, *path, appOptions{Stdout: stdout, Stderr: stderr, DrainDelay: new(time.Duration)})
 	if err != nil {
 		return err
 	}

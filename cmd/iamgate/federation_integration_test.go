@@ -135,7 +135,7 @@ log: {level: warn, format: text}
 	mlisten := "127.0.0.1:0"
 	actx, acancel := context.WithCancel(context.Background())
 	a, err := newApp(actx, cfg, appOptions{Stdout: io.Discard, Stderr: testWriter{t}, MetricsListen: &mlisten,
-		ReloadInterval: 200 * time.Millisecond, FederationMaxBackoff: time.Second})
+		ReloadInterval: 200 * time.Millisecond, FederationMaxBackoff: time.Second, DrainDelay: noDrain})
 	if err != nil {
 		acancel()
 		t.Fatal(err)

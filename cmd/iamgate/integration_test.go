@@ -118,7 +118,7 @@ func startApp(t *testing.T, cfgPath string) (*app, string) {
 	listen := "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, cfgPath, appOptions{Stdout: io.Discard, Stderr: testWriter{t}, Listen: &listen,
-		ReloadInterval: 200 * time.Millisecond})
+		ReloadInterval: 200 * time.Millisecond, DrainDelay: noDrain})
 	if err != nil {
 		cancel()
 		t.Fatalf("start iamgate: %v", err)

@@ -81,6 +81,12 @@ type appOptions struct {
 	// FederationMaxBackoff bounds the wait between failed attempts to
 	// obtain upstream credentials; default federation.DefaultMaxBackoff.
 	FederationMaxBackoff time.Duration
+	// DrainDelay overrides server.drain_delay (iamgate dev, which no load
+	// balancer watches, and tests).
+	DrainDelay *time.Duration
+	// drainTimer starts the drain delay; nil means time.After (tests end
+	// the drain when they choose).
+	drainTimer func(time.Duration) <-chan time.Time
 }
 
 // app is a running iamgate: listeners, handler, reload and shutdown.
@@ -423,6 +429,9 @@ loop:
 		}
 	}
 
+	if serveErr == nil {
+		a.drain()
+	}
 	grace := a.file.Server.ShutdownGrace
 	a.log.Info("iamgate shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
@@ -449,6 +458,38 @@ loop:
 	<-watchDone
 	a.shared.close()
 	return serveErr
+}
+
+// drain begins a shutdown without refusing anything: readyz answers 503
+// "shutting down" and every response says Connection: close, while new
+// connections and requests are still served for the drain delay. Load
+// balancers thus stop sending requests here before the listener closes.
+// Idle keep-alive connections are not closed now (a request may be on its
+// way on one; http.Server.SetKeepAlivesEnabled(false) would cut it) but by
+// Shutdown, when the load balancer no longer uses them. A second SIGINT or
+// SIGTERM ends the delay at once.
+func (a *app) drain() {
+	delay := a.file.Server.DrainDelay
+	if a.opts.DrainDelay != nil {
+		delay = *a.opts.DrainDelay
+	}
+	a.handler.Drain()
+	if delay <= 0 {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	timer := a.opts.drainTimer
+	if timer == nil {
+		timer = time.After
+	}
+	a.log.Info("iamgate draining: readiness reports shutting down, requests are still served", "drain_delay", delay.String())
+	select {
+	case <-timer(delay):
+	case <-sig:
+		a.log.Info("second signal: drain delay cut short")
+	}
 }
 
 // shutdownDrain bounds the wait, after the shutdown grace period, for the

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +57,13 @@ log: {level: error}
 
 func newServeFixture(t *testing.T, upstream http.Handler, grace string, reload time.Duration) *serveFixture {
 	t.Helper()
+	return newServeFixtureWith(t, upstream, grace, appOptions{ReloadInterval: reload, DrainDelay: noDrain})
+}
+
+// newServeFixtureWith is newServeFixture with the given options (their
+// Stdout and Stderr are discarded).
+func newServeFixtureWith(t *testing.T, upstream http.Handler, grace string, opts appOptions) *serveFixture {
+	t.Helper()
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
 	f := &serveFixture{iss: devissuer.StartTest(t)}
@@ -62,7 +73,8 @@ func newServeFixture(t *testing.T, upstream http.Handler, grace string, reload t
 	f.audit = filepath.Join(dir, "audit.log")
 	writeFile(t, f.cfg, fmt.Sprintf(serveConfig, up.URL, grace, f.iss.URL(), "read", f.audit))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, f.cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: reload})
+	opts.Stdout, opts.Stderr = io.Discard, io.Discard
+	a, err := newApp(ctx, f.cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -207,6 +219,133 @@ func TestGracefulShutdownFinishesTransfers(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", f.app.Addr(), time.Second); err == nil {
 		t.Fatal("still accepting connections after shutdown")
 	}
+}
+
+// On shutdown, readiness fails first while requests are still served and
+// connections accepted (with Connection: close), on new connections and on
+// keep-alive connections that were idle; only when the drain delay ends
+// does the listener close, and an upload in flight still completes.
+func TestDrainBeforeShutdown(t *testing.T) {
+	arrived := make(chan struct{})
+	var stored atomic.Int64
+	endDrain := make(chan time.Time)
+	f := newServeFixtureWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			close(arrived)
+			n, _ := io.Copy(io.Discard, r.Body)
+			stored.Store(n)
+		}
+		io.WriteString(w, "ok")
+	}), "1m", appOptions{ReloadInterval: time.Hour, DrainDelay: new(time.Hour),
+		drainTimer: func(time.Duration) <-chan time.Time { return endDrain }})
+	uploader, err := f.iss.Mint(map[string]any{"sub": "up-1", "aud": "iamgate"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20
+	body, feed := io.Pipe()
+	// Should the test stop early, the drain and the upload end, so that
+	// the fixture's cleanup does not wait for them.
+	var endOnce sync.Once
+	finishDrain := func() { endOnce.Do(func() { close(endDrain) }) }
+	t.Cleanup(func() { finishDrain(); feed.CloseWithError(errors.New("test over")) })
+	type result struct {
+		status int
+		err    error
+	}
+	uploaded := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("PUT", f.url+"/bkt/big", body)
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+uploader)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			uploaded <- result{err: err}
+			return
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		uploaded <- result{status: res.StatusCode}
+	}()
+	// A keep-alive connection, idle when the drain begins.
+	idle, err := net.Dial("tcp", f.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idleReader := bufio.NewReader(idle)
+	getOnIdle := func() *http.Response {
+		t.Helper()
+		fmt.Fprintf(idle, "GET /bkt/small HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", f.token)
+		idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+		res, err := http.ReadResponse(idleReader, nil)
+		if err != nil {
+			t.Fatalf("GET on the keep-alive connection: %v", err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	if res := getOnIdle(); res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("GET before the drain: %s, Connection: close %v", res.Status, res.Close)
+	}
+	chunk := bytes.Repeat([]byte("u"), size/4)
+	feed.Write(chunk)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload did not reach the store")
+	}
+
+	f.cancel() // as SIGTERM does
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, b := f.get(t, "/_iamgate/readyz")
+		if res.StatusCode == http.StatusServiceUnavailable {
+			if !strings.Contains(string(b), `"shutdown":"shutting down"`) {
+				t.Fatalf("readyz while draining: %s", b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz never turned 503: %d %s", res.StatusCode, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Draining: a new connection is accepted and served, and told to close.
+	res, b := f.get(t, "/bkt/small")
+	if res.StatusCode != http.StatusOK || string(b) != "ok" || !res.Close {
+		t.Fatalf("GET while draining: %s %q, Connection: close %v", res.Status, b, res.Close)
+	}
+	// The idle connection was not cut: a request sent on it is served, and
+	// told to close.
+	if res := getOnIdle(); res.StatusCode != http.StatusOK || !res.Close {
+		t.Fatalf("GET on the idle connection while draining: %s, Connection: close %v", res.Status, res.Close)
+	}
+
+	finishDrain()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", f.app.Addr(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the listener is still open after the drain delay")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 3 {
+		feed.Write(chunk)
+	}
+	feed.Close()
+	if r := <-uploaded; r.err != nil || r.status != http.StatusOK || stored.Load() != size {
+		t.Fatalf("upload in flight: status %d, %v; %d bytes stored", r.status, r.err, stored.Load())
+	}
+	if err := <-f.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	f.done <- nil // for the cleanup
 }
 
 // A client that never finishes its headers is disconnected.

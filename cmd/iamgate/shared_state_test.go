@@ -33,7 +33,7 @@ admin: {token: env:ADMIN_TOKEN}
 func startReplica(t *testing.T, cfg string) *app {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour})
+	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour, DrainDelay: noDrain})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

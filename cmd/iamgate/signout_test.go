@@ -31,7 +31,7 @@ func TestSignOutSurvivesReload(t *testing.T) {
 	t.Setenv("CONSOLE_SESSION_KEY", "0123456789abcdef0123456789abcdef-session")
 	writeFile(t, cfg, fmt.Sprintf(consoleServeConfig, up.URL, iss.URL(), filepath.Join(dir, "audit.log")))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour})
+	a, err := newApp(ctx, cfg, appOptions{Stdout: io.Discard, Stderr: io.Discard, ReloadInterval: time.Hour, DrainDelay: noDrain})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -128,14 +128,15 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("LimitNOFILE=%s, want at least 65536", n)
 	}
 	// systemd kills iamgate after TimeoutStopSec: it must outlast the
-	// default grace period plus the bounded wait for cut requests.
+	// default drain delay and grace period plus the bounded wait for cut
+	// requests.
 	ts, _ := u.last("Service", "TimeoutStopSec")
 	stop, err := systemdSeconds(ts)
 	if err != nil {
 		t.Fatalf("TimeoutStopSec: %v", err)
 	}
-	if need := config.DefaultShutdownGrace + shutdownDrain; stop <= need {
-		t.Errorf("TimeoutStopSec=%s, want more than shutdown_grace + drain = %s", ts, need)
+	if need := config.DefaultDrainDelay + config.DefaultShutdownGrace + shutdownDrain; stop <= need {
+		t.Errorf("TimeoutStopSec=%s, want more than drain_delay + shutdown_grace + 5s = %s", ts, need)
 	}
 	if got := u["Service"]["SystemCallFilter"]; strings.Join(got, " ") != "@system-service ~@privileged" {
 		t.Errorf("SystemCallFilter %q", got)

@@ -360,13 +360,19 @@ func TestTerminationGracePeriod(t *testing.T) {
 		grace  any // nil: left out (iamgate's default, 30s)
 		drain  int
 		graceS int
+		own    any // config.server.drain_delay; nil: left out (5s)
+		ownS   int
 	}{
-		{nil, 10, 30}, {"30s", 10, 30}, {"1m30s", 5, 90}, {"500ms", 0, 1}, {"2h", 20, 7200}, {"0s", 10, 0}, {"1.5m", 10, 90},
+		{nil, 10, 30, nil, 5}, {"30s", 10, 30, "0s", 0}, {"1m30s", 5, 90, "10s", 10}, {"500ms", 0, 1, nil, 5},
+		{"2h", 20, 7200, "1500ms", 2}, {"0s", 10, 0, nil, 5}, {"1.5m", 10, 90, "1m", 60},
 	} {
 		t.Run(fmt.Sprint(tt.grace), func(t *testing.T) {
 			server := map[string]any{}
 			if tt.grace != nil {
 				server["shutdown_grace"] = tt.grace
+			}
+			if tt.own != nil {
+				server["drain_delay"] = tt.own
 			}
 			vals := map[string]any{
 				"shutdown": map[string]any{"drainDelaySeconds": tt.drain, "auditFlushSeconds": 5, "marginSeconds": 5},
@@ -374,7 +380,7 @@ func TestTerminationGracePeriod(t *testing.T) {
 			}
 			d := decodeAll(t, mustRender(t, c, vals)).deployment
 			got := d.Spec.Template.Spec.TerminationGracePeriodSeconds
-			if want := int64(tt.drain + tt.graceS + 5 + 5); got == nil || *got != want {
+			if want := int64(tt.drain + tt.ownS + tt.graceS + 5 + 5); got == nil || *got != want {
 				t.Errorf("terminationGracePeriodSeconds %d, want %d", ptrVal(got), want)
 			}
 			lc := d.Spec.Template.Spec.Containers[0].Lifecycle
@@ -394,12 +400,17 @@ func TestTerminationGracePeriod(t *testing.T) {
 					t.Errorf("iamgate reads shutdown_grace %v as %d s, the chart as %d", tt.grace, s, tt.graceS)
 				}
 			}
+			if f := parseConfig(t, c, vals); int(math.Ceil(f.Server.DrainDelay.Seconds())) != tt.ownS {
+				t.Errorf("iamgate reads drain_delay %v as %v, the chart as %d s", tt.own, f.Server.DrainDelay, tt.ownS)
+			}
 		})
 	}
-	for _, bad := range []string{"30", "30 s", "1d", "-5s"} {
-		_, err := render(t, c, map[string]any{"config": map[string]any{"server": map[string]any{"shutdown_grace": bad}}})
-		if err == nil || !strings.Contains(err.Error(), "shutdown_grace") {
-			t.Errorf("shutdown_grace %q: %v", bad, err)
+	for _, key := range []string{"shutdown_grace", "drain_delay"} {
+		for _, bad := range []string{"30", "30 s", "1d", "-5s"} {
+			_, err := render(t, c, map[string]any{"config": map[string]any{"server": map[string]any{key: bad}}})
+			if err == nil || !strings.Contains(err.Error(), "server."+key) {
+				t.Errorf("%s %q: %v", key, bad, err)
+			}
 		}
 	}
 }

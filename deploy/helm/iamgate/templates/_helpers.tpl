@@ -50,9 +50,10 @@ iamgate.durationSeconds: a Go duration ("30s", "1m30s", "500ms", "0s") in
 whole seconds, rounded up. Units h, m, s and ms; anything else fails.
 */}}
 {{- define "iamgate.durationSeconds" -}}
-{{- $d := toString . -}}
+{{- $key := index . 0 -}}
+{{- $d := toString (index . 1) -}}
 {{- if not (regexMatch "^([0-9]+(\\.[0-9]+)?(ms|h|m|s))+$" $d) -}}
-{{- fail (printf "server.shutdown_grace %q: give a duration such as 30s, 2m or 1m30s (units h, m, s, ms)" $d) -}}
+{{- fail (printf "server.%s %q: give a duration such as 30s, 2m or 1m30s (units h, m, s, ms)" $key $d) -}}
 {{- end -}}
 {{- $total := 0.0 -}}
 {{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|h|m|s)" $d -1 -}}
@@ -67,20 +68,28 @@ whole seconds, rounded up. Units h, m, s and ms; anything else fails.
 {{/* config.server.shutdown_grace in seconds (iamgate's default: 30s). */}}
 {{- define "iamgate.shutdownGraceSeconds" -}}
 {{- $server := .Values.config.server | default dict -}}
-{{- include "iamgate.durationSeconds" (default "30s" $server.shutdown_grace) -}}
+{{- include "iamgate.durationSeconds" (list "shutdown_grace" (default "30s" $server.shutdown_grace)) -}}
+{{- end -}}
+
+{{/* config.server.drain_delay in seconds (iamgate's default: 5s): after
+SIGTERM, iamgate keeps serving this long with readiness false. */}}
+{{- define "iamgate.drainDelaySeconds" -}}
+{{- $server := .Values.config.server | default dict -}}
+{{- include "iamgate.durationSeconds" (list "drain_delay" (default "5s" $server.drain_delay)) -}}
 {{- end -}}
 
 {{/*
 iamgate.terminationGracePeriodSeconds: how long Kubernetes waits after it
 starts stopping a pod before it kills it:
   shutdown.drainDelaySeconds   the preStop sleep, still serving
-+ shutdown_grace               in-flight requests finish after SIGTERM
++ server.drain_delay           after SIGTERM, still serving, not ready
++ shutdown_grace               in-flight requests finish
 + shutdown.auditFlushSeconds   events of cut requests, sinks closed
 + shutdown.marginSeconds
 */}}
 {{- define "iamgate.terminationGracePeriodSeconds" -}}
 {{- $s := .Values.shutdown -}}
-{{- add (int $s.drainDelaySeconds) (include "iamgate.shutdownGraceSeconds" . | int) (int $s.auditFlushSeconds) (int $s.marginSeconds) -}}
+{{- add (int $s.drainDelaySeconds) (include "iamgate.drainDelaySeconds" . | int) (include "iamgate.shutdownGraceSeconds" . | int) (int $s.auditFlushSeconds) (int $s.marginSeconds) -}}
 {{- end -}}
 
 {{/*
