@@ -137,9 +137,8 @@ func (gen *Generation) guardsFor(p *authz.Principal) guards {
 	return g
 }
 
-// GuardOf names the guard that governs op ("delete", "overwrite") and
-// whether its outcome depends on the bucket's versioning status under
-// mode; "" when op is not guarded.
+// guardOf names the guard that governs op ("delete", "overwrite"); ""
+// when op is not guarded (PutBucketVersioning is governed by both).
 func guardOf(op s3req.Operation) string {
 	switch op {
 	case s3req.OpDeleteObject, s3req.OpDeleteObjects, s3req.OpDeleteBucket, s3req.OpPutBucketLifecycleConfiguration:
@@ -245,7 +244,7 @@ func guardMessage(guard string, op s3req.Operation, versionID bool, mode GuardMo
 		what = "overwriting an existing object"
 	}
 	why := ""
-	if mode == GuardVersionedOnly {
+	if mode == GuardVersionedOnly && NeedsVersioning(op, versionID, mode, mode) {
 		why = " unless the bucket has versioning enabled"
 	}
 	return fmt.Sprintf("Refused by the %s guard of this role (protect.%s: %s): %s is not allowed%s.", guard, guard, mode, what, why)
@@ -282,12 +281,11 @@ var errVersioningUnavailable = s3err.New(http.StatusServiceUnavailable, "Service
 // see guardDeleteObjects) against the guards of its roles. It returns the
 // refusal to send, or nil; for Conditional it sets If-None-Match: * in hdr.
 func (h *Handler) applyGuards(ex *exchange, r *http.Request, pe *principalEntry, req *s3req.Request, hdr http.Header) *s3err.Error {
+	if len(ex.gen.Protect) == 0 || guardOf(req.Op) == "" && req.Op != s3req.OpPutBucketVersioning {
+		return nil // the common request: no role has guards, or nothing to guard
+	}
 	g := ex.gen.guardsFor(pe.principal)
 	if !g.any() {
-		return nil
-	}
-	guard := guardOf(req.Op)
-	if guard == "" && req.Op != s3req.OpPutBucketVersioning {
 		return nil
 	}
 	versionID := req.S3.VersionID.Present
