@@ -253,6 +253,7 @@ func (p *parser) roles(n *yaml.Node, path string) []Role {
 				}
 			}},
 			{"session_may_outlive_token", func(path string, v *yaml.Node) { r.SessionMayOutliveToken, _ = p.boolean(v, path) }},
+			{"protect", func(path string, v *yaml.Node) { r.Protect = p.protect(v, path) }},
 		})
 		if !ok {
 			continue

@@ -281,7 +281,9 @@ type Role struct {
 	// token it was made from expires. false (the default): the session ends
 	// no later than the token.
 	SessionMayOutliveToken bool
-	Pos                    Pos
+	// Protect holds the destructive-action guards (roles[].protect).
+	Protect Protect
+	Pos     Pos
 }
 
 // TrustRule matches a token from one issuer whose claims all match.

@@ -95,16 +95,31 @@ func (h *Handler) serveDeleteObjects(ex *exchange, r *http.Request, pe *principa
 			Action: string(c.Action), Reason: string(d.Reason), Role: d.Role, Policy: d.Policy, Sid: d.Sid})
 	}
 
+	// The destructive-action guards, on the keys the policies allow.
+	authzDenied := len(ex.ev.DeniedKeys)
+	g := ex.gen.guardsFor(pe.principal)
+	allowed, guardMsg, gerr := h.guardDeleteObjects(ex, r, pe, &g, req.Bucket, del, allowed, denied)
+	if gerr != nil {
+		return gerr.WithResource(resource)
+	}
+
 	if len(allowed) == 0 {
 		// Nothing to forward: S3 answers 200 with an error per key.
 		ev := &ex.ev
-		ev.Action = string(firstDeny.c.Action)
-		ev.Reason = string(firstDeny.d.Reason)
-		ev.Role, ev.Policy, ev.Sid = firstDeny.d.Role, firstDeny.d.Policy, firstDeny.d.Sid
 		ev.ErrorCode = "AccessDenied"
-		ev.Message = denyError(pe, firstDeny.c, firstDeny.d).Message
+		if authzDenied == 0 {
+			ev.Action, ev.Reason, ev.Message = ev.DeniedKeys[0].Action, ReasonProtectedDelete, guardMsg
+		} else {
+			ev.Action = string(firstDeny.c.Action)
+			ev.Reason = string(firstDeny.d.Reason)
+			ev.Role, ev.Policy, ev.Sid = firstDeny.d.Role, firstDeny.d.Policy, firstDeny.d.Sid
+			ev.Message = denyError(pe, firstDeny.c, firstDeny.d).Message
+		}
 		writeDeleteResult(ex.w, mergeDeleteResult(del, denied, nil))
 		return nil
+	}
+	if serr := h.countBulkDelete(ex, r, pe, &g, int64(len(allowed))); serr != nil {
+		return serr.WithResource(resource)
 	}
 
 	ex.ev.Decision = "allow"

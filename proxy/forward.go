@@ -48,6 +48,11 @@ type exchange struct {
 	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests
 	secret      string      // the secret that verified sig
+	// guardINM: an overwrite guard added If-None-Match: * (the client sent
+	// none), under the setting guardMode; the store's 412 means the key
+	// exists.
+	guardINM  bool
+	guardMode GuardMode
 }
 
 // queryValues returns r's query, parsed once per request (nil when there
@@ -176,6 +181,17 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		}
 		wh.Add("Trailer", strings.Join(keys, ", "))
 	}
+	if ex.guardINM && res.StatusCode == http.StatusPreconditionFailed {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, errorBodyMax))
+		res.Body.Close()
+		for k := range wh {
+			if k != "X-Amz-Request-Id" {
+				delete(wh, k)
+			}
+		}
+		h.overwriteRefused(ex, w, r)
+		return
+	}
 	if res.StatusCode >= 400 && r.Method != http.MethodHead && ex.ev.UpstreamRequestID != "" &&
 		res.ContentLength >= 0 && res.ContentLength <= errorBodyMax && len(res.Trailer) == 0 {
 		h.relayError(ex, w, r, res)
@@ -298,6 +314,7 @@ func (b *noopCloseBody) Close() error               { return nil }
 // (the store's STS could not renew them).
 var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
 	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
+
 // countUpstreamError counts a request the store did not answer.
 func (h *Handler) countUpstreamError(reason string) {
 	if h.cfg.Metrics != nil {

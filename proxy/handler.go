@@ -23,6 +23,7 @@ import (
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
+	"github.com/iamgate/iamgate/state"
 	"github.com/iamgate/iamgate/sts"
 )
 
@@ -66,6 +67,9 @@ type Generation struct {
 	// ignored and anonymous navigation gets AccessDenied like any client).
 	// It must seal sessions with Sessions.
 	Browser Browser
+	// Protect holds the destructive-action guards by role name; roles
+	// without guards are absent.
+	Protect map[string]Protect
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -113,6 +117,18 @@ type Config struct {
 	OIDC http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// Counters count the deletes of protect.bulk_delete; nil: counters in
+	// this process's memory.
+	Counters state.Counters
+	// VersioningCache is how long a bucket's versioning status read for a
+	// versioned-only guard is kept when it is not Enabled; default
+	// DefaultVersioningCache, negative: not kept.
+	VersioningCache time.Duration
+	// VersioningCacheEnabled is the same for Enabled, kept shorter since a
+	// stale Enabled lets a guard allow what cannot be undone; default
+	// DefaultVersioningCacheEnabled, negative: not kept.
+	VersioningCacheEnabled time.Duration
 }
 
 // Handler is iamgate's S3 front door. It is an http.Handler.
@@ -132,6 +148,9 @@ type Handler struct {
 
 	inflight inflight    // requests in ServeHTTP; see Wait
 	draining atomic.Bool // see Drain
+
+	counters state.Counters
+	versions *ttlCache[string, Versioning] // bucket versioning, for the guards
 }
 
 // New returns a Handler serving gen.
@@ -154,7 +173,17 @@ func New(cfg Config, gen *Generation) (*Handler, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, fpKey: cfg.FingerprintKey}
+	if cfg.VersioningCache == 0 {
+		cfg.VersioningCache = DefaultVersioningCache
+	}
+	if cfg.VersioningCacheEnabled == 0 {
+		cfg.VersioningCacheEnabled = DefaultVersioningCacheEnabled
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, fpKey: cfg.FingerprintKey,
+		counters: cfg.Counters, versions: newTTLCache[string, Versioning](versioningCacheSize)}
+	if h.counters == nil {
+		h.counters = state.NewCounterMemory(cfg.Now)
+	}
 	if len(h.fpKey) == 0 {
 		h.fpKey = make([]byte, 32)
 		_, _ = rand.Read(h.fpKey)
@@ -443,6 +472,9 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	ex.ev.Action = string(checks[0].Action)
 	if d, c, denied := h.authorize(ex, pe, r, req, checks); denied {
 		return denyError(pe, c, d).WithResource(resource)
+	}
+	if gerr := h.applyGuards(ex, r, pe, req, hdr); gerr != nil {
+		return gerr.WithResource(resource)
 	}
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)

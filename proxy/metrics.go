@@ -43,6 +43,11 @@ type Metrics struct {
 	AuditSpoolBytes    *prometheus.GaugeVec
 	AuditSpoolCapacity *prometheus.GaugeVec // spool_max_bytes, by sink
 	AuditDeliveryDelay *prometheus.HistogramVec
+
+	// GuardRefusals counts requests (and DeleteObjects keys) refused by a
+	// destructive-action guard, by guard (delete, overwrite, bulk_delete)
+	// and role_kind.
+	GuardRefusals *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (if not nil).
@@ -129,7 +134,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help:    "Time from an audit event (its request's start) to its acceptance by the collector.",
 		Buckets: buckets,
 	}, []string{"sink"})
+	m.GuardRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "iamgate_guard_refusals_total",
+		Help: "Requests and DeleteObjects keys refused by a destructive-action guard (roles[].protect), by guard and role kind.",
+	}, []string{"guard", "role_kind"})
 	if reg != nil {
+		reg.MustRegister(m.GuardRefusals)
 		reg.MustRegister(m.Requests, m.Duration, m.Upstream, m.UpstreamErrors, m.STSRequests, m.TLSCertExpiry,
 			m.BytesIn, m.BytesOut,
 			m.AuthFailures, m.JWKSRefreshes, m.Reloads, m.ReloadOK, m.AuditErrors,

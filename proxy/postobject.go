@@ -106,6 +106,9 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 	if d, c, denied := h.authorize(ex, pe, r, req, checks); denied {
 		return denyError(pe, c, d).WithResource(resource)
 	}
+	if gerr := h.applyGuards(ex, r, pe, req, nil); gerr != nil {
+		return gerr.WithResource(resource)
+	}
 
 	creds, region, transport, ok := h.formUpstream()
 	if !ok {

@@ -199,6 +199,7 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 		// What stands for an issuer URL in audit records.
 		gen.IssuerURLs[d.Name] = "ldap:" + d.Name
 	}
+	gen.Protect = protections(f)
 	gen.Revocations = revocations(f)
 	gen.RuntimeRevocations = bd.revocations
 	if len(f.ServiceCredentials) > 0 {
@@ -372,4 +373,24 @@ func upstreamCredentials(f *config.File) sigv4.Credentials {
 		AccessKeyID:     f.Upstream.AccessKeyID.Reveal(),
 		SecretAccessKey: f.Upstream.SecretAccessKey.Reveal(),
 	}
+}
+
+// protections maps the roles' protect sections onto the proxy's guards.
+func protections(f *config.File) map[string]proxy.Protect {
+	var out map[string]proxy.Protect
+	for _, r := range f.Roles {
+		p := r.Protect
+		if p.Delete == "" && p.Overwrite == "" && p.BulkDelete == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]proxy.Protect{}
+		}
+		pp := proxy.Protect{Delete: proxy.GuardMode(p.Delete), Overwrite: proxy.GuardMode(p.Overwrite)}
+		if p.BulkDelete != nil {
+			pp.BulkDeleteMaxKeys, pp.BulkDeleteWindow = p.BulkDelete.MaxKeys, p.BulkDelete.Window
+		}
+		out[r.Name] = pp
+	}
+	return out
 }

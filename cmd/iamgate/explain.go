@@ -16,6 +16,7 @@ import (
 
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 )
 
@@ -64,8 +65,11 @@ type explainOutput struct {
 	Operation string         `json:"operation,omitempty"`
 	Error     string         `json:"error,omitempty"`
 	Checks    []explainCheck `json:"checks,omitempty"`
-	Allowed   bool           `json:"allowed"`
-	Summary   string         `json:"summary"`
+	// Guards say what the destructive-action guards of the roles do to
+	// the operation when it is served.
+	Guards  []string `json:"guards,omitempty"`
+	Allowed bool     `json:"allowed"`
+	Summary string   `json:"summary"`
 }
 
 type explainRole struct {
@@ -288,6 +292,12 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 				out.Summary = fmt.Sprintf("DENY (%s): %s", d.Reason, d.Detail)
 			}
 		}
+		guards := protections(f)
+		for _, role := range applied {
+			for _, g := range proxy.DescribeGuards(req.Op, req.S3.VersionID.Present, guards[role.Name()]) {
+				out.Guards = append(out.Guards, fmt.Sprintf("role %q %s", role.Name(), g))
+			}
+		}
 		if out.Allowed {
 			last := out.Checks[len(out.Checks)-1].Decision
 			out.Summary = fmt.Sprintf("ALLOW: role %q policy %q statement %q", last.Role, last.Policy, last.Sid)
@@ -347,6 +357,9 @@ func printExplain(w io.Writer, out *explainOutput) {
 			}
 			fmt.Fprintf(w, "    %s/%s %s (%s) %s\n", s.Role, s.Policy, name, s.Effect, status)
 		}
+	}
+	for _, g := range out.Guards {
+		fmt.Fprintf(w, "Guard: %s\n", g)
 	}
 	fmt.Fprintf(w, "Decision: %s\n", out.Summary)
 }

@@ -87,6 +87,10 @@ type appOptions struct {
 	// drainTimer starts the drain delay; nil means time.After (tests end
 	// the drain when they choose).
 	drainTimer func(time.Duration) <-chan time.Time
+	// VersioningCache sets proxy.Config.VersioningCache and
+	// VersioningCacheEnabled (how long a bucket's versioning status is kept
+	// for the versioned-only guards); 0: the defaults.
+	VersioningCache time.Duration
 }
 
 // app is a running iamgate: listeners, handler, reload and shutdown.
@@ -218,6 +222,8 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
 		StateReady:            a.shared.ready(),
 	}
+	pcfg.Counters = a.shared.counters
+	pcfg.VersioningCache, pcfg.VersioningCacheEnabled = opts.VersioningCache, opts.VersioningCache
 	if f.Upstream.Federation != nil {
 		if a.fed, err = newUpstreamFederation(f, transport, reg, a.log, opts.FederationMaxBackoff); err != nil {
 			return nil, err
