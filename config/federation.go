@@ -5,8 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/iamgate/iamgate/internal/pemkey"
 )
 
 var (
@@ -269,27 +270,18 @@ func (p *parser) federationKeys(n *yaml.Node, path string) []FederationKey {
 // names its algorithm. The problem never contains the key.
 func signingKeyAlgorithm(s string) (alg, problem string) {
 	const how = "use an ECDSA P-256 key (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256) or RSA of at least 2048 bits, in PEM"
-	block, _ := pem.Decode([]byte(strings.TrimSpace(s)))
-	if block == nil {
-		return "", "not a PEM private key; " + how
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		if strings.Contains(block.Type, "PUBLIC KEY") {
+	k, err := pemkey.Parse([]byte(s))
+	var perr *pemkey.Error
+	if errors.As(err, &perr) {
+		switch perr.Problem {
+		case pemkey.NoPEM:
+			return "", "not a PEM private key; " + how
+		case pemkey.PublicKey:
 			return "", "PEM holds a public key; private_key needs the private key (iamgate publishes the public one)"
+		case pemkey.NotPrivate:
+			return "", "PEM holds a " + quote(perr.Type) + " block, not a private key; " + how
 		}
-		return "", "PEM holds a " + quote(block.Type) + " block, not a private key; " + how
-	}
-	if err != nil {
-		return "", "invalid " + block.Type + "; " + how
+		return "", "invalid " + perr.Type + "; " + how
 	}
 	switch k := k.(type) {
 	case *ecdsa.PrivateKey:

@@ -5,14 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/iamgate/iamgate/internal/pemkey"
 )
 
 // Signature algorithms of iamgate's tokens. MinIO's OpenID verification
@@ -41,24 +41,9 @@ type SigningKey struct {
 // SEC 1 ("EC PRIVATE KEY") or PKCS#1 ("RSA PRIVATE KEY"), and checks that
 // it is a key Algorithm accepts. The error never contains key material.
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("federation: no PEM block found")
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("federation: PEM block %q is not a private key", block.Type)
-	}
+	k, err := pemkey.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("federation: invalid %s", block.Type)
+		return nil, fmt.Errorf("federation: %w", err)
 	}
 	s, ok := k.(crypto.Signer)
 	if !ok {
