@@ -253,10 +253,13 @@ func (p *parser) roles(n *yaml.Node, path string) []Role {
 				}
 			}},
 			{"session_may_outlive_token", func(path string, v *yaml.Node) { r.SessionMayOutliveToken, _ = p.boolean(v, path) }},
+			{"limits", func(path string, v *yaml.Node) { r.Limits = p.limits(v, path) }},
+			{"escalation", func(path string, v *yaml.Node) { r.Escalation = p.escalation(v, path) }},
 		})
 		if !ok {
 			continue
 		}
+		p.checkRoleLimits(&r, ip, c)
 		p.require(c, ip, present, "name", "kind", "trust", "policies")
 		if r.Name != "" {
 			if first := names[r.Name]; first != nil {
@@ -305,6 +308,7 @@ func (p *parser) trustRule(n *yaml.Node, path string) (TrustRule, bool) {
 			}
 		}},
 		{"claims", func(path string, v *yaml.Node) { r.Claims = p.claims(v, path) }},
+		{"limits", func(path string, v *yaml.Node) { r.Limits = p.limits(v, path) }},
 	})
 	if !ok {
 		return r, false

@@ -93,8 +93,9 @@ type File struct {
 	Console            *Console            // nil: absent (on when an issuer has a client_id)
 	Audit              Audit
 	Log                Log
-	State              State  // where shared state is kept; in memory by default
-	Admin              *Admin // nil: no admin endpoint
+	State              State   // where shared state is kept; in memory by default
+	Admin              *Admin  // nil: no admin endpoint
+	Alerts             *Alerts // nil: escalations are only audited
 
 	Path string // the file as named to Load or Parse
 	// Digest is the hex SHA-256 of the file at Path and of the policy
@@ -276,7 +277,12 @@ type Role struct {
 	// token it was made from expires. false (the default): the session ends
 	// no later than the token.
 	SessionMayOutliveToken bool
-	Pos                    Pos
+	// Limits bound the role's sessions (rate, budgets, concurrency); nil:
+	// none. A trust rule's limits replace them for the tokens it matches.
+	Limits *Limits
+	// Escalation is the role's kill switch; nil: none.
+	Escalation *Escalation
+	Pos        Pos
 }
 
 // TrustRule matches a token from one issuer whose claims all match.
@@ -287,6 +293,7 @@ type Role struct {
 type TrustRule struct {
 	Issuer string
 	Claims map[string]any
+	Limits *Limits // nil: the role's
 	Pos    Pos
 }
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3err"
 )
 
@@ -43,6 +45,10 @@ type principalEntry struct {
 	// session is the STS session of a session credential, for the checks
 	// of run-time revocations on every request; nil otherwise.
 	session *identity.Session
+	// The limit keys of the principal, built on its first limited
+	// request; nil: no limits.
+	limitOnce sync.Once
+	limitKeys *limits.Keys
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be

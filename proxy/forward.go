@@ -48,6 +48,7 @@ type exchange struct {
 	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests
 	secret      string      // the secret that verified sig
+	lim         limitState  // limits of the request, when its role has some
 }
 
 // queryValues returns r's query, parsed once per request (nil when there
@@ -138,6 +139,9 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	}
 	ex.upstreamDur = time.Since(ex.sentAt)
 	ex.ev.UpstreamRequestID = res.Header.Get("X-Amz-Request-Id")
+	if ex.lim.on && h.limitResponse(ex, r, res) {
+		return
+	}
 
 	rh := res.Header
 	for _, v := range rh["Connection"] {
@@ -298,6 +302,7 @@ func (b *noopCloseBody) Close() error               { return nil }
 // (the store's STS could not renew them).
 var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
 	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
+
 // countUpstreamError counts a request the store did not answer.
 func (h *Handler) countUpstreamError(reason string) {
 	if h.cfg.Metrics != nil {

@@ -201,6 +201,7 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 	}
 	gen.Revocations = revocations(f)
 	gen.RuntimeRevocations = bd.revocations
+	gen.Limits = limitPolicies(f)
 	if len(f.ServiceCredentials) > 0 {
 		gen.Services = map[string]*proxy.ServiceCredential{}
 		for _, sc := range f.ServiceCredentials {

@@ -101,6 +101,8 @@ type app struct {
 	// sessions, failed sign-in counts, run-time revocations, counters),
 	// kept for the process across reloads.
 	shared *sharedState
+	// limits counts and enforces the roles' limits.
+	limits *limitsRuntime
 	// dirs are the directories of the current generation (reloadMu).
 	dirs []*ldapdir.Directory
 
@@ -187,6 +189,12 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		}
 	}()
 	a.shared.prime(ctx, a.log)
+	a.limits = newLimitsRuntime(f, a.shared, a.audit, a.log, reg)
+	defer func() {
+		if !started {
+			a.limits.close()
+		}
+	}()
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -211,6 +219,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		FingerprintKey:        a.fpKey,
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
 		StateReady:            a.shared.ready(),
+		Limiter:               a.limits.limiter,
 	}
 	if f.Upstream.Federation != nil {
 		if a.fed, err = newUpstreamFederation(f, transport, reg, a.log, opts.FederationMaxBackoff); err != nil {
@@ -443,6 +452,7 @@ loop:
 		a.log.Error("requests still running after shutdown; their audit events are lost", "wait", shutdownDrain.String())
 	}
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
+	a.limits.close()
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
 	stopWatch()
