@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -49,6 +50,9 @@ type principalEntry struct {
 	// request; nil: no limits.
 	limitOnce sync.Once
 	limitKeys *limits.Keys
+	// tokenKey names a bearer token the same on every replica (a hash
+	// of it), for the limits of a token without jti.
+	tokenKey string
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
@@ -195,6 +199,7 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 		subject:     tok.Subject,
 		username:    authz.Username(tok.Claims, tok.Subject),
 		fingerprint: h.fingerprint(tok.Hash),
+		tokenKey:    hex.EncodeToString(tok.Hash[:16]),
 	}
 	trusted, misses := gen.Engine.Trust(id)
 	if role != "" {

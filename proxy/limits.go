@@ -73,9 +73,9 @@ func buildLimitKeys(l *limits.Limiter, gen *Generation, pe *principalEntry) *lim
 	case pe.accessKeyID != "":
 		s.Session = "key:" + pe.accessKeyID
 	default:
-		// A bearer token without jti: its fingerprint is the session;
+		// A bearer token without jti: a hash of it is the session;
 		// revoking it revokes its subject.
-		s.Session = "tok:" + pe.fingerprint
+		s.Session = "tok:" + pe.tokenKey
 		s.Revoke.Issuer, s.Revoke.Subject = pe.issuer, pe.subject
 	}
 	claim := p.Rules.Claim
