@@ -149,6 +149,7 @@ type Config struct {
 // Limiter counts and enforces. It is safe for concurrent use.
 type Limiter struct {
 	c   state.Counters
+	b   state.CounterBatch // c, when it runs batches
 	cfg Config
 
 	semMu sync.Mutex
@@ -160,7 +161,9 @@ func New(c state.Counters, cfg Config) *Limiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Limiter{c: c, cfg: cfg, sems: map[string]*atomic.Int64{}}
+	l := &Limiter{c: c, cfg: cfg, sems: map[string]*atomic.Int64{}}
+	l.b, _ = c.(state.CounterBatch)
+	return l
 }
 
 // Keys are the counter keys of one subject under one policy, built once
@@ -272,12 +275,27 @@ func (v *Verdict) Message() string {
 		strconv.FormatInt(v.Max, 10) + "); it resets at " + v.ResetAt.UTC().Format(time.RFC3339) + "."
 }
 
-// Ticket is an admitted request: Release it when the request is done.
+// maxOps bounds the counter operations of one admission: the deny check
+// and, per scope (at most 3), the rate and two budgets.
+const maxOps = 1 + 3*3
+
+// opMeta says what an op of an admission checks.
+type opMeta struct {
+	limit Limit
+	scope Scope
+	max   int64
+}
+
+// Ticket is an admitted request: Release it when the request is done. It
+// holds the admission's counter operations, so that admission allocates
+// nothing.
 type Ticket struct {
 	k    *Keys
 	held int // semaphores held, in scope order
 	// remaining is the download budget left at admission (-1: none).
 	remaining int64
+	ops       [maxOps]state.CounterOp
+	meta      [maxOps]opMeta
 }
 
 // Release frees the concurrency slots of an admitted request.
@@ -296,25 +314,24 @@ func (t *Ticket) Release() {
 // Remaining returns the download budget left (-1: unlimited).
 func (t *Ticket) Remaining() int64 { return t.remaining }
 
+// batch runs ops in one step: one round trip to a shared store.
+func (l *Limiter) batch(ctx context.Context, ops []state.CounterOp) (int, error) {
+	if l.b != nil {
+		return l.b.Batch(ctx, ops)
+	}
+	return state.SequentialBatch(ctx, l.c, ops)
+}
+
 // Admit checks a request before it is forwarded: the deny step, the
 // concurrency and rate limits, and the budgets that can be known up front
-// (objects read, the upload's declared length, budgets already spent).
-// upload is the upload's length (-1: unknown). A refusal is a limit hit
-// and escalates. t must be released, whatever the verdict.
+// (objects read, the upload's declared length, budgets already spent),
+// all in one counter batch (one round trip to Redis); nothing is counted
+// unless everything fits. upload is the upload's length (-1: unknown). A
+// refusal is a limit hit and escalates. t must be released, whatever the
+// verdict.
 func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ticket) Verdict {
-	*t = Ticket{k: k, remaining: -1}
+	t.k, t.held, t.remaining = k, 0, -1
 	r := k.p.Rules
-	if e := k.p.Escalation; e != nil && e.DenyAfter > 0 {
-		n, reset, err := l.c.Add(ctx, k.hits, e.Window, 0)
-		if err != nil {
-			return Verdict{Err: err}
-		}
-		if n >= e.DenyAfter {
-			v := Verdict{Limit: Denied, Scope: PerSession, ResetAt: reset, Used: n, Max: e.DenyAfter}
-			l.hit(ctx, k, &v)
-			return v
-		}
-	}
 	for i := range k.scopes {
 		sk := &k.scopes[i]
 		if sk.sem != nil {
@@ -324,170 +341,155 @@ func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ti
 				l.hit(ctx, k, &v)
 				return v
 			}
-			t.held = i + 1
-		} else {
-			t.held = i + 1
 		}
+		t.held = i + 1
+	}
+	n := 0
+	add := func(o state.CounterOp, m opMeta) {
+		t.ops[n], t.meta[n] = o, m
+		n++
+	}
+	if e := k.p.Escalation; e != nil && e.DenyAfter > 0 {
+		add(state.CounterOp{Key: k.hits, Window: e.Window, Bounded: true, Max: e.DenyAfter - 1},
+			opMeta{limit: Denied, scope: PerSession, max: e.DenyAfter})
 	}
 	for i := range k.scopes {
 		sk := &k.scopes[i]
 		if r.RequestsPerSecond > 0 {
-			ok, retry, err := l.c.Take(ctx, sk.rate, r.RequestsPerSecond, r.Burst, 1)
-			if err != nil {
-				return Verdict{Err: err}
-			}
-			if !ok {
-				v := Verdict{Limit: RequestsPerSecond, Scope: sk.scope, RetryAfter: max(retry, time.Second)}
-				l.hit(ctx, k, &v)
-				return v
-			}
+			add(state.CounterOp{Key: sk.rate, Rate: r.RequestsPerSecond, Burst: r.Burst, N: 1},
+				opMeta{limit: RequestsPerSecond, scope: sk.scope})
 		}
-		if !r.budgets() {
-			continue
-		}
-		var v Verdict
 		switch op {
 		case OpDownload:
 			if r.ObjectsRead > 0 {
-				if v = l.spend(ctx, sk, sk.objs, ObjectsRead, r.Window, r.ObjectsRead, 1); !v.Allowed() {
-					break
-				}
+				add(state.CounterOp{Key: sk.objs, Window: r.Window, N: 1, Bounded: true, Max: r.ObjectsRead},
+					opMeta{limit: ObjectsRead, scope: sk.scope, max: r.ObjectsRead})
 			}
 			if r.BytesDownloaded > 0 {
-				n, reset, err := l.c.Add(ctx, sk.down, r.Window, 0)
-				switch {
-				case err != nil:
-					v = Verdict{Err: err}
-				case n >= r.BytesDownloaded:
-					v = Verdict{Limit: BytesDownloaded, Scope: sk.scope, ResetAt: reset, Used: n, Max: r.BytesDownloaded}
-				case t.remaining < 0 || r.BytesDownloaded-n < t.remaining:
-					t.remaining = r.BytesDownloaded - n
-				}
+				add(state.CounterOp{Key: sk.down, Window: r.Window, Bounded: true, Max: r.BytesDownloaded - 1},
+					opMeta{limit: BytesDownloaded, scope: sk.scope, max: r.BytesDownloaded})
 			}
 		case OpList:
 			if r.KeysListed > 0 {
-				v = l.check(ctx, sk.list, KeysListed, sk.scope, r.Window, r.KeysListed, 0)
+				add(state.CounterOp{Key: sk.list, Window: r.Window, Bounded: true, Max: r.KeysListed - 1},
+					opMeta{limit: KeysListed, scope: sk.scope, max: r.KeysListed})
 			}
 		case OpUpload:
 			if r.BytesUploaded > 0 {
-				if upload < 0 {
-					v = l.check(ctx, sk.up, BytesUploaded, sk.scope, r.Window, r.BytesUploaded, 0)
-				} else {
-					v = l.check(ctx, sk.up, BytesUploaded, sk.scope, r.Window, r.BytesUploaded, upload)
-					if v.Allowed() && upload > 0 {
-						if _, _, err := l.c.Add(ctx, sk.up, r.Window, upload); err != nil {
-							v = Verdict{Err: err}
-						}
-					}
+				o := state.CounterOp{Key: sk.up, Window: r.Window, Bounded: true, Max: r.BytesUploaded - 1}
+				if upload >= 0 {
+					o.N, o.Max = upload, r.BytesUploaded
 				}
+				add(o, opMeta{limit: BytesUploaded, scope: sk.scope, max: r.BytesUploaded})
 			}
 		}
-		if v.Err != nil {
-			return v
-		}
-		if v.Limit != "" {
-			l.hit(ctx, k, &v)
-			return v
-		}
 	}
-	return Verdict{}
-}
-
-// check refuses when used+n would exceed max (when nothing is left for n
-// = 0).
-func (l *Limiter) check(ctx context.Context, key string, lim Limit, sc Scope, win time.Duration, limit, n int64) Verdict {
-	used, reset, err := l.c.Add(ctx, key, win, 0)
+	if n == 0 {
+		return Verdict{}
+	}
+	refused, err := l.batch(ctx, t.ops[:n])
 	if err != nil {
 		return Verdict{Err: err}
 	}
-	if used >= limit || used+n > limit {
-		return Verdict{Limit: lim, Scope: sc, ResetAt: reset, Used: used, Max: limit}
+	if refused >= 0 {
+		o, m := &t.ops[refused], &t.meta[refused]
+		v := Verdict{Limit: m.limit, Scope: m.scope, Max: m.max, Used: o.Total, ResetAt: o.ResetAt}
+		if m.limit == RequestsPerSecond {
+			v.RetryAfter, v.Max, v.ResetAt = max(o.RetryAfter, time.Second), 0, time.Time{}
+		}
+		l.hit(ctx, k, &v)
+		return v
 	}
-	return Verdict{}
-}
-
-// spend counts n and refuses when the total exceeds limit.
-func (l *Limiter) spend(ctx context.Context, sk *scopeKeys, key string, lim Limit, win time.Duration, limit, n int64) Verdict {
-	used, reset, err := l.c.Add(ctx, key, win, n)
-	if err != nil {
-		return Verdict{Err: err}
-	}
-	if used > limit {
-		return Verdict{Limit: lim, Scope: sk.scope, ResetAt: reset, Used: used - n, Max: limit}
+	for i := 0; i < n; i++ {
+		if t.meta[i].limit == BytesDownloaded {
+			if left := t.meta[i].max - t.ops[i].Total; t.remaining < 0 || left < t.remaining {
+				t.remaining = left
+			}
+		}
 	}
 	return Verdict{}
 }
 
 // Download checks a download of n bytes (known from the store's
 // Content-Length) before its first byte is sent, and counts it when it
-// fits every budget. A refusal is a limit hit.
-func (l *Limiter) Download(ctx context.Context, k *Keys, n int64) Verdict {
+// fits every budget, in one counter batch. A refusal is a limit hit.
+func (l *Limiter) Download(ctx context.Context, t *Ticket, n int64) Verdict {
+	k := t.k
 	r := k.p.Rules
 	if r.BytesDownloaded == 0 || n <= 0 {
 		return Verdict{}
 	}
+	ops := t.ops[:len(k.scopes)]
 	for i := range k.scopes {
-		sk := &k.scopes[i]
-		v := l.check(ctx, sk.down, BytesDownloaded, sk.scope, r.Window, r.BytesDownloaded, n)
-		if v.Err != nil {
-			return v
-		}
-		if v.Limit != "" {
-			l.hit(ctx, k, &v)
-			return v
-		}
+		ops[i] = state.CounterOp{Key: k.scopes[i].down, Window: r.Window, N: n, Bounded: true, Max: r.BytesDownloaded}
 	}
-	for i := range k.scopes {
-		if _, _, err := l.c.Add(ctx, k.scopes[i].down, r.Window, n); err != nil {
-			return Verdict{Err: err}
-		}
+	refused, err := l.batch(ctx, ops)
+	if err != nil {
+		return Verdict{Err: err}
+	}
+	if refused >= 0 {
+		o := &ops[refused]
+		v := Verdict{Limit: BytesDownloaded, Scope: k.scopes[refused].scope, ResetAt: o.ResetAt, Used: o.Total, Max: r.BytesDownloaded}
+		l.hit(ctx, k, &v)
+		return v
 	}
 	return Verdict{}
 }
 
+// count adds n to the counter of every scope chosen by key, in one batch.
+func (l *Limiter) count(ctx context.Context, t *Ticket, key func(*scopeKeys) string, win time.Duration, n int64) []state.CounterOp {
+	k := t.k
+	ops := t.ops[:len(k.scopes)]
+	for i := range k.scopes {
+		ops[i] = state.CounterOp{Key: key(&k.scopes[i]), Window: win, N: n}
+	}
+	if _, err := l.batch(ctx, ops); err != nil {
+		return nil
+	}
+	return ops
+}
+
 // Downloaded counts n bytes of a download of unknown length, after it;
 // cut reports that it was cut at the budget (a limit hit).
-func (l *Limiter) Downloaded(ctx context.Context, k *Keys, n int64, cut bool) {
+func (l *Limiter) Downloaded(ctx context.Context, t *Ticket, n int64, cut bool) {
+	k := t.k
 	r := k.p.Rules
 	if r.BytesDownloaded == 0 {
 		return
 	}
-	var v Verdict
-	for i := range k.scopes {
-		used, reset, err := l.c.Add(ctx, k.scopes[i].down, r.Window, n)
-		if err == nil && cut && v.Limit == "" && used >= r.BytesDownloaded {
-			v = Verdict{Limit: BytesDownloaded, Scope: k.scopes[i].scope, ResetAt: reset, Used: used, Max: r.BytesDownloaded}
+	ops := l.count(ctx, t, func(s *scopeKeys) string { return s.down }, r.Window, n)
+	if !cut {
+		return
+	}
+	v := Verdict{Limit: BytesDownloaded, Scope: k.scopes[0].scope, Max: r.BytesDownloaded}
+	for i := range ops {
+		if ops[i].Total >= r.BytesDownloaded {
+			v.Scope, v.Used, v.ResetAt = k.scopes[i].scope, ops[i].Total, ops[i].ResetAt
+			break
 		}
 	}
-	if cut {
-		if v.Limit == "" {
-			v = Verdict{Limit: BytesDownloaded, Scope: k.scopes[0].scope, Max: r.BytesDownloaded}
-		}
-		l.hit(ctx, k, &v)
-	}
+	l.hit(ctx, k, &v)
 }
 
 // Uploaded counts n bytes of an upload whose length was not known up
 // front.
-func (l *Limiter) Uploaded(ctx context.Context, k *Keys, n int64) {
+func (l *Limiter) Uploaded(ctx context.Context, t *Ticket, n int64) {
+	k := t.k
 	r := k.p.Rules
 	if r.BytesUploaded == 0 || n <= 0 {
 		return
 	}
-	for i := range k.scopes {
-		_, _, _ = l.c.Add(ctx, k.scopes[i].up, r.Window, n)
-	}
+	l.count(ctx, t, func(s *scopeKeys) string { return s.up }, r.Window, n)
 }
 
 // Listed counts n keys returned by a listing.
-func (l *Limiter) Listed(ctx context.Context, k *Keys, n int64) {
+func (l *Limiter) Listed(ctx context.Context, t *Ticket, n int64) {
+	k := t.k
 	r := k.p.Rules
 	if r.KeysListed == 0 || n <= 0 {
 		return
 	}
-	for i := range k.scopes {
-		_, _, _ = l.c.Add(ctx, k.scopes[i].list, r.Window, n)
-	}
+	l.count(ctx, t, func(s *scopeKeys) string { return s.list }, r.Window, n)
 }
 
 // hit records a limit hit: OnHit, and the kill switch.

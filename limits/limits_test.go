@@ -101,20 +101,20 @@ func TestDownloadBudget(t *testing.T) {
 	if v := l.Admit(ctx, k, limits.OpDownload, -1, &tk); !v.Allowed() || tk.Remaining() != 100 {
 		t.Fatalf("admit: %+v remaining %d", v, tk.Remaining())
 	}
-	if v := l.Download(ctx, k, 60); !v.Allowed() {
+	if v := l.Download(ctx, &tk, 60); !v.Allowed() {
 		t.Fatalf("60 of 100: %+v", v)
 	}
 	if v := admit(t, l, k, limits.OpDownload, -1); !v.Allowed() {
 		t.Fatalf("admit 2: %+v", v)
 	}
-	v := l.Download(ctx, k, 50) // would cross: refused before it starts
+	v := l.Download(ctx, &tk, 50) // would cross: refused before it starts
 	if v.Limit != limits.BytesDownloaded || v.Used != 60 || v.Max != 100 || !v.ResetAt.Equal(c.now().Add(time.Hour)) {
 		t.Fatalf("crossing download: %+v", v)
 	}
 	if !strings.Contains(v.Message(), "bytes_downloaded") || !strings.Contains(v.Message(), "resets at 2030-01-02T04:04:05Z") {
 		t.Errorf("message %q", v.Message())
 	}
-	l.Downloaded(ctx, k, 40, true) // an unknown-length download cut at the budget
+	l.Downloaded(ctx, &tk, 40, true) // an unknown-length download cut at the budget
 	if v := admit(t, l, k, limits.OpDownload, -1); v.Limit != limits.ObjectsRead && v.Limit != limits.BytesDownloaded {
 		t.Fatalf("spent budget: %+v", v)
 	}
@@ -155,7 +155,9 @@ func TestUploadAndListing(t *testing.T) {
 	if v := admit(t, l, k, limits.OpList, -1); !v.Allowed() {
 		t.Fatal(v)
 	}
-	l.Listed(context.Background(), k, 10)
+	var tk limits.Ticket
+	l.Admit(context.Background(), k, limits.OpOther, -1, &tk)
+	l.Listed(context.Background(), &tk, 10)
 	if v := admit(t, l, k, limits.OpList, -1); v.Limit != limits.KeysListed {
 		t.Fatalf("after 10 keys: %+v", v)
 	}
@@ -294,7 +296,7 @@ func TestEscalationRevokesSession(t *testing.T) {
 	if len(rec.rules) != 1 || rec.rules[0].SessionID != "sess-9" || rec.events[0].Step != limits.StepRevokeSession {
 		t.Fatalf("rules %+v events %+v", rec.rules, rec.events)
 	}
-	if !strings.Contains(rec.events[0].Usage, "objects_read 2 of 1") {
+	if !strings.Contains(rec.events[0].Usage, "objects_read 1 of 1") {
 		t.Errorf("usage %q", rec.events[0].Usage)
 	}
 }
@@ -317,5 +319,52 @@ func TestCountersFail(t *testing.T) {
 	open := limits.New(&state.GuardedCounters{Counters: failing{}, Policy: state.CountersOpen}, limits.Config{})
 	if v := admit(t, open, open.Keys(p, subj("s", "")), limits.OpOther, -1); !v.Allowed() {
 		t.Fatalf("open: %+v", v)
+	}
+}
+
+// roundTrips counts the calls that would be round trips to a shared store.
+type roundTrips struct {
+	*state.CounterMemory
+	n int
+}
+
+func (r *roundTrips) Batch(ctx context.Context, ops []state.CounterOp) (int, error) {
+	r.n++
+	return r.CounterMemory.Batch(ctx, ops)
+}
+
+func (r *roundTrips) Add(ctx context.Context, key string, w time.Duration, n int64) (int64, time.Time, error) {
+	r.n++
+	return r.CounterMemory.Add(ctx, key, w, n)
+}
+
+func (r *roundTrips) Take(ctx context.Context, key string, rate float64, burst, n int) (bool, time.Duration, error) {
+	r.n++
+	return r.CounterMemory.Take(ctx, key, rate, burst, n)
+}
+
+// Every limit of a request is checked in one batch (one round trip); a
+// download of known length adds one when its length is known.
+func TestOneRoundTrip(t *testing.T) {
+	c := &roundTrips{CounterMemory: state.NewCounterMemory(nil)}
+	l := limits.New(c, limits.Config{})
+	p := &limits.Policy{Role: "agents", Rules: &limits.Rules{RequestsPerSecond: 100, Burst: 100, Window: time.Hour,
+		BytesDownloaded: 1 << 30, ObjectsRead: 100, KeysListed: 100, BytesUploaded: 1 << 30,
+		Per: []limits.Scope{limits.PerSession, limits.PerIdentity, limits.PerRole}},
+		Escalation: &limits.Escalation{Window: time.Hour, DenyAfter: 5, RevokeAfter: 10}}
+	k := l.Keys(p, subj("s", "r-1"))
+	ctx := context.Background()
+	for _, op := range []limits.Op{limits.OpOther, limits.OpDownload, limits.OpList, limits.OpUpload} {
+		c.n = 0
+		var tk limits.Ticket
+		if v := l.Admit(ctx, k, op, 10, &tk); !v.Allowed() || c.n != 1 {
+			t.Errorf("op %d: %+v, %d round trips", op, v, c.n)
+		}
+		if op == limits.OpDownload {
+			if v := l.Download(ctx, &tk, 10); !v.Allowed() || c.n != 2 {
+				t.Errorf("download: %+v, %d round trips", v, c.n)
+			}
+		}
+		tk.Release()
 	}
 }

@@ -189,7 +189,7 @@ func (h *Handler) limitResponse(ex *exchange, r *http.Request, res *http.Respons
 		res.Body = &ls.listing
 	case limits.OpDownload:
 		if res.ContentLength >= 0 {
-			v := h.cfg.Limiter.Download(r.Context(), ls.keys, res.ContentLength)
+			v := h.cfg.Limiter.Download(r.Context(), &ls.ticket, res.ContentLength)
 			if v.Allowed() {
 				return false
 			}
@@ -223,13 +223,13 @@ func (h *Handler) doneLimits(ex *exchange, r *http.Request) {
 			ex.ev.ErrorCode = "DownloadCut"
 			ex.ev.Message = "The download was cut at the bytes_downloaded budget."
 		}
-		l.Downloaded(ctx, ls.keys, ls.cut.n, ls.cut.hit)
+		l.Downloaded(ctx, &ls.ticket, ls.cut.n, ls.cut.hit)
 	}
 	if ls.listing.rc != nil {
-		l.Listed(ctx, ls.keys, ls.listing.keys)
+		l.Listed(ctx, &ls.ticket, ls.listing.keys)
 	}
 	if ls.upload && ex.body != nil {
-		l.Uploaded(ctx, ls.keys, ex.body.n.Load())
+		l.Uploaded(ctx, &ls.ticket, ex.body.n.Load())
 	}
 }
 
