@@ -40,7 +40,7 @@ policies:
   read: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::data","arn:aws:s3:::data/*"]}]}'
 state: {redis: {url: %q}}
 alerts: {webhook: %q}
-audit: {file: %q}
+audit: {file: %q, claims: [agent_run]}
 log: {level: error}
 `
 
@@ -204,6 +204,31 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("audit lacks %s", want)
 		}
+	}
+	// The report per run.
+	code, out, errOut := runCLI(t, "audit", "report", "--by", "agent_run", "--json",
+		filepath.Join(dir, "audit-a.log"), filepath.Join(dir, "audit-b.log"))
+	if code != 0 {
+		t.Fatalf("audit report --by: %d %s", code, errOut)
+	}
+	var rep struct {
+		Values []struct {
+			Value       string
+			BytesRead   int64 `json:"bytes_read"`
+			ObjectsRead int64 `json:"objects_read"`
+			Denials     int64
+			LimitHits   map[string]int64 `json:"limit_hits"`
+			Escalations map[string]int64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Values) != 2 || rep.Values[0].Value != "r-42" || rep.Values[0].BytesRead != 16*mib ||
+		rep.Values[0].ObjectsRead != 3 || rep.Values[0].LimitHits["bytes_downloaded"] != 2 ||
+		rep.Values[0].LimitHits["concurrent_requests"] != 1 || rep.Values[0].Escalations["deny"] != 1 ||
+		rep.Values[0].Escalations["revoke_identity"] != 1 || rep.Values[1].Value != "r-7" {
+		t.Errorf("report by agent_run: %s", out)
 	}
 	metrics := scrape(t, b.MetricsAddr()) + scrape(t, a.MetricsAddr())
 	for _, want := range []string{`iamgate_limit_hits_total{limit="bytes_downloaded",role_kind="agent"} 2`,
