@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +62,30 @@ func TestLimits(t *testing.T) {
 	}
 	if f.Alerts == nil || f.Alerts.Webhook != "https://alerts.example.com/iamgate" {
 		t.Errorf("alerts %+v", f.Alerts)
+	}
+}
+
+// The example configuration of docs/agents.md is valid.
+func TestAgentsDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/agents.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "### A complete example")
+	if !ok {
+		t.Fatal("no example section")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	env := func(string) (string, bool) { return "0123456789abcdef0123456789abcdef-secret", true }
+	f, warns, err := Parse("agents.md", []byte(example), "", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings %v", warns)
+	}
+	if r := f.Roles[0]; r.Limits == nil || r.Escalation == nil || r.Trust[1].Limits == nil || f.Alerts == nil {
+		t.Errorf("example %+v", r)
 	}
 }
