@@ -519,8 +519,11 @@ func (l *Limiter) hit(ctx context.Context, k *Keys, v *Verdict) {
 	}
 }
 
-// ErrNoRevocations: a revoke step without a revocation store.
-var ErrNoRevocations = errors.New("limits: no revocation store to revoke in")
+// Errors of a revoke step (in Event.Err).
+var (
+	ErrNoRevocations = errors.New("limits: no revocation store to revoke in")
+	ErrNotRevocable  = errors.New("limits: the session cannot be revoked (static credentials); it stays denied")
+)
 
 func (l *Limiter) escalate(ctx context.Context, k *Keys, v *Verdict, step Step, hits int64) {
 	now := l.cfg.Now()
@@ -545,12 +548,19 @@ func (l *Limiter) escalate(ctx context.Context, k *Keys, v *Verdict, step Step, 
 		rule.Expires = now.Add(life)
 		rule.Reason = "limits: " + string(step) + " after " + strconv.FormatInt(hits, 10) + " limit hits (" + string(v.Limit) + ")"
 		rule.AddedBy = "iamgate-limits"
-		if l.cfg.Revocations == nil {
+		switch {
+		case rule.SessionID == "" && rule.Subject == "" && rule.Claim == "":
+			// Static credentials: nothing narrower than the role would
+			// match, and the role is not what misbehaved.
+			ev.Err = ErrNotRevocable
+		case l.cfg.Revocations == nil:
 			ev.Err = ErrNoRevocations
-		} else if added, err := l.cfg.Revocations.Add(ctx, rule); err != nil {
-			ev.Err = err
-		} else {
-			ev.Rule = added.ID
+		default:
+			if added, err := l.cfg.Revocations.Add(ctx, rule); err != nil {
+				ev.Err = err
+			} else {
+				ev.Rule = added.ID
+			}
 		}
 	}
 	if l.cfg.OnEscalation != nil {

@@ -368,3 +368,16 @@ func TestOneRoundTrip(t *testing.T) {
 		tk.Release()
 	}
 }
+
+// A static credential is never revoked through its role: the step
+// reports that it cannot be, and the session stays denied.
+func TestEscalationStaticCredential(t *testing.T) {
+	esc := &limits.Escalation{Window: time.Minute, RevokeAfter: 1}
+	l, p, _, rec := setup(t, limits.Rules{ObjectsRead: 1, Window: time.Minute}, esc)
+	k := l.Keys(p, limits.Subject{Session: "key:AKSERVICE", Issuer: "service-credential", Subject: "etl"})
+	admit(t, l, k, limits.OpDownload, -1)
+	admit(t, l, k, limits.OpDownload, -1)
+	if len(rec.rules) != 0 || len(rec.events) != 1 || rec.events[0].Err != limits.ErrNotRevocable {
+		t.Fatalf("rules %+v events %+v", rec.rules, rec.events)
+	}
+}
