@@ -516,7 +516,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 					a.signer.SetCredentials(upstreamCredentials(f))
 				}
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, upstream federation (other than its signing keys), audit, log, server settings, console.signed_out_max_entries or state change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, upstream federation (other than its signing keys), audit, log, server settings, console.signed_out_max_entries, state or alerts change only on restart")
 				}
 				a.logRevocations(a.file, f)
 				a.file = f
@@ -618,7 +618,14 @@ func restartOnly(old, new *config.File) bool {
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
 		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
 		signedOutMax(old) != signedOutMax(new) || !sameState(&old.State, &new.State) ||
-		!sameFederation(old.Upstream.Federation, new.Upstream.Federation)
+		!sameFederation(old.Upstream.Federation, new.Upstream.Federation) || alertsURL(old) != alertsURL(new)
+}
+
+func alertsURL(f *config.File) string {
+	if f.Alerts == nil {
+		return ""
+	}
+	return f.Alerts.Webhook
 }
 
 // sameState reports whether a and b keep the shared state in the same
