@@ -492,6 +492,14 @@ func (l *Limiter) Listed(ctx context.Context, t *Ticket, n int64) {
 	l.count(ctx, t, func(s *scopeKeys) string { return s.list }, r.Window, n)
 }
 
+// Hit records a limit hit found outside the Limiter (a guard of the
+// proxy, say): OnHit and the kill switch, as for the Limiter's own.
+func (l *Limiter) Hit(ctx context.Context, k *Keys, v Verdict) {
+	if v.Limit != "" {
+		l.hit(ctx, k, &v)
+	}
+}
+
 // hit records a limit hit: OnHit, and the kill switch.
 func (l *Limiter) hit(ctx context.Context, k *Keys, v *Verdict) {
 	if l.cfg.OnHit != nil {

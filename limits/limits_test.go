@@ -381,3 +381,19 @@ func TestEscalationStaticCredential(t *testing.T) {
 		t.Fatalf("rules %+v events %+v", rec.rules, rec.events)
 	}
 }
+
+// A hit found outside the Limiter escalates like its own.
+func TestExternalHit(t *testing.T) {
+	esc := &limits.Escalation{Window: time.Minute, DenyAfter: 2}
+	l, p, _, rec := setup(t, limits.Rules{RequestsPerSecond: 100}, esc)
+	k := l.Keys(p, subj("s", ""))
+	for range 2 {
+		l.Hit(context.Background(), k, limits.Verdict{Limit: "bulk_delete", Scope: limits.PerSession})
+	}
+	if len(rec.events) != 1 || rec.events[0].Step != limits.StepDeny || rec.events[0].Limit != "bulk_delete" {
+		t.Fatalf("events %+v", rec.events)
+	}
+	if v := admit(t, l, k, limits.OpOther, -1); v.Limit != limits.Denied {
+		t.Fatalf("after 2 hits: %+v", v)
+	}
+}
