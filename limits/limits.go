@@ -11,6 +11,7 @@ package limits
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,7 +50,7 @@ const (
 // values are "no limit".
 type Rules struct {
 	RequestsPerSecond  float64
-	Burst              int
+	Burst              int // 0: RequestsPerSecond rounded up
 	Window             time.Duration // of the budgets
 	BytesDownloaded    int64
 	BytesUploaded      int64
@@ -356,7 +357,11 @@ func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ti
 	for i := range k.scopes {
 		sk := &k.scopes[i]
 		if r.RequestsPerSecond > 0 {
-			add(state.CounterOp{Key: sk.rate, Rate: r.RequestsPerSecond, Burst: r.Burst, N: 1},
+			burst := r.Burst
+			if burst <= 0 {
+				burst = int(math.Ceil(r.RequestsPerSecond))
+			}
+			add(state.CounterOp{Key: sk.rate, Rate: r.RequestsPerSecond, Burst: burst, N: 1},
 				opMeta{limit: RequestsPerSecond, scope: sk.scope})
 		}
 		switch op {
