@@ -50,7 +50,7 @@ const (
 // values are "no limit".
 type Rules struct {
 	RequestsPerSecond  float64
-	Burst              int // 0: RequestsPerSecond rounded up
+	Burst              int           // 0: RequestsPerSecond rounded up
 	Window             time.Duration // of the budgets
 	BytesDownloaded    int64
 	BytesUploaded      int64
