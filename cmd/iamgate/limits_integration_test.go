@@ -31,7 +31,7 @@ roles:
     policies: [read]
     limits:
       concurrent_requests: 1
-      bytes_downloaded: 18MiB
+      bytes_downloaded: 42MiB
       window: 1h
       per: [session, identity]
       claim: agent_run
@@ -58,7 +58,7 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 	iss := devissuer.StartTest(t)
 	m.MakeBucket(t, "data")
 	const mib = 1 << 20
-	m.PutObject(t, "data", "big.bin", bytes.Repeat([]byte("b"), 8*mib))
+	m.PutObject(t, "data", "big.bin", bytes.Repeat([]byte("b"), 32*mib))
 	for i := 1; i <= 4; i++ {
 		m.PutObject(t, "data", fmt.Sprintf("part-%d", i), bytes.Repeat([]byte("p"), 4*mib))
 	}
@@ -122,7 +122,9 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 
 	// The agent lists the bucket and starts downloading it.
 	expect(a, "/data?list-type=2", tok, 200, "<Key>big.bin</Key>", "part-4")
-	big := do(a, "/data/big.bin", tok) // 8 MiB, counted at once; read later
+	// 32 MiB, counted at once; read later, so that its request stays in
+	// flight (more than loopback socket buffers hold).
+	big := do(a, "/data/big.bin", tok)
 	if big.StatusCode != 200 {
 		t.Fatalf("big.bin: %d", big.StatusCode)
 	}
@@ -131,17 +133,17 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 	if res.Header.Get("Retry-After") == "" {
 		t.Error("SlowDown without Retry-After")
 	}
-	if n, _ := io.Copy(io.Discard, big.Body); n != 8*mib {
+	if n, _ := io.Copy(io.Discard, big.Body); n != 32*mib {
 		t.Fatalf("big.bin: %d bytes", n)
 	}
 	big.Body.Close()
 
-	// The byte budget is shared with replica b: 8 + 4 + 4 MiB of 18 MiB
+	// The byte budget is shared with replica b: 32 + 4 + 4 MiB of 42 MiB
 	// leaves too little for another 4 MiB object, refused before its
 	// first byte.
 	expect(b, "/data/part-1", tok, 200, "pppp", "")
 	expect(b, "/data/part-2", tok, 200, "pppp", "")
-	expect(b, "/data/part-3", tok, 403, "<Code>AccessDenied</Code>", "Limit bytes_downloaded per session reached (16777216 of 18874368); it resets at ")
+	expect(b, "/data/part-3", tok, 403, "<Code>AccessDenied</Code>", "Limit bytes_downloaded per session reached (41943040 of 44040192); it resets at ")
 	// Third limit hit: the kill switch denies the session, on both replicas.
 	expect(b, "/data/part-4", tok, 403, "AccessDenied", "bytes_downloaded")
 	expect(a, "/data/part-1", tok, 403, "AccessDenied", "denied after repeated limit hits")
@@ -186,7 +188,7 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 	}
 	for _, al := range got {
 		if al.Role != "agents" || al.RoleKind != "agent" || al.Subject != "agent-1" || al.Identity != "r-42" || al.Issuer != "dev" ||
-			!strings.Contains(al.Usage, "bytes_downloaded 16777216 of 18874368") {
+			!strings.Contains(al.Usage, "bytes_downloaded 41943040 of 44040192") {
 			t.Errorf("alert %+v", al)
 		}
 	}
@@ -224,7 +226,7 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Values) != 2 || rep.Values[0].Value != "r-42" || rep.Values[0].BytesRead != 16*mib ||
+	if len(rep.Values) != 2 || rep.Values[0].Value != "r-42" || rep.Values[0].BytesRead != 40*mib ||
 		rep.Values[0].ObjectsRead != 3 || rep.Values[0].LimitHits["bytes_downloaded"] != 2 ||
 		rep.Values[0].LimitHits["concurrent_requests"] != 1 || rep.Values[0].Escalations["deny"] != 1 ||
 		rep.Values[0].Escalations["revoke_identity"] != 1 || rep.Values[1].Value != "r-7" {
