@@ -32,6 +32,9 @@ const (
 	// KindAdmin is a request to the admin endpoint (adding or listing
 	// run-time revocations), allowed or refused.
 	KindAdmin = "admin"
+	// KindEscalation is a step of a role's kill switch (limits): the
+	// reason is the step (deny, revoke_session, revoke_identity).
+	KindEscalation = "escalation"
 )
 
 // Event sources and types as written in eventSource and eventType.
@@ -61,6 +64,7 @@ var kindNames = map[string]string{
 	KindShareLink:    "CreateShareLink",
 	KindAdmin:        "AdminRequest",
 	KindCheckpoint:   "AuditCheckpoint",
+	KindEscalation:   "LimitEscalation",
 }
 
 // Name returns the eventName of e: the API operation for API calls, a

@@ -135,6 +135,11 @@ func kindSamples() map[string]*audit.Event {
 			Reason: "file_change", Message: "iamgate.yaml:12:3: unknown key \"rol\""},
 		"revocation": {Time: t0, Kind: audit.KindRevocation, EventID: "df8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", Reason: "in_effect",
 			Issuer: "corp", Subject: "u-9", Parameters: map[string]string{"issuedBefore": "2026-11-27T09:00:00Z"}, ConfigDigest: strings.Repeat("cd", 32)},
+		"escalation": {Time: t0, Kind: audit.KindEscalation, EventID: "0f8fad5b-d9cb-469f-a165-70867728950e", Decision: "deny", Reason: "revoke_identity",
+			Issuer: "platform", Subject: "agent-7", Roles: []string{"agents"}, RoleKind: "agent", Role: "agents", Claims: map[string]any{"agent_run": "r-42"},
+			Parameters: map[string]string{"limit": "bytes_downloaded", "hits": "25", "windowSeconds": "3600", "session": "jti:platform/5b0e",
+				"identity": "r-42", "usage": "bytes_downloaded 100 of 100 per session", "revocationId": "rv-4f3yxs3pdzaj2wqe"},
+			Message: "Revoked after 25 limit hits."},
 		"start": {Time: t0, Kind: audit.KindStart, EventID: "ef8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", ConfigDigest: strings.Repeat("ef", 32)},
 		"stop":  {Time: t0, Kind: audit.KindStop, EventID: "ff8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow"},
 	}

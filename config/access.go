@@ -254,10 +254,13 @@ func (p *parser) roles(n *yaml.Node, path string) []Role {
 			}},
 			{"session_may_outlive_token", func(path string, v *yaml.Node) { r.SessionMayOutliveToken, _ = p.boolean(v, path) }},
 			{"protect", func(path string, v *yaml.Node) { r.Protect = p.protect(v, path) }},
+			{"limits", func(path string, v *yaml.Node) { r.Limits = p.limits(v, path) }},
+			{"escalation", func(path string, v *yaml.Node) { r.Escalation = p.escalation(v, path) }},
 		})
 		if !ok {
 			continue
 		}
+		p.checkRoleLimits(&r, ip, c)
 		p.require(c, ip, present, "name", "kind", "trust", "policies")
 		if r.Name != "" {
 			if first := names[r.Name]; first != nil {
@@ -306,6 +309,7 @@ func (p *parser) trustRule(n *yaml.Node, path string) (TrustRule, bool) {
 			}
 		}},
 		{"claims", func(path string, v *yaml.Node) { r.Claims = p.claims(v, path) }},
+		{"limits", func(path string, v *yaml.Node) { r.Limits = p.limits(v, path) }},
 	})
 	if !ok {
 		return r, false

@@ -94,8 +94,9 @@ type File struct {
 	Console            *Console            // nil: absent (on when an issuer has a client_id)
 	Audit              Audit
 	Log                Log
-	State              State  // where shared state is kept; in memory by default
-	Admin              *Admin // nil: no admin endpoint
+	State              State   // where shared state is kept; in memory by default
+	Admin              *Admin  // nil: no admin endpoint
+	Alerts             *Alerts // nil: escalations are only audited
 
 	Path string // the file as named to Load or Parse
 	// Digest is the hex SHA-256 of the file at Path and of the policy
@@ -283,7 +284,12 @@ type Role struct {
 	SessionMayOutliveToken bool
 	// Protect holds the destructive-action guards (roles[].protect).
 	Protect Protect
-	Pos     Pos
+	// Limits bound the role's sessions (rate, budgets, concurrency); nil:
+	// none. A trust rule's limits replace them for the tokens it matches.
+	Limits *Limits
+	// Escalation is the role's kill switch; nil: none.
+	Escalation *Escalation
+	Pos        Pos
 }
 
 // TrustRule matches a token from one issuer whose claims all match.
@@ -294,6 +300,7 @@ type Role struct {
 type TrustRule struct {
 	Issuer string
 	Claims map[string]any
+	Limits *Limits // nil: the role's
 	Pos    Pos
 }
 

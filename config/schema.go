@@ -117,6 +117,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"log", func(path string, v *yaml.Node) { p.log(v, path, &f.Log) }},
 		{"state", func(path string, v *yaml.Node) { f.State = *p.state(v, path) }},
 		{"admin", func(path string, v *yaml.Node) { f.Admin = p.admin(v, path) }},
+		{"alerts", func(path string, v *yaml.Node) { f.Alerts = p.alerts(v, path) }},
 	})
 	if !ok {
 		return

@@ -1,13 +1,16 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3err"
 )
 
@@ -43,6 +46,13 @@ type principalEntry struct {
 	// session is the STS session of a session credential, for the checks
 	// of run-time revocations on every request; nil otherwise.
 	session *identity.Session
+	// The limit keys of the principal, built on its first limited
+	// request; nil: no limits.
+	limitOnce sync.Once
+	limitKeys *limits.Keys
+	// tokenKey names a bearer token the same on every replica (a hash
+	// of it), for the limits of a token without jti.
+	tokenKey string
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
@@ -189,6 +199,7 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 		subject:     tok.Subject,
 		username:    authz.Username(tok.Claims, tok.Subject),
 		fingerprint: h.fingerprint(tok.Hash),
+		tokenKey:    hex.EncodeToString(tok.Hash[:16]),
 	}
 	trusted, misses := gen.Engine.Trust(id)
 	if role != "" {

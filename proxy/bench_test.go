@@ -6,6 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/iamgate/iamgate/limits"
+	"github.com/iamgate/iamgate/state"
 )
 
 // BenchmarkServeGetAllowed measures iamgate's own cost for an allowed
@@ -68,3 +72,50 @@ func BenchmarkServeGetParallel(b *testing.B) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// BenchmarkServeGetLimits is one GET served in process against an
+// in-memory store, with limits off and on (rate, concurrency, objects and
+// bytes per session, in memory): the difference is what limits cost per
+// request.
+func BenchmarkServeGetLimits(b *testing.B) {
+	body := strings.Repeat("x", 4096)
+	store := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Length": {"4096"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: 4096, Request: r}, nil
+	})
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := newFixture(b, nil, store)
+			if on {
+				f.h.cfg.Limiter = limits.New(state.NewCounterMemory(nil), limits.Config{})
+				gen := *f.h.Current()
+				gen.principals = nil
+				gen.Limits = map[string]*RoleLimits{"member": {Role: &limits.Policy{Role: "member", Kind: "human",
+					Rules: &limits.Rules{RequestsPerSecond: 1e9, Burst: 1e6, ConcurrentRequests: 1000, Window: time.Hour,
+						BytesDownloaded: 1 << 60, ObjectsRead: 1 << 60, Per: []limits.Scope{limits.PerSession}},
+					Escalation: &limits.Escalation{Window: time.Hour, DenyAfter: 100, RevokeAfter: 200}}}}
+				if err := f.h.Swap(&gen); err != nil {
+					b.Fatal(err)
+				}
+			}
+			tok := f.token(b, "alice", "staff")
+			r := httptest.NewRequest("GET", "/bkt/home/alice/obj", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				f.h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+				f.auditMu.Lock()
+				f.audit.Reset()
+				f.auditMu.Unlock()
+			}
+		})
+	}
+}

@@ -48,6 +48,7 @@ type exchange struct {
 	queryParsed bool
 	sig         *sigv4.Auth // set for SigV4-authenticated requests
 	secret      string      // the secret that verified sig
+	lim         limitState  // limits of the request, when its role has some
 	// guardINM: an overwrite guard added If-None-Match: * (the client sent
 	// none), under the setting guardMode; the store's 412 means the key
 	// exists.
@@ -143,6 +144,9 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	}
 	ex.upstreamDur = time.Since(ex.sentAt)
 	ex.ev.UpstreamRequestID = res.Header.Get("X-Amz-Request-Id")
+	if ex.lim.on && h.limitResponse(ex, r, res) {
+		return
+	}
 
 	rh := res.Header
 	for _, v := range rh["Connection"] {

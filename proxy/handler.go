@@ -21,6 +21,7 @@ import (
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/state"
@@ -70,6 +71,8 @@ type Generation struct {
 	// Protect holds the destructive-action guards by role name; roles
 	// without guards are absent.
 	Protect map[string]Protect
+	// Limits are the limits of roles, by role name; nil: none.
+	Limits map[string]*RoleLimits
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -112,6 +115,9 @@ type Config struct {
 	// that have not expired (temporary ones from the store's STS), for
 	// readyz ("upstream_credentials"). Nil: static credentials, not checked.
 	UpstreamCredentials func() error
+	// Limiter enforces the limits of roles (Generation.Limits); nil: no
+	// limits. It outlives generations: counts survive a reload.
+	Limiter *limits.Limiter
 	// OIDC serves iamgate's own OpenID provider documents under
 	// /_iamgate/oidc/ (federation toward the store); nil: 404.
 	OIDC http.Handler
@@ -478,6 +484,12 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)
+	if h.cfg.Limiter != nil && gen.Limits != nil {
+		defer h.doneLimits(ex, r)
+		if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
+			return lerr.WithResource(resource)
+		}
+	}
 
 	if body != nil {
 		setBody(r, hdr, body)

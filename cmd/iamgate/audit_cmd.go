@@ -58,14 +58,18 @@ var auditPublicKeyCmd = cliCommand{
 
 var auditReportCmd = cliCommand{
 	Name:  "audit report",
-	Usage: "--config FILE [flags] FILE...",
+	Usage: "--config FILE [flags] FILE... | --by CLAIM [flags] FILE...",
 	About: `Access review of audit log files (gzip accepted): per role, who used it and
 how often; roles whose trust matched nobody; service credentials unused,
 expired or expiring within 30 days; the most denied identities and actions;
 bytes read and written per identity. Times are RFC 3339 or a date (--until
 DATE includes that day); the period is since <= time < until, all events by
-default. Lines that are not audit events are counted and skipped.`,
-	Examples: []string{"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log"},
+default. Lines that are not audit events are counted and skipped. With --by
+CLAIM (no --config needed), the activity per value of the claim instead (such
+as agent_run; the claim must be in audit.claims, except sub): requests, bytes
+and objects read and written, denials, limit hits and kill-switch steps.`,
+	Examples: []string{"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log",
+		"iamgate audit report --by agent_run --since 2027-01-01 audit.log"},
 }
 
 var auditSchemaCmd = cliCommand{
@@ -243,10 +247,14 @@ func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
 	asOf := fset.String("as-of", "", "judge credential expiry at this time (default: now)")
 	top := fset.Int("top", audit.DefaultReviewTop, "length of the denied and bytes lists; 0: no limit")
 	asJSON := fset.Bool("json", false, "print the review as JSON")
+	by := fset.String("by", "", "instead of the access review, activity per value of this `claim` (agent_run, sub, …): bytes and objects read and written, denials, limit hits, escalations")
 	if err := c.parse(fset, args, stdout); err != nil {
 		return err
 	}
 	files := fset.Args()
+	if *by != "" {
+		return auditReportBy(c, *by, *since, *until, *asJSON, files, stdout)
+	}
 	switch {
 	case *cfgPath == "":
 		return c.usagef("give --config")
@@ -304,8 +312,38 @@ func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
 	return review.WriteText(stdout)
 }
 
+// auditReportBy prints the activity per value of a claim.
+func auditReportBy(c *cliCommand, claim, since, until string, asJSON bool, files []string, stdout io.Writer) error {
+	if len(files) == 0 {
+		return c.usagef("give at least one audit log file")
+	}
+	s, err := parseReportTime("--since", since, false)
+	if err != nil {
+		return err
+	}
+	u, err := parseReportTime("--until", until, true)
+	if err != nil {
+		return err
+	}
+	t := audit.NewClaimTally(claim, s, u)
+	for _, name := range files {
+		if err := reviewFile(t, name); err != nil {
+			return err
+		}
+	}
+	r := t.Finish()
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.WriteText(stdout)
+}
+
 // reviewFile feeds one audit file, gzip-compressed or not, to rv.
-func reviewFile(rv *audit.Reviewer, name string) error {
+func reviewFile(rv interface {
+	Read(name string, r io.Reader) error
+}, name string) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err

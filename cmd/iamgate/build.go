@@ -202,6 +202,7 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 	gen.Protect = protections(f)
 	gen.Revocations = revocations(f)
 	gen.RuntimeRevocations = bd.revocations
+	gen.Limits = limitPolicies(f)
 	if len(f.ServiceCredentials) > 0 {
 		gen.Services = map[string]*proxy.ServiceCredential{}
 		for _, sc := range f.ServiceCredentials {

@@ -110,6 +110,7 @@ func TestHelpExamples(t *testing.T) {
 		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log": {0, "OK: 0 problems"},
 		"iamgate audit public-key --config iamgate.yaml":                                                                      {0, "-----BEGIN PUBLIC KEY-----"},
 		"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log":                                             {0, "role member (human): nobody used it"},
+		"iamgate audit report --by agent_run --since 2027-01-01 audit.log":                                                    {0, "Activity by agent_run: "},
 		"iamgate audit schema": {0, `"$schema"`},
 		"iamgate version":      {0, "iamgate "},
 	}

@@ -111,6 +111,8 @@ type app struct {
 	// sessions, failed sign-in counts, run-time revocations, counters),
 	// kept for the process across reloads.
 	shared *sharedState
+	// limits counts and enforces the roles' limits.
+	limits *limitsRuntime
 	// dirs are the directories of the current generation (reloadMu).
 	dirs []*ldapdir.Directory
 
@@ -197,6 +199,12 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		}
 	}()
 	a.shared.prime(ctx, a.log)
+	a.limits = newLimitsRuntime(f, a.shared, a.audit, a.log, reg)
+	defer func() {
+		if !started {
+			a.limits.close()
+		}
+	}()
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -221,6 +229,7 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 		FingerprintKey:        a.fpKey,
 		DeleteObjectsMaxBytes: f.Server.DeleteObjectsMaxBytes,
 		StateReady:            a.shared.ready(),
+		Limiter:               a.limits.limiter,
 	}
 	pcfg.Counters = a.shared.counters
 	pcfg.VersioningCache, pcfg.VersioningCacheEnabled = opts.VersioningCache, opts.VersioningCache
@@ -458,6 +467,7 @@ loop:
 		a.log.Error("requests still running after shutdown; their audit events are lost", "wait", shutdownDrain.String())
 	}
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
+	a.limits.close()
 	a.handler.Current().Verifier.Close()
 	a.audit.Close()
 	stopWatch()
@@ -553,7 +563,7 @@ func (a *app) reload(ctx context.Context, trigger string) error {
 					a.signer.SetCredentials(upstreamCredentials(f))
 				}
 				if restartOnly(a.file, f) {
-					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, upstream federation (other than its signing keys), audit, log, server settings, console.signed_out_max_entries or state change only on restart")
+					a.log.Warn("configuration reloaded, but listener, TLS files, upstream endpoint or region, upstream federation (other than its signing keys), audit, log, server settings, console.signed_out_max_entries, state or alerts change only on restart")
 				}
 				a.logRevocations(a.file, f)
 				a.file = f
@@ -655,7 +665,14 @@ func restartOnly(old, new *config.File) bool {
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
 		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
 		signedOutMax(old) != signedOutMax(new) || !sameState(&old.State, &new.State) ||
-		!sameFederation(old.Upstream.Federation, new.Upstream.Federation)
+		!sameFederation(old.Upstream.Federation, new.Upstream.Federation) || alertsURL(old) != alertsURL(new)
+}
+
+func alertsURL(f *config.File) string {
+	if f.Alerts == nil {
+		return ""
+	}
+	return f.Alerts.Webhook
 }
 
 // sameState reports whether a and b keep the shared state in the same
