@@ -34,6 +34,9 @@ const (
 	// Denied: the kill switch denies the session for the rest of its
 	// escalation window.
 	Denied Limit = "escalation_denied"
+	// BulkDelete: a role's protect.bulk_delete guard refused a request; the
+	// proxy reports it with Hit, so it escalates like a limit.
+	BulkDelete Limit = "bulk_delete"
 )
 
 // Scope is what a limit is counted per.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
 )
@@ -381,6 +382,13 @@ func (h *Handler) countBulkDelete(ex *exchange, r *http.Request, pe *principalEn
 				b.role, b.max, b.window, total, reset.UTC().Format(time.RFC3339))
 			ex.ev.Decision, ex.ev.Reason, ex.ev.Message = "deny", ReasonBulkDeleteLimit, msg
 			h.countGuard(guardBulkDelete, pe.roleKind)
+			// A refused bulk delete is a limit hit: the role's
+			// escalation counts it like its own limits'.
+			if h.cfg.Limiter != nil && ex.gen.Limits != nil {
+				if k := h.limitKeys(ex.gen, pe); k != nil {
+					h.cfg.Limiter.Hit(r.Context(), k, limits.Verdict{Limit: limits.BulkDelete, ResetAt: reset, Used: total, Max: b.max})
+				}
+			}
 			return s3err.New(http.StatusForbidden, "AccessDenied", msg)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/state"
 )
@@ -453,5 +454,34 @@ func TestDescribeGuards(t *testing.T) {
 	}
 	if got := DescribeGuards(s3req.OpGetObject, false, p); got != nil {
 		t.Errorf("GetObject: %q", got)
+	}
+}
+
+// A bulk_delete refusal is a limit hit: with the role's escalation, the
+// session is then denied everything for the escalation window.
+func TestGuardBulkDeleteEscalates(t *testing.T) {
+	f, _, _ := newGuardFixture(t, Protect{BulkDeleteMaxKeys: 1, BulkDeleteWindow: 10 * time.Minute})
+	f.h.cfg.Limiter = limits.New(f.h.counters, limits.Config{Now: f.h.cfg.Now})
+	gen := *f.h.Current()
+	gen.principals = nil
+	gen.Limits = map[string]*RoleLimits{"agent": {Role: &limits.Policy{Role: "agent", Kind: "agent",
+		Rules:      &limits.Rules{RequestsPerSecond: 1000, Burst: 1000, Per: []limits.Scope{limits.PerSession}},
+		Escalation: &limits.Escalation{Window: time.Hour, DenyAfter: 1}}}}
+	if err := f.h.Swap(&gen); err != nil {
+		t.Fatal(err)
+	}
+	tok := f.token(t, "bot", "agents")
+	if res, _ := f.do(t, "DELETE", "/bkt/a", tok, nil); res.StatusCode != 204 {
+		t.Fatalf("first delete: %d", res.StatusCode)
+	}
+	if res, got := f.do(t, "DELETE", "/bkt/b", tok, nil); res.StatusCode != 403 || !strings.Contains(got, "bulk_delete guard") {
+		t.Fatalf("second delete: %d %s", res.StatusCode, got)
+	}
+	res, got := f.do(t, "GET", "/bkt/a", tok, nil)
+	if res.StatusCode != 403 {
+		t.Fatalf("after the escalation a read is %d %s, want 403", res.StatusCode, got)
+	}
+	if ev := f.lastEvent(t); ev.Reason != "limit_"+string(limits.Denied) {
+		t.Errorf("event reason %q, want the escalation's deny", ev.Reason)
 	}
 }
