@@ -233,6 +233,24 @@ var alertCases = []alertCase{
 		series: `iamgate_state_up{instance="a"} 1+0x9 0 1+0x20`,
 	},
 	{
+		name: "a session revoked by the kill switch", alert: "IamgateKillSwitchStep", severity: "critical", at: 10,
+		series: `iamgate_escalations_total{instance="a",role_kind="agent",step="revoke_session"} 0+0x7 1+0x20`,
+		firing: []map[string]string{{"instance": "a", "role_kind": "agent", "step": "revoke_session"}},
+	},
+	{
+		name: "no kill-switch step for an hour", alert: "IamgateKillSwitchStep", severity: "critical", at: 70,
+		series: `iamgate_escalations_total{instance="a",role_kind="agent",step="deny"} 0+0x5 1+0x80`,
+	},
+	{
+		name: "a limit refusing twice a second for 15 minutes", alert: "IamgateLimitHitsHigh", severity: "warning", at: 20,
+		series: `iamgate_limit_hits_total{instance="a",role_kind="agent",limit="requests_per_second"} 0+120x30`,
+		firing: []map[string]string{{"instance": "a", "role_kind": "agent", "limit": "requests_per_second"}},
+	},
+	{
+		name: "a few limit refusals", alert: "IamgateLimitHitsHigh", severity: "warning", at: 20,
+		series: `iamgate_limit_hits_total{instance="a",role_kind="agent",limit="bytes_downloaded"} 0+10x30`,
+	},
+	{
 		name: "reload rejected", alert: "IamgateConfigReloadFailed", severity: "warning", at: 10,
 		series: `iamgate_config_last_reload_successful{instance="a"} 1 1 1 0+0x20`,
 		firing: []map[string]string{{"instance": "a"}},

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/iamgate/iamgate/federation"
+	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/state"
 )
@@ -61,7 +62,8 @@ func (m Metric) HasLabel(series, name string) bool {
 var descRE = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", .*variableLabels: \{([^}]*)\}\}$`)
 
 // Metrics returns the metric families iamgate serve registers (see
-// cmd/iamgate/serve.go): proxy.Metrics, state.Metrics, federation.Metrics and
+// cmd/iamgate/serve.go): proxy.Metrics, limits.Metrics, state.Metrics,
+// federation.Metrics and
 // the Go and process collectors,
 // by series name (Series), so that a histogram appears three times.
 func Metrics() (map[string]Metric, error) {
@@ -91,29 +93,31 @@ func Metrics() (map[string]Metric, error) {
 		}
 		add(m)
 	}
-	// iamgate's own: every field of proxy.Metrics that is a collector.
-	pm := reflect.ValueOf(proxy.NewMetrics(nil)).Elem()
+	// iamgate's own: every field of proxy.Metrics and limits.Metrics that
+	// is a collector.
 	histogramType := reflect.TypeFor[prometheus.Histogram]()
-	for i := range pm.NumField() {
-		f := pm.Field(i)
-		c, ok := f.Interface().(prometheus.Collector)
-		if !ok || f.IsNil() {
-			continue
-		}
-		ch := make(chan *prometheus.Desc, 16)
-		go func() { c.Describe(ch); close(ch) }()
-		for d := range ch {
-			sm := descRE.FindStringSubmatch(d.String())
-			if sm == nil {
-				return nil, fmt.Errorf("exported: cannot read %s", d)
+	for _, pm := range []reflect.Value{reflect.ValueOf(proxy.NewMetrics(nil)).Elem(), reflect.ValueOf(limits.NewMetrics(nil)).Elem()} {
+		for i := range pm.NumField() {
+			f := pm.Field(i)
+			c, ok := f.Interface().(prometheus.Collector)
+			if !ok || f.IsNil() {
+				continue
 			}
-			m := Metric{Name: sm[1]}
-			if sm[2] != "" {
-				m.Labels = strings.Split(sm[2], ",")
+			ch := make(chan *prometheus.Desc, 16)
+			go func() { c.Describe(ch); close(ch) }()
+			for d := range ch {
+				sm := descRE.FindStringSubmatch(d.String())
+				if sm == nil {
+					return nil, fmt.Errorf("exported: cannot read %s", d)
+				}
+				m := Metric{Name: sm[1]}
+				if sm[2] != "" {
+					m.Labels = strings.Split(sm[2], ",")
+				}
+				t := f.Type()
+				m.Histogram = t == reflect.TypeFor[*prometheus.HistogramVec]() || t == histogramType
+				add(m)
 			}
-			t := f.Type()
-			m.Histogram = t == reflect.TypeFor[*prometheus.HistogramVec]() || t == histogramType
-			add(m)
 		}
 	}
 	return out, nil
