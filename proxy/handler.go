@@ -480,6 +480,9 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
 	ev.RoleSessionName, ev.DurationSeconds, ev.Expiry = e.RoleSessionName, int64(e.Duration/time.Second), e.Expiry
 	ev.Claims, ev.Actor = audit.RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
+	if e.ActorSubject != "" {
+		ev.Actor = audit.DelegatedActor(ex.gen.IssuerURLs[e.ActorIssuer], e.ActorSubject, e.ActorRole, e.ActorClaims)
+	}
 	if e.Subject != "" {
 		ev.Username = authz.Username(e.Claims, e.Subject)
 	} else if e.Username != "" {

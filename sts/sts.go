@@ -139,6 +139,11 @@ type Event struct {
 	AccessKeyID     string
 	// Error is the message sent to the client, ErrorCode its code.
 	Error, ErrorCode string
+	// ActorIssuer, ActorSubject and ActorClaims name the actor of a
+	// delegated session (an "act" claim, or the actor token of a token
+	// exchange) once it is known; ActorRole is its role.
+	ActorIssuer, ActorSubject, ActorRole string
+	ActorClaims                          map[string]any
 	// Duration is the session length granted.
 	Duration time.Duration
 	// TokenFingerprint is Config.Fingerprint of the web identity token.
@@ -349,6 +354,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rid string, sour
 	vals, aerr := parseValues(r.URL.RawQuery, body)
 	if aerr != nil {
 		return nil, aerr
+	}
+	if isTokenExchange(vals) {
+		s.exchange(w, r, vals, ev)
+		return nil, nil
 	}
 	ev.Action = clip(vals.Get("Action"), 64)
 	req, aerr := parseRequest(vals, s.cfg.MaxPolicySize)
