@@ -38,7 +38,7 @@ type Browser interface {
 // browserPaths are the paths under /_iamgate/ that a Browser serves.
 func isBrowserPath(p string) bool {
 	switch p {
-	case "/_iamgate/login", "/_iamgate/login/ldap", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share":
+	case "/_iamgate/login", "/_iamgate/login/ldap", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share", "/_iamgate/delegations/revoke":
 		return true
 	}
 	return strings.HasPrefix(p, "/_iamgate/ui/") || p == "/_iamgate/ui" || strings.HasPrefix(p, "/_iamgate/assets/")

@@ -104,6 +104,9 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 		}
 		return nil, &apiError{Status: http.StatusInternalServerError, Code: codeInternalError, Message: "the session could not be issued", Cause: err}
 	}
+	if aerr := s.recordDelegation(r.Context(), sess); aerr != nil {
+		return nil, aerr
+	}
 	ev.SessionID, ev.AccessKeyID = sess.ID, sess.AccessKeyID
 	ev.Duration, ev.Expiry = expiry.Sub(issued), expiry
 

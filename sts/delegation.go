@@ -1,6 +1,7 @@
 package sts
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -159,4 +160,16 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// recordDelegation records a delegated session before it is returned.
+func (s *Service) recordDelegation(ctx context.Context, sess *identity.Session) *apiError {
+	if s.cfg.Delegations == nil || sess.Actor == nil {
+		return nil
+	}
+	if err := s.cfg.Delegations.Record(ctx, sess); err != nil {
+		return &apiError{Status: http.StatusServiceUnavailable, Code: codeServiceUnavailable, Cause: err,
+			Message: "the delegated session cannot be recorded for the person it acts for right now; try again shortly"}
+	}
+	return nil
 }

@@ -274,6 +274,9 @@ func (s *Service) doExchange(r *http.Request, vals url.Values, ev *Event) (*exch
 		}
 		return nil, &apiError{Status: http.StatusInternalServerError, Code: codeInternalError, Message: "the session could not be issued", Cause: err}
 	}
+	if aerr := s.recordDelegation(r.Context(), sess); aerr != nil {
+		return nil, aerr
+	}
 	ev.SessionID, ev.AccessKeyID = sess.ID, sess.AccessKeyID
 	ev.Duration, ev.Expiry = expiry.Sub(issued), expiry
 	return &exchangeResponse{

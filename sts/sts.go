@@ -6,6 +6,7 @@
 package sts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -80,6 +81,12 @@ type Config struct {
 	// action is refused. With several, the caller names one with the
 	// LDAPDirectory parameter.
 	Directories []Directory
+	// Delegations, if set, records every delegated session before its
+	// credentials are returned, so that the person it acts for can list
+	// and revoke it; when recording fails, the session is not issued
+	// (ServiceUnavailable, or temporarily_unavailable in a token
+	// exchange). Nil: delegated sessions are not recorded.
+	Delegations DelegationRecord
 	// RequestID returns the ID of a request. Nil means: the
 	// X-Amz-Request-Id response header if already set (by an outer
 	// handler), else a random 16-character upper-case hex ID.
@@ -108,6 +115,11 @@ type RoleSettings struct {
 	// then stays valid after the identity provider would have stopped
 	// vouching for the holder, until it expires or is revoked.
 	SessionMayOutliveToken bool
+}
+
+// DelegationRecord records delegated sessions (those with an Actor).
+type DelegationRecord interface {
+	Record(ctx context.Context, s *identity.Session) error
 }
 
 // Event is what the service reports for each request, through
