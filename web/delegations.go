@@ -147,4 +147,3 @@ func (s *Service) serveRevokeDelegation(w http.ResponseWriter, r *http.Request) 
 	s.logEvent(r, ev)
 	http.Redirect(w, r, DelegationsPath+"?revoked="+url.QueryEscape(found.SessionID), http.StatusSeeOther)
 }
-

@@ -11,9 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
