@@ -46,7 +46,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	switch {
 	case aerr != nil:
 		return nil, aerr
-	case errors.Is(err, errNoAct):
+	case errors.Is(err, identity.ErrNoActor):
 		if req.actorRole != "" {
 			return nil, badRequest(codeInvalidParameterValue, "ActorRoleArn is given, but the web identity token has no act claim")
 		}

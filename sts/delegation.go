@@ -2,7 +2,6 @@ package sts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,84 +12,20 @@ import (
 	"github.com/iamgate/iamgate/identity"
 )
 
-// MaxActorDepth bounds the chain of an RFC 8693 "act" claim: the current
-// actor and the actors before it. A deeper chain is refused.
-const MaxActorDepth = 5
-
-// errNoAct: the token has no "act" claim.
-var errNoAct = errors.New("no act claim")
-
-// actClaim is the current actor of an RFC 8693 "act" claim (§4.1): its
-// outermost object. The objects nested in it under "act" are the actors
-// before it, kept in Claims.
-type actClaim struct {
-	Subject string
-	// IssuerURL is the actor's "iss", or "" when absent (the actor is
-	// then of the token's issuer).
-	IssuerURL string
-	// Claims are the members of the object, including the nested chain.
-	Claims map[string]any
-}
-
-// parseAct reads claims["act"]. It returns errNoAct when there is none,
-// and a client-safe error when the claim is malformed: not an object, a
-// "sub" that is missing or not a non-empty string, an "iss" that is not a
-// string, a nested "act" that is malformed, or a chain longer than
-// MaxActorDepth.
-func parseAct(claims map[string]any) (*actClaim, error) {
-	v, ok := claims["act"]
-	if !ok {
-		return nil, errNoAct
-	}
-	m, err := checkAct(v, 1)
-	if err != nil {
-		return nil, err
-	}
-	a := &actClaim{Claims: m}
-	a.Subject = m["sub"].(string)
-	a.IssuerURL, _ = m["iss"].(string)
-	return a, nil
-}
-
-func checkAct(v any, depth int) (map[string]any, error) {
-	if depth > MaxActorDepth {
-		return nil, fmt.Errorf("the act claim nests more than %d actors", MaxActorDepth)
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("the act claim is not a JSON object")
-	}
-	if s, ok := m["sub"].(string); !ok || s == "" {
-		return nil, errors.New("the act claim has no sub")
-	}
-	if iss, ok := m["iss"]; ok {
-		if s, ok := iss.(string); !ok || s == "" {
-			return nil, errors.New("the act claim's iss is not a non-empty string")
-		}
-	}
-	if next, ok := m["act"]; ok {
-		if _, err := checkAct(next, depth+1); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
+// MaxActorDepth bounds the chain of an RFC 8693 "act" claim.
+const MaxActorDepth = identity.MaxActorDepth
 
 // actorIdentity is the identity of the current actor of a token that
 // carries an "act" claim: the actor's issuer is the configured issuer of
 // act.iss, or the token's own when act.iss is absent.
 func (s *Service) actorIdentity(tok *identity.Token) (*authz.Identity, *apiError, error) {
-	act, err := parseAct(tok.Claims)
+	act, err := identity.ParseActor(tok.Claims)
 	if err != nil {
 		return nil, nil, err
 	}
-	issuer := tok.Issuer
-	if act.IssuerURL != "" && act.IssuerURL != tok.IssuerURL {
-		name, ok := s.cfg.Verifier.IssuerName(act.IssuerURL)
-		if !ok {
-			return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, "the actor's issuer "+strconv.Quote(clip(act.IssuerURL, 200))+" (act.iss) is not a configured issuer"), nil
-		}
-		issuer = name
+	issuer, ok := s.cfg.Verifier.ActorIssuer(act, tok.Issuer, tok.IssuerURL)
+	if !ok {
+		return nil, errorf(http.StatusForbidden, codeIDPRejectedClaim, "the actor's issuer "+strconv.Quote(clip(act.IssuerURL, 200))+" (act.iss) is not a configured issuer"), nil
 	}
 	return &authz.Identity{Issuer: issuer, Subject: act.Subject, Claims: act.Claims}, nil, nil
 }

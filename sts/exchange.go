@@ -201,7 +201,7 @@ func (s *Service) doExchange(r *http.Request, vals url.Values, ev *Event) (*exch
 		if prior, ok := subj.Claims["act"]; ok {
 			// The subject is already acted for: the actor token's holder
 			// becomes the current actor, the earlier ones its chain.
-			if _, err := parseAct(subj.Claims); err != nil {
+			if _, err := identity.ParseActor(subj.Claims); err != nil {
 				return nil, oauthError(oauthInvalidGrant, "subject_token was rejected: "+err.Error())
 			}
 			claims = make(map[string]any, len(act.Claims)+1)
@@ -209,7 +209,7 @@ func (s *Service) doExchange(r *http.Request, vals url.Values, ev *Event) (*exch
 				claims[k] = v
 			}
 			claims["act"] = prior
-			if _, err := checkAct(claims, 1); err != nil {
+			if _, err := identity.CheckActorChain(claims, 1); err != nil {
 				return nil, oauthError(oauthInvalidGrant, "the delegation chain is too long: "+err.Error())
 			}
 		}
@@ -220,7 +220,7 @@ func (s *Service) doExchange(r *http.Request, vals url.Values, ev *Event) (*exch
 		switch {
 		case aerr != nil:
 			return nil, aerr
-		case errors.Is(err, errNoAct):
+		case errors.Is(err, identity.ErrNoActor):
 			return nil, oauthError(oauthInvalidRequest, "the request must contain the parameter actor_token (the subject_token has no act claim)")
 		case err != nil:
 			return nil, oauthError(oauthInvalidGrant, "subject_token was rejected: "+err.Error())

@@ -229,11 +229,30 @@ log: {level: warn, format: text}
 	viaAct := delegatedCreds{field("AccessKeyId"), field("SecretAccessKey"), field("SessionToken")}
 	t.Run("act claim", func(t *testing.T) { checkBoth(t, viaAct) })
 
+	// The same token as a bearer token: the holder is the actor too.
+	t.Run("act claim, bearer", func(t *testing.T) {
+		for _, c := range []struct {
+			path string
+			want int
+		}{{"/eng-data/report.csv", 200}, {"/home/notes.txt", 403}, {"/tools/model.bin", 403}} {
+			req, _ := http.NewRequest(http.MethodGet, base+c.path, nil)
+			req.Header.Set("Authorization", "Bearer "+carolToken)
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if r.StatusCode != c.want {
+				t.Errorf("GET %s with carol's act-carrying token: %d, want %d", c.path, r.StatusCode, c.want)
+			}
+		}
+	})
+
 	// The audit events name both: the person as the user, the agent as the
 	// actor with its role.
 	t.Run("audit", func(t *testing.T) {
 		events := readAuditEvents(t, auditFile)
-		var s3Alice, s3Carol, stsEx int
+		var s3Alice, s3Carol, stsEx, bearer int
 		for _, ev := range events {
 			switch {
 			case ev.Kind == "sts" && ev.Operation == "TokenExchange" && ev.Decision == "allow":
@@ -246,6 +265,11 @@ log: {level: warn, format: text}
 				if ev.Subject != "alice" || ev.Actor == nil || ev.Actor.Subject != agent.ID || ev.Actor.Role != "agent" || ev.Actor.ClientID != agent.ID {
 					t.Errorf("s3 event of the exchanged session: subject %q actor %+v", ev.Subject, ev.Actor)
 				}
+			case ev.Kind == "s3" && ev.AuthMethod == "bearer" && ev.Subject == "carol":
+				bearer++
+				if ev.Actor == nil || ev.Actor.Subject != agent.ID || ev.Actor.Role != "agent" {
+					t.Errorf("bearer event: actor %+v", ev.Actor)
+				}
 			case ev.Kind == "s3" && ev.AccessKeyID == viaAct.AccessKeyID:
 				s3Carol++
 				if ev.Subject != "carol" || ev.Actor == nil || ev.Actor.Subject != agent.ID || ev.Actor.Role != "agent" ||
@@ -254,8 +278,8 @@ log: {level: warn, format: text}
 				}
 			}
 		}
-		if stsEx != 1 || s3Alice != 4 || s3Carol != 4 {
-			t.Errorf("events: %d token exchanges, %d and %d S3 requests", stsEx, s3Alice, s3Carol)
+		if stsEx != 1 || s3Alice != 4 || s3Carol != 4 || bearer != 3 {
+			t.Errorf("events: %d token exchanges, %d, %d and %d S3 requests", stsEx, s3Alice, s3Carol, bearer)
 		}
 	})
 
