@@ -42,3 +42,36 @@ func TestSessionActorValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestRevocationOfTheActor(t *testing.T) {
+	s := testSession() // alice, issuer corp, role analyst
+	s.Actor = &SessionActor{Issuer: "corp", Subject: "agent-7", Roles: []string{"agent"},
+		Claims: map[string]any{"sub": "agent-7", "agent_run": "run-42"}}
+	tests := []struct {
+		name string
+		r    Revocation
+		want bool
+	}{
+		{"the person", Revocation{Subject: "alice"}, true},
+		{"the actor", Revocation{Subject: "agent-7"}, true},
+		{"the actor's role", Revocation{Role: "agent"}, true},
+		{"the person's role", Revocation{Role: "analyst"}, true},
+		{"the actor's claim", Revocation{Claim: "agent_run", ClaimValue: "run-42"}, true},
+		{"another run", Revocation{Claim: "agent_run", ClaimValue: "run-43"}, false},
+		{"the actor's subject with the person's role", Revocation{Subject: "agent-7", Role: "analyst"}, false},
+		{"the actor, issued later", Revocation{Subject: "agent-7", IssuedBefore: sessionNow}, false},
+		{"the session", Revocation{SessionID: s.ID}, true},
+		{"another issuer's agent-7", Revocation{Subject: "agent-7", Issuer: "other"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, _ := Revoked(s, []Revocation{tt.r}); got != tt.want {
+				t.Errorf("Revoked = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	plain := testSession()
+	if got, _ := Revoked(plain, []Revocation{{Subject: "agent-7"}}); got {
+		t.Error("a session without actor revoked by an actor rule")
+	}
+}

@@ -524,6 +524,9 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 //     after it are not affected). Zero means every session matching the
 //     other fields, whenever issued, including future ones.
 //
+// In a delegated session, the identity fields (Subject, Issuer, Role,
+// Claim) match when they all match the person, or all match the actor.
+//
 // A rule with no field set matches nothing, so a zero value cannot void
 // every session by accident; to void all sessions issued before T, set
 // only IssuedBefore.
@@ -543,22 +546,34 @@ func (r *Revocation) matches(s *Session) bool {
 	if r.Subject == "" && r.Issuer == "" && r.Role == "" && r.SessionID == "" && r.Claim == "" && r.IssuedBefore.IsZero() {
 		return false
 	}
-	if r.Claim != "" && !claimIs(s.Claims[r.Claim], r.ClaimValue) {
-		return false
-	}
-	if r.Subject != "" && r.Subject != s.Subject {
-		return false
-	}
-	if r.Issuer != "" && r.Issuer != s.Issuer {
-		return false
-	}
-	if r.Role != "" && !slices.Contains(s.Roles, r.Role) {
-		return false
-	}
 	if r.SessionID != "" && r.SessionID != s.ID {
 		return false
 	}
 	if !r.IssuedBefore.IsZero() && !s.IssuedAt.Before(r.IssuedBefore) {
+		return false
+	}
+	if r.matchesParty(s.Issuer, s.Subject, s.Roles, s.Claims) {
+		return true
+	}
+	// A delegated session is void when its actor is: revoking an agent
+	// revokes what it holds for anyone.
+	a := s.Actor
+	return a != nil && r.matchesParty(a.Issuer, a.Subject, a.Roles, a.Claims)
+}
+
+// matchesParty reports whether the rule's identity fields (subject,
+// issuer, role, claim) all match one party of a session.
+func (r *Revocation) matchesParty(issuer, subject string, roles []string, claims map[string]any) bool {
+	if r.Claim != "" && !claimIs(claims[r.Claim], r.ClaimValue) {
+		return false
+	}
+	if r.Subject != "" && r.Subject != subject {
+		return false
+	}
+	if r.Issuer != "" && r.Issuer != issuer {
+		return false
+	}
+	if r.Role != "" && !slices.Contains(roles, r.Role) {
 		return false
 	}
 	return true
