@@ -20,6 +20,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/testenv"
 )
 
@@ -251,6 +252,9 @@ log: {level: warn, format: text}
 	// The audit events name both: the person as the user, the agent as the
 	// actor with its role.
 	t.Run("audit", func(t *testing.T) {
+		if _, err := auditschema.File(auditFile); err != nil {
+			t.Fatalf("the audit log does not follow the schema: %v", err)
+		}
 		events := readAuditEvents(t, auditFile)
 		var s3Alice, s3Carol, stsEx, bearer int
 		for _, ev := range events {
