@@ -204,16 +204,15 @@ func (s *RedisDelegations) Add(ctx context.Context, d Delegation) error {
 	})
 }
 
-// List returns the person's unexpired delegated sessions: one
-// ZRANGEBYSCORE.
+// List returns the person's unexpired delegated sessions: one ZRANGE
+// BYSCORE.
 func (s *RedisDelegations) List(ctx context.Context, issuer, subject string) ([]Delegation, error) {
 	r := (*Redis)(s)
 	var members []string
 	err := r.do(ctx, UseDelegations, func(ctx context.Context) error {
 		var err error
-		members, err = r.c.ZRangeByScore(ctx, r.key("delegations", personKey(issuer, subject)), &redis.ZRangeBy{
-			Min: "(" + strconv.FormatInt(ms(r.now()), 10), Max: "+inf",
-		}).Result()
+		members, err = r.c.ZRangeArgs(ctx, redis.ZRangeArgs{Key: r.key("delegations", personKey(issuer, subject)),
+			ByScore: true, Start: "(" + strconv.FormatInt(ms(r.now()), 10), Stop: "+inf"}).Result()
 		return err
 	})
 	if err != nil {
