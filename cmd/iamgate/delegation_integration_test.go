@@ -156,7 +156,7 @@ log: {level: warn, format: text}
 			t.Errorf("read allowed by both: %v", err)
 		}
 		_, err = c.PutObject(ctx, "eng-data", "written-by-agent.txt", strings.NewReader("x"), 1, minio.PutObjectOptions{})
-		if s := status(err); s != 403 {
+		if s := status(err); s != 403 || !strings.Contains(minio.ToErrorResponse(err).Message, "the agent acting for it") {
 			t.Errorf("write allowed by the person only: %d %v", s, err)
 		}
 		if _, err := c.StatObject(ctx, "home", "notes.txt", minio.StatObjectOptions{}); status(err) != 403 {
