@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -328,6 +329,42 @@ log: {level: warn, format: text}
 		// carol's session, not revoked, still works.
 		checkBoth(t, viaAct)
 	})
+
+	// 4. The answer of a token exchange is a credential_process document:
+	// the AWS CLI uses it through the script docs/clients.md shows.
+	for _, cli := range awsCLIs(t) {
+		t.Run("credential_process "+cli.version, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "person.jwt"), aliceToken)
+			writeFile(t, filepath.Join(dir, "agent.jwt"), agentToken)
+			script := filepath.Join(dir, "agent-credentials")
+			writeFile(t, script, fmt.Sprintf(`#!/bin/sh
+exec curl -sf %s/ \
+  --data-urlencode grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+  --data-urlencode 'subject_token@%s' \
+  --data-urlencode subject_token_type=urn:ietf:params:oauth:token-type:id_token \
+  --data-urlencode 'actor_token@%s' \
+  --data-urlencode actor_token_type=urn:ietf:params:oauth:token-type:access_token
+`, base, filepath.Join(dir, "person.jwt"), filepath.Join(dir, "agent.jwt")))
+			if err := os.Chmod(script, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfgFile := filepath.Join(dir, "config")
+			writeFile(t, cfgFile, "[profile agent]\nregion = us-east-1\ncredential_process = "+script+"\n")
+			run := func(args ...string) (string, error) {
+				cmd := exec.Command(cli.path, append([]string{"--profile", "agent", "--endpoint-url", base}, args...)...)
+				cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE="+cfgFile, "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "HOME="+dir)
+				out, err := cmd.CombinedOutput()
+				return string(out), err
+			}
+			if out, err := run("s3api", "head-object", "--bucket", "eng-data", "--key", "report.csv"); err != nil {
+				t.Fatalf("a read both roles allow: %v\n%s", err, out)
+			}
+			if out, err := run("s3api", "head-object", "--bucket", "home", "--key", "notes.txt"); err == nil || !strings.Contains(out, "403") {
+				t.Fatalf("a read only the person's role allows: %v\n%s", err, out)
+			}
+		})
+	}
 }
 
 func readAuditEvents(t *testing.T, path string) []*audit.Event {
