@@ -32,6 +32,23 @@ type RevocationAdder interface {
 
 type delegationRow struct {
 	SessionID, Actor, ActorRole, Role, SessionName, Issued, Expires string
+	// Revoked: a revocation voids the session; it is listed until it
+	// would have expired, without a Revoke button.
+	Revoked bool
+}
+
+// revoked reports whether a revocation of the configuration or of the
+// run-time rules voids the recorded session. Rules on claims are not
+// seen here (the record holds no claims); an unreadable run-time list
+// shows the session as not revoked, and Revoke stays available.
+func (s *Service) revoked(d *state.Delegation, runtime []identity.Revocation) bool {
+	sess := &identity.Session{ID: d.SessionID, Issuer: d.Issuer, Subject: d.Subject, Roles: []string{d.Role}, IssuedAt: d.IssuedAt,
+		Actor: &identity.SessionActor{Issuer: d.ActorIssuer, Subject: d.ActorSubject, Roles: []string{d.ActorRole}}}
+	if ok, _ := identity.Revoked(sess, s.cfg.Revocations); ok {
+		return true
+	}
+	ok, _ := identity.Revoked(sess, runtime)
+	return ok
 }
 
 // serveDelegations renders the page of delegated sessions (d holds the
@@ -51,10 +68,11 @@ func (s *Service) serveDelegations(w http.ResponseWriter, r *http.Request, sess 
 		return
 	}
 	revoked := r.URL.Query().Get("revoked")
+	var runtime []identity.Revocation
+	if s.cfg.RuntimeRevocations != nil {
+		runtime, _ = s.cfg.RuntimeRevocations.Revocations()
+	}
 	for _, x := range list {
-		if x.SessionID == revoked {
-			continue // the revocation applies; the record stays until expiry
-		}
 		actor := x.ActorSubject
 		if x.ActorClientID != "" && x.ActorClientID != x.ActorSubject {
 			actor += " (" + x.ActorClientID + ")"
@@ -62,6 +80,7 @@ func (s *Service) serveDelegations(w http.ResponseWriter, r *http.Request, sess 
 		d.Delegations = append(d.Delegations, delegationRow{
 			SessionID: x.SessionID, Actor: actor, ActorRole: x.ActorRole, Role: x.Role, SessionName: x.RoleSessionName,
 			Issued: x.IssuedAt.UTC().Format("2006-01-02 15:04 UTC"), Expires: x.Expiry.UTC().Format("2006-01-02 15:04 UTC"),
+			Revoked: x.SessionID == revoked || s.revoked(&x, runtime),
 		})
 	}
 	if revoked != "" {

@@ -60,7 +60,8 @@ func TestConsoleDelegations(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	after := do(t, c, "GET", e.srv.URL+"/_iamgate/ui/delegations?revoked=sess-alice-1", nil)
-	if strings.Contains(after.body, `data-session-id="sess-alice-1"`) || !strings.Contains(after.body, "is revoked") {
+	if !strings.Contains(after.body, `class="delegation revoked" data-session-id="sess-alice-1"`) || !strings.Contains(after.body, "is revoked") ||
+		strings.Contains(after.body, `name="session_id" value="sess-alice-1"`) {
 		t.Fatalf("after: %s", after.body)
 	}
 }

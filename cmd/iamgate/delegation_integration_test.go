@@ -320,6 +320,15 @@ log: {level: warn, format: text}
 		if r2.StatusCode != 200 || !strings.Contains(string(after), "is revoked") {
 			t.Fatalf("revoke: %d %s", r2.StatusCode, after)
 		}
+		r3, err := c.Get(base + "/_iamgate/ui/delegations")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := io.ReadAll(r3.Body)
+		r3.Body.Close()
+		if !strings.Contains(string(again), `class="delegation revoked" data-session-id="`+sid+`"`) {
+			t.Fatalf("the listing does not show the session as revoked:\n%s", again)
+		}
 		mc, _ := minio.New(strings.TrimPrefix(base, "http://"), &minio.Options{
 			Creds: credentials.NewStaticV4(exchanged.AccessKeyID, exchanged.SecretAccessKey, exchanged.SessionToken), Region: "us-east-1", MaxRetries: 1})
 		_, err = mc.StatObject(context.Background(), "eng-data", "report.csv", minio.StatObjectOptions{})
