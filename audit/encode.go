@@ -439,7 +439,22 @@ type Actor struct {
 	Subject  string `json:"sub,omitempty"`
 	Issuer   string `json:"iss,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
-	Act      *Actor `json:"act,omitempty"`
+	// Role is the actor's role in a delegated session (whose permissions
+	// are the intersection of the subject's role and this one); empty when
+	// the actor was only recorded from a token.
+	Role string `json:"role,omitempty"`
+	Act  *Actor `json:"act,omitempty"`
+}
+
+// DelegatedActor is the Actor of a delegated session: the actor's
+// subject, issuer URL and role, with the client_id and the chain of
+// earlier actors read from its claims (an "act" claim's members, or the
+// actor token's claims).
+func DelegatedActor(issuerURL, subject, role string, claims map[string]any) *Actor {
+	a := &Actor{Subject: subject, Issuer: issuerURL, Role: role}
+	a.ClientID, _ = claims["client_id"].(string)
+	a.Act = actorFrom(claims["act"], 1)
+	return a
 }
 
 // maxActorDepth bounds the delegation chain recorded from a token.
@@ -474,6 +489,7 @@ func (a *Actor) append(w *jw) {
 	w.strOmit("sub", a.Subject)
 	w.strOmit("iss", a.Issuer)
 	w.strOmit("client_id", a.ClientID)
+	w.strOmit("role", a.Role)
 	if a.Act != nil {
 		w.key("act")
 		a.Act.append(w)

@@ -32,6 +32,10 @@ type Decision struct {
 	Policy  string
 	Sid     string
 	Detail  string // deny only: plain words for logs and `iamgate explain`
+	// Actor is true when the decision was made by the roles of the actor
+	// of a delegated principal (see [Principal.WithActor]): the person's
+	// roles allowed, or did not decide, and the actor's decided.
+	Actor bool
 }
 
 // Principal is an identity together with the roles it holds, with every
@@ -47,6 +51,10 @@ type Principal struct {
 
 	session     *Policy
 	sessionVals [][]string // by session policy variable id
+
+	// actor, when set, is the principal acting for this one (delegation):
+	// a request is allowed only if both allow it.
+	actor *Principal
 }
 
 // NewPrincipal binds id to roles (normally those Trust returned) and
@@ -95,7 +103,34 @@ func (p *Principal) ReadsExistingObjectTags(action Action) bool {
 			return true
 		}
 	}
-	return p.session != nil && p.session.tags.reads(&act)
+	if p.session != nil && p.session.tags.reads(&act) {
+		return true
+	}
+	return p.actor.ReadsExistingObjectTags(action)
+}
+
+// WithActor returns a copy of p for a delegated session: actor (an agent,
+// with its own roles) acts for p (a person). A request is then allowed
+// only if both p and actor allow it; an explicit deny in either wins. The
+// actor's own actor, if any, is ignored: a chain of delegation is decided
+// by the person and the current actor. A nil actor removes delegation.
+func (p *Principal) WithActor(actor *Principal) *Principal {
+	c := *p
+	c.actor = nil
+	if actor != nil {
+		a := *actor
+		a.actor = nil
+		c.actor = &a
+	}
+	return &c
+}
+
+// Actor returns the principal acting for p, or nil.
+func (p *Principal) Actor() *Principal {
+	if p == nil {
+		return nil
+	}
+	return p.actor
 }
 
 // Roles returns the roles the principal holds.
@@ -293,6 +328,39 @@ func (a *actionRef) appliesTo(st *statement) bool {
 // it too; otherwise it is denied by default. Authorize does not allocate
 // for known actions.
 func (e *Engine) Authorize(p *Principal, r *Request) Decision {
+	if p != nil && p.actor != nil {
+		return e.authorizeDelegated(p, r)
+	}
+	return e.authorize(p, r)
+}
+
+// authorizeDelegated decides for a principal with an actor: the
+// intersection of both. An explicit deny of either wins, then a decision
+// that could not be made, then a default deny of either (the person's
+// first); the allow names the person's role.
+func (e *Engine) authorizeDelegated(p *Principal, r *Request) Decision {
+	person := e.authorize(p, r)
+	if person.Reason == ReasonExplicitDeny || person.Reason == ReasonNoRole {
+		return person
+	}
+	actor := e.authorize(p.actor, r)
+	actor.Actor = true
+	switch {
+	case actor.Reason == ReasonExplicitDeny || actor.Reason == ReasonNoRole:
+		return actor
+	case person.Reason == ReasonUnavailable:
+		return person
+	case actor.Reason == ReasonUnavailable:
+		return actor
+	case !person.Allowed:
+		return person
+	case !actor.Allowed:
+		return actor
+	}
+	return person
+}
+
+func (e *Engine) authorize(p *Principal, r *Request) Decision {
 	if p == nil || len(p.roles) == 0 {
 		return Decision{Reason: ReasonNoRole, Detail: "the principal holds no role"}
 	}

@@ -64,6 +64,32 @@ type Session struct {
 	// back to the identity provider as id_token_hint on logout; empty
 	// otherwise.
 	IDToken string
+	// Actor, when set, makes the session delegated: Actor acts for the
+	// person named by Issuer and Subject, and a request is allowed only
+	// if the person's Roles and the actor's both allow it.
+	Actor *SessionActor
+}
+
+// SessionActor is the party acting for the person of a delegated
+// session: an agent, with its own roles.
+type SessionActor struct {
+	// Issuer is the configured name of the actor's issuer.
+	Issuer  string
+	Subject string
+	// Roles are the names of the actor's roles (normally one).
+	Roles []string
+	// Claims are the actor's claims that policies and trust rules read:
+	// the actor token's, or the members of the "act" claim (with any
+	// nested "act", the earlier actors of the chain).
+	Claims map[string]any
+}
+
+// sealedActor is the plaintext of a SessionActor.
+type sealedActor struct {
+	Iss    string         `json:"is"`
+	Sub    string         `json:"s"`
+	Roles  []string       `json:"r"`
+	Claims map[string]any `json:"c,omitempty"`
 }
 
 // Session kinds.
@@ -238,6 +264,7 @@ type sealed struct {
 	RT     string          `json:"rt,omitempty"`
 	IDT    string          `json:"it,omitempty"`
 	Rn     int64           `json:"rn,omitempty"`
+	Act    *sealedActor    `json:"ac,omitempty"`
 }
 
 // ErrSessionTooLarge is returned (wrapped) by [KeyRing.Seal] when the token
@@ -264,6 +291,9 @@ func (k *KeyRing) Seal(s *Session) (string, error) {
 	}
 	if !s.RenewedAt.IsZero() {
 		p.Rn = s.RenewedAt.Unix()
+	}
+	if a := s.Actor; a != nil {
+		p.Act = &sealedActor{Iss: a.Issuer, Sub: a.Subject, Roles: a.Roles, Claims: a.Claims}
 	}
 	if s.Kind == KindSTS {
 		p.Kind = "" // the default; keeps STS tokens as they were
@@ -322,6 +352,14 @@ func (s *Session) check() error {
 	case "", KindSTS, KindBrowser, KindShare:
 	default:
 		bad("unknown kind %q", s.Kind)
+	}
+	if a := s.Actor; a != nil {
+		if a.Issuer == "" || a.Subject == "" {
+			bad("actor issuer and subject must be set")
+		}
+		if len(a.Roles) == 0 || slices.Contains(a.Roles, "") {
+			bad("actor roles must be non-empty names")
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("identity: invalid session: %w", errors.Join(errs...))
@@ -461,6 +499,9 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 	if p.Rn != 0 {
 		s.RenewedAt = time.Unix(p.Rn, 0).UTC()
 	}
+	if a := p.Act; a != nil {
+		s.Actor = &SessionActor{Issuer: a.Iss, Subject: a.Sub, Roles: a.Roles, Claims: a.Claims}
+	}
 	if s.check() != nil {
 		return nil, &SessionError{Reason: SessionMalformed}
 	}
@@ -483,6 +524,9 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 //     after it are not affected). Zero means every session matching the
 //     other fields, whenever issued, including future ones.
 //
+// In a delegated session, the identity fields (Subject, Issuer, Role,
+// Claim) match when they all match the person, or all match the actor.
+//
 // A rule with no field set matches nothing, so a zero value cannot void
 // every session by accident; to void all sessions issued before T, set
 // only IssuedBefore.
@@ -502,22 +546,34 @@ func (r *Revocation) matches(s *Session) bool {
 	if r.Subject == "" && r.Issuer == "" && r.Role == "" && r.SessionID == "" && r.Claim == "" && r.IssuedBefore.IsZero() {
 		return false
 	}
-	if r.Claim != "" && !claimIs(s.Claims[r.Claim], r.ClaimValue) {
-		return false
-	}
-	if r.Subject != "" && r.Subject != s.Subject {
-		return false
-	}
-	if r.Issuer != "" && r.Issuer != s.Issuer {
-		return false
-	}
-	if r.Role != "" && !slices.Contains(s.Roles, r.Role) {
-		return false
-	}
 	if r.SessionID != "" && r.SessionID != s.ID {
 		return false
 	}
 	if !r.IssuedBefore.IsZero() && !s.IssuedAt.Before(r.IssuedBefore) {
+		return false
+	}
+	if r.matchesParty(s.Issuer, s.Subject, s.Roles, s.Claims) {
+		return true
+	}
+	// A delegated session is void when its actor is: revoking an agent
+	// revokes what it holds for anyone.
+	a := s.Actor
+	return a != nil && r.matchesParty(a.Issuer, a.Subject, a.Roles, a.Claims)
+}
+
+// matchesParty reports whether the rule's identity fields (subject,
+// issuer, role, claim) all match one party of a session.
+func (r *Revocation) matchesParty(issuer, subject string, roles []string, claims map[string]any) bool {
+	if r.Claim != "" && !claimIs(claims[r.Claim], r.ClaimValue) {
+		return false
+	}
+	if r.Subject != "" && r.Subject != subject {
+		return false
+	}
+	if r.Issuer != "" && r.Issuer != issuer {
+		return false
+	}
+	if r.Role != "" && !slices.Contains(roles, r.Role) {
 		return false
 	}
 	return true

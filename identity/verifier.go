@@ -376,3 +376,13 @@ func quoteList(list []string) string {
 	b.WriteByte(']')
 	return b.String()
 }
+
+// IssuerName returns the configured name of the issuer whose URL (the
+// iss claim of its tokens) is url.
+func (v *Verifier) IssuerName(url string) (string, bool) {
+	is, ok := v.byURL[url]
+	if !ok {
+		return "", false
+	}
+	return is.name, true
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -233,6 +234,9 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 	}
 	pe.issuerURL = tok.IssuerURL
 	gen.auditIdentity(pe, tok.Claims, trusted)
+	if pe.principal != nil {
+		bearerActor(gen, tok, pe)
+	}
 	gen.principals.put(key, pe, tok.Expiry, now)
 	return pe
 }
@@ -265,4 +269,37 @@ func summarizeMisses(misses []authz.TrustMiss) string {
 		fmt.Fprintf(&b, "role %q: %s", m.Role, m.Reason)
 	}
 	return b.String()
+}
+
+// bearerActor applies an RFC 8693 "act" claim of a bearer token: the
+// holder is the actor, acting for the token's subject, and the request is
+// allowed only what both the subject's roles and the roles that trust the
+// actor allow. Without a role for the actor, or with a malformed claim,
+// nothing is allowed.
+func bearerActor(gen *Generation, tok *identity.Token, pe *principalEntry) {
+	act, err := identity.ParseActor(tok.Claims)
+	switch {
+	case errors.Is(err, identity.ErrNoActor):
+		return
+	case err != nil:
+		pe.principal, pe.noRole = nil, "The token's act claim is malformed: "+err.Error()+"."
+		return
+	}
+	issuer, ok := gen.Verifier.ActorIssuer(act, tok.Issuer, tok.IssuerURL)
+	if !ok {
+		pe.principal, pe.noRole = nil, fmt.Sprintf("The actor's issuer %q (act.iss) is not a configured issuer.", act.IssuerURL)
+		return
+	}
+	actorID := &authz.Identity{Issuer: issuer, Subject: act.Subject, Claims: act.Claims}
+	roles, _ := gen.Engine.Trust(actorID)
+	if len(roles) == 0 {
+		pe.principal, pe.noRole = nil, fmt.Sprintf("No role trusts the actor %q acting for this identity.", act.Subject)
+		return
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.Name()
+	}
+	pe.principal = pe.principal.WithActor(gen.Engine.NewPrincipal(actorID, roles))
+	pe.actor = audit.DelegatedActor(gen.IssuerURLs[issuer], act.Subject, strings.Join(names, "+"), act.Claims)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
@@ -37,7 +38,7 @@ type Browser interface {
 // browserPaths are the paths under /_iamgate/ that a Browser serves.
 func isBrowserPath(p string) bool {
 	switch p {
-	case "/_iamgate/login", "/_iamgate/login/ldap", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share":
+	case "/_iamgate/login", "/_iamgate/login/ldap", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share", "/_iamgate/delegations/revoke":
 		return true
 	}
 	return strings.HasPrefix(p, "/_iamgate/ui/") || p == "/_iamgate/ui" || strings.HasPrefix(p, "/_iamgate/assets/")
@@ -189,6 +190,36 @@ func sessionEntry(gen *Generation, s *identity.Session) *principalEntry {
 		}
 		p = p.WithSessionPolicy(sp)
 	}
+	if a := s.Actor; a != nil {
+		actor, why := delegatedActor(gen, a)
+		if actor == nil {
+			pe.noRole = why
+			return pe
+		}
+		p = p.WithActor(actor)
+		pe.actor = audit.DelegatedActor(gen.IssuerURLs[a.Issuer], a.Subject, strings.Join(a.Roles, "+"), a.Claims)
+	}
 	pe.principal = p
 	return pe
+}
+
+// delegatedActor is the principal of the actor of a delegated session:
+// its roles, as long as they still exist and still trust it. Otherwise it
+// returns nil and why, in plain words.
+func delegatedActor(gen *Generation, a *identity.SessionActor) (*authz.Principal, string) {
+	id := &authz.Identity{Issuer: a.Issuer, Subject: a.Subject, Claims: a.Claims}
+	trusted, _ := gen.Engine.Trust(id)
+	var roles []*authz.Role
+	for _, name := range a.Roles {
+		for _, t := range trusted {
+			if t.Name() == name {
+				roles = append(roles, t)
+			}
+		}
+	}
+	if len(roles) != len(a.Roles) || len(roles) == 0 {
+		return nil, fmt.Sprintf("The actor's role %q no longer exists or no longer trusts the actor (issuer %q, subject %q).",
+			strings.Join(a.Roles, "+"), a.Issuer, a.Subject)
+	}
+	return gen.Engine.NewPrincipal(id, roles), ""
 }

@@ -532,6 +532,9 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
 	ev.RoleSessionName, ev.DurationSeconds, ev.Expiry = e.RoleSessionName, int64(e.Duration/time.Second), e.Expiry
 	ev.Claims, ev.Actor = audit.RecordedClaims(e.Claims, ex.gen.AuditClaims), audit.ActorFromClaim(e.Claims["act"])
+	if e.ActorSubject != "" {
+		ev.Actor = audit.DelegatedActor(ex.gen.IssuerURLs[e.ActorIssuer], e.ActorSubject, e.ActorRole, e.ActorClaims)
+	}
 	if e.Subject != "" {
 		ev.Username = authz.Username(e.Claims, e.Subject)
 	} else if e.Username != "" {
@@ -579,6 +582,9 @@ func (h *Handler) authorize(ex *exchange, pe *principalEntry, r *http.Request, r
 			ex.ev.Reason = string(d.Reason)
 			ex.ev.Role, ex.ev.Policy, ex.ev.Sid = d.Role, d.Policy, d.Sid
 			ex.ev.Message = d.Detail
+			if d.Actor {
+				ex.ev.Message = "the acting agent's roles: " + d.Detail
+			}
 			return d, c, true
 		}
 		last = d
@@ -603,6 +609,9 @@ func denyError(pe *principalEntry, c s3req.Check, d authz.Decision) *s3err.Error
 		return errConditionUnavailable
 	default:
 		why = "because no policy of its roles allows " + string(c.Action)
+		if d.Actor {
+			why = "because no policy of the roles of the agent acting for it allows " + string(c.Action)
+		}
 	}
 	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s.", pe.arn, c.Action, c.Resource, why)
 	return s3err.New(http.StatusForbidden, "AccessDenied", msg)

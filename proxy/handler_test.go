@@ -511,7 +511,8 @@ func TestAuditRecordsClaimsAndActor(t *testing.T) {
 	}
 	tok, err := f.iss.Mint(map[string]any{"sub": "agent-7", "preferred_username": "summarizer", "groups": []string{"staff"},
 		"email": "bot@example.com", "secret_claim": "do-not-record", "aud": "iamgate",
-		"act": map[string]any{"sub": "agent-7", "client_id": "summarizer", "act": map[string]any{"sub": "id-alice", "iss": "https://idp.example.com"}}},
+		"act": map[string]any{"sub": "agent-7", "client_id": "summarizer", "groups": []any{"staff"},
+			"act": map[string]any{"sub": "id-alice", "iss": "https://idp.example.com"}}},
 		time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -530,8 +531,40 @@ func TestAuditRecordsClaimsAndActor(t *testing.T) {
 	if ev.Claims["email"] != "bot@example.com" || len(ev.Claims) != 2 || ev.RoleKind != "human" {
 		t.Errorf("claims %v, role kind %q", ev.Claims, ev.RoleKind)
 	}
-	want := &audit.Actor{Subject: "agent-7", ClientID: "summarizer", Act: &audit.Actor{Subject: "id-alice", Issuer: "https://idp.example.com"}}
+	// The holder acts for the subject: the request is delegated, and the
+	// actor is named with the role that trusts it.
+	want := &audit.Actor{Subject: "agent-7", Issuer: gen.IssuerURLs["dev"], ClientID: "summarizer", Role: "member",
+		Act: &audit.Actor{Subject: "id-alice", Issuer: "https://idp.example.com"}}
 	if !reflect.DeepEqual(ev.Actor, want) {
 		t.Errorf("actor %+v, want %+v", ev.Actor, want)
+	}
+}
+
+// TestBearerActClaimIsDelegated: a bearer token with an act claim is
+// allowed only what the roles of both the subject and the actor allow.
+func TestBearerActClaimIsDelegated(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	mint := func(act any) string {
+		tok, err := f.iss.Mint(map[string]any{"sub": "id-alice", "groups": []string{"staff"}, "aud": "iamgate", "act": act}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, c := range []struct {
+		name string
+		act  any
+		want int
+	}{
+		{"actor trusted by the role", map[string]any{"sub": "agent-7", "groups": []any{"staff"}}, http.StatusOK},
+		{"no role trusts the actor", map[string]any{"sub": "agent-7"}, http.StatusForbidden},
+		{"malformed act", "agent-7", http.StatusForbidden},
+		{"actor of an unknown issuer", map[string]any{"sub": "agent-7", "groups": []any{"staff"}, "iss": "https://elsewhere.example"}, http.StatusForbidden},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if res, _ := f.do(t, "GET", "/bkt/shared/report.txt", mint(c.act), nil); res.StatusCode != c.want {
+				t.Fatalf("status %s, want %d", res.Status, c.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
@@ -41,18 +42,31 @@ func buildLimitKeys(l *limits.Limiter, gen *Generation, pe *principalEntry) *lim
 	if l == nil || len(gen.Limits) == 0 || pe.principal == nil {
 		return nil
 	}
-	id := pe.principal.Identity()
-	// The first of the principal's roles, in configuration order, that
-	// has limits.
-	var p *limits.Policy
-	for _, r := range pe.principal.Roles() {
-		rl := gen.Limits[r.Name()]
-		if rl == nil {
+	// The first role with limits, in configuration order: of the actor
+	// first in a delegated session (the agent acting for a person is what
+	// the limits are for, and its claims, agent_run say, name the
+	// identity), else of the principal.
+	var (
+		p  *limits.Policy
+		id *authz.Identity
+	)
+	for _, who := range []*authz.Principal{pe.principal.Actor(), pe.principal} {
+		if who == nil {
 			continue
 		}
-		p = rl.Role
-		if i := r.TrustRuleIndex(id); i >= 0 && i < len(rl.Trust) && rl.Trust[i] != nil {
-			p = rl.Trust[i]
+		id = who.Identity()
+		for _, r := range who.Roles() {
+			rl := gen.Limits[r.Name()]
+			if rl == nil {
+				continue
+			}
+			p = rl.Role
+			if i := r.TrustRuleIndex(id); i >= 0 && i < len(rl.Trust) && rl.Trust[i] != nil {
+				p = rl.Trust[i]
+			}
+			if p != nil {
+				break
+			}
 		}
 		if p != nil {
 			break
@@ -66,8 +80,9 @@ func buildLimitKeys(l *limits.Limiter, gen *Generation, pe *principalEntry) *lim
 	case pe.sessionID != "":
 		s.Session = "sess:" + pe.sessionID
 		s.Revoke.SessionID = pe.sessionID
-	case claimString(id.Claims["jti"]) != "":
-		jti := claimString(id.Claims["jti"])
+	case claimString(pe.principal.Identity().Claims["jti"]) != "":
+		// The token's own jti (the person's token in a delegated one).
+		jti := claimString(pe.principal.Identity().Claims["jti"])
 		s.Session = "jti:" + pe.issuer + "/" + jti
 		s.Revoke.Issuer, s.Revoke.Claim, s.Revoke.ClaimValue = pe.issuer, "jti", jti
 	case pe.accessKeyID != "":

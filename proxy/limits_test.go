@@ -210,3 +210,27 @@ func FuzzKeyCountBody(f *testing.F) {
 		}
 	})
 }
+
+// In a delegated request the agent is limited: the actor's role and its
+// claims (agent_run) decide the keys, so two people's tokens acted on by
+// one agent run share that run's budget.
+func TestLimitsFollowTheActor(t *testing.T) {
+	f, _ := limitsFixture(t, limits.Rules{RequestsPerSecond: 0.001, Burst: 1, Per: []limits.Scope{limits.PerIdentity}, Claim: "agent_run"})
+	mint := func(sub, run string) string {
+		tok, err := f.iss.Mint(map[string]any{"sub": sub, "preferred_username": sub, "groups": []string{"staff"}, "aud": "iamgate",
+			"act": map[string]any{"sub": "agent-7", "groups": []any{"staff"}, "agent_run": run}}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	if res, body := f.do(t, "GET", "/bkt/shared/known", mint("alice", "r-1"), nil); res.StatusCode != 200 {
+		t.Fatalf("first request of run r-1: %d %s", res.StatusCode, body)
+	}
+	if res, body := f.do(t, "GET", "/bkt/shared/known", mint("bob", "r-1"), nil); res.StatusCode != 503 || !strings.Contains(body, "SlowDown") {
+		t.Fatalf("second request of run r-1, for another person: %d %s", res.StatusCode, body)
+	}
+	if res, body := f.do(t, "GET", "/bkt/shared/known", mint("bob", "r-2"), nil); res.StatusCode != 200 {
+		t.Fatalf("another run: %d %s", res.StatusCode, body)
+	}
+}

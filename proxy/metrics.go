@@ -207,7 +207,7 @@ func roleKindLabel(kind string) string {
 // label: the actions iamgate serves, and "unknown" for anything else.
 func stsActionLabel(action string) string {
 	switch sts.Action(action) {
-	case sts.AssumeRoleWithWebIdentity, sts.AssumeRoleWithClientGrants, sts.AssumeRoleWithLDAPIdentity:
+	case sts.AssumeRoleWithWebIdentity, sts.AssumeRoleWithClientGrants, sts.AssumeRoleWithLDAPIdentity, sts.TokenExchange:
 		return action
 	}
 	return "unknown"

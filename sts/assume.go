@@ -35,6 +35,34 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 		return nil, aerr
 	}
 	ev.Role = role.Name()
+
+	// A token with an "act" claim was issued to an actor acting for its
+	// subject (RFC 8693 §4.1): the session is delegated, and allowed only
+	// what both the subject's role and the actor's role allow.
+	rs := s.settings(role.Name())
+	roleLabel := strconv.Quote(role.Name())
+	var actor *identity.SessionActor
+	actorID, aerr, err := s.actorIdentity(tok)
+	switch {
+	case aerr != nil:
+		return nil, aerr
+	case errors.Is(err, identity.ErrNoActor):
+		if req.actorRole != "" {
+			return nil, badRequest(codeInvalidParameterValue, "ActorRoleArn is given, but the web identity token has no act claim")
+		}
+	case err != nil:
+		return nil, badRequest(codeInvalidIdentityToken, "the web identity token was rejected: "+err.Error())
+	default:
+		ev.ActorIssuer, ev.ActorSubject, ev.ActorClaims = actorID.Issuer, actorID.Subject, actorID.Claims
+		actorRole, aerr := s.pickActorRole(req.action, req.actorRole, actorID)
+		if aerr != nil {
+			return nil, aerr
+		}
+		ev.ActorRole = actorRole.Name()
+		actor = sessionActor(actorID, actorRole)
+		rs = s.delegatedSettings(role.Name(), actorRole.Name())
+		roleLabel += " and the actor's role " + strconv.Quote(actorRole.Name())
+	}
 	sessionName := req.sessionName
 	if sessionName == "" {
 		sessionName = defaultSessionName(tok.Subject)
@@ -47,7 +75,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 		}
 	}
 
-	issued, expiry, aerr := s.sessionTimes(req, role.Name(), tok.Expiry, now)
+	issued, expiry, aerr := s.sessionTimes(req, roleLabel, rs, tok.Expiry, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -61,6 +89,7 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	sess.SessionPolicy = req.policy
 	sess.IssuedAt, sess.Expiry = issued, expiry
 	sess.TokenFingerprint = fp
+	sess.Actor = actor
 	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
 		return nil, revocationsUnavailable(err)
 	} else if revoked {
@@ -74,6 +103,9 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 			return nil, e
 		}
 		return nil, &apiError{Status: http.StatusInternalServerError, Code: codeInternalError, Message: "the session could not be issued", Cause: err}
+	}
+	if aerr := s.recordDelegation(r.Context(), sess); aerr != nil {
+		return nil, aerr
 	}
 	ev.SessionID, ev.AccessKeyID = sess.ID, sess.AccessKeyID
 	ev.Duration, ev.Expiry = expiry.Sub(issued), expiry
@@ -184,10 +216,10 @@ func (s *Service) pickRole(req *request, id *authz.Identity, what string) (*auth
 	return nil, errorf(http.StatusForbidden, code, fmt.Sprintf("%s: role %s does not trust this %s: %s", notAuthorized, strconv.Quote(role.Name()), what, oneLine(why, 1000)))
 }
 
-// sessionTimes applies the duration rules of RoleSettings. A zero
-// tokenExp (a directory sign-in) bounds nothing.
-func (s *Service) sessionTimes(req *request, role string, tokenExp time.Time, now time.Time) (issued, expiry time.Time, _ *apiError) {
-	rs := s.settings(role)
+// sessionTimes applies the duration rules of rs, the settings of the
+// role (or roles) named by roleLabel in messages. A zero tokenExp (a
+// directory sign-in) bounds nothing.
+func (s *Service) sessionTimes(req *request, roleLabel string, rs RoleSettings, tokenExp time.Time, now time.Time) (issued, expiry time.Time, _ *apiError) {
 	if tokenExp.IsZero() {
 		rs.SessionMayOutliveToken = true
 	}
@@ -196,7 +228,7 @@ func (s *Service) sessionTimes(req *request, role string, tokenExp time.Time, no
 	if req.duration > 0 {
 		secs := int64(req.duration / time.Second)
 		if req.duration > rs.MaxSession {
-			return issued, expiry, badRequest(codeValidationError, fmt.Sprintf("DurationSeconds %d exceeds the maximum session duration of role %s, %d seconds", secs, strconv.Quote(role), int64(rs.MaxSession/time.Second)))
+			return issued, expiry, badRequest(codeValidationError, fmt.Sprintf("DurationSeconds %d exceeds the maximum session duration of role %s, %d seconds", secs, roleLabel, int64(rs.MaxSession/time.Second)))
 		}
 		if !rs.SessionMayOutliveToken && now.Add(req.duration).After(tokenExp) {
 			return issued, expiry, badRequest(codeInvalidParameterValue, fmt.Sprintf("DurationSeconds %d would end the session at %s, but the web identity token expires at %s; the role does not allow sessions to outlive it",

@@ -100,7 +100,7 @@ func (s *Service) assumeLDAP(r *http.Request, req *request, rid string, source n
 			return nil, badRequest(codeMalformedPolicyDocument, "Policy is not a valid session policy: "+oneLine(err.Error(), 1000))
 		}
 	}
-	issued, expiry, aerr := s.sessionTimes(req, role.Name(), time.Time{}, now)
+	issued, expiry, aerr := s.sessionTimes(req, strconv.Quote(role.Name()), s.settings(role.Name()), time.Time{}, now)
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -62,6 +62,9 @@ type request struct {
 	// AssumeRoleWithLDAPIdentity: the user name and password (never
 	// logged), and the directory named by LDAPDirectory ("" if absent).
 	username, password, directory string
+	// actorRole is the actor's role of a delegated session (ActorRoleArn);
+	// "": the one role that trusts the actor.
+	actorRole string
 }
 
 // parseValues reads the parameters of a query string and an optional form
@@ -145,6 +148,13 @@ func parseRequest(vals url.Values, maxPolicy int) (*request, *apiError) {
 			return nil, err
 		}
 		req.roleName = name
+	}
+	if vals.Has("ActorRoleArn") {
+		name, err := roleNameFromArn(vals.Get("ActorRoleArn"))
+		if err != nil {
+			return nil, err
+		}
+		req.actorRole = name
 	}
 	if err := req.parseCommon(vals, maxPolicy); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@
 package sts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -80,6 +81,12 @@ type Config struct {
 	// action is refused. With several, the caller names one with the
 	// LDAPDirectory parameter.
 	Directories []Directory
+	// Delegations, if set, records every delegated session before its
+	// credentials are returned, so that the person it acts for can list
+	// and revoke it; when recording fails, the session is not issued
+	// (ServiceUnavailable, or temporarily_unavailable in a token
+	// exchange). Nil: delegated sessions are not recorded.
+	Delegations DelegationRecord
 	// RequestID returns the ID of a request. Nil means: the
 	// X-Amz-Request-Id response header if already set (by an outer
 	// handler), else a random 16-character upper-case hex ID.
@@ -108,6 +115,11 @@ type RoleSettings struct {
 	// then stays valid after the identity provider would have stopped
 	// vouching for the holder, until it expires or is revoked.
 	SessionMayOutliveToken bool
+}
+
+// DelegationRecord records delegated sessions (those with an Actor).
+type DelegationRecord interface {
+	Record(ctx context.Context, s *identity.Session) error
 }
 
 // Event is what the service reports for each request, through
@@ -139,6 +151,11 @@ type Event struct {
 	AccessKeyID     string
 	// Error is the message sent to the client, ErrorCode its code.
 	Error, ErrorCode string
+	// ActorIssuer, ActorSubject and ActorClaims name the actor of a
+	// delegated session (an "act" claim, or the actor token of a token
+	// exchange) once it is known; ActorRole is its role.
+	ActorIssuer, ActorSubject, ActorRole string
+	ActorClaims                          map[string]any
 	// Duration is the session length granted.
 	Duration time.Duration
 	// TokenFingerprint is Config.Fingerprint of the web identity token.
@@ -349,6 +366,10 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, rid string, sour
 	vals, aerr := parseValues(r.URL.RawQuery, body)
 	if aerr != nil {
 		return nil, aerr
+	}
+	if isTokenExchange(vals) {
+		s.exchange(w, r, vals, ev)
+		return nil, nil
 	}
 	ev.Action = clip(vals.Get("Action"), 64)
 	req, aerr := parseRequest(vals, s.cfg.MaxPolicySize)

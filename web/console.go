@@ -66,6 +66,10 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 		s.renderer.page(w, http.StatusOK, "buckets.html", d)
 		return
 	}
+	if rest == "delegations" {
+		s.serveDelegations(w, r, sess, d)
+		return
+	}
 	if rest == "go" {
 		target := strings.TrimLeft(r.URL.Query().Get("path"), "/")
 		b, pfx, _ := strings.Cut(target, "/")

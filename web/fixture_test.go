@@ -93,6 +93,9 @@ type envOpts struct {
 	// the staff role.
 	directories []web.Directory
 	roles       []authz.RoleConfig
+	// delegations and revoke are web.Config.Delegations and RevokeSessions.
+	delegations web.DelegationList
+	revoke      web.RevocationAdder
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -155,6 +158,8 @@ func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Han
 		S3:             http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }),
 		Audit:          audit.NewLogger(audit.WriterSink{W: e.auditWriter()}),
 		Now:            e.clk.now,
+		Delegations:    o.delegations,
+		RevokeSessions: o.revoke,
 	})
 	if err != nil {
 		t.Fatal(err)

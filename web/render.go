@@ -37,6 +37,8 @@ type pageData struct {
 	Next      string
 	Empty     bool
 	Lifetimes []lifetimeChoice
+	// Delegations are the delegated sessions acting for the person.
+	Delegations []delegationRow
 }
 
 type whoami struct {

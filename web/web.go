@@ -140,6 +140,11 @@ type Config struct {
 	// Fingerprint keys the fingerprint of ID tokens in sessions and
 	// audit events; nil: none.
 	Fingerprint func(tokenHash [32]byte) string
+	// Delegations lists the delegated sessions acting for the signed-in
+	// person, on the console page DelegationsPath; RevokeSessions adds the
+	// run-time revocation of one. Nil: the page says none are recorded.
+	Delegations    DelegationList
+	RevokeSessions RevocationAdder
 	// HTTPClient talks to the identity providers; nil: a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
@@ -266,6 +271,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSignedOut(w, r)
 	case p == "/_iamgate/share":
 		s.serveShare(w, r)
+	case p == RevokeDelegationPath:
+		s.serveRevokeDelegation(w, r)
 	case p == "/_iamgate/ui":
 		http.Redirect(w, r, "/_iamgate/ui/", http.StatusFound)
 	case strings.HasPrefix(p, "/_iamgate/ui/"):

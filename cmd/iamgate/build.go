@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
@@ -95,6 +96,24 @@ type browserDeps struct {
 	failures state.Failures
 	// revocations are the run-time revocation rules; nil: none.
 	revocations identity.RevocationSource
+	// delegations records the delegated sessions for the console, and
+	// revoke adds the run-time revocation of one; nil: not recorded.
+	delegations state.Delegations
+	revoke      web.RevocationAdder
+}
+
+// delegationRecorder records the delegated sessions the STS issues.
+type delegationRecorder struct{ d state.Delegations }
+
+var _ sts.DelegationRecord = delegationRecorder{}
+
+func (r delegationRecorder) Record(ctx context.Context, s *identity.Session) error {
+	a := s.Actor
+	d := state.Delegation{SessionID: s.ID, Issuer: s.Issuer, Subject: s.Subject, Role: strings.Join(s.Roles, "+"),
+		ActorIssuer: a.Issuer, ActorSubject: a.Subject, ActorRole: strings.Join(a.Roles, "+"),
+		RoleSessionName: s.RoleSessionName, IssuedAt: s.IssuedAt, Expiry: s.Expiry}
+	d.ActorClientID, _ = a.Claims["client_id"].(string)
+	return r.d.Add(ctx, d)
 }
 
 // directories builds the file's LDAP directories. They do no I/O until
@@ -221,7 +240,12 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 		for _, r := range f.Roles {
 			roles[r.Name] = sts.RoleSettings{MaxSession: r.MaxSession, SessionMayOutliveToken: r.SessionMayOutliveToken}
 		}
+		var record sts.DelegationRecord
+		if bd.delegations != nil {
+			record = delegationRecorder{bd.delegations}
+		}
 		gen.STS, err = sts.New(sts.Config{
+			Delegations:        record,
 			Engine:             engine,
 			Verifier:           v,
 			Keys:               keys,
@@ -287,6 +311,9 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 		MaxSession:         map[string]time.Duration{},
 		SignedOut:          bd.signedOut,
 		SessionRefresh:     config.DefaultSessionRefresh,
+	}
+	if bd.delegations != nil && bd.revoke != nil {
+		wc.Delegations, wc.RevokeSessions = bd.delegations, bd.revoke
 	}
 	for _, is := range f.LoginIssuers() {
 		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel,

@@ -521,6 +521,8 @@ func (a *app) browserDeps() browserDeps {
 		signedOut:   a.shared.signedOut,
 		failures:    a.shared.failures,
 		revocations: a.shared.revocations,
+		delegations: a.shared.delegations,
+		revoke:      a.shared.watcher,
 	}
 }
 

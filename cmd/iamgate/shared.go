@@ -26,6 +26,7 @@ type sharedState struct {
 	counters    state.Counters
 	watcher     *state.RevocationWatcher
 	revocations *runtimeRevocations
+	delegations state.Delegations
 	redis       *state.Redis // nil: in memory
 }
 
@@ -42,6 +43,7 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 		s.counters = state.NewCounterMemory(nil)
 		s.watcher = state.NewRevocationWatcher(state.NewRevocationMemory(nil), state.WatcherConfig{Logger: log})
 		s.revocations = &runtimeRevocations{w: s.watcher}
+		s.delegations = state.NewDelegationMemory(nil)
 		return s, nil
 	}
 	var m *state.Metrics
@@ -80,6 +82,7 @@ func newSharedState(f *config.File, log *slog.Logger, reg prometheus.Registerer)
 	s.counters = &state.GuardedCounters{Counters: r.Counters(), Policy: policy}
 	s.watcher = state.NewRevocationWatcher(r.Revocations(), state.WatcherConfig{Logger: log})
 	s.revocations = &runtimeRevocations{w: s.watcher}
+	s.delegations = r.Delegations()
 	return s, nil
 }
 

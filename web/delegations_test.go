@@ -1,0 +1,67 @@
+package web_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iamgate/iamgate/state"
+)
+
+func TestConsoleDelegations(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	dl := state.NewDelegationMemory(nil)
+	rv := state.NewRevocationMemory(nil)
+	for _, d := range []state.Delegation{
+		{SessionID: "sess-alice-1", Issuer: "corp", Subject: "id-alice", Role: "staff", ActorIssuer: "corp", ActorSubject: "agent-7",
+			ActorClientID: "report-bot", ActorRole: "agent", RoleSessionName: "nightly", IssuedAt: now, Expiry: now.Add(time.Hour)},
+		{SessionID: "sess-bob-1", Issuer: "corp", Subject: "id-bob", Role: "staff", ActorIssuer: "corp", ActorSubject: "agent-9",
+			ActorRole: "agent", IssuedAt: now, Expiry: now.Add(time.Hour)},
+	} {
+		if err := dl.Add(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnv(t, envOpts{delegations: dl, revoke: rv})
+	c := e.login(t)
+	page := do(t, c, "GET", e.srv.URL+"/_iamgate/ui/delegations", nil)
+	if page.status != 200 || !strings.Contains(page.body, `data-session-id="sess-alice-1"`) || !strings.Contains(page.body, "agent-7 (report-bot)") ||
+		strings.Contains(page.body, "sess-bob-1") {
+		t.Fatalf("%d %s", page.status, page.body)
+	}
+	token := csrf(t, page.body)
+	post := func(id, csrfToken string) result {
+		return do(t, noFollow(c), "POST", e.srv.URL+"/_iamgate/delegations/revoke",
+			strings.NewReader(url.Values{"session_id": {id}, "csrf": {csrfToken}}.Encode()),
+			"Content-Type", "application/x-www-form-urlencoded")
+	}
+	if r := post("sess-alice-1", "wrong"); r.status != 403 {
+		t.Fatalf("without the CSRF token: %d", r.status)
+	}
+	if r := post("sess-bob-1", token); r.status != 404 {
+		t.Fatalf("another person's session: %d", r.status)
+	}
+	if set, _ := rv.List(ctx); len(set.Rules) != 0 {
+		t.Fatalf("refused requests added rules: %+v", set.Rules)
+	}
+	r := post("sess-alice-1", token)
+	if r.status != 303 || r.hdr.Get("Location") != "/_iamgate/ui/delegations?revoked=sess-alice-1" {
+		t.Fatalf("revoke: %d %v", r.status, r.hdr)
+	}
+	set, _ := rv.List(ctx)
+	if len(set.Rules) != 1 || set.Rules[0].SessionID != "sess-alice-1" || set.Rules[0].Subject != "" || !set.Rules[0].IssuedBefore.Equal(now.Add(time.Hour)) {
+		t.Fatalf("rules %+v", set.Rules)
+	}
+	ev := e.lastEvent("revocation")
+	if ev.Decision != "allow" || ev.Subject != "id-alice" || ev.Parameters["sessionId"] != "sess-alice-1" || ev.Parameters["actorSubject"] != "agent-7" {
+		t.Fatalf("event %+v", ev)
+	}
+	after := do(t, c, "GET", e.srv.URL+"/_iamgate/ui/delegations?revoked=sess-alice-1", nil)
+	if !strings.Contains(after.body, `class="delegation revoked" data-session-id="sess-alice-1"`) || !strings.Contains(after.body, "is revoked") ||
+		strings.Contains(after.body, `name="session_id" value="sess-alice-1"`) {
+		t.Fatalf("after: %s", after.body)
+	}
+}
