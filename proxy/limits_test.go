@@ -234,3 +234,21 @@ func TestLimitsFollowTheActor(t *testing.T) {
 		t.Fatalf("another run: %d %s", res.StatusCode, body)
 	}
 }
+
+// A DeleteObjects is a request like any other for the rate limit.
+func TestLimitsDeleteObjectsRate(t *testing.T) {
+	f, _ := limitsFixture(t, limits.Rules{RequestsPerSecond: 0.001, Burst: 1})
+	tok := f.token(t, "alice", "staff")
+	body := deleteBody(true, "home/alice/a", "home/alice/b")
+	if res, got := f.do(t, "POST", "/bkt?delete", tok, strings.NewReader(body), "Content-Md5", md5B64([]byte(body))); res.StatusCode != 200 {
+		t.Fatalf("first DeleteObjects: %d %s", res.StatusCode, got)
+	}
+	n := f.upLog.count()
+	res, got := f.do(t, "POST", "/bkt?delete", tok, strings.NewReader(body), "Content-Md5", md5B64([]byte(body)))
+	if res.StatusCode != 503 || !strings.Contains(got, "SlowDown") {
+		t.Fatalf("second DeleteObjects: %d %s", res.StatusCode, got)
+	}
+	if f.upLog.count() != n {
+		t.Error("a throttled DeleteObjects reached the store")
+	}
+}
