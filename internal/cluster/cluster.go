@@ -13,14 +13,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -126,13 +123,13 @@ func Start(t testing.TB, opts Options) *Cluster {
 	ports := opts.Ports
 	if ports == nil {
 		for range opts.Replicas + 1 {
-			ports = append(ports, freePort(t))
+			ports = append(ports, testenv.FreePort(t))
 		}
 	}
 	if len(ports) != opts.Replicas+1 {
 		t.Fatalf("cluster: %d ports for %d replicas and the load balancer", len(ports), opts.Replicas)
 	}
-	c.URL = "http://" + hostPort(ports[0])
+	c.URL = "http://" + testenv.HostPort(ports[0])
 
 	c.log("starting MinIO, Hydra and Redis")
 	c.MinIO = testenv.StartMinIO(t)
@@ -140,7 +137,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c.Hydra = testenv.StartHydra(t)
 	c.RedisURL = startRedis(t)
 
-	c.Alice = User{Name: "alice", Password: "alice-" + randomHex(t, 6)}
+	c.Alice = User{Name: "alice", Password: "alice-" + testenv.RandomHex(t, 6)}
 	c.Hydra.AddUser(t, c.Alice.Name, c.Alice.Password, map[string]any{
 		"email": "alice@corp.test", "groups": []any{"eng"}, "name": "Alice Engineer"})
 	browser := c.Hydra.BrowserClient(t, []string{c.URL + "/_iamgate/callback"}, []string{c.URL + "/_iamgate/signedout"})
@@ -153,12 +150,12 @@ func Start(t testing.TB, opts Options) *Cluster {
 	c.env = []string{
 		"CLUSTER_MINIO_USER=" + c.MinIO.AccessKey,
 		"CLUSTER_MINIO_PASSWORD=" + c.MinIO.SecretKey,
-		"CLUSTER_SESSION_KEY=" + randomHex(t, 32),
-		"CLUSTER_FINGERPRINT_KEY=" + randomHex(t, 32),
+		"CLUSTER_SESSION_KEY=" + testenv.RandomHex(t, 32),
+		"CLUSTER_FINGERPRINT_KEY=" + testenv.RandomHex(t, 32),
 		"CLUSTER_AUDIT_SIGNING_KEY=" + base64.StdEncoding.EncodeToString(seed),
 		"CLUSTER_CLIENT_SECRET=" + browser.Secret,
 	}
-	adminToken := randomHex(t, 32)
+	adminToken := testenv.RandomHex(t, 32)
 	c.env = append(c.env, "CLUSTER_ADMIN_TOKEN="+adminToken)
 	c.AdminTokenFile = filepath.Join(c.Dir, "admin.token")
 	if err := os.WriteFile(c.AdminTokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
@@ -170,8 +167,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 		r := &Replica{
 			Name:        fmt.Sprintf("r%d", i+1),
 			c:           c,
-			addr:        hostPort(ports[i+1]),
-			MetricsAddr: hostPort(freePort(t)),
+			addr:        testenv.HostPort(ports[i+1]),
+			MetricsAddr: testenv.HostPort(testenv.FreePort(t)),
 		}
 		r.URL = "http://" + r.addr
 		r.Config = filepath.Join(c.Dir, r.Name+".yaml")
@@ -198,10 +195,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 	}
 
-	statsPort := freePort(t)
-	c.StatsURL = "http://" + hostPort(statsPort) + "/stats"
+	statsPort := testenv.FreePort(t)
+	c.StatsURL = "http://" + testenv.HostPort(statsPort) + "/stats"
 	cfgPath := filepath.Join(c.Dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(hostPort(ports[0]), hostPort(statsPort), servers)), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(HAProxyConfig(testenv.HostPort(ports[0]), testenv.HostPort(statsPort), servers)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p, err := startProcess("haproxy", haproxy, []string{"-db", "-f", cfgPath}, nil, filepath.Join(c.Dir, "haproxy.log"))
@@ -371,27 +368,6 @@ log: {level: warn, format: text}
 // readyTimeout bounds how long a replica may take to become ready, and
 // the load balancer to see it.
 const readyTimeout = 60 * time.Second
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("cluster: pick a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
 
 // requireHAProxy finds Debian's haproxy (skips under -short).
 func requireHAProxy(t testing.TB) string {

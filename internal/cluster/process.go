@@ -1,11 +1,12 @@
 package cluster
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/iamgate/iamgate/internal/testenv"
 )
 
 // process is a child process whose output goes to a log file.
@@ -65,16 +66,4 @@ func (p *process) kill() {
 }
 
 // logTail returns about the last n bytes of the process log.
-func (p *process) logTail(n int) string {
-	b, err := os.ReadFile(p.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}
+func (p *process) logTail(n int) string { return testenv.TailFile(p.logPath, n) }

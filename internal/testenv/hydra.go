@@ -128,16 +128,16 @@ func StartHydra(t testing.TB) *Hydra {
 		cfg.DSN = "memory"
 		cfg.Log.Level = "info"
 		cfg.Log.LeakSensitiveValue = false
-		cfg.Serve.Public = hydraListen{Host: "127.0.0.1", Port: freePort(t)}
-		cfg.Serve.Admin = hydraListen{Host: "127.0.0.1", Port: freePort(t)}
+		cfg.Serve.Public = hydraListen{Host: "127.0.0.1", Port: FreePort(t)}
+		cfg.Serve.Admin = hydraListen{Host: "127.0.0.1", Port: FreePort(t)}
 		cfg.Serve.Cookies.SameSiteMode = "Lax"
 		cfg.URLs.Login = loginSrv.URL + "/login"
 		cfg.URLs.Consent = loginSrv.URL + "/consent"
 		cfg.URLs.Logout = loginSrv.URL + "/logout"
 		cfg.URLs.Error = loginSrv.URL + "/error"
 		cfg.URLs.PostLogoutRedirect = loginSrv.URL + "/logged-out"
-		cfg.URLs.Self.Issuer = "http://" + hostPort(cfg.Serve.Public.Port) + "/"
-		cfg.Secrets.System = []string{randomString(t, 16)}
+		cfg.URLs.Self.Issuer = "http://" + HostPort(cfg.Serve.Public.Port) + "/"
+		cfg.Secrets.System = []string{RandomHex(t, 16)}
 		cfg.Strategies.AccessToken = "jwt"
 		cfg.OAuth2.TokenHook = hookSrv.URL + "/token-hook"
 		cfg.OAuth2.AllowedTopLevelClaims = slices.Clone(defaultTopLevelClaims)
@@ -161,7 +161,7 @@ func StartHydra(t testing.TB) *Hydra {
 		registerLogDump(t, p)
 		h.proc = p
 		h.IssuerURL = cfg.URLs.Self.Issuer
-		h.AdminURL = "http://" + hostPort(cfg.Serve.Admin.Port)
+		h.AdminURL = "http://" + HostPort(cfg.Serve.Admin.Port)
 		h.login.admin = h.AdminURL
 
 		err = p.waitReady(h.AdminURL+"/health/ready", readyTimeout)
@@ -207,9 +207,9 @@ func (h *Hydra) Client(t testing.TB, claims map[string]any, audiences ...string)
 	if audiences == nil {
 		audiences = []string{}
 	}
-	secret := randomString(t, 16)
+	secret := RandomHex(t, 16)
 	reqBody := map[string]any{
-		"client_name":                "testenv-" + randomString(t, 4),
+		"client_name":                "testenv-" + RandomHex(t, 4),
 		"client_secret":              secret,
 		"grant_types":                []string{"client_credentials"},
 		"token_endpoint_auth_method": "client_secret_post",

@@ -105,9 +105,9 @@ func (h *Hydra) browserClient(t testing.TB, redirectURIs, postLogoutURIs []strin
 	if postLogoutURIs == nil {
 		postLogoutURIs = []string{}
 	}
-	secret := randomString(t, 16)
+	secret := RandomHex(t, 16)
 	reqBody := map[string]any{
-		"client_name":                "testenv-browser-" + randomString(t, 4),
+		"client_name":                "testenv-browser-" + RandomHex(t, 4),
 		"client_secret":              secret,
 		"grant_types":                []string{"authorization_code", "refresh_token"},
 		"response_types":             []string{"code"},

@@ -57,7 +57,7 @@ type authRequest struct {
 
 func (r *rp) newAuthRequest(t *testing.T) authRequest {
 	t.Helper()
-	a := authRequest{state: randomString(t, 8), nonce: randomString(t, 8), verifier: randomString(t, 32)}
+	a := authRequest{state: RandomHex(t, 8), nonce: RandomHex(t, 8), verifier: RandomHex(t, 32)}
 	sum := sha256.Sum256([]byte(a.verifier))
 	q := url.Values{
 		"response_type":         {"code"},
@@ -216,7 +216,7 @@ func TestHydraBrowserLogin(t *testing.T) {
 	// PKCE is enforced: a wrong verifier does not redeem the code...
 	status, _, errBody := r.token(t, url.Values{
 		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {r.callback},
-		"code_verifier": {randomString(t, 32)},
+		"code_verifier": {RandomHex(t, 32)},
 	})
 	if status == http.StatusOK {
 		t.Fatalf("code redeemed with a wrong PKCE verifier")

@@ -38,8 +38,8 @@ func StartMinIO(t testing.TB) *MinIO {
 	bin := RequireMinIO(t)
 	base := t.TempDir()
 	m := &MinIO{
-		AccessKey: "root" + randomString(t, 6),
-		SecretKey: randomString(t, 20),
+		AccessKey: "root" + RandomHex(t, 6),
+		SecretKey: RandomHex(t, 20),
 		Dir:       filepath.Join(base, "data"),
 		Region:    "us-east-1",
 	}
@@ -56,10 +56,10 @@ func StartMinIO(t testing.TB) *MinIO {
 	}
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		addr := hostPort(freePort(t))
+		addr := HostPort(FreePort(t))
 		args := []string{"server", m.Dir,
 			"--address", addr,
-			"--console-address", hostPort(freePort(t)),
+			"--console-address", HostPort(FreePort(t)),
 			"--certs-dir", filepath.Join(base, "certs"),
 		}
 		logPath := filepath.Join(base, fmt.Sprintf("minio-%d.log", attempt))

@@ -83,7 +83,7 @@ func StartRedisWith(t testing.TB, opts RedisOptions) *Redis {
 	}
 	var lastErr error
 	for range startAttempts {
-		r.Addr = hostPort(freePort(t))
+		r.Addr = HostPort(FreePort(t))
 		r.URL = scheme + r.Addr + "/0"
 		if lastErr = r.start(); lastErr == nil {
 			return r

@@ -106,8 +106,8 @@ func StartSlapd(t testing.TB) *Slapd {
 	t.Helper()
 	slapd, slapadd := RequireSlapd(t)
 	dir := t.TempDir()
-	s := &Slapd{dir: dir, slapd: slapd, t: t, LookupPassword: "lookup-" + randomString(t, 8),
-		AdminPassword: "admin-" + randomString(t, 8), Users: append([]SlapdUser(nil), DefaultSlapdUsers...)}
+	s := &Slapd{dir: dir, slapd: slapd, t: t, LookupPassword: "lookup-" + RandomHex(t, 8),
+		AdminPassword: "admin-" + RandomHex(t, 8), Users: append([]SlapdUser(nil), DefaultSlapdUsers...)}
 	if err := os.MkdirAll(filepath.Join(dir, "db"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func StartSlapd(t testing.TB) *Slapd {
 	}
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		p1, p2 := hostPort(freePort(t)), hostPort(freePort(t))
+		p1, p2 := HostPort(FreePort(t)), HostPort(FreePort(t))
 		s.URL, s.LDAPSURL = "ldap://"+p1, "ldaps://"+p2
 		s.urls = s.URL + "/ " + s.LDAPSURL + "/"
 		if lastErr = s.start(); lastErr == nil {

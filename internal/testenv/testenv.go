@@ -71,9 +71,9 @@ func RequireMinIO(t testing.TB) string { t.Helper(); return requireTool(t, "mini
 // RequireHydra fails the test if the hydra binary is missing (skips under -short).
 func RequireHydra(t testing.TB) string { t.Helper(); return requireTool(t, "hydra") }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Callers
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Callers
 // retry on a bind conflict, since another process may take it meanwhile.
-func freePort(t testing.TB) int {
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,10 +83,11 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+// HostPort is 127.0.0.1:port.
+func HostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// randomString returns n random bytes, hex encoded.
-func randomString(t testing.TB, n int) string {
+// RandomHex returns n random bytes, hex encoded.
+func RandomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -153,10 +154,14 @@ func (p *process) hasExited() bool {
 }
 
 // logTail returns the last n bytes of the process log.
-func (p *process) logTail(n int) string {
-	b, err := os.ReadFile(p.logPath)
+func (p *process) logTail(n int) string { return TailFile(p.logPath, n) }
+
+// TailFile returns about the last n bytes of the file at path, from the
+// start of a line; a file that cannot be read gives a note saying so.
+func TailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+		return fmt.Sprintf("(cannot read %s: %v)", path, err)
 	}
 	if len(b) > n {
 		b = b[len(b)-n:]
