@@ -131,11 +131,8 @@ func (h *Handler) serveDeleteObjects(ex *exchange, r *http.Request, pe *principa
 	ex.ev.Role, ex.ev.Policy, ex.ev.Sid = lastAllowed.Role, lastAllowed.Policy, lastAllowed.Sid
 	// The role's limits: a DeleteObjects is one request (rate,
 	// concurrency), like any other.
-	if h.cfg.Limiter != nil && ex.gen.Limits != nil {
-		defer h.doneLimits(ex, r)
-		if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
-			return lerr.WithResource(resource)
-		}
+	if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
+		return lerr.WithResource(resource)
 	}
 
 	if len(allowed) == len(del.Objects) {

@@ -326,6 +326,10 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 		ex.ev.Decision = "error"
 		h.fail(ex, r, s3err.ErrInternal)
 	}
+	// What a limited request used that is known only now (a cut or
+	// unsized download, a listing, an unsized upload), and its
+	// concurrency slot back.
+	h.doneLimits(ex, r)
 	ev := &ex.ev
 	ev.Status = ex.w.status()
 	if p == http.ErrAbortHandler && ev.ErrorCode == "" {
@@ -484,11 +488,8 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)
-	if h.cfg.Limiter != nil && gen.Limits != nil {
-		defer h.doneLimits(ex, r)
-		if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
-			return lerr.WithResource(resource)
-		}
+	if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
+		return lerr.WithResource(resource)
 	}
 
 	if body != nil {
