@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -190,16 +189,7 @@ func (p *parser) alerts(n *yaml.Node, path string) *Alerts {
 	a := &Alerts{Pos: p.pos(n)}
 	present, ok := p.mapping(n, path, []field{
 		{"webhook", func(path string, v *yaml.Node) {
-			s, ok := p.str(v, path)
-			if !ok {
-				return
-			}
-			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.errorf(v, path, "expected an http or https URL, got "+quote(s))
-				return
-			}
-			a.Webhook = s
+			a.Webhook = p.webhookURL(v, path, "")
 		}},
 	})
 	if !ok {

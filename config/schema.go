@@ -491,7 +491,7 @@ func (p *parser) webhook(n *yaml.Node, path string) *Webhook {
 		SpoolMaxBytes: DefaultSpoolMaxBytes,
 	}
 	present, ok := p.mapping(n, path, []field{
-		{"url", func(path string, v *yaml.Node) { w.URL = p.webhookURL(v, path) }},
+		{"url", func(path string, v *yaml.Node) { w.URL = p.webhookURL(v, path, "; use bearer_token or hmac_secret") }},
 		{"bearer_token", func(path string, v *yaml.Node) {
 			if s, ok := p.secret(v, path); ok {
 				w.BearerToken = &s
@@ -541,7 +541,7 @@ func (p *parser) webhook(n *yaml.Node, path string) *Webhook {
 
 // webhookURL decodes an https URL, or an http URL on a loopback host,
 // without credentials or fragment. A query is allowed (and never logged).
-func (p *parser) webhookURL(n *yaml.Node, path string) string {
+func (p *parser) webhookURL(n *yaml.Node, path, credentialsHint string) string {
 	s, ok := p.str(n, path)
 	if !ok {
 		return ""
@@ -551,7 +551,7 @@ func (p *parser) webhookURL(n *yaml.Node, path string) string {
 	case err != nil || u.Host == "" || u.Opaque != "":
 		p.errorf(n, path, "invalid URL; use https://host/path")
 	case u.User != nil:
-		p.errorf(n, path, "must not contain credentials; use bearer_token or hmac_secret")
+		p.errorf(n, path, "must not contain credentials"+credentialsHint)
 	case u.Fragment != "":
 		p.errorf(n, path, "must not have a fragment")
 	case u.Scheme == "https", u.Scheme == "http" && isLoopback(u.Hostname()):

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -119,6 +121,12 @@ func (w *Webhook) post(body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	res, err := w.client.Do(req)
 	if err != nil {
+		// A *url.Error names the URL, query (and any token in it)
+		// included; the log gets only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return err
 	}
 	res.Body.Close()
