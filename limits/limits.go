@@ -148,6 +148,16 @@ type Config struct {
 	// OnHit is called for every limit hit (metrics); nil: ignored.
 	OnHit func(p *Policy, l Limit)
 	Now   func() time.Time // nil: time.Now
+	// Defer, when positive, keeps every request at one counter round
+	// trip (for shared counters): what is counted only once a response
+	// is known (a download's length, the bytes of a download or upload
+	// of unknown length, the keys of a listing) is not sent on its own
+	// but carried by the next admission's batch, or sent in a background
+	// batch within Defer when no admission comes. A download of known
+	// length is then checked against the budget left at its admission
+	// less what this replica counted since. Zero: counted at once, in a
+	// batch of its own (for in-memory counters, where a batch is cheap).
+	Defer time.Duration
 }
 
 // Limiter counts and enforces. It is safe for concurrent use.
@@ -158,6 +168,9 @@ type Limiter struct {
 
 	semMu sync.Mutex
 	sems  map[string]*atomic.Int64
+	local map[string]*localCount
+
+	carry carried // Config.Defer > 0
 }
 
 // New returns a Limiter counting in c.
@@ -165,7 +178,8 @@ func New(c state.Counters, cfg Config) *Limiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	l := &Limiter{c: c, cfg: cfg, sems: map[string]*atomic.Int64{}}
+	l := &Limiter{c: c, cfg: cfg, sems: map[string]*atomic.Int64{}, local: map[string]*localCount{}}
+	l.carry.l = l
 	l.b, _ = c.(state.CounterBatch)
 	return l
 }
@@ -183,6 +197,7 @@ type scopeKeys struct {
 	scope                      Scope
 	rate, down, up, objs, list string
 	sem                        *atomic.Int64
+	downLocal                  *localCount // with Config.Defer
 }
 
 // Keys returns the keys of s under p. Counters are named
@@ -207,6 +222,9 @@ func (l *Limiter) Keys(p *Policy, s Subject) *Keys {
 		sk := scopeKeys{scope: sc, rate: base + "rate", down: base + "down", up: base + "up", objs: base + "objs", list: base + "list"}
 		if p.Rules.ConcurrentRequests > 0 {
 			sk.sem = l.sem(base + "conc")
+		}
+		if l.cfg.Defer > 0 && p.Rules.BytesDownloaded > 0 {
+			sk.downLocal = l.localCount(sk.down)
 		}
 		k.scopes = append(k.scopes, sk)
 	}
@@ -280,14 +298,16 @@ func (v *Verdict) Message() string {
 }
 
 // maxOps bounds the counter operations of one admission: the deny check
-// and, per scope (at most 3), the rate and two budgets.
-const maxOps = 1 + 3*3
+// and, per scope (at most 3), the rate and two budgets; with Config.Defer,
+// up to maxCarried counts of earlier requests come first.
+const maxOps = maxCarried + 1 + 3*3
 
 // opMeta says what an op of an admission checks.
 type opMeta struct {
 	limit Limit
 	scope Scope
 	max   int64
+	loc   *localCount // a carried count of a download budget
 }
 
 // Ticket is an admitted request: Release it when the request is done. It
@@ -300,6 +320,16 @@ type Ticket struct {
 	remaining int64
 	ops       [maxOps]state.CounterOp
 	meta      [maxOps]opMeta
+	// With Config.Defer: per scope, the download budget left at
+	// admission and this replica's local count then.
+	down [3]downMark
+}
+
+// downMark is a scope's download budget as admission saw it.
+type downMark struct {
+	left    int64 // the budget less the shared total less this replica's unsent counts
+	at      int64 // localCount.counted at admission
+	resetAt time.Time
 }
 
 // Release frees the concurrency slots of an admitted request.
@@ -316,7 +346,18 @@ func (t *Ticket) Release() {
 }
 
 // Remaining returns the download budget left (-1: unlimited).
-func (t *Ticket) Remaining() int64 { return t.remaining }
+func (t *Ticket) Remaining() int64 {
+	if t.k == nil || t.remaining < 0 || t.k.scopes[0].downLocal == nil {
+		return t.remaining
+	}
+	rem := int64(-1)
+	for i := range t.k.scopes {
+		if left := t.down[i].left - (t.k.scopes[i].downLocal.counted.Load() - t.down[i].at); rem < 0 || left < rem {
+			rem = max(left, 0)
+		}
+	}
+	return rem
+}
 
 // batch runs ops in one step: one round trip to a shared store.
 func (l *Limiter) batch(ctx context.Context, ops []state.CounterOp) (int, error) {
@@ -352,6 +393,11 @@ func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ti
 	add := func(o state.CounterOp, m opMeta) {
 		t.ops[n], t.meta[n] = o, m
 		n++
+	}
+	carriedN := 0
+	if l.cfg.Defer > 0 {
+		carriedN = l.carry.take(t.ops[:maxCarried], t.meta[:maxCarried])
+		n = carriedN
 	}
 	if e := k.p.Escalation; e != nil && e.DenyAfter > 0 {
 		add(state.CounterOp{Key: k.hits, Window: e.Window, Bounded: true, Max: e.DenyAfter - 1},
@@ -396,6 +442,9 @@ func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ti
 		return Verdict{}
 	}
 	refused, err := l.batch(ctx, t.ops[:n])
+	if carriedN > 0 {
+		l.carry.sent(t.ops[:carriedN], t.meta[:carriedN], err)
+	}
 	if err != nil {
 		return Verdict{Err: err}
 	}
@@ -408,11 +457,22 @@ func (l *Limiter) Admit(ctx context.Context, k *Keys, op Op, upload int64, t *Ti
 		l.hit(ctx, k, &v)
 		return v
 	}
-	for i := 0; i < n; i++ {
-		if t.meta[i].limit == BytesDownloaded {
-			if left := t.meta[i].max - t.ops[i].Total; t.remaining < 0 || left < t.remaining {
-				t.remaining = left
-			}
+	si := 0
+	for i := carriedN; i < n; i++ {
+		if t.meta[i].limit != BytesDownloaded {
+			continue
+		}
+		left := t.meta[i].max - t.ops[i].Total
+		if loc := k.scopes[si].downLocal; loc != nil {
+			// Read counted before unsent: a count made in between is
+			// subtracted twice (refusing early), never missed.
+			t.down[si].at = loc.counted.Load()
+			left -= loc.unsent.Load()
+			t.down[si].left, t.down[si].resetAt = left, t.ops[i].ResetAt
+		}
+		si++
+		if t.remaining < 0 || left < t.remaining {
+			t.remaining = max(left, 0)
 		}
 	}
 	return Verdict{}
@@ -426,6 +486,9 @@ func (l *Limiter) Download(ctx context.Context, t *Ticket, n int64) Verdict {
 	r := k.p.Rules
 	if r.BytesDownloaded == 0 || n <= 0 {
 		return Verdict{}
+	}
+	if k.scopes[0].downLocal != nil {
+		return l.downloadLocal(ctx, t, n)
 	}
 	ops := t.ops[:len(k.scopes)]
 	for i := range k.scopes {
@@ -444,9 +507,59 @@ func (l *Limiter) Download(ctx context.Context, t *Ticket, n int64) Verdict {
 	return Verdict{}
 }
 
-// count adds n to the counter of every scope chosen by key, in one batch.
+// downloadLocal is Download with Config.Defer: the budget left at
+// admission less what this replica counted since; n is counted here and
+// carried to the shared counters later.
+func (l *Limiter) downloadLocal(ctx context.Context, t *Ticket, n int64) Verdict {
+	k := t.k
+	r := k.p.Rules
+	// unsent grows before counted, and admission reads counted before
+	// unsent: a count made meanwhile is subtracted twice, never missed.
+	for i := range k.scopes {
+		loc, m := k.scopes[i].downLocal, &t.down[i]
+		loc.unsent.Add(n)
+		for {
+			c := loc.counted.Load()
+			if left := m.left - (c - m.at); n > left {
+				loc.unsent.Add(-n)
+				for j := 0; j < i; j++ { // give back what the scopes before took
+					k.scopes[j].downLocal.counted.Add(-n)
+					k.scopes[j].downLocal.unsent.Add(-n)
+				}
+				v := Verdict{Limit: BytesDownloaded, Scope: k.scopes[i].scope, ResetAt: m.resetAt,
+					Used: r.BytesDownloaded - max(left, 0), Max: r.BytesDownloaded}
+				l.hit(ctx, k, &v)
+				return v
+			}
+			if loc.counted.CompareAndSwap(c, c+n) {
+				break
+			}
+		}
+	}
+	for i := range k.scopes {
+		l.carry.add(k.scopes[i].down, r.Window, n, k.scopes[i].downLocal, true)
+	}
+	return Verdict{}
+}
+
+// count adds n to the counter of every scope chosen by key, in one batch;
+// with Config.Defer it is carried by a later batch and returns nil.
 func (l *Limiter) count(ctx context.Context, t *Ticket, key func(*scopeKeys) string, win time.Duration, n int64) []state.CounterOp {
 	k := t.k
+	if l.cfg.Defer > 0 {
+		for i := range k.scopes {
+			var loc *localCount
+			if sk := &k.scopes[i]; key(sk) == sk.down {
+				loc = sk.downLocal
+			}
+			if loc != nil {
+				loc.unsent.Add(n)
+				loc.counted.Add(n)
+			}
+			l.carry.add(key(&k.scopes[i]), win, n, loc, true)
+		}
+		return nil
+	}
 	ops := t.ops[:len(k.scopes)]
 	for i := range k.scopes {
 		ops[i] = state.CounterOp{Key: key(&k.scopes[i]), Window: win, N: n}
@@ -469,7 +582,8 @@ func (l *Limiter) Downloaded(ctx context.Context, t *Ticket, n int64, cut bool) 
 	if !cut {
 		return
 	}
-	v := Verdict{Limit: BytesDownloaded, Scope: k.scopes[0].scope, Max: r.BytesDownloaded}
+	v := Verdict{Limit: BytesDownloaded, Scope: k.scopes[0].scope, Max: r.BytesDownloaded, Used: r.BytesDownloaded,
+		ResetAt: t.down[0].resetAt}
 	for i := range ops {
 		if ops[i].Total >= r.BytesDownloaded {
 			v.Scope, v.Used, v.ResetAt = k.scopes[i].scope, ops[i].Total, ops[i].ResetAt

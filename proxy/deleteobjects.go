@@ -131,7 +131,7 @@ func (h *Handler) serveDeleteObjects(ex *exchange, r *http.Request, pe *principa
 	ex.ev.Role, ex.ev.Policy, ex.ev.Sid = lastAllowed.Role, lastAllowed.Policy, lastAllowed.Sid
 	// The role's limits: a DeleteObjects is one request (rate,
 	// concurrency), like any other.
-	if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
+	if lerr := h.admitLimits(ex, r, pe, req); lerr != nil {
 		return lerr.WithResource(resource)
 	}
 

@@ -488,7 +488,7 @@ func (h *Handler) serveS3(ex *exchange, r *http.Request) *s3err.Error {
 	}
 	ex.ev.Decision = "allow"
 	ex.ev.Reason = string(authz.ReasonAllowed)
-	if lerr := h.admitLimits(ex, r, pe, req, hdr); lerr != nil {
+	if lerr := h.admitLimits(ex, r, pe, req); lerr != nil {
 		return lerr.WithResource(resource)
 	}
 

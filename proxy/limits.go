@@ -126,27 +126,17 @@ func limitOp(req *s3req.Request) limits.Op {
 		return limits.OpDownload
 	case s3req.OpListObjects, s3req.OpListObjectsV2, s3req.OpListObjectVersions, s3req.OpListMultipartUploads:
 		return limits.OpList
-	case s3req.OpPutObject, s3req.OpUploadPart:
+	case s3req.OpPutObject, s3req.OpUploadPart, s3req.OpPostObject:
+		// A browser form upload counts its whole form: the file and
+		// its few fields.
 		return limits.OpUpload
 	}
 	return limits.OpOther
 }
 
-// uploadLength is the length of an upload's payload: the decoded length
-// of an aws-chunked body, else Content-Length; -1 when unknown.
-func uploadLength(r *http.Request, hdr http.Header) int64 {
-	if v := hdr.Get("X-Amz-Decoded-Content-Length"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
-			return n
-		}
-		return -1
-	}
-	return r.ContentLength
-}
-
 // admitLimits checks the limits of an authorized request; a refusal is
 // returned as the caller's S3 error.
-func (h *Handler) admitLimits(ex *exchange, r *http.Request, pe *principalEntry, req *s3req.Request, hdr http.Header) *s3err.Error {
+func (h *Handler) admitLimits(ex *exchange, r *http.Request, pe *principalEntry, req *s3req.Request) *s3err.Error {
 	if h.cfg.Limiter == nil || ex.gen.Limits == nil {
 		return nil // the common request: no role has limits
 	}
@@ -158,7 +148,12 @@ func (h *Handler) admitLimits(ex *exchange, r *http.Request, pe *principalEntry,
 	ls.on, ls.keys, ls.op = true, k, limitOp(req)
 	var up int64 = -1
 	if ls.op == limits.OpUpload {
-		up = uploadLength(r, hdr)
+		// The length of the body iamgate forwards: a signed aws-chunked
+		// stream is verified and forwarded decoded by now, so this is
+		// its decoded length; any other body is counted as sent, which
+		// bounds its payload whatever x-amz-decoded-content-length
+		// says. -1 (chunked): counted after.
+		up = r.ContentLength
 		ls.upload = up < 0
 	}
 	v := h.cfg.Limiter.Admit(r.Context(), k, ls.op, up, &ls.ticket)

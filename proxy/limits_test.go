@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -28,6 +29,12 @@ func (c *testClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // under limits for role member.
 func limitsFixture(t *testing.T, rules limits.Rules) (*fixture, *testClock) {
 	t.Helper()
+	return limitsFixtureWith(t, rules, limits.Config{})
+}
+
+// limitsFixtureWith is limitsFixture with the limiter's configuration.
+func limitsFixtureWith(t *testing.T, rules limits.Rules, cfg limits.Config) (*fixture, *testClock) {
+	t.Helper()
 	body := strings.Repeat("x", 100)
 	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -45,7 +52,8 @@ func limitsFixture(t *testing.T, rules limits.Rules) (*fixture, *testClock) {
 	}, nil)
 	withPolicy(t, f, testPolicy)
 	c := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	f.h.cfg.Limiter = limits.New(state.NewCounterMemory(c.now), limits.Config{Now: c.now})
+	cfg.Now = c.now
+	f.h.cfg.Limiter = limits.New(state.NewCounterMemory(c.now), cfg)
 	if len(rules.Per) == 0 {
 		rules.Per = []limits.Scope{limits.PerSession}
 	}
@@ -88,7 +96,18 @@ func TestLimitsRate(t *testing.T) {
 }
 
 func TestLimitsDownloadKnownLength(t *testing.T) {
-	f, c := limitsFixture(t, limits.Rules{BytesDownloaded: 250, Window: time.Hour})
+	t.Run("counted at once", func(t *testing.T) {
+		testLimitsDownloadKnownLength(t, limits.Config{})
+	})
+	// Counts carried by the next admission (shared counters): the same
+	// answers.
+	t.Run("carried", func(t *testing.T) {
+		testLimitsDownloadKnownLength(t, limits.Config{Defer: time.Hour})
+	})
+}
+
+func testLimitsDownloadKnownLength(t *testing.T, cfg limits.Config) {
+	f, c := limitsFixtureWith(t, limits.Rules{BytesDownloaded: 250, Window: time.Hour}, cfg)
 	tok := f.token(t, "alice", "staff")
 	for range 2 {
 		if res, body := f.do(t, "GET", "/bkt/home/alice/known", tok, nil); res.StatusCode != 200 || len(body) != 100 {
@@ -113,7 +132,12 @@ func TestLimitsDownloadKnownLength(t *testing.T) {
 }
 
 func TestLimitsDownloadCut(t *testing.T) {
-	f, _ := limitsFixture(t, limits.Rules{BytesDownloaded: 150, Window: time.Hour})
+	t.Run("counted at once", func(t *testing.T) { testLimitsDownloadCut(t, limits.Config{}) })
+	t.Run("carried", func(t *testing.T) { testLimitsDownloadCut(t, limits.Config{Defer: time.Hour}) })
+}
+
+func testLimitsDownloadCut(t *testing.T, cfg limits.Config) {
+	f, _ := limitsFixtureWith(t, limits.Rules{BytesDownloaded: 150, Window: time.Hour}, cfg)
 	tok := f.token(t, "alice", "staff")
 	if res, body := f.do(t, "GET", "/bkt/home/alice/chunked", tok, nil); res.StatusCode != 200 || len(body) != 100 {
 		t.Fatalf("first: %d %d", res.StatusCode, len(body))
@@ -158,7 +182,12 @@ func waitEvent(t *testing.T, f *fixture, code string) (ev audit.Event) {
 }
 
 func TestLimitsUploadAndListing(t *testing.T) {
-	f, _ := limitsFixture(t, limits.Rules{BytesUploaded: 100, KeysListed: 4, Window: time.Hour})
+	t.Run("counted at once", func(t *testing.T) { testLimitsUploadAndListing(t, limits.Config{}) })
+	t.Run("carried", func(t *testing.T) { testLimitsUploadAndListing(t, limits.Config{Defer: time.Hour}) })
+}
+
+func testLimitsUploadAndListing(t *testing.T, cfg limits.Config) {
+	f, _ := limitsFixtureWith(t, limits.Rules{BytesUploaded: 100, KeysListed: 4, Window: time.Hour}, cfg)
 	tok := f.token(t, "alice", "staff")
 	before := f.upLog.count()
 	res, body := f.do(t, "PUT", "/bkt/home/alice/up", tok, bytes.NewReader(make([]byte, 101)))
@@ -250,5 +279,61 @@ func TestLimitsDeleteObjectsRate(t *testing.T) {
 	}
 	if f.upLog.count() != n {
 		t.Error("a throttled DeleteObjects reached the store")
+	}
+}
+
+// A browser form upload counts against bytes_uploaded with its whole
+// form, refused before anything is forwarded when it does not fit.
+func TestLimitsPostObject(t *testing.T) {
+	f, st := newPostFixture(t)
+	f.h.cfg.Limiter = limits.New(state.NewCounterMemory(nil), limits.Config{})
+	gen := *f.h.Current()
+	gen.principals = nil
+	gen.Limits = map[string]*RoleLimits{"member": {Role: &limits.Policy{Role: "member", Kind: "machine",
+		Rules: &limits.Rules{BytesUploaded: 3000, Window: time.Hour, Per: []limits.Scope{limits.PerSession}}}}}
+	if err := f.h.Swap(&gen); err != nil {
+		t.Fatal(err)
+	}
+	form := func(key string) *browserForm {
+		return newBrowserForm(key, bytes.Repeat([]byte("z"), 1000), []any{"starts-with", "$key", "home/alice/"})
+	}
+	body, _ := form("home/alice/one").body()
+	first, _ := io.Copy(io.Discard, body)
+	if first < 1000 || 2*first <= 3000 {
+		t.Fatalf("form of %d bytes", first)
+	}
+	if res, out := f.post(t, form("home/alice/one")); res.StatusCode != 204 {
+		t.Fatalf("first: %d %s", res.StatusCode, out)
+	}
+	before := f.upLog.count()
+	res, out := f.post(t, form("home/alice/two"))
+	if res.StatusCode != 403 || !strings.Contains(out, "<Code>AccessDenied</Code>") ||
+		!strings.Contains(out, fmt.Sprintf("Limit bytes_uploaded per session reached (%d of 3000)", first)) {
+		t.Fatalf("second: %d %s", res.StatusCode, out)
+	}
+	if f.upLog.count() != before {
+		t.Error("a refused form was forwarded")
+	}
+	if _, _, ok := st.object("bkt/home/alice/two"); ok {
+		t.Error("the refused form's object was stored")
+	}
+	if ev := f.lastEvent(t); ev.Operation != "PostObject" || ev.Decision != "deny" || ev.Reason != "limit_bytes_uploaded" {
+		t.Errorf("event %+v", ev)
+	}
+}
+
+// An upload is counted by the body iamgate forwards, whatever
+// x-amz-decoded-content-length claims of a body that is not aws-chunked.
+func TestLimitsUploadIgnoresDeclaredDecodedLength(t *testing.T) {
+	f, _ := limitsFixture(t, limits.Rules{BytesUploaded: 100, Window: time.Hour})
+	tok := f.token(t, "alice", "staff")
+	before := f.upLog.count()
+	res, body := f.do(t, "PUT", "/bkt/home/alice/up", tok, bytes.NewReader(make([]byte, 500)),
+		"X-Amz-Decoded-Content-Length", "1")
+	if res.StatusCode != 403 || !strings.Contains(body, "bytes_uploaded") {
+		t.Fatalf("500 bytes declared as 1: %d %s", res.StatusCode, body)
+	}
+	if f.upLog.count() != before {
+		t.Error("the upload was forwarded")
 	}
 }

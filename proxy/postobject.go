@@ -109,6 +109,9 @@ func (h *Handler) servePostObject(ex *exchange, r *http.Request, req *s3req.Requ
 	if gerr := h.applyGuards(ex, r, pe, req, nil); gerr != nil {
 		return gerr.WithResource(resource)
 	}
+	if lerr := h.admitLimits(ex, r, pe, req); lerr != nil {
+		return lerr.WithResource(resource)
+	}
 
 	creds, region, transport, ok := h.formUpstream()
 	if !ok {

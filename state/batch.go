@@ -25,6 +25,11 @@ type CounterOp struct {
 	// (N 0 and Max m-1 asks "is anything left of m?").
 	Bounded bool
 	Max     int64
+	// Always: an unbounded add applied whether or not the batch is (a
+	// count known only after an earlier request, carried by this batch).
+	// It is applied where it stands, so later ops of the batch see it;
+	// put such ops first.
+	Always bool
 
 	// Results. Fits: the take was possible, or the bounded add fits.
 	// Total and ResetAt: the counter's total (after the add when the
@@ -38,7 +43,8 @@ type CounterOp struct {
 
 // CounterBatch runs several counter operations at once, all or nothing:
 // when every one fits they are all applied and Batch returns -1; else
-// none is, and Batch returns the index of the first that does not fit.
+// none is (but the Always ones), and Batch returns the index of the first
+// that does not fit.
 // Every op's results are filled either way. One batch is one round trip
 // to a shared store.
 type CounterBatch interface {
@@ -46,6 +52,9 @@ type CounterBatch interface {
 }
 
 func checkOp(op *CounterOp) error {
+	if op.Always && (op.Rate != 0 || op.Bounded) {
+		return ErrInvalidCounter
+	}
 	if op.Rate != 0 {
 		if op.N > math.MaxInt32 {
 			return ErrInvalidCounter
@@ -86,6 +95,15 @@ func (m *CounterMemory) Batch(_ context.Context, ops []CounterOp) (int, error) {
 			if !op.Fits && op.N <= int64(op.Burst) {
 				op.RetryAfter = secondsCeil((float64(op.N) - tokens) / op.Rate)
 			}
+		} else if op.Always {
+			w, ok := m.windows[op.Key]
+			if !ok || !now.Before(w.end) {
+				w = &window{end: now.Add(op.Window)}
+				m.windows[op.Key] = w
+			}
+			w.total += op.N
+			op.Fits, op.Total, op.ResetAt = true, w.total, w.end
+			continue
 		} else {
 			op.Total, op.ResetAt = 0, now.Add(op.Window)
 			if w, ok := m.windows[op.Key]; ok && now.Before(w.end) {
@@ -105,6 +123,9 @@ func (m *CounterMemory) Batch(_ context.Context, ops []CounterOp) (int, error) {
 	}
 	for i := range ops {
 		op := &ops[i]
+		if op.Always {
+			continue
+		}
 		if op.Rate != 0 {
 			// Take applies the same arithmetic; it cannot refuse now.
 			m.takeLocked(now, op.Key, op.Rate, op.Burst, int(op.N))
@@ -148,7 +169,8 @@ func (m *CounterMemory) takeLocked(now time.Time, key string, rate float64, burs
 
 var _ CounterBatch = (*RedisCounters)(nil)
 
-// KEYS: one per op. ARGV: now_ms, then per op: kind (t/a), rate or
+// KEYS: one per op. ARGV: now_ms, then per op: kind (t: take, a: add,
+// A: add always, applied at once), rate or
 // window_ms, burst or bounded (0/1), n, max. Returns {refused (0: none,
 // else 1-based), then per op fits, total, end_ms, retry_ms}.
 var batchScript = redis.NewScript(`
@@ -165,6 +187,13 @@ for i = 1, #KEYS do
     if now > at then tokens = math.min(y, tokens + (now - at) / 1000 * x); at = now end
     if n > y then fits = 0 elseif tokens < n then fits = 0; retry = math.ceil((n - tokens) / x * 1000) end
     st[i] = {tokens, at}
+  elseif kind == 'A' then
+    local v = redis.call('HMGET', KEYS[i], 'n', 'end')
+    total, e = tonumber(v[1]), tonumber(v[2])
+    if total == nil or e == nil or now >= e then total, e = 0, now + x end
+    total = total + n
+    redis.call('HSET', KEYS[i], 'n', string.format('%d', total), 'end', string.format('%d', e))
+    redis.call('PEXPIRE', KEYS[i], e - now)
   else
     local v = redis.call('HMGET', KEYS[i], 'n', 'end')
     total, e = tonumber(v[1]), tonumber(v[2])
@@ -179,7 +208,8 @@ if refused == 0 then
   for i = 1, #KEYS do
     local a = 1 + (i - 1) * 5
     local kind, x, y, n = ARGV[a+1], tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), tonumber(ARGV[a+4])
-    if kind == 't' then
+    if kind == 'A' then
+    elseif kind == 't' then
       local tokens = st[i][1] - n
       redis.call('HSET', KEYS[i], 't', string.format('%.17g', tokens), 'at', string.format('%d', st[i][2]))
       redis.call('PEXPIRE', KEYS[i], math.ceil((y - tokens) / x * 1000) + 1000)
@@ -216,8 +246,12 @@ func (c *RedisCounters) Batch(ctx context.Context, ops []CounterOp) (int, error)
 			if op.Bounded {
 				bounded = 1
 			}
+			kind := "a"
+			if op.Always {
+				kind = "A"
+			}
 			keys[i] = r.key("window", op.Key)
-			args = append(args, "a", op.Window.Milliseconds(), bounded, op.N, op.Max)
+			args = append(args, kind, op.Window.Milliseconds(), bounded, op.N, op.Max)
 		}
 	}
 	var res []int64

@@ -68,3 +68,50 @@ func TestCounterBatch(t *testing.T) {
 		})
 	}
 }
+
+// An Always op is applied even when the batch is refused, before the ops
+// after it are checked; it cannot be bounded or a take.
+func TestCounterBatchAlways(t *testing.T) {
+	ctx := context.Background()
+	for _, im := range impls(t) {
+		t.Run(im.name, func(t *testing.T) {
+			clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+			b := im.open(t, clk.now).counters.(state.CounterBatch)
+			o := []state.CounterOp{
+				{Key: "down", Window: time.Minute, N: 70, Always: true},
+				{Key: "down", Window: time.Minute, Bounded: true, Max: 99},
+			}
+			if r, err := b.Batch(ctx, o); r != -1 || err != nil || o[0].Total != 70 || o[1].Total != 70 {
+				t.Fatalf("first: %d %v %+v", r, err, o)
+			}
+			// The carried 40 crosses the budget: the check after it
+			// refuses, and the 40 stays counted.
+			o = []state.CounterOp{
+				{Key: "down", Window: time.Minute, N: 40, Always: true},
+				{Key: "objs", Window: time.Minute, N: 1, Bounded: true, Max: 5},
+				{Key: "down", Window: time.Minute, Bounded: true, Max: 99},
+			}
+			if r, err := b.Batch(ctx, o); r != 2 || err != nil || o[0].Total != 110 || o[2].Total != 110 {
+				t.Fatalf("refused: %d %v %+v", r, err, o)
+			}
+			o = []state.CounterOp{{Key: "objs", Window: time.Minute, Bounded: true, Max: 5}, {Key: "down", Window: time.Minute, Bounded: true, Max: 1000}}
+			if r, _ := b.Batch(ctx, o); r != -1 || o[0].Total != 0 || o[1].Total != 110 {
+				t.Fatalf("after: %d %+v", r, o)
+			}
+			// The carried count starts a window of its own when there is none.
+			clk.add(2 * time.Minute)
+			o = []state.CounterOp{{Key: "down", Window: time.Minute, N: 5, Always: true}}
+			if r, _ := b.Batch(ctx, o); r != -1 || o[0].Total != 5 || !o[0].ResetAt.Equal(clk.now().Add(time.Minute)) {
+				t.Fatalf("new window: %d %+v", r, o)
+			}
+			for _, bad := range []state.CounterOp{
+				{Key: "x", Window: time.Minute, N: 1, Always: true, Bounded: true, Max: 3},
+				{Key: "x", Rate: 1, Burst: 1, N: 1, Always: true},
+			} {
+				if _, err := b.Batch(ctx, []state.CounterOp{bad}); err == nil {
+					t.Errorf("accepted %+v", bad)
+				}
+			}
+		})
+	}
+}

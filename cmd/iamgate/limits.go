@@ -73,7 +73,14 @@ func newLimitsRuntime(f *config.File, sh *sharedState, aud *audit.Logger, log *s
 	if f.Alerts != nil {
 		lr.alerts.Store(limits.NewWebhook(f.Alerts.Webhook, nil, log))
 	}
+	var carry time.Duration
+	if sh.redis != nil {
+		// One round trip per request: counts known after a response
+		// travel with the next admission, or within this delay.
+		carry = countsCarryDelay
+	}
 	lr.limiter = limits.New(sh.counters, limits.Config{
+		Defer:       carry,
 		Revocations: sh.watcher,
 		OnHit: func(p *limits.Policy, l limits.Limit) {
 			lr.metrics.Hits.WithLabelValues(limits.KindLabel(p.Kind), string(l)).Inc()
@@ -98,7 +105,15 @@ func newLimitsRuntime(f *config.File, sh *sharedState, aud *audit.Logger, log *s
 	return lr
 }
 
+// countsCarryDelay bounds how long a count known after a response waits
+// for an admission to carry it to the shared counters.
+const countsCarryDelay = 25 * time.Millisecond
+
 func (lr *limitsRuntime) close() {
+	// Send the counts still waiting, while the shared state is open.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	lr.limiter.Close(ctx)
 	if w := lr.alerts.Swap(nil); w != nil {
 		w.Close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -137,6 +138,11 @@ func TestIntegrationAgentKillSwitch(t *testing.T) {
 		t.Fatalf("big.bin: %d bytes", n)
 	}
 	big.Body.Close()
+	// Replica a carries its counts to Redis with its next admission or
+	// within 25 ms; Flush stands for that wait.
+	if err := a.limits.limiter.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
 	// The byte budget is shared with replica b: 32 + 4 + 4 MiB of 42 MiB
 	// leaves too little for another 4 MiB object, refused before its
