@@ -113,3 +113,29 @@ func BenchmarkAuthorizeDelegated(b *testing.B) {
 		e.Authorize(p, r)
 	}
 }
+
+// Explain traces the actor's statements too, marked as the actor's.
+func TestExplainDelegated(t *testing.T) {
+	e, p := delegationEngine(t)
+	d, traces := e.Explain(p, &Request{Action: GetObject, Resource: "arn:aws:s3:::data/private/k"})
+	if d.Allowed || !d.Actor || d.Sid != "NoPrivate" {
+		t.Fatalf("decision %+v", d)
+	}
+	var person, actor int
+	for _, tr := range traces {
+		switch {
+		case tr.Actor && tr.Role == "agent":
+			actor++
+			if tr.Sid == "NoPrivate" && !tr.Matched {
+				t.Errorf("the actor's deny does not apply: %+v", tr)
+			}
+		case !tr.Actor && tr.Role == "person":
+			person++
+		default:
+			t.Errorf("trace %+v", tr)
+		}
+	}
+	if person != 3 || actor != 2 {
+		t.Errorf("%d statements of the person, %d of the actor", person, actor)
+	}
+}

@@ -501,6 +501,9 @@ func unavailable(role, policy string, st *statement, cause error) Decision {
 
 // StatementTrace is how one statement fared in Explain.
 type StatementTrace struct {
+	// Actor: the statement is of a role of the actor of a delegated
+	// principal.
+	Actor     bool
 	Role      string // "" for the session policy
 	Policy    string
 	Statement int // 1-based position in the policy
@@ -550,6 +553,17 @@ func (e *Engine) Explain(p *Principal, r *Request) (Decision, []StatementTrace) 
 		ctx := evalCtx{req: r, defs: sp.vars.defs, vals: p.sessionVals, role: p.roleNames}
 		for _, st := range sp.stmts {
 			traces = append(traces, traceStatement(st, &ctx, r, lower, "", sp.name))
+		}
+	}
+	if a := p.actor; a != nil && a.engine == e {
+		for _, role := range a.roles {
+			ctx := evalCtx{req: r, defs: e.vars.defs, vals: a.vals, role: role.nameVals}
+			for i := range role.stmts {
+				rs := &role.stmts[i]
+				t := traceStatement(rs.st, &ctx, r, lower, role.name, rs.policy)
+				t.Actor = true
+				traces = append(traces, t)
+			}
 		}
 	}
 	return d, traces

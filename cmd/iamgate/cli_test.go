@@ -67,6 +67,48 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// A delegated session is explained as served: the identity's roles and
+// the actor's must both allow; the actor comes from an act claim or from
+// the actor flags (a token exchange).
+func TestExplainDelegation(t *testing.T) {
+	t.Setenv("IAMGATE_TEST_KEY", "k")
+	for _, tt := range []struct {
+		name string
+		code int
+		args []string
+	}{
+		{"explain_act_allow", 0, []string{"--claims", "testdata/erin-act.json", "GET", "/eng-data/report.csv"}},
+		{"explain_act_actor_denies", 1, []string{"--claims", "testdata/erin-act.json", "GET", "/eng-data/secret/keys"}},
+		{"explain_exchange_actor_no_allow", 1, []string{"--claims", "testdata/erin.json", "--actor-claims", "testdata/report-bot.json", "GET", "/home/erin/notes"}},
+		{"explain_exchange_person_no_allow", 1, []string{"--claims", "testdata/erin.json", "--actor-claims", "testdata/report-bot.json", "GET", "/models/m.bin"}},
+		{"explain_exchange_actor_role", 1, []string{"--claims", "testdata/erin.json", "--actor-claims", "testdata/report-bot.json", "--actor-role", "engineering", "GET", "/eng-data/report.csv"}},
+		{"explain_act_guard", 0, []string{"--claims", "testdata/erin-act.json", "DELETE", "/eng-data/old.csv"}},
+		{"explain_act_json", 1, []string{"--claims", "testdata/erin-act.json", "--json", "GET", "/eng-data/secret/keys"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"explain", "--config", "testdata/explain-delegation.yaml"}, tt.args...)
+			code, stdout, stderr := runCLI(t, args...)
+			if code != tt.code || stderr != "" {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+			golden(t, tt.name+".golden", []byte(stdout))
+		})
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--claims", "testdata/erin-act-unknown.json", "GET", "/eng-data/x"}, `the actor's issuer "https://elsewhere.example.com" (act.iss) is not a configured issuer; name one with --actor-issuer`},
+		{[]string{"--claims", "testdata/erin.json", "--actor-role", "report-agent", "GET", "/eng-data/x"}, "--actor-role needs an actor"},
+		{[]string{"--claims", "testdata/erin.json", "--actor-claims", "testdata/nope.json", "GET", "/eng-data/x"}, "actor: open testdata/nope.json"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"explain", "--config", "testdata/explain-delegation.yaml"}, tt.args...)...)
+		if code == 0 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d\n%s%s", tt.args, code, stdout, stderr)
+		}
+	}
+}
+
 func TestExplain(t *testing.T) {
 	t.Setenv("IAMGATE_TEST_KEY", "k")
 	// Exit status 0 is ALLOW, 1 is DENY, as for a check; nothing goes to

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/config"
+	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 )
@@ -36,11 +37,21 @@ claims file (--claims). METHOD PATH is an S3 request as it would arrive; quote
 a PATH with a query. --op builds one from an operation: ListBuckets,
 ListObjectsV2, ListObjects, GetObject, HeadObject, PutObject, DeleteObject,
 CopyObject, CreateBucket, DeleteBucket, DeleteObjects (with --delete-body).
-Flags may also follow METHOD PATH.`,
+Flags may also follow METHOD PATH.
+
+Delegation: an identity whose claims carry an act claim (RFC 8693) is
+explained as a delegated session, as iamgate serves such a bearer token: the
+actor's roles are those that trust the actor, and a request is allowed only
+when both the identity's roles and the actor's allow it. --actor-token,
+--actor-token-file or --actor-claims give the actor of a token exchange
+instead; --actor-role picks one of the actor's roles, as ActorRoleArn or
+actor_role do at the STS.`,
 	Examples: []string{
 		"iamgate explain --config iamgate.yaml --claims claims.json GET /demo/home/bob/notes.txt",
 		"iamgate explain --config iamgate.yaml --claims claims.json GET '/demo?list-type=2&prefix=home/alice/'",
 		"iamgate explain --config iamgate.yaml --claims claims.json --op PutObject --bucket demo --key home/alice/notes.txt",
+		"iamgate explain --config iamgate.yaml --claims claims.json --actor-claims agent.json GET /demo/home/alice/notes.txt",
+		"iamgate explain --config iamgate.yaml --claims claims.json --actor-claims agent.json --op PutObject --bucket demo --key home/alice/notes.txt",
 	},
 }
 
@@ -61,7 +72,9 @@ type explainOutput struct {
 		Verified bool           `json:"signature_verified"`
 		Claims   map[string]any `json:"claims"`
 	} `json:"identity"`
-	Roles     []explainRole  `json:"roles"`
+	Roles []explainRole `json:"roles"`
+	// Actor is the agent acting for the identity in a delegated session.
+	Actor     *explainActor  `json:"actor,omitempty"`
 	Operation string         `json:"operation,omitempty"`
 	Error     string         `json:"error,omitempty"`
 	Checks    []explainCheck `json:"checks,omitempty"`
@@ -70,6 +83,14 @@ type explainOutput struct {
 	Guards  []string `json:"guards,omitempty"`
 	Allowed bool     `json:"allowed"`
 	Summary string   `json:"summary"`
+}
+
+type explainActor struct {
+	Issuer  string         `json:"issuer"`
+	Subject string         `json:"subject"`
+	Source  string         `json:"source"` // "act claim" or "actor token"
+	Claims  map[string]any `json:"claims"`
+	Roles   []explainRole  `json:"roles"`
 }
 
 type explainRole struct {
@@ -89,6 +110,9 @@ type explainCheck struct {
 type explainDecision struct {
 	Allowed bool   `json:"allowed"`
 	Reason  string `json:"reason"`
+	// ByActor: a delegated session's request refused by the actor's
+	// roles.
+	ByActor bool   `json:"by_actor,omitempty"`
 	Role    string `json:"role,omitempty"`
 	Policy  string `json:"policy,omitempty"`
 	Sid     string `json:"sid,omitempty"`
@@ -96,6 +120,7 @@ type explainDecision struct {
 }
 
 type explainStatement struct {
+	Actor     bool   `json:"actor,omitempty"` // a statement of the actor's role
 	Role      string `json:"role"`
 	Policy    string `json:"policy"`
 	Statement int    `json:"statement"`
@@ -107,9 +132,9 @@ type explainStatement struct {
 
 func newExplainCheck(c s3req.Check, d authz.Decision, traces []authz.StatementTrace) explainCheck {
 	ec := explainCheck{Action: string(c.Action), Resource: c.Resource, Decision: explainDecision{
-		Allowed: d.Allowed, Reason: string(d.Reason), Role: d.Role, Policy: d.Policy, Sid: d.Sid, Detail: d.Detail}}
+		Allowed: d.Allowed, Reason: string(d.Reason), ByActor: d.Actor && !d.Allowed, Role: d.Role, Policy: d.Policy, Sid: d.Sid, Detail: d.Detail}}
 	for _, t := range traces {
-		ec.Statements = append(ec.Statements, explainStatement{Role: t.Role, Policy: t.Policy, Statement: t.Statement,
+		ec.Statements = append(ec.Statements, explainStatement{Actor: t.Actor, Role: t.Role, Policy: t.Policy, Statement: t.Statement,
 			Sid: t.Sid, Effect: t.Effect, Applies: t.Matched, Why: t.Why})
 	}
 	return ec
@@ -134,6 +159,11 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 	copySource := fs.String("copy-source", "", "`bucket/key` source of --op CopyObject")
 	deleteBody := fs.String("delete-body", "", "`file` with the request body of DeleteObjects")
 	bodyFile := fs.String("body", "", "`file` with a body that holds condition values (PUT ?tagging, ?retention, ?legal-hold, CreateBucket, DeleteObjects)")
+	actorToken := fs.String("actor-token", "", "the actor's `JWT` (a token exchange's actor_token)")
+	actorTokenFile := fs.String("actor-token-file", "", "`file` holding the actor's JWT")
+	actorClaims := fs.String("actor-claims", "", "JSON `file` with the actor's claims")
+	actorIssuer := fs.String("actor-issuer", "", "the actor's issuer `name` (default: the one whose url is its iss)")
+	actorRole := fs.String("actor-role", "", "explain only this `role` of the ones that trust the actor")
 	objectTags := fs.String("object-tags", "", "the object's current `tags`, as 'k=v&k2=v2' (s3:ExistingObjectTag), which serve reads from the store")
 	var headers headerFlags
 	fs.Var(&headers, "H", "a request `header`, 'Name: value' (repeatable)")
@@ -205,30 +235,23 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 
 	var out explainOutput
 	out.Identity.Issuer, out.Identity.Subject, out.Identity.Claims = id.Issuer, id.Subject, id.Claims
-	trusted, misses := engine.Trust(id)
-	for _, ro := range engine.Roles() {
-		er := explainRole{Name: ro.Name(), Kind: ro.Kind()}
-		for _, t := range trusted {
-			if t == ro {
-				er.Applies = true
-			}
-		}
-		for _, m := range misses {
-			if m.Role == ro.Name() {
-				er.Why = m.Reason
-			}
-		}
-		if *role != "" && ro.Name() != *role && er.Applies {
-			er.Applies = false
-			er.Why = "trusts this identity, but --role names another role"
-		}
-		out.Roles = append(out.Roles, er)
-	}
 	var applied []*authz.Role
-	for _, t := range trusted {
-		if *role == "" || t.Name() == *role {
-			applied = append(applied, t)
-		}
+	out.Roles, applied = explainRoles(engine, id, *role, "--role", "this identity")
+	p := engine.NewPrincipal(id, applied)
+
+	actorID, source, err := explainActorIdentity(f, id, *actorToken, *actorTokenFile, *actorClaims, *actorIssuer)
+	if err != nil {
+		return err
+	}
+	if actorID == nil && *actorRole != "" {
+		return c.usagef("--actor-role needs an actor: --actor-token, --actor-token-file, --actor-claims, or an act claim")
+	}
+	if actorID != nil {
+		a := &explainActor{Issuer: actorID.Issuer, Subject: actorID.Subject, Source: source, Claims: actorID.Claims}
+		var actorRoles []*authz.Role
+		a.Roles, actorRoles = explainRoles(engine, actorID, *actorRole, "--actor-role", "the actor")
+		out.Actor = a
+		p = p.WithActor(engine.NewPrincipal(actorID, actorRoles))
 	}
 
 	req, serr := s3req.Classify(r, s3req.Config{VirtualHostDomains: f.VirtualHostDomains})
@@ -273,7 +296,6 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 			}
 			checks = append(checks, del.Checks(req.Bucket)...)
 		}
-		p := engine.NewPrincipal(id, applied)
 		ar := authz.Request{SourceIP: ip, SecureTransport: *secure, Time: time.Now(), UserAgent: r.UserAgent(), S3: req.S3}
 		if ref := r.Referer(); ref != "" {
 			ar.Referer = authz.V(ref)
@@ -290,9 +312,15 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 			if !d.Allowed && out.Allowed {
 				out.Allowed = false
 				out.Summary = fmt.Sprintf("DENY (%s): %s", d.Reason, d.Detail)
+				if d.Actor {
+					out.Summary = fmt.Sprintf("DENY (%s) by the actor's roles: %s", d.Reason, d.Detail)
+				}
 			}
 		}
 		guards := protections(f)
+		if a := p.Actor(); a != nil {
+			applied = append(applied, a.Roles()...)
+		}
 		for _, role := range applied {
 			for _, g := range proxy.DescribeGuards(req.Op, req.S3.VersionID.Present, guards[role.Name()]) {
 				out.Guards = append(out.Guards, fmt.Sprintf("role %q %s", role.Name(), g))
@@ -301,6 +329,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) error {
 		if out.Allowed {
 			last := out.Checks[len(out.Checks)-1].Decision
 			out.Summary = fmt.Sprintf("ALLOW: role %q policy %q statement %q", last.Role, last.Policy, last.Sid)
+			if out.Actor != nil {
+				out.Summary += ", and the actor's roles allow it too"
+			}
 		}
 	}
 
@@ -332,6 +363,17 @@ func printExplain(w io.Writer, out *explainOutput) {
 		}
 		fmt.Fprintf(w, "%s %s (%s): %s\n", mark, r.Name, r.Kind, why)
 	}
+	if a := out.Actor; a != nil {
+		fmt.Fprintf(w, "Acting for it (%s): issuer %q, subject %q; a request must be allowed by both\n", a.Source, a.Issuer, a.Subject)
+		fmt.Fprintln(w, "Actor's roles:")
+		for _, r := range a.Roles {
+			mark, why := "  no ", r.Why
+			if r.Applies {
+				mark, why = "  yes", "trusts the actor"
+			}
+			fmt.Fprintf(w, "%s %s (%s): %s\n", mark, r.Name, r.Kind, why)
+		}
+	}
 	if out.Error != "" {
 		fmt.Fprintln(w, out.Summary)
 		return
@@ -341,6 +383,9 @@ func printExplain(w io.Writer, out *explainOutput) {
 		verdict := "ALLOW"
 		if !c.Decision.Allowed {
 			verdict = "DENY (" + c.Decision.Reason + ")"
+			if c.Decision.ByActor {
+				verdict += " by the actor's roles"
+			}
 		}
 		fmt.Fprintf(w, "Check %d: %s on %s: %s\n", i+1, c.Action, c.Resource, verdict)
 		if c.Decision.Detail != "" {
@@ -355,13 +400,83 @@ func printExplain(w io.Writer, out *explainOutput) {
 			if !s.Applies {
 				status = "does not apply: " + s.Why
 			}
-			fmt.Fprintf(w, "    %s/%s %s (%s) %s\n", s.Role, s.Policy, name, s.Effect, status)
+			who := ""
+			if s.Actor {
+				who = "actor "
+			}
+			fmt.Fprintf(w, "    %s%s/%s %s (%s) %s\n", who, s.Role, s.Policy, name, s.Effect, status)
 		}
 	}
 	for _, g := range out.Guards {
 		fmt.Fprintf(w, "Guard: %s\n", g)
 	}
 	fmt.Fprintf(w, "Decision: %s\n", out.Summary)
+}
+
+// explainRoles says which roles trust id, and returns those that apply
+// (only the role named by only, when given; flag names it in the reason,
+// who names id).
+func explainRoles(engine *authz.Engine, id *authz.Identity, only, flag, who string) ([]explainRole, []*authz.Role) {
+	trusted, misses := engine.Trust(id)
+	var (
+		out     []explainRole
+		applied []*authz.Role
+	)
+	for _, ro := range engine.Roles() {
+		er := explainRole{Name: ro.Name(), Kind: ro.Kind()}
+		for _, t := range trusted {
+			if t == ro {
+				er.Applies = true
+			}
+		}
+		for _, m := range misses {
+			if m.Role == ro.Name() {
+				er.Why = m.Reason
+			}
+		}
+		if only != "" && ro.Name() != only && er.Applies {
+			er.Applies = false
+			er.Why = "trusts " + who + ", but " + flag + " names another role"
+		}
+		if er.Applies {
+			applied = append(applied, ro)
+		}
+		out = append(out, er)
+	}
+	return out, applied
+}
+
+// explainActorIdentity is the actor of a delegated session: from the
+// actor flags (a token exchange), else from id's act claim; nil when
+// there is none.
+func explainActorIdentity(f *config.File, id *authz.Identity, token, tokenFile, claimsFile, issuer string) (*authz.Identity, string, error) {
+	if token != "" || tokenFile != "" || claimsFile != "" {
+		a, err := explainIdentity(f, token, tokenFile, claimsFile, issuer)
+		if err != nil {
+			return nil, "", fmt.Errorf("actor: %w", err)
+		}
+		return a, "actor token", nil
+	}
+	act, err := identity.ParseActor(id.Claims)
+	switch {
+	case errors.Is(err, identity.ErrNoActor):
+		return nil, "", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("the identity's act claim is malformed: %w", err)
+	}
+	name := id.Issuer
+	if act.IssuerURL != "" {
+		name = issuer // --actor-issuer
+		for _, is := range f.Issuers {
+			if name == "" && is.URL == act.IssuerURL {
+				name = is.Name
+			}
+		}
+		if name == "" {
+			return nil, "", fmt.Errorf("the actor's issuer %q (act.iss) is not a configured issuer; name one with --actor-issuer", act.IssuerURL)
+		}
+	}
+	return &authz.Identity{Issuer: name, Subject: act.Subject, Claims: act.Claims}, "act claim", nil
 }
 
 // explainIdentity builds the identity from a token (decoded, unverified)

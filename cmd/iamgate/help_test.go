@@ -101,16 +101,18 @@ func TestHelpExamples(t *testing.T) {
 		want string
 	}
 	want := map[string]result{
-		"iamgate check --config iamgate.yaml":                                                                                 {0, "iamgate.yaml: OK (1 issuers, 1 roles, 1 policies)"},
-		"iamgate check --config iamgate.yaml --compat minio":                                                                  {0, `minio: iamgate.yaml:22:7: policy "own-home": statement 2 (Sid "ReadWriteOwnHome"): putobject-tagging`},
-		"iamgate explain --config iamgate.yaml --claims claims.json GET /demo/home/bob/notes.txt":                             {1, "Decision: DENY (no_allow)"},
-		"iamgate explain --config iamgate.yaml --claims claims.json GET '/demo?list-type=2&prefix=home/alice/'":               {0, `Decision: ALLOW: role "member" policy "own-home" statement "ListOwnHome"`},
-		"iamgate explain --config iamgate.yaml --claims claims.json --op PutObject --bucket demo --key home/alice/notes.txt":  {0, `Decision: ALLOW: role "member" policy "own-home" statement "ReadWriteOwnHome"`},
-		"iamgate audit verify --config iamgate.yaml audit.log":                                                                {0, "OK: 0 problems, 0 warnings; 9 events in 1 stream"},
-		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log": {0, "OK: 0 problems"},
-		"iamgate audit public-key --config iamgate.yaml":                                                                      {0, "-----BEGIN PUBLIC KEY-----"},
-		"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log":                                             {0, "role member (human): nobody used it"},
-		"iamgate audit report --by agent_run --since 2027-01-01 audit.log":                                                    {0, "Activity by agent_run: "},
+		"iamgate check --config iamgate.yaml":                                                                                                          {0, "iamgate.yaml: OK (1 issuers, 2 roles, 2 policies)"},
+		"iamgate check --config iamgate.yaml --compat minio":                                                                                           {0, `minio: iamgate.yaml:26:7: policy "own-home": statement 2 (Sid "ReadWriteOwnHome"): putobject-tagging`},
+		"iamgate explain --config iamgate.yaml --claims claims.json GET /demo/home/bob/notes.txt":                                                      {1, "Decision: DENY (no_allow)"},
+		"iamgate explain --config iamgate.yaml --claims claims.json GET '/demo?list-type=2&prefix=home/alice/'":                                        {0, `Decision: ALLOW: role "member" policy "own-home" statement "ListOwnHome"`},
+		"iamgate explain --config iamgate.yaml --claims claims.json --op PutObject --bucket demo --key home/alice/notes.txt":                           {0, `Decision: ALLOW: role "member" policy "own-home" statement "ReadWriteOwnHome"`},
+		"iamgate explain --config iamgate.yaml --claims claims.json --actor-claims agent.json GET /demo/home/alice/notes.txt":                          {0, `and the actor's roles allow it too`},
+		"iamgate explain --config iamgate.yaml --claims claims.json --actor-claims agent.json --op PutObject --bucket demo --key home/alice/notes.txt": {1, "Decision: DENY (no_allow) by the actor's roles"},
+		"iamgate audit verify --config iamgate.yaml audit.log":                                                                                         {0, "OK: 0 problems, 0 warnings; 9 events in 1 stream"},
+		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log":                          {0, "OK: 0 problems"},
+		"iamgate audit public-key --config iamgate.yaml":                                                                                               {0, "-----BEGIN PUBLIC KEY-----"},
+		"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log":                                                                      {0, "role member (human): nobody used it"},
+		"iamgate audit report --by agent_run --since 2027-01-01 audit.log":                                                                             {0, "Activity by agent_run: "},
 		"iamgate audit schema": {0, `"$schema"`},
 		"iamgate version":      {0, "iamgate "},
 	}
