@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/internal/testenv"
 	"github.com/iamgate/iamgate/limits"
 	"github.com/iamgate/iamgate/state"
 )
@@ -83,15 +84,26 @@ func BenchmarkServeGetLimits(b *testing.B) {
 		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Length": {"4096"}},
 			Body: io.NopCloser(strings.NewReader(body)), ContentLength: 4096, Request: r}, nil
 	})
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, mode := range []string{"off", "on", "on-redis"} {
+		b.Run(mode, func(b *testing.B) {
 			f := newFixture(b, nil, store)
-			if on {
-				f.h.cfg.Limiter = limits.New(state.NewCounterMemory(nil), limits.Config{})
+			if mode != "off" {
+				var counters state.Counters = state.NewCounterMemory(nil)
+				cfg := limits.Config{}
+				if mode == "on-redis" {
+					if testing.Short() {
+						b.Skip("needs redis-server")
+					}
+					rd := testenv.StartRedis(b)
+					r, err := state.NewRedis(state.RedisConfig{URL: rd.URL, Password: rd.Password})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { r.Close() })
+					// As serve runs it with shared state.
+					counters, cfg.Defer = r.Counters(), 25*time.Millisecond
+				}
+				f.h.cfg.Limiter = limits.New(counters, cfg)
 				gen := *f.h.Current()
 				gen.principals = nil
 				gen.Limits = map[string]*RoleLimits{"member": {Role: &limits.Policy{Role: "member", Kind: "human",
