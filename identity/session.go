@@ -582,21 +582,29 @@ func (r *Revocation) matchesParty(issuer, subject string, roles []string, claims
 // claimIs reports whether a claim value is the string want: a string
 // equal to it, or a number or boolean that formats as it.
 func claimIs(v any, want string) bool {
+	s, ok := ClaimString(v)
+	return ok && s == want
+}
+
+// ClaimString formats a scalar claim value as revocation rules compare it:
+// a string as is, a number or boolean in its shortest form; ok is false
+// for anything else (lists, objects).
+func ClaimString(v any) (string, bool) {
 	switch v := v.(type) {
 	case string:
-		return v == want
+		return v, true
 	case bool:
-		return strconv.FormatBool(v) == want
+		return strconv.FormatBool(v), true
 	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64) == want
+		return strconv.FormatFloat(v, 'f', -1, 64), true
 	case json.Number:
-		return v.String() == want
+		return v.String(), true
 	case int64:
-		return strconv.FormatInt(v, 10) == want
+		return strconv.FormatInt(v, 10), true
 	case int:
-		return strconv.Itoa(v) == want
+		return strconv.Itoa(v), true
 	}
-	return false
+	return "", false
 }
 
 // RevocationSource supplies the revocation rules added at run time, kept

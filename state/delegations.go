@@ -43,6 +43,11 @@ type Delegation struct {
 	RoleSessionName string    `json:"role_session_name,omitempty"`
 	IssuedAt        time.Time `json:"issued_at"`
 	Expiry          time.Time `json:"expiry"`
+	// Claims and ActorClaims are the scalar claims of the person and of
+	// the actor (formatted as revocation rules compare them), so that a
+	// listing sees a revocation by claim (agent_run=r-42, say).
+	Claims      map[string]string `json:"claims,omitempty"`
+	ActorClaims map[string]string `json:"actor_claims,omitempty"`
 }
 
 // ErrInvalidDelegation is returned by Delegations.Add for a record

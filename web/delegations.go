@@ -38,17 +38,31 @@ type delegationRow struct {
 }
 
 // revoked reports whether a revocation of the configuration or of the
-// run-time rules voids the recorded session. Rules on claims are not
-// seen here (the record holds no claims); an unreadable run-time list
-// shows the session as not revoked, and Revoke stays available.
+// run-time rules voids the recorded session (rules on claims see the
+// scalar claims the record keeps); an unreadable run-time list shows the
+// session as not revoked, and Revoke stays available.
 func (s *Service) revoked(d *state.Delegation, runtime []identity.Revocation) bool {
 	sess := &identity.Session{ID: d.SessionID, Issuer: d.Issuer, Subject: d.Subject, Roles: []string{d.Role}, IssuedAt: d.IssuedAt,
-		Actor: &identity.SessionActor{Issuer: d.ActorIssuer, Subject: d.ActorSubject, Roles: []string{d.ActorRole}}}
+		Claims: anyClaims(d.Claims),
+		Actor: &identity.SessionActor{Issuer: d.ActorIssuer, Subject: d.ActorSubject, Roles: []string{d.ActorRole},
+			Claims: anyClaims(d.ActorClaims)}}
 	if ok, _ := identity.Revoked(sess, s.cfg.Revocations); ok {
 		return true
 	}
 	ok, _ := identity.Revoked(sess, runtime)
 	return ok
+}
+
+// anyClaims is a record's claims as a session holds them.
+func anyClaims(m map[string]string) map[string]any {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // serveDelegations renders the page of delegated sessions (d holds the

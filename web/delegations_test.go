@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/state"
 )
 
@@ -63,5 +64,44 @@ func TestConsoleDelegations(t *testing.T) {
 	if !strings.Contains(after.body, `class="delegation revoked" data-session-id="sess-alice-1"`) || !strings.Contains(after.body, "is revoked") ||
 		strings.Contains(after.body, `name="session_id" value="sess-alice-1"`) {
 		t.Fatalf("after: %s", after.body)
+	}
+}
+
+type staticRevocations []identity.Revocation
+
+func (s staticRevocations) Revocations() ([]identity.Revocation, error) { return s, nil }
+
+// A run-time revocation by claim (an agent run, say) shows on the
+// sessions whose person or actor carries the claim.
+func TestConsoleDelegationsRevokedByClaim(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	dl := state.NewDelegationMemory(nil)
+	for _, d := range []state.Delegation{
+		{SessionID: "sess-run-42", Issuer: "corp", Subject: "id-alice", Role: "staff", ActorIssuer: "corp", ActorSubject: "agent-7",
+			ActorRole: "agent", IssuedAt: now, Expiry: now.Add(time.Hour), ActorClaims: map[string]string{"agent_run": "r-42"}},
+		{SessionID: "sess-run-7", Issuer: "corp", Subject: "id-alice", Role: "staff", ActorIssuer: "corp", ActorSubject: "agent-7",
+			ActorRole: "agent", IssuedAt: now, Expiry: now.Add(time.Hour), ActorClaims: map[string]string{"agent_run": "r-7"}},
+		{SessionID: "sess-dept", Issuer: "corp", Subject: "id-alice", Role: "staff", ActorIssuer: "corp", ActorSubject: "agent-8",
+			ActorRole: "agent", IssuedAt: now, Expiry: now.Add(time.Hour), Claims: map[string]string{"department": "finance"}},
+	} {
+		if err := dl.Add(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rules := staticRevocations{
+		{Claim: "agent_run", ClaimValue: "r-42", IssuedBefore: now.Add(time.Second)},
+		{Claim: "department", ClaimValue: "finance"},
+	}
+	e := newEnv(t, envOpts{delegations: dl, revoke: state.NewRevocationMemory(nil), runtime: rules})
+	page := do(t, e.login(t), "GET", e.srv.URL+"/_iamgate/ui/delegations", nil)
+	for id, revoked := range map[string]bool{"sess-run-42": true, "sess-run-7": false, "sess-dept": true} {
+		class := `class="delegation" data-session-id="` + id + `"`
+		if revoked {
+			class = `class="delegation revoked" data-session-id="` + id + `"`
+		}
+		if !strings.Contains(page.body, class) {
+			t.Errorf("%s: revoked %v not shown\n%s", id, revoked, page.body)
+		}
 	}
 }

@@ -96,6 +96,8 @@ type envOpts struct {
 	// delegations and revoke are web.Config.Delegations and RevokeSessions.
 	delegations web.DelegationList
 	revoke      web.RevocationAdder
+	// runtime is web.Config.RuntimeRevocations.
+	runtime identity.RevocationSource
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -160,6 +162,8 @@ func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Han
 		Now:            e.clk.now,
 		Delegations:    o.delegations,
 		RevokeSessions: o.revoke,
+
+		RuntimeRevocations: o.runtime,
 	})
 	if err != nil {
 		t.Fatal(err)

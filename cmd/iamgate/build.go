@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +115,29 @@ func (r delegationRecorder) Record(ctx context.Context, s *identity.Session) err
 		ActorIssuer: a.Issuer, ActorSubject: a.Subject, ActorRole: strings.Join(a.Roles, "+"),
 		RoleSessionName: s.RoleSessionName, IssuedAt: s.IssuedAt, Expiry: s.Expiry}
 	d.ActorClientID, _ = a.Claims["client_id"].(string)
+	d.Claims, d.ActorClaims = recordedClaims(s.Claims), recordedClaims(a.Claims)
 	return r.d.Add(ctx, d)
+}
+
+// recordedClaims are the scalar claims a delegation record keeps for
+// revocations by claim: at most 32, in name order, none over 256 bytes.
+func recordedClaims(claims map[string]any) map[string]string {
+	names := slices.Sorted(maps.Keys(claims))
+	var out map[string]string
+	for _, k := range names {
+		v, ok := identity.ClaimString(claims[k])
+		if !ok || len(v) > 256 || len(k) > 256 {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+		if len(out) == 32 {
+			break
+		}
+	}
+	return out
 }
 
 // directories builds the file's LDAP directories. They do no I/O until
