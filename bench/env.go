@@ -21,6 +21,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	mcreds "github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/iamgate/iamgate/internal/devissuer"
 	"github.com/iamgate/iamgate/internal/testenv"
@@ -37,14 +38,18 @@ type env struct {
 	root      credentials
 
 	// The endpoints, by role; a peer that is not installed is nil.
-	direct, directSigV4  *endpoint
-	nginx, oauth2        *endpoint
-	bearer, sigv4        *endpoint
-	bearerDevNull        *endpoint
-	baseline             *endpoint // -baseline-iamgate
-	bearerWebhook        *endpoint // audit to a file and a webhook
-	collector            *collector
-	minioSTS, iamgateSTS *endpoint
+	direct, directSigV4 *endpoint
+	nginx, oauth2       *endpoint
+	bearer, sigv4       *endpoint
+	bearerDevNull       *endpoint
+	baseline            *endpoint // -baseline-iamgate
+	bearerWebhook       *endpoint // audit to a file and a webhook
+	// bearerLimits and bearerLimitsRedis have limits on their role,
+	// counted in memory and in redis (nil: redis-server missing).
+	bearerLimits, bearerLimitsRedis *endpoint
+	redis                           *redis.Client
+	collector                       *collector
+	minioSTS, iamgateSTS            *endpoint
 
 	iamgateBin        string
 	iamgateCPUProfile string
@@ -384,6 +389,10 @@ func (e *env) startIamgate(ctx context.Context) error {
 	}
 	e.bearerWebhook = &endpoint{name: "iamgate, bearer JWT, audit to a file and a webhook", addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
 
+	if err := e.startLimited(ctx, sessionKey); err != nil {
+		return err
+	}
+
 	if e.baselineBin != "" {
 		pid, addr, err = e.iamgateBinProc(e.baselineBin, e.baselineEnv, "iamgate-baseline", fmt.Sprintf("{file: %q}", filepath.Join(e.dir, "audit-baseline.log")), nil, sessionKey, "")
 		if err != nil {
@@ -406,6 +415,16 @@ func (e *env) iamgateProc(name, audit string, stdout *os.File, sessionKey, cpuPr
 
 // iamgateBinProc is iamgateProc with the binary bin and extra environment.
 func (e *env) iamgateBinProc(bin string, env []string, name, audit string, stdout *os.File, sessionKey, cpuProfile string) (pid int, addr string, err error) {
+	return e.iamgateConfProc(bin, env, name, audit, stdout, sessionKey, cpuProfile, "", "")
+}
+
+// iamgateConfProc is iamgateBinProc with more settings of the role
+// (role, YAML flow mapping entries) and of the configuration (extra, top
+// level).
+func (e *env) iamgateConfProc(bin string, env []string, name, audit string, stdout *os.File, sessionKey, cpuProfile, role, extra string) (pid int, addr string, err error) {
+	if role != "" {
+		role = ",\n  " + role
+	}
 	addr, err = freeAddr()
 	if err != nil {
 		return 0, "", err
@@ -416,13 +435,14 @@ listen: %s
 upstream: {endpoint: "http://%s", access_key_id: env:BENCH_USER, secret_access_key: env:BENCH_PASS}
 sts: {session_keys: [{id: bench, secret: env:BENCH_SESSION_KEY}]}
 issuers: [{name: dev, url: %q, audiences: [iamgate]}]
-roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h}]
+roles: [{name: bench, kind: machine, trust: {issuer: dev, claims: {groups: bench}}, policies: [rw], session_may_outlive_token: true, max_session: 12h%s}]
 policies:
   rw: '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::bench/*"},{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::bench"}]}'
 server: {drain_delay: 0s} # no load balancer watches readiness here
 audit: %s
 log: {level: warn}
-`, addr, e.minioAddr, e.issuerURL, audit)), 0o600)
+%s
+`, addr, e.minioAddr, e.issuerURL, role, audit, extra)), 0o600)
 	if err != nil {
 		return 0, "", err
 	}

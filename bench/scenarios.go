@@ -95,6 +95,13 @@ func scenarios(e *env, o options) []*scenario {
 				e.collector.reset()
 			}
 		}})
+	add(&scenario{id: "limits", title: fmt.Sprintf("Limits: 4 KiB GET, bearer JWT, %s", conns(o.conns)), conns: o.conns,
+		note: "The same iamgate with limits off (\"iamgate, bearer JWT\"), and with every limit a GET meets on its role " +
+			"(rate, concurrency, objects and bytes per session and per identity, the kill switch's deny check; far above what " +
+			"the run reaches) counted in memory, and in a redis-server on the same machine (one script per request; its CPU is " +
+			"not in the proxy CPU column, see below).",
+		targets: all(getOp(smallKey), e.bearer, e.bearerLimits, e.bearerLimitsRedis),
+		after:   func() string { return e.redisScriptsPerRequest(e.bearerLimitsRedis, 1000) }})
 	for _, size := range o.bigSizes {
 		for _, dir := range []string{"GET", "PUT"} {
 			for _, streams := range []int{1, 8} {
@@ -134,7 +141,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook, e.baseline} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook, e.bearerLimits, e.bearerLimitsRedis, e.baseline} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}
