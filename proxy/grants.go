@@ -66,8 +66,13 @@ func (h *Handler) withGrants(ex *exchange, pe *principalEntry, key principalKey,
 		if slices.Contains(pe.roles, g.Role) || pe.base.wanted != "" && g.Role != pe.base.wanted {
 			continue
 		}
+		// A role no longer requestable (the configuration changed)
+		// honours no grant.
 		role, ok := gen.Engine.Role(g.Role)
 		if !ok {
+			continue
+		}
+		if _, ok := role.Requestable(); !ok {
 			continue
 		}
 		if i := slices.IndexFunc(uses, func(u grantUse) bool { return u.role == g.Role }); i >= 0 {
@@ -150,6 +155,9 @@ func grantSession(gen *Generation, s *identity.Session) (*authz.Role, *state.Acc
 			role, ok := gen.Engine.Role(g.Role)
 			if !ok {
 				return nil, nil, fmt.Sprintf("The session's role %q no longer exists.", g.Role)
+			}
+			if _, ok := role.Requestable(); !ok {
+				return nil, nil, fmt.Sprintf("The session's role %q is no longer requestable.", g.Role)
 			}
 			return role, g, ""
 		}

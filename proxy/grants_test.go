@@ -30,7 +30,8 @@ func withGrantSource(t *testing.T, f *fixture, clk *grantClock) (*state.GrantMem
 		Roles: []authz.RoleConfig{
 			{Name: "member", Kind: "human", Policies: []string{"p"},
 				Trust: []authz.TrustRule{{Issuer: "dev", Claims: map[string]any{"groups": "staff"}}}},
-			{Name: "prod-admin", Kind: "human", Policies: []string{"prod"}},
+			{Name: "prod-admin", Kind: "human", Policies: []string{"prod"}, Requestable: &authz.Requestable{
+				Approvers: []authz.TrustRule{{Issuer: "dev", Claims: map[string]any{"groups": "security"}}}, MaxDuration: time.Hour}},
 		},
 	})
 	if err != nil {

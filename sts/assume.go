@@ -342,7 +342,9 @@ func (s *Service) grantFor(req *request, tok *identity.Token) *state.AccessReque
 	if s.cfg.Grants == nil || req.roleName == "" || tok.Claims["act"] != nil {
 		return nil
 	}
-	if _, ok := s.cfg.Engine.Role(req.roleName); !ok {
+	if role, ok := s.cfg.Engine.Role(req.roleName); !ok {
+		return nil
+	} else if _, ok := role.Requestable(); !ok {
 		return nil
 	}
 	list, err := s.cfg.Grants.Active(tok.Issuer, tok.Subject)

@@ -96,6 +96,9 @@ type envOpts struct {
 	// delegations and revoke are web.Config.Delegations and RevokeSessions.
 	delegations web.DelegationList
 	revoke      web.RevocationAdder
+	// grants and notify are web.Config.Grants and Notify.
+	grants web.GrantStore
+	notify func(web.Notification)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -160,6 +163,8 @@ func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Han
 		Now:            e.clk.now,
 		Delegations:    o.delegations,
 		RevokeSessions: o.revoke,
+		Grants:         o.grants,
+		Notify:         o.notify,
 	})
 	if err != nil {
 		t.Fatal(err)
