@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/internal/sigv2test"
 	"github.com/iamgate/iamgate/state"
 )
 
@@ -136,5 +139,52 @@ func TestGrantBeforeAtAfterEnd(t *testing.T) {
 	w.Changed(context.Background())
 	if code := get(); code != 403 {
 		t.Fatalf("revoked: %d", code)
+	}
+}
+
+// An STS session issued through a grant acts as the granted role while
+// the grant is in force, its cached principal included; revoked, the
+// session is refused with ExpiredToken.
+func TestGrantSession(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	_ = withSigV2(t, f)
+	clk := &grantClock{t: time.Now().UTC()}
+	g, w := withGrantSource(t, f, clk)
+	ring := f.h.Current().Sessions
+	a := grantFor(t, g, w, 10*time.Minute)
+	s := identity.NewSession()
+	s.Issuer, s.Subject, s.Roles, s.GrantID = "dev", "id-alice", []string{"prod-admin"}, a.ID
+	s.Claims = map[string]any{"groups": []any{"staff"}, "preferred_username": "alice"}
+	s.IssuedAt = time.Now().Add(-time.Minute).Truncate(time.Second)
+	s.Expiry = a.End.Truncate(time.Second)
+	tok, err := ring.Seal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := sigv2test.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: tok}
+	send := func() (int, string) {
+		t.Helper()
+		req := f.newV2Request(t, "GET", "/prod/db.sql", "")
+		sigv2test.Sign(req, creds, time.Now(), "")
+		code, body, _ := f.sendV2(t, req)
+		return code, body
+	}
+	for range 2 { // the second from the cached principal
+		if code, body := send(); code != 200 {
+			t.Fatalf("through the grant: %d %s", code, body)
+		}
+		if ev := f.lastEvent(t); ev.Grant == nil || ev.Grant.ID != a.ID || ev.Role != "prod-admin" {
+			t.Fatalf("event %+v", ev)
+		}
+	}
+	if _, err := g.Revoke(context.Background(), a.ID, state.Person{Issuer: "dev", Subject: "id-bob"}); err != nil {
+		t.Fatal(err)
+	}
+	w.Changed(context.Background())
+	if code, body := send(); code != 400 || !strings.Contains(body, "ExpiredToken") || !strings.Contains(body, a.ID) {
+		t.Fatalf("revoked: %d %s", code, body)
+	}
+	if ev := f.lastEvent(t); ev.Reason != "grant_ended" {
+		t.Errorf("event %+v", ev)
 	}
 }
