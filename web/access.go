@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
@@ -309,6 +310,26 @@ func notificationText(n *Notification) string {
 	return t
 }
 
+// checkRequestForm reads the duration of a request form (a Go duration
+// between one minute and max) and checks its reason (trimmed, not empty,
+// at most state.MaxGrantReason bytes, valid UTF-8). A refusal returns a
+// reason code and a message.
+func checkRequestForm(duration, reason string, max time.Duration) (time.Duration, string, string) {
+	d, err := time.ParseDuration(duration)
+	if err != nil || d < time.Minute || d > max {
+		return 0, "bad_duration", fmt.Sprintf("Choose a duration between 1 minute and %s.", humanDuration(max))
+	}
+	switch {
+	case reason == "":
+		return 0, "reason_required", "Say why you need the role."
+	case len(reason) > state.MaxGrantReason:
+		return 0, "bad_request", fmt.Sprintf("The reason is longer than %d bytes.", state.MaxGrantReason)
+	case !utf8.ValidString(reason):
+		return 0, "bad_request", "The reason is not valid UTF-8 text."
+	}
+	return d, "", ""
+}
+
 // serveRequestAccess records a request for a requestable role: role,
 // duration (at most the role's max_duration) and a reason.
 func (s *Service) serveRequestAccess(w http.ResponseWriter, r *http.Request) {
@@ -333,17 +354,9 @@ func (s *Service) serveRequestAccess(w http.ResponseWriter, r *http.Request) {
 		deny(http.StatusConflict, "already_held", "Already yours", "You already hold the role "+roleName+".")
 		return
 	}
-	d, err := time.ParseDuration(r.PostForm.Get("duration"))
-	if err != nil || d < time.Minute || d > max {
-		deny(http.StatusBadRequest, "bad_duration", "Bad duration", fmt.Sprintf("Choose a duration between 1 minute and %s.", humanDuration(max)))
-		return
-	}
-	if reason == "" {
-		deny(http.StatusBadRequest, "reason_required", "Reason required", "Say why you need the role.")
-		return
-	}
-	if len(reason) > state.MaxGrantReason {
-		deny(http.StatusBadRequest, "bad_request", "Reason too long", fmt.Sprintf("The reason is longer than %d bytes.", state.MaxGrantReason))
+	d, code, msg := checkRequestForm(r.PostForm.Get("duration"), reason, max)
+	if code != "" {
+		deny(http.StatusBadRequest, code, "Bad request", msg)
 		return
 	}
 	me := person(sess)
