@@ -253,3 +253,29 @@ func TestGrantWatcher(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkGrantWatcherActive is the look-up every bearer and browser
+// request makes: a person without a grant while others hold some, and a
+// person with one.
+func BenchmarkGrantWatcherActive(b *testing.B) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clk := func() time.Time { return now }
+	g := state.NewGrantMemory(clk)
+	for i := range 100 {
+		r, _ := g.Request(ctx, request(state.Person{Issuer: "corp", Subject: "u-" + string(rune('a'+i%26)) + string(rune('a'+i/26))}, "admin", time.Hour))
+		_, _ = g.Decide(ctx, r.ID, true, bob)
+	}
+	w := state.NewGrantWatcher(g, state.GrantWatcherConfig{Now: clk})
+	if err := w.Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, subject string }{{"without", "u-nobody"}, {"with", "u-aa"}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = w.Active("corp", c.subject)
+			}
+		})
+	}
+}

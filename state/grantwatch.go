@@ -58,8 +58,11 @@ type GrantWatcher struct {
 // grants indexed by person.
 type grantSnapshot struct {
 	set      GrantSet
-	byPerson map[string][]AccessRequest
+	byPerson map[grantHolder][]AccessRequest
 }
+
+// grantHolder indexes the copy by person without hashing or allocating.
+type grantHolder struct{ issuer, subject string }
 
 // NewGrantWatcher returns a watcher of store; call Run, or Refresh once,
 // before Active can succeed.
@@ -139,10 +142,10 @@ func (w *GrantWatcher) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &grantSnapshot{set: set, byPerson: map[string][]AccessRequest{}}
+	s := &grantSnapshot{set: set, byPerson: map[grantHolder][]AccessRequest{}}
 	for _, a := range set.Requests {
 		if a.Status == GrantApproved {
-			k := personKey(a.Requester.Issuer, a.Requester.Subject)
+			k := grantHolder{a.Requester.Issuer, a.Requester.Subject}
 			s.byPerson[k] = append(s.byPerson[k], a)
 		}
 	}
@@ -205,7 +208,7 @@ func (w *GrantWatcher) Active(issuer, subject string) ([]AccessRequest, error) {
 		}
 		return nil, nil
 	}
-	list := s.byPerson[personKey(issuer, subject)]
+	list := s.byPerson[grantHolder{issuer, subject}]
 	if len(list) == 0 {
 		return nil, nil
 	}
