@@ -18,7 +18,7 @@ type grantClock struct {
 	t  time.Time
 }
 
-func (c *grantClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *grantClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *grantClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 const prodPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::prod/*"}]}`

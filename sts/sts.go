@@ -163,9 +163,9 @@ type Event struct {
 	ActorIssuer, ActorSubject, ActorRole string
 	// GrantID names the just-in-time access grant the role was assumed
 	// through; GrantEnd is its end.
-	GrantID  string
-	GrantEnd time.Time
-	ActorClaims                          map[string]any
+	GrantID     string
+	GrantEnd    time.Time
+	ActorClaims map[string]any
 	// Duration is the session length granted.
 	Duration time.Duration
 	// TokenFingerprint is Config.Fingerprint of the web identity token.

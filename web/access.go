@@ -84,7 +84,7 @@ type accessRole struct {
 
 type accessRow struct {
 	ID, Role, Requester, Reason, Duration, Status, Requested, Decided, Ends, Left string
-	Active, Pending, MayDecide, MayRevoke                                        bool
+	Active, Pending, MayDecide, MayRevoke                                         bool
 }
 
 // accessData is the page of access requests.

@@ -187,7 +187,7 @@ func TestAccessWebhook(t *testing.T) {
 	m := <-got
 	want := map[string]any{"event": "approved", "id": "ar-abc", "role": "prod-admin", "reason": "INC-42", "duration_seconds": 3600.0,
 		"status": "approved", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z", "time": "2026-12-01T10:00:00Z",
-		"url": "https://s3.example.com/_iamgate/ui/access",
+		"url":  "https://s3.example.com/_iamgate/ui/access",
 		"text": "[iamgate] bob (id-bob) approved alice (id-alice)'s request for role prod-admin, until 2026-12-01 11:00 UTC (ar-abc) https://s3.example.com/_iamgate/ui/access"}
 	for k, v := range want {
 		if m[k] != v {
