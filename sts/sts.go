@@ -161,11 +161,11 @@ type Event struct {
 	// delegated session (an "act" claim, or the actor token of a token
 	// exchange) once it is known; ActorRole is its role.
 	ActorIssuer, ActorSubject, ActorRole string
+	ActorClaims                          map[string]any
 	// GrantID names the just-in-time access grant the role was assumed
 	// through; GrantEnd is its end.
-	GrantID     string
-	GrantEnd    time.Time
-	ActorClaims map[string]any
+	GrantID  string
+	GrantEnd time.Time
 	// Duration is the session length granted.
 	Duration time.Duration
 	// TokenFingerprint is Config.Fingerprint of the web identity token.
