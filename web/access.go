@@ -303,12 +303,17 @@ func notificationText(n *Notification) string {
 	default:
 		t = fmt.Sprintf("access request %s: %s", a.ID, n.Event)
 	}
-	t = "[iamgate] " + t + " (" + a.ID + ")"
+	t = "[iamgate] " + chatEscape.Replace(t) + " (" + a.ID + ")"
 	if n.URL != "" {
 		t += " " + n.URL
 	}
 	return t
 }
+
+// chatEscape escapes what Slack's (and Mattermost's) message text reads
+// as markup, so that a reason or a user name cannot mention a channel
+// (<!channel>) or hide a link (<https://…|text>).
+var chatEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // checkRequestForm reads the duration of a request form (a Go duration
 // between one minute and max) and checks its reason (trimmed, not empty,

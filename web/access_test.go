@@ -183,6 +183,9 @@ func TestAccessWebhook(t *testing.T) {
 		Reason: "INC-42", Duration: time.Hour, Status: state.GrantApproved, Start: now, End: now.Add(time.Hour)}
 	bob := state.Person{Issuer: "corp", Subject: "id-bob", Username: "bob"}
 	w.Send(web.NewNotification("approved", &a, &bob, now, "https://s3.example.com"))
+	a.Reason = "<!channel> see <https://evil.example|the runbook> & more"
+	a.Status = state.GrantPending
+	w.Send(web.NewNotification("requested", &a, &a.Requester, now, ""))
 	w.Close()
 	m := <-got
 	want := map[string]any{"event": "approved", "id": "ar-abc", "role": "prod-admin", "reason": "INC-42", "duration_seconds": 3600.0,
@@ -199,5 +202,11 @@ func TestAccessWebhook(t *testing.T) {
 	}
 	if by, _ := m["by"].(map[string]any); by["subject"] != "id-bob" {
 		t.Errorf("by %v", m["by"])
+	}
+	// The reason cannot ping a channel or hide a link in a chat tool.
+	m = <-got
+	if text := m["text"]; text != `[iamgate] alice (id-alice) requests role prod-admin for 1 hour: "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; more" (ar-abc)` ||
+		m["reason"] != a.Reason {
+		t.Errorf("text %v reason %v", text, m["reason"])
 	}
 }
