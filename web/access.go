@@ -95,8 +95,8 @@ type accessData struct {
 	Others      []accessRow
 }
 
-// roleDescriptions are shown beside requestable roles; set by the
-// configuration mapping (roles[].description), may be nil.
+// describe is the description shown beside a requestable role
+// (Config.RoleDescriptions), or "".
 func (s *Service) describe(role string) string { return s.cfg.RoleDescriptions[role] }
 
 func person(sess *identity.Session) state.Person {
