@@ -67,6 +67,9 @@ type Event struct {
 	Claims map[string]any
 	// Actor is who acts for the subject, from an RFC 8693 "act" claim.
 	Actor *Actor
+	// Grant is the access request of a KindAccessRequest event, or the
+	// just-in-time grant a request was allowed through.
+	Grant *Grant
 	// SessionID and AccessKeyID identify STS session credentials (issued
 	// or used), browser sessions and service credentials; never the
 	// secret or session token.

@@ -66,6 +66,7 @@ type wireEvent struct {
 		SessionExpiry    time.Time `json:"sessionExpiry"`
 		LifetimeSeconds  int64     `json:"lifetimeSeconds"`
 		Actor            *Actor    `json:"actor"`
+		Grant            *Grant    `json:"grant"`
 		Status           int       `json:"status"`
 		Timings          *struct {
 			TotalMS    float64 `json:"totalMs"`
@@ -105,7 +106,7 @@ func Decode(line []byte) (*Event, error) {
 	e := &Event{
 		Time: w.EventTime, Kind: ig.Kind, EventID: w.EventID, RequestID: w.RequestID,
 		SourceIP: w.SourceIPAddress, UserAgent: w.UserAgent,
-		Roles: ig.Roles, RoleKind: ig.RoleKind, Fingerprint: ig.TokenFingerprint, Actor: ig.Actor,
+		Roles: ig.Roles, RoleKind: ig.RoleKind, Fingerprint: ig.TokenFingerprint, Actor: ig.Actor, Grant: ig.Grant,
 		SessionID: ig.SessionID, Expiry: ig.SessionExpiry, Lifetime: time.Duration(ig.LifetimeSeconds) * time.Second,
 		Action: ig.Action, Decision: ig.Decision, Reason: ig.Reason,
 		Role: ig.MatchedRole, Policy: ig.MatchedPolicy, Sid: ig.MatchedSid,
@@ -121,7 +122,7 @@ func Decode(line []byte) (*Event, error) {
 		if e.Operation == "S3Request" || e.Operation == "STSRequest" {
 			e.Operation = ""
 		}
-	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAccessRequest:
 		e.Operation = w.EventName
 	}
 	for _, d := range ig.DeniedKeys {

@@ -35,6 +35,19 @@ const (
 	// KindEscalation is a step of a role's kill switch (limits): the
 	// reason is the step (deny, revoke_session, revoke_identity).
 	KindEscalation = "escalation"
+	// KindAccessRequest is a step of just-in-time access: a request, its
+	// approval or rejection, the revocation or expiry of the grant
+	// (Operation names the step; Grant describes the request).
+	KindAccessRequest = "access_request"
+)
+
+// Operations of KindAccessRequest events.
+const (
+	OpRequestAccess        = "RequestAccess"
+	OpApproveAccessRequest = "ApproveAccessRequest"
+	OpRejectAccessRequest  = "RejectAccessRequest"
+	OpRevokeAccessGrant    = "RevokeAccessGrant"
+	OpExpireAccessGrant    = "ExpireAccessGrant"
 )
 
 // Event sources and types as written in eventSource and eventType.
@@ -54,17 +67,18 @@ const AccountID = "iamgate"
 
 // eventNames of the events that are not API calls.
 var kindNames = map[string]string{
-	KindConfigReload: "ConfigReload",
-	KindStart:        "IamgateStart",
-	KindStop:         "IamgateStop",
-	KindRevocation:   "RevokeSessions",
-	KindLogin:        "ConsoleLogin",
-	KindLoginFailure: "ConsoleLogin",
-	KindLogout:       "ConsoleLogout",
-	KindShareLink:    "CreateShareLink",
-	KindAdmin:        "AdminRequest",
-	KindCheckpoint:   "AuditCheckpoint",
-	KindEscalation:   "LimitEscalation",
+	KindConfigReload:  "ConfigReload",
+	KindStart:         "IamgateStart",
+	KindStop:          "IamgateStop",
+	KindRevocation:    "RevokeSessions",
+	KindLogin:         "ConsoleLogin",
+	KindLoginFailure:  "ConsoleLogin",
+	KindLogout:        "ConsoleLogout",
+	KindShareLink:     "CreateShareLink",
+	KindAdmin:         "AdminRequest",
+	KindCheckpoint:    "AuditCheckpoint",
+	KindEscalation:    "LimitEscalation",
+	KindAccessRequest: "AccessRequest",
 }
 
 // Name returns the eventName of e: the API operation for API calls, a
@@ -79,7 +93,7 @@ func (e *Event) Name() string {
 			return "STSRequest"
 		}
 		return "S3Request"
-	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAdmin:
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAdmin, KindAccessRequest:
 		if e.Operation != "" { // RenewSession, say
 			return e.Operation
 		}
@@ -111,6 +125,10 @@ func (e *Event) eventType() string {
 		return TypeConsoleSignIn
 	case KindShareLink:
 		return TypeConsoleAction
+	case KindAccessRequest:
+		if e.Operation != OpExpireAccessGrant {
+			return TypeConsoleAction
+		}
 	}
 	return TypeServiceEvent
 }
@@ -376,6 +394,10 @@ func (e *Event) appendIamgate(w *jw) {
 	if e.Actor != nil {
 		w.key("actor")
 		e.Actor.append(w)
+	}
+	if e.Grant != nil {
+		w.key("grant")
+		e.Grant.append(w)
 	}
 	if e.Status != 0 {
 		w.int("status", int64(e.Status))
@@ -662,4 +684,44 @@ func impliedSignatureVersion(method string) string {
 		return "SigV2"
 	}
 	return ""
+}
+
+// Grant is the just-in-time access grant an event is about: an access
+// request and its decision (KindAccessRequest events), or the grant that
+// added the role a request was allowed through (then Role is the
+// request's matched role).
+type Grant struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+	// RequesterIssuer and RequesterSubject name the person the grant is
+	// for (an event's identity is who acted: the requester or an approver).
+	RequesterIssuer  string    `json:"requesterIssuer,omitempty"`
+	RequesterSubject string    `json:"requesterSubject,omitempty"`
+	Reason           string    `json:"reason,omitempty"`
+	DurationSeconds  int64     `json:"durationSeconds,omitempty"`
+	Start            time.Time `json:"start,omitzero"`
+	End              time.Time `json:"end,omitzero"`
+	// Status is where the request stands after the event: pending,
+	// approved, rejected, revoked or expired.
+	Status string `json:"status,omitempty"`
+}
+
+func (g *Grant) append(w *jw) {
+	w.open()
+	w.str("id", g.ID)
+	w.str("role", g.Role)
+	w.strOmit("requesterIssuer", g.RequesterIssuer)
+	w.strOmit("requesterSubject", g.RequesterSubject)
+	w.strOmit("reason", g.Reason)
+	if g.DurationSeconds > 0 {
+		w.int("durationSeconds", g.DurationSeconds)
+	}
+	if !g.Start.IsZero() {
+		w.time("start", g.Start)
+	}
+	if !g.End.IsZero() {
+		w.time("end", g.End)
+	}
+	w.strOmit("status", g.Status)
+	w.close()
 }

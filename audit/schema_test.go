@@ -147,6 +147,32 @@ func kindSamples() map[string]*audit.Event {
 			Parameters: map[string]string{"limit": "bytes_downloaded", "hits": "25", "windowSeconds": "3600", "session": "jti:platform/5b0e",
 				"identity": "r-42", "usage": "bytes_downloaded 100 of 100 per session", "revocationId": "rv-4f3yxs3pdzaj2wqe"},
 			Message: "Revoked after 25 limit hits."},
+		"s3-through-grant": {Time: t0, Kind: audit.KindS3, EventID: "4b8fad5b-d9cb-469f-a165-70867728950e", RequestID: "18EBC15ED0FCBC20",
+			SourceIP: "192.0.2.15", AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice",
+			ARN: "arn:aws:sts::iamgate:assumed-role/analyst+prod-admin/alice", Roles: []string{"analyst", "prod-admin"}, RoleKind: "human",
+			SessionID: "k3v5e7ts2m", Operation: "GetObject", Action: "s3:GetObject", Bucket: "prod", Key: "db/dump.sql",
+			Decision: "allow", Reason: "allowed", Role: "prod-admin", Policy: "prod-read",
+			Grant:  &audit.Grant{ID: "ar-4f3yxs3pdzaj2wqe", Role: "prod-admin", End: t0.Add(time.Hour)},
+			Status: 200, BytesOut: 4096, DurationMS: 2.5, UpstreamMS: 2},
+		"access-request": {Time: t0, Kind: audit.KindAccessRequest, EventID: "5b8fad5b-d9cb-469f-a165-70867728950e", SourceIP: "192.0.2.15",
+			UserAgent: "Mozilla/5.0", AuthMethod: "browser-session", Issuer: "corp", IssuerURL: "https://idp.example.com/", Subject: "u-1",
+			Username: "alice", Roles: []string{"analyst"}, RoleKind: "human", SessionID: "k3v5e7ts2m", Operation: audit.OpRequestAccess,
+			Decision: "allow", Reason: "requested", Status: 303, Grant: &audit.Grant{ID: "ar-4f3yxs3pdzaj2wqe", Role: "prod-admin",
+				RequesterIssuer: "corp", RequesterSubject: "u-1", Reason: "incident 4711", DurationSeconds: 3600, Status: "pending"}},
+		"access-approve": {Time: t0, Kind: audit.KindAccessRequest, EventID: "6b8fad5b-d9cb-469f-a165-70867728950e", SourceIP: "192.0.2.16",
+			AuthMethod: "browser-session", Issuer: "corp", Subject: "u-2", Username: "bob", Roles: []string{"security"}, RoleKind: "human",
+			SessionID: "m4v5e7ts2q", Operation: audit.OpApproveAccessRequest, Decision: "allow", Reason: "approved", Status: 303,
+			Grant: &audit.Grant{ID: "ar-4f3yxs3pdzaj2wqe", Role: "prod-admin", RequesterIssuer: "corp", RequesterSubject: "u-1",
+				Reason: "incident 4711", DurationSeconds: 3600, Start: t0, End: t0.Add(time.Hour), Status: "approved"}},
+		"access-self-approval": {Time: t0, Kind: audit.KindAccessRequest, EventID: "7b8fad5b-d9cb-469f-a165-70867728950e", SourceIP: "192.0.2.15",
+			AuthMethod: "browser-session", Issuer: "corp", Subject: "u-1", Username: "alice", Roles: []string{"security"}, RoleKind: "human",
+			Operation: audit.OpApproveAccessRequest, Decision: "deny", Reason: "self_approval", Status: 403,
+			Message: "You cannot decide your own request.", Grant: &audit.Grant{ID: "ar-4f3yxs3pdzaj2wqe", Role: "prod-admin",
+				RequesterIssuer: "corp", RequesterSubject: "u-1", Status: "pending"}},
+		"access-expire": {Time: t0, Kind: audit.KindAccessRequest, EventID: "8b8fad5b-d9cb-469f-a165-70867728950e",
+			Operation: audit.OpExpireAccessGrant, Decision: "allow", Reason: "expired",
+			Grant: &audit.Grant{ID: "ar-4f3yxs3pdzaj2wqe", Role: "prod-admin", RequesterIssuer: "corp", RequesterSubject: "u-1",
+				Start: t0.Add(-time.Hour), End: t0, Status: "expired"}},
 		"start": {Time: t0, Kind: audit.KindStart, EventID: "ef8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow", ConfigDigest: strings.Repeat("ef", 32)},
 		"stop":  {Time: t0, Kind: audit.KindStop, EventID: "ff8fad5b-d9cb-469f-a165-70867728950e", Decision: "allow"},
 	}
@@ -265,7 +291,7 @@ func TestChainedLinesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 9 {
+	if kinds[audit.KindCheckpoint] < 5 || kinds[audit.KindS3] != 10 || kinds[audit.KindAccessRequest] != 4 {
 		t.Fatalf("kinds %v", kinds)
 	}
 }

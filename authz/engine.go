@@ -50,6 +50,9 @@ type RoleConfig struct {
 	Trust    []TrustRule // the role trusts an identity if any rule matches
 	Policies []string    // names of PolicyDocs
 	Source   string      // "file.yaml:30", prefixed to error messages; may be empty
+	// Requestable, when set, lets people request the role for a while,
+	// approved by someone its Approvers match (just-in-time access).
+	Requestable *Requestable
 }
 
 // TrustRule matches identities of one issuer whose claims match; see the
@@ -90,6 +93,8 @@ type Role struct {
 	nameVals    []string // []string{name}, the value of ${iamgate:role}
 	varIDs      []int32  // variables its policies use
 	tags        tagActions
+	// requestable: approvers and the longest grant; nil: not requestable.
+	requestable *requestable
 }
 
 type roleStmt struct {
@@ -203,6 +208,11 @@ func (e *Engine) compileRole(rc RoleConfig) (*Role, []string) {
 			errs = append(errs, fmt.Sprintf("trust rule %d: %s", i+1, msg))
 		}
 		r.trust = append(r.trust, rule)
+	}
+	if rc.Requestable != nil {
+		var rerrs []string
+		r.requestable, rerrs = compileRequestable(rc.Requestable)
+		errs = append(errs, rerrs...)
 	}
 	seen := map[string]bool{}
 	var stmts []*statement

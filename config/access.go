@@ -256,12 +256,19 @@ func (p *parser) roles(n *yaml.Node, path string) []Role {
 			{"protect", func(path string, v *yaml.Node) { r.Protect = p.protect(v, path) }},
 			{"limits", func(path string, v *yaml.Node) { r.Limits = p.limits(v, path) }},
 			{"escalation", func(path string, v *yaml.Node) { r.Escalation = p.escalation(v, path) }},
+			{"requestable", func(path string, v *yaml.Node) { r.Requestable = p.requestable(v, path) }},
 		})
 		if !ok {
 			continue
 		}
 		p.checkRoleLimits(&r, ip, c)
-		p.require(c, ip, present, "name", "kind", "trust", "policies")
+		if present["requestable"] != nil {
+			// A role held only through approved requests trusts nobody
+			// by itself.
+			p.require(c, ip, present, "name", "kind", "policies")
+		} else {
+			p.require(c, ip, present, "name", "kind", "trust", "policies")
+		}
 		if r.Name != "" {
 			if first := names[r.Name]; first != nil {
 				p.errorf(nameNode, ip+".name", fmt.Sprintf("duplicate role name %q (first at line %d)", r.Name, first.Line))

@@ -97,6 +97,9 @@ type File struct {
 	State              State   // where shared state is kept; in memory by default
 	Admin              *Admin  // nil: no admin endpoint
 	Alerts             *Alerts // nil: escalations are only audited
+	// AccessRequests configures the notification of access requests;
+	// nil: none.
+	AccessRequests *AccessRequests
 
 	Path string // the file as named to Load or Parse
 	// Digest is the hex SHA-256 of the file at Path and of the policy
@@ -274,7 +277,7 @@ type Role struct {
 	Name        string
 	Kind        string // KindHuman, KindMachine or KindAgent
 	Description string
-	Trust       []TrustRule // any matching rule is enough; never empty
+	Trust       []TrustRule // any matching rule is enough; empty only for a requestable role
 	Policies    []string    // names of entries in File.Policies; never empty
 	MaxSession  time.Duration
 
@@ -289,7 +292,10 @@ type Role struct {
 	Limits *Limits
 	// Escalation is the role's kill switch; nil: none.
 	Escalation *Escalation
-	Pos        Pos
+	// Requestable makes the role available for just-in-time access
+	// (roles[].requestable); nil: it is not.
+	Requestable *Requestable
+	Pos         Pos
 }
 
 // TrustRule matches a token from one issuer whose claims all match.

@@ -118,6 +118,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		{"state", func(path string, v *yaml.Node) { f.State = *p.state(v, path) }},
 		{"admin", func(path string, v *yaml.Node) { f.Admin = p.admin(v, path) }},
 		{"alerts", func(path string, v *yaml.Node) { f.Alerts = p.alerts(v, path) }},
+		{"access_requests", func(path string, v *yaml.Node) { f.AccessRequests = p.accessRequests(v, path) }},
 	})
 	if !ok {
 		return

@@ -68,6 +68,10 @@ type Session struct {
 	// person named by Issuer and Subject, and a request is allowed only
 	// if the person's Roles and the actor's both allow it.
 	Actor *SessionActor
+	// GrantID, when set, names the just-in-time access grant that
+	// allowed the session's role: the session is honoured only while
+	// that grant is in force (its role need not trust the identity).
+	GrantID string
 }
 
 // SessionActor is the party acting for the person of a delegated
@@ -265,6 +269,7 @@ type sealed struct {
 	IDT    string          `json:"it,omitempty"`
 	Rn     int64           `json:"rn,omitempty"`
 	Act    *sealedActor    `json:"ac,omitempty"`
+	Grant  string          `json:"g,omitempty"`
 }
 
 // ErrSessionTooLarge is returned (wrapped) by [KeyRing.Seal] when the token
@@ -287,7 +292,7 @@ func (k *KeyRing) Seal(s *Session) (string, error) {
 		ID: s.ID, AK: s.AccessKeyID, SK: s.SecretAccessKey,
 		Iss: s.Issuer, Sub: s.Subject, Roles: s.Roles, Name: s.RoleSessionName,
 		Claims: s.Claims, Iat: s.IssuedAt.Unix(), Exp: s.Expiry.Unix(), FP: s.TokenFingerprint,
-		Kind: s.Kind, RT: s.RefreshToken, IDT: s.IDToken,
+		Kind: s.Kind, RT: s.RefreshToken, IDT: s.IDToken, Grant: s.GrantID,
 	}
 	if !s.RenewedAt.IsZero() {
 		p.Rn = s.RenewedAt.Unix()
@@ -491,7 +496,7 @@ func (k *KeyRing) Open(token string, now time.Time) (*Session, error) {
 		ID: p.ID, AccessKeyID: p.AK, SecretAccessKey: p.SK,
 		Issuer: p.Iss, Subject: p.Sub, Roles: p.Roles, RoleSessionName: p.Name,
 		Claims: p.Claims, IssuedAt: time.Unix(p.Iat, 0).UTC(), Expiry: time.Unix(p.Exp, 0).UTC(),
-		TokenFingerprint: p.FP, Kind: p.Kind, RefreshToken: p.RT, IDToken: p.IDT,
+		TokenFingerprint: p.FP, Kind: p.Kind, RefreshToken: p.RT, IDToken: p.IDT, GrantID: p.Grant,
 	}
 	if len(p.Policy) > 0 {
 		s.SessionPolicy = []byte(p.Policy)

@@ -54,6 +54,11 @@ type principalEntry struct {
 	// tokenKey names a bearer token the same on every replica (a hash
 	// of it), for the limits of a token without jti.
 	tokenKey string
+	// base lets withGrants add the roles of just-in-time grants; nil:
+	// no grant applies (a delegated principal, a session policy).
+	base *grantBase
+	// grants are the roles held through grants, for the audit event.
+	grants []grantUse
 }
 
 // authenticate works out who is calling. Exactly one mechanism may be
@@ -122,6 +127,7 @@ func (h *Handler) bearer(ex *exchange, r *http.Request, header string) (*princip
 		tok, err = ex.gen.Verifier.Verify(r.Context(), raw)
 		if err == nil {
 			pe := h.principalFor(ex.gen, tok, r.Header.Get(RoleHeader))
+			pe = h.withGrants(ex, pe, principalKey{hash: tok.Hash, role: r.Header.Get(RoleHeader)}, tok.Expiry)
 			h.fillIdentity(ex, pe)
 			if ex.gen.RuntimeRevocations != nil {
 				// Run-time rules void tokens too, by their iat (a token
@@ -167,6 +173,7 @@ func (h *Handler) fillIdentity(ex *exchange, pe *principalEntry) {
 	if pe.sessionID != "" {
 		ev.SessionID = pe.sessionID
 	}
+	ex.grants = pe.grants
 }
 
 // auditIdentity fills the audit fields of pe that come from the token's
@@ -236,6 +243,9 @@ func (h *Handler) principalFor(gen *Generation, tok *identity.Token, role string
 	gen.auditIdentity(pe, tok.Claims, trusted)
 	if pe.principal != nil {
 		bearerActor(gen, tok, pe)
+	}
+	if pe.actor == nil {
+		pe.base = &grantBase{id: id, roles: trusted, wanted: role}
 	}
 	gen.principals.put(key, pe, tok.Expiry, now)
 	return pe

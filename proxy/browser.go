@@ -11,6 +11,7 @@ import (
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/s3err"
+	"github.com/iamgate/iamgate/state"
 )
 
 // CSRFHeader carries the anti-forgery token (identity.CSRFToken) of a
@@ -39,6 +40,9 @@ type Browser interface {
 func isBrowserPath(p string) bool {
 	switch p {
 	case "/_iamgate/login", "/_iamgate/login/ldap", "/_iamgate/callback", "/_iamgate/logout", "/_iamgate/signedout", "/_iamgate/share", "/_iamgate/delegations/revoke":
+		return true
+	}
+	if strings.HasPrefix(p, "/_iamgate/access/") {
 		return true
 	}
 	return strings.HasPrefix(p, "/_iamgate/ui/") || p == "/_iamgate/ui" || strings.HasPrefix(p, "/_iamgate/assets/")
@@ -107,12 +111,12 @@ func (h *Handler) browserAuth(ex *exchange, r *http.Request) (*principalEntry, *
 	}
 	ex.signedIn = true
 	key := principalKey{hash: sha256.Sum256([]byte(token)), role: "\x00browser"}
-	if pe, ok := gen.principals.get(key, ex.start); ok {
-		h.fillIdentity(ex, pe)
-		return pe, nil
+	pe, ok := gen.principals.get(key, ex.start)
+	if !ok {
+		pe = sessionEntry(gen, s)
+		gen.principals.put(key, pe, s.Expiry, ex.start)
 	}
-	pe := sessionEntry(gen, s)
-	gen.principals.put(key, pe, s.Expiry, ex.start)
+	pe = h.withGrants(ex, pe, key, s.Expiry)
 	h.fillIdentity(ex, pe)
 	return pe, nil
 }
@@ -165,6 +169,16 @@ func sessionEntry(gen *Generation, s *identity.Session) *principalEntry {
 			}
 		}
 	}
+	var grant *state.AccessRequest
+	grantWhy := ""
+	if s.GrantID != "" {
+		// An STS session issued through a grant: its role comes from the
+		// grant, not from trust, and only while the grant is in force.
+		var role *authz.Role
+		if role, grant, grantWhy = grantSession(gen, s); role != nil {
+			roles = []*authz.Role{role}
+		}
+	}
 	name := s.RoleSessionName
 	if name == "" {
 		name = s.Subject
@@ -176,12 +190,22 @@ func sessionEntry(gen *Generation, s *identity.Session) *principalEntry {
 		arn: fmt.Sprintf("arn:aws:sts::iamgate:assumed-role/%s/%s", strings.Join(s.Roles, "+"), name),
 	}
 	gen.auditIdentity(pe, s.Claims, roles)
+	if grantWhy != "" {
+		pe.noRole = grantWhy
+		return pe
+	}
+	if grant != nil {
+		pe.grants = []grantUse{{id: grant.ID, role: grant.Role, end: grant.End}}
+	}
 	if len(roles) != len(s.Roles) || len(roles) == 0 {
 		pe.noRole = fmt.Sprintf("The session's role %q no longer exists or no longer trusts its identity (issuer %q, subject %q).",
 			strings.Join(s.Roles, "+"), s.Issuer, s.Subject)
 		return pe
 	}
 	p := gen.Engine.NewPrincipal(id, roles)
+	if len(s.SessionPolicy) == 0 && s.Actor == nil && s.GrantID == "" {
+		pe.base = &grantBase{id: id, roles: roles}
+	}
 	if len(s.SessionPolicy) > 0 {
 		sp, err := authz.ParsePolicy("session-policy", s.SessionPolicy)
 		if err != nil {

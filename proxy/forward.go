@@ -54,6 +54,8 @@ type exchange struct {
 	// exists.
 	guardINM  bool
 	guardMode GuardMode
+	// grants are the roles the caller holds through just-in-time grants.
+	grants []grantUse
 }
 
 // queryValues returns r's query, parsed once per request (nil when there

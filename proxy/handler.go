@@ -73,6 +73,10 @@ type Generation struct {
 	Protect map[string]Protect
 	// Limits are the limits of roles, by role name; nil: none.
 	Limits map[string]*RoleLimits
+	// Grants are the just-in-time access grants in force: a grant adds
+	// its role to the bearer and browser-session requests of its person,
+	// and keeps the STS sessions issued through it valid. Nil: none.
+	Grants GrantSource
 
 	principals *ttlCache[principalKey, *principalEntry]
 }
@@ -345,6 +349,13 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 		ev.UpstreamMS = float64(ex.upstreamDur.Microseconds()) / 1000
 	}
 	ev.Time = ex.start
+	if ev.Grant == nil && ev.Role != "" {
+		for _, u := range ex.grants {
+			if u.role == ev.Role {
+				ev.Grant = &audit.Grant{ID: u.id, Role: u.role, End: u.end}
+			}
+		}
+	}
 	if err := h.cfg.Audit.Log(ev); err != nil {
 		h.log.Error("audit write failed", "request_id", ex.rid, "err", err)
 		if h.cfg.Metrics != nil {
@@ -529,6 +540,9 @@ func (h *Handler) serveSTS(ex *exchange, r *http.Request) *s3err.Error {
 		if role, ok := ex.gen.Engine.Role(e.Role); ok {
 			ev.RoleKind = role.Kind()
 		}
+	}
+	if e.GrantID != "" {
+		ev.Grant = &audit.Grant{ID: e.GrantID, Role: e.Role, End: e.GrantEnd}
 	}
 	ev.Fingerprint, ev.SessionID, ev.AccessKeyID = e.TokenFingerprint, e.SessionID, e.AccessKeyID
 	ev.RoleSessionName, ev.DurationSeconds, ev.Expiry = e.RoleSessionName, int64(e.Duration/time.Second), e.Expiry

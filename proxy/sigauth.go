@@ -98,6 +98,9 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 		if e := h.runtimeRevoked(ex, pe.session, "The session"); e != nil {
 			return nil, e
 		}
+		if e := h.checkGrantSession(ex, pe); e != nil {
+			return nil, e
+		}
 		return pe, nil
 	}
 	s, err := gen.Sessions.Open(token, ex.start)
@@ -133,6 +136,9 @@ func (h *Handler) sessionPrincipal(ex *exchange, accessKeyID, token string) (*pr
 	}
 	pe := sessionEntry(gen, s)
 	pe.session = s
+	if e := h.checkGrantSession(ex, pe); e != nil {
+		return nil, e
+	}
 	gen.principals.put(key, pe, s.Expiry, ex.start)
 	return pe, nil
 }

@@ -1,8 +1,10 @@
 // Package state holds what every iamgate replica must agree on at run
 // time: the browser sessions that were signed out ([SignedOut]), the
 // counts of failed directory sign-ins ([Failures]), the revocation rules
-// added at run time ([Revocations], read through a [RevocationWatcher])
-// and the counters of rate limits ([Counters]). Each is a small interface
+// added at run time ([Revocations], read through a [RevocationWatcher]),
+// the record of delegated sessions ([Delegations]), the access requests
+// and just-in-time grants ([Grants], read through a [GrantWatcher]) and
+// the counters of rate limits ([Counters]). Each is a small interface
 // with an implementation in process memory (enough for one replica) and
 // one in Redis or Valkey ([Redis], shared by the replicas).
 package state

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iamgate/iamgate/authz"
 	"github.com/iamgate/iamgate/identity"
+	"github.com/iamgate/iamgate/state"
 )
 
 // sessionPolicyName names the session policy in authz errors.
@@ -31,8 +32,13 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	ev.TokenFingerprint = fp
 
 	role, aerr := s.pickRole(req, &authz.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Claims: tok.Claims}, "token")
+	var grant *state.AccessRequest
 	if aerr != nil {
-		return nil, aerr
+		if grant = s.grantFor(req, tok); grant == nil {
+			return nil, aerr
+		}
+		role, _ = s.cfg.Engine.Role(grant.Role)
+		ev.GrantID, ev.GrantEnd = grant.ID, grant.End
 	}
 	ev.Role = role.Name()
 
@@ -79,6 +85,15 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	if aerr != nil {
 		return nil, aerr
 	}
+	if grant != nil {
+		// The credentials end with the grant (to the second, never after).
+		if end := grant.End.UTC().Truncate(time.Second); expiry.After(end) {
+			expiry = end
+		}
+		if !expiry.After(issued) {
+			return nil, errorf(http.StatusForbidden, codeAccessDenied, fmt.Sprintf("Not authorized to perform sts:%s: the access grant %s of role %s ends now", req.action, grant.ID, strconv.Quote(role.Name())))
+		}
+	}
 
 	sess := identity.NewSession()
 	sess.Issuer = tok.Issuer
@@ -90,6 +105,9 @@ func (s *Service) assume(r *http.Request, req *request, rid string, ev *Event) (
 	sess.IssuedAt, sess.Expiry = issued, expiry
 	sess.TokenFingerprint = fp
 	sess.Actor = actor
+	if grant != nil {
+		sess.GrantID = grant.ID
+	}
 	if revoked, _, err := identity.CheckRevoked(sess, s.cfg.Revocations, s.cfg.RuntimeRevocations); err != nil {
 		return nil, revocationsUnavailable(err)
 	} else if revoked {
@@ -309,4 +327,35 @@ type xmlClientGrantsResult struct {
 	PackedPolicySize *int               `xml:"PackedPolicySize,omitempty"`
 	Provider         string             `xml:"Provider,omitempty"`
 	SubjectFromToken string             `xml:"SubjectFromToken,omitempty"`
+}
+
+// GrantSource supplies the just-in-time access grants in force for a
+// person; [state.GrantWatcher] satisfies it.
+type GrantSource interface {
+	Active(issuer, subject string) ([]state.AccessRequest, error)
+}
+
+// grantFor returns the grant in force that gives the token's person the
+// role the request names, or nil. A token with an "act" claim (an agent
+// acting for the person) gets none: a grant is the person's own.
+func (s *Service) grantFor(req *request, tok *identity.Token) *state.AccessRequest {
+	if s.cfg.Grants == nil || req.roleName == "" || tok.Claims["act"] != nil {
+		return nil
+	}
+	if role, ok := s.cfg.Engine.Role(req.roleName); !ok {
+		return nil
+	} else if _, ok := role.Requestable(); !ok {
+		return nil
+	}
+	list, err := s.cfg.Grants.Active(tok.Issuer, tok.Subject)
+	if err != nil {
+		return nil
+	}
+	var best *state.AccessRequest
+	for i := range list {
+		if g := &list[i]; g.Role == req.roleName && (best == nil || g.End.After(best.End)) {
+			best = g
+		}
+	}
+	return best
 }

@@ -87,6 +87,12 @@ type Config struct {
 	// (ServiceUnavailable, or temporarily_unavailable in a token
 	// exchange). Nil: delegated sessions are not recorded.
 	Delegations DelegationRecord
+	// Grants are the just-in-time access grants in force: a web-identity
+	// request for a role that does not trust the token, but that a grant
+	// in force gives its person (issuer and subject), is issued a session
+	// that ends no later than the grant and stays valid only while the
+	// grant does (identity.Session.GrantID). Nil: none.
+	Grants GrantSource
 	// RequestID returns the ID of a request. Nil means: the
 	// X-Amz-Request-Id response header if already set (by an outer
 	// handler), else a random 16-character upper-case hex ID.
@@ -156,6 +162,10 @@ type Event struct {
 	// exchange) once it is known; ActorRole is its role.
 	ActorIssuer, ActorSubject, ActorRole string
 	ActorClaims                          map[string]any
+	// GrantID names the just-in-time access grant the role was assumed
+	// through; GrantEnd is its end.
+	GrantID  string
+	GrantEnd time.Time
 	// Duration is the session length granted.
 	Duration time.Duration
 	// TokenFingerprint is Config.Fingerprint of the web identity token.

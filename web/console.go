@@ -70,6 +70,10 @@ func (s *Service) serveConsole(w http.ResponseWriter, r *http.Request) {
 		s.serveDelegations(w, r, sess, d)
 		return
 	}
+	if rest == "access" {
+		s.serveAccess(w, r, sess, d)
+		return
+	}
 	if rest == "go" {
 		target := strings.TrimLeft(r.URL.Query().Get("path"), "/")
 		b, pfx, _ := strings.Cut(target, "/")

@@ -98,6 +98,9 @@ type envOpts struct {
 	revoke      web.RevocationAdder
 	// runtime is web.Config.RuntimeRevocations.
 	runtime identity.RevocationSource
+	// grants and notify are web.Config.Grants and Notify.
+	grants web.GrantStore
+	notify func(web.Notification)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -162,6 +165,8 @@ func (e *env) replica(signedOut web.SignedOutSessions) (*web.Service, *proxy.Han
 		Now:            e.clk.now,
 		Delegations:    o.delegations,
 		RevokeSessions: o.revoke,
+		Grants:         o.grants,
+		Notify:         o.notify,
 
 		RuntimeRevocations: o.runtime,
 	})

@@ -39,6 +39,8 @@ type pageData struct {
 	Lifetimes []lifetimeChoice
 	// Delegations are the delegated sessions acting for the person.
 	Delegations []delegationRow
+	// Access is the page of access requests.
+	Access *accessData
 }
 
 type whoami struct {

@@ -145,6 +145,18 @@ type Config struct {
 	// run-time revocation of one. Nil: the page says none are recorded.
 	Delegations    DelegationList
 	RevokeSessions RevocationAdder
+	// Grants is the record of access requests and grants of requestable
+	// roles (the console page AccessPath); nil: the console offers none.
+	Grants GrantStore
+	// GrantsChanged is called after the console changed a request, so
+	// that the local copy of the grants is read again at once; nil: none.
+	GrantsChanged func(ctx context.Context)
+	// Notify receives a notification of each new request and decision
+	// (the access requests' webhook); it must not block. Nil: none.
+	Notify func(Notification)
+	// RoleDescriptions describe roles on the page of access requests;
+	// may be nil.
+	RoleDescriptions map[string]string
 	// HTTPClient talks to the identity providers; nil: a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
@@ -273,6 +285,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveShare(w, r)
 	case p == RevokeDelegationPath:
 		s.serveRevokeDelegation(w, r)
+	case p == RequestAccessPath:
+		s.serveRequestAccess(w, r)
+	case p == DecideAccessPath:
+		s.serveDecideAccess(w, r)
+	case p == RevokeAccessPath:
+		s.serveRevokeAccess(w, r)
 	case p == "/_iamgate/ui":
 		http.Redirect(w, r, "/_iamgate/ui/", http.StatusFound)
 	case strings.HasPrefix(p, "/_iamgate/ui/"):

@@ -144,8 +144,11 @@ func (h *adminHandler) serve(w http.ResponseWriter, r *http.Request, ev *audit.E
 		ev.Decision, ev.Reason, ev.Message = "deny", reason, msg
 		return code, map[string]string{"error": msg}
 	}
+	if r.URL.Path == adminGrantsPath || r.URL.Path == adminRevokeGrantPath {
+		return h.serveGrants(w, r, ev, f, deny)
+	}
 	if r.URL.Path != "/admin/revocations" {
-		return deny(http.StatusNotFound, "not_found", "no such admin endpoint; use /admin/revocations")
+		return deny(http.StatusNotFound, "not_found", "no such admin endpoint; use /admin/revocations or "+adminGrantsPath)
 	}
 	switch r.Method {
 	case http.MethodGet:

@@ -41,6 +41,12 @@ func compileEngine(f *config.File) (*authz.Engine, error) {
 		for _, t := range r.Trust {
 			rc.Trust = append(rc.Trust, authz.TrustRule{Issuer: t.Issuer, Claims: t.Claims})
 		}
+		if q := r.Requestable; q != nil {
+			rc.Requestable = &authz.Requestable{MaxDuration: q.MaxDuration}
+			for _, t := range q.Approvers {
+				rc.Requestable.Approvers = append(rc.Requestable.Approvers, authz.TrustRule{Issuer: t.Issuer, Claims: t.Claims})
+			}
+		}
 		ac.Roles = append(ac.Roles, rc)
 	}
 	return authz.Compile(ac)
@@ -102,6 +108,10 @@ type browserDeps struct {
 	// revoke adds the run-time revocation of one; nil: not recorded.
 	delegations state.Delegations
 	revoke      web.RevocationAdder
+	// grants are the just-in-time access grants (nil: none): the record
+	// the console changes, the watcher requests read, and the
+	// notification of approvers.
+	grants *grantsRuntime
 }
 
 // delegationRecorder records the delegated sessions the STS issues.
@@ -245,6 +255,10 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 	gen.Protect = protections(f)
 	gen.Revocations = revocations(f)
 	gen.RuntimeRevocations = bd.revocations
+	var grants sts.GrantSource
+	if bd.grants != nil {
+		gen.Grants, grants = bd.grants.watcher, bd.grants.watcher
+	}
 	gen.Limits = limitPolicies(f)
 	if len(f.ServiceCredentials) > 0 {
 		gen.Services = map[string]*proxy.ServiceCredential{}
@@ -270,6 +284,7 @@ func buildWithDirectories(ctx context.Context, f *config.File, engine *authz.Eng
 		}
 		gen.STS, err = sts.New(sts.Config{
 			Delegations:        record,
+			Grants:             grants,
 			Engine:             engine,
 			Verifier:           v,
 			Keys:               keys,
@@ -338,6 +353,16 @@ func webConfig(f *config.File, gen *proxy.Generation, engine *authz.Engine, bd b
 	}
 	if bd.delegations != nil && bd.revoke != nil {
 		wc.Delegations, wc.RevokeSessions = bd.delegations, bd.revoke
+	}
+	if g := bd.grants; g != nil {
+		wc.Grants, wc.Notify = g.store, g.notifier()
+		wc.GrantsChanged = g.watcher.Changed
+		wc.RoleDescriptions = map[string]string{}
+		for _, r := range f.Roles {
+			if r.Requestable != nil && r.Description != "" {
+				wc.RoleDescriptions[r.Name] = r.Description
+			}
+		}
 	}
 	for _, is := range f.LoginIssuers() {
 		wi := web.Issuer{Name: is.Name, URL: is.URL, ClientID: is.ClientID, Scopes: is.Scopes, Label: is.LoginLabel,

@@ -21,14 +21,17 @@ import (
 var revokeCmd = cliCommand{
 	Name: "revoke",
 	Usage: "--admin-url URL [--token-file FILE] --reason TEXT SELECTOR... [--before TIME] [--expires TIME]\n" +
-		"--admin-url URL [--token-file FILE] --list",
+		"--admin-url URL [--token-file FILE] --list\n" +
+		"--admin-url URL [--token-file FILE] --grant ID --reason TEXT",
 	About: `Adds a revocation at run time through the admin endpoint of a running
 iamgate (admin section, on metrics_listen). With Redis as the shared state
 (state.redis) it applies on every replica within a second. Sessions that
 match every selector given (--subject, --issuer, --role, --session-id,
 --claim NAME=VALUE; at least one) and were issued before --before (default
 now) are refused: STS credentials, browser sessions, new sign-ins.
---list prints the run-time revocations in force.
+--list prints the run-time revocations in force. --grant ends a
+just-in-time access grant in force (its ID, ar-…, is in the console and
+the audit events) on every replica.
 
 The bearer token is read from --token-file, or else from the environment
 variable IAMGATE_ADMIN_TOKEN: admin.token, or an OIDC token that a role of
@@ -38,6 +41,7 @@ revocation was not added); 2: usage.`,
 		`iamgate revoke --admin-url http://127.0.0.1:9090 --token-file admin.token --subject id-alice --reason "laptop stolen"`,
 		`iamgate revoke --admin-url http://127.0.0.1:9090 --token-file admin.token --claim agent_run=r-42 --reason "runaway agent"`,
 		"iamgate revoke --admin-url http://127.0.0.1:9090 --token-file admin.token --list",
+		`iamgate revoke --admin-url http://127.0.0.1:9090 --token-file admin.token --grant ar-4f3yxs3pdzaj2wqe --reason "no longer needed"`,
 	},
 }
 
@@ -47,6 +51,7 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	adminURL := fs.String("admin-url", "", "the admin endpoint's `URL`: http(s)://host:port of metrics_listen")
 	tokenFile := fs.String("token-file", "", "read the bearer token from this `file` (default: $IAMGATE_ADMIN_TOKEN)")
 	list := fs.Bool("list", false, "list the run-time revocations in force instead of adding one")
+	grant := fs.String("grant", "", "end the just-in-time access grant with this `ID` (ar-…) instead")
 	var req adminRevocationRequest
 	fs.StringVar(&req.Subject, "subject", "", "revoke the sessions of this `subject` (sub claim, or LDAP DN)")
 	fs.StringVar(&req.Issuer, "issuer", "", "revoke the sessions from this issuer or directory (configured `name`)")
@@ -71,6 +76,21 @@ func cmdRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return c.usagef("--admin-url %q: use http://host:port or https://host:port", *adminURL)
 	}
 	selectors := req.Subject != "" || req.Issuer != "" || req.Role != "" || req.SessionID != "" || *claim != ""
+	if *grant != "" {
+		if selectors || *list || req.IssuedBefore != "" || req.Expires != "" {
+			return c.usagef("--grant takes only --reason")
+		}
+		if strings.TrimSpace(req.Reason) == "" {
+			return c.usagef("--reason is required (it goes to the audit log)")
+		}
+		token, err := adminToken(*tokenFile)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		return revokeGrant(ctx, strings.TrimRight(base.String(), "/")+adminRevokeGrantPath, token, *grant, req.Reason, stdout)
+	}
 	if *list {
 		if selectors || req.Reason != "" || req.IssuedBefore != "" || req.Expires != "" {
 			return c.usagef("--list takes no selector, --reason, --before or --expires")
@@ -229,4 +249,47 @@ func printRevocations(w io.Writer, rules []state.Revocation) {
 			r.Expires.UTC().Format(time.RFC3339), clean(r.AddedBy), clean(r.Reason))
 	}
 	tw.Flush()
+}
+
+// revokeGrant asks the admin endpoint to end a grant.
+func revokeGrant(ctx context.Context, endpoint, token, id, reason string, stdout io.Writer) error {
+	body, _ := json.Marshal(map[string]string{"id": id, "reason": reason})
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hreq.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s: %v (nothing was revoked)", endpoint, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(raw))
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		if len(msg) > 500 {
+			msg = msg[:500] + "…"
+		}
+		return fmt.Errorf("%s answered %s: %s (the grant was not revoked)", endpoint, resp.Status, msg)
+	}
+	var out struct {
+		Request state.AccessRequest `json:"request"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return fmt.Errorf("%s: the answer does not decode: %v", endpoint, err)
+	}
+	fmt.Fprintf(stdout, "revoked: grant %s of role %s to %s (ended %s)\n", out.Request.ID, out.Request.Role,
+		out.Request.Requester.Subject, out.Request.End.UTC().Format(time.RFC3339))
+	return nil
 }

@@ -91,6 +91,10 @@ type appOptions struct {
 	// VersioningCacheEnabled (how long a bucket's versioning status is kept
 	// for the versioned-only guards); 0: the defaults.
 	VersioningCache time.Duration
+	// GrantsNow is the clock of the just-in-time grants kept in memory
+	// (state without redis): their record and the watcher that decides
+	// when a grant ends; nil: time.Now. Tests move it past a grant's end.
+	GrantsNow func() time.Time
 }
 
 // app is a running iamgate: listeners, handler, reload and shutdown.
@@ -113,6 +117,8 @@ type app struct {
 	shared *sharedState
 	// limits counts and enforces the roles' limits.
 	limits *limitsRuntime
+	// grants are the just-in-time access grants and their notification.
+	grants *grantsRuntime
 	// dirs are the directories of the current generation (reloadMu).
 	dirs []*ldapdir.Directory
 
@@ -205,6 +211,13 @@ func newApp(ctx context.Context, path string, opts appOptions) (*app, error) {
 			a.limits.close()
 		}
 	}()
+	a.grants = newGrantsRuntime(f, a.shared, a.audit, a.log, opts.GrantsNow)
+	defer func() {
+		if !started {
+			a.grants.close()
+		}
+	}()
+	a.grants.prime(ctx, a.log)
 	gen, dirs, err := buildGeneration(ctx, f, nil, a.log, a.metrics, a.fpKey, a.browserDeps())
 	if err != nil {
 		return nil, err
@@ -408,6 +421,10 @@ func (a *app) Run(ctx context.Context) error {
 	defer stopWatch()
 	watchDone := make(chan struct{})
 	go func() { a.shared.run(wctx); close(watchDone) }()
+	gctx, stopGrants := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopGrants()
+	grantsDone := make(chan struct{})
+	go func() { a.grants.run(gctx); close(grantsDone) }()
 
 	errc := make(chan error, 2)
 	go func() { errc <- a.srv.Serve(a.ln) }()
@@ -466,6 +483,10 @@ loop:
 	if err := a.handler.Wait(dctx); err != nil {
 		a.log.Error("requests still running after shutdown; their audit events are lost", "wait", shutdownDrain.String())
 	}
+	// No expiry is written after the stop event.
+	stopGrants()
+	<-grantsDone
+	a.grants.close()
 	a.logEvent(&audit.Event{Kind: "stop", Decision: "allow"})
 	a.limits.close()
 	a.handler.Current().Verifier.Close()
@@ -523,6 +544,7 @@ func (a *app) browserDeps() browserDeps {
 		revocations: a.shared.revocations,
 		delegations: a.shared.delegations,
 		revoke:      a.shared.watcher,
+		grants:      a.grants,
 	}
 }
 
@@ -667,7 +689,8 @@ func restartOnly(old, new *config.File) bool {
 		old.Audit.SigningKey != nil && old.Audit.SigningKey.Reveal() != new.Audit.SigningKey.Reveal() ||
 		!old.Audit.SameDelivery(&new.Audit) || old.Server != new.Server ||
 		signedOutMax(old) != signedOutMax(new) || !sameState(&old.State, &new.State) ||
-		!sameFederation(old.Upstream.Federation, new.Upstream.Federation) || alertsURL(old) != alertsURL(new)
+		!sameFederation(old.Upstream.Federation, new.Upstream.Federation) || alertsURL(old) != alertsURL(new) ||
+		accessWebhookURL(old) != accessWebhookURL(new)
 }
 
 func alertsURL(f *config.File) string {
