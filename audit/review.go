@@ -636,9 +636,12 @@ func (b *ReviewBuilder) series(ar *AccessReview) Series {
 		return s
 	}
 	start, end = start.UTC(), end.UTC()
-	step := reviewSteps[len(reviewSteps)-1]
+	// Beyond the largest step (an open period whose events span years),
+	// whole days that keep the buckets under the bound.
+	const day = 24 * time.Hour
+	step := (end.Sub(start)/maxSeriesPoints/day + 1) * day
 	for _, st := range reviewSteps {
-		if int(end.Sub(start.Truncate(st))/st)+1 <= maxSeriesPoints {
+		if end.Sub(start.Truncate(st))/st+1 <= maxSeriesPoints {
 			step = st
 			break
 		}

@@ -26,7 +26,7 @@ const (
 // reviewCorpus is a week of events (from reviewT0) written by a signed
 // chained Logger, with events before and after the period, and the
 // options that review it.
-func reviewCorpus(t *testing.T) ([]byte, ReviewOptions) {
+func reviewCorpus(t testing.TB) ([]byte, ReviewOptions) {
 	t.Helper()
 	var buf bytes.Buffer
 	now := reviewT0.Add(-72 * time.Hour)
@@ -445,4 +445,51 @@ func TestNiceStep(t *testing.T) {
 			t.Errorf("niceStep(%v) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
+}
+
+// FuzzReviewHTML feeds arbitrary lines, as audit files may hold, to a
+// review and renders it: nothing panics, and no value becomes markup.
+func FuzzReviewHTML(f *testing.F) {
+	data, _ := reviewCorpus(f)
+	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		f.Add(l)
+	}
+	f.Add([]byte(`{"eventVersion":"2.0","eventTime":"9999-12-31T23:59:59Z","iamgate":{"kind":"s3","roles":["x"],"roleKind":"<b>","decision":"deny"}}`))
+	f.Add([]byte(`{"eventVersion":"2.0","eventTime":"0001-01-01T00:00:01Z","iamgate":{"kind":"start","configDigest":"</td><script>"}}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		opts := ReviewOptions{ReviewConfig: ReviewConfig{Since: reviewT0.AddDate(-1, 0, 0), AsOf: reviewT0,
+			Roles: []ReviewRole{{Name: "x", Kind: "human", Trust: []ReviewTrustRule{{Issuer: "corp"}, {Issuer: "corp"}}}}}}
+		b := NewReviewBuilder(opts)
+		if err := b.Read("a.log", bytes.NewReader(append(line, '\n'))); err != nil {
+			t.Fatal(err)
+		}
+		r := b.Finish()
+		if len(r.Series.Points) > maxSeriesPoints+1 {
+			t.Fatalf("%d points", len(r.Series.Points))
+		}
+		var buf bytes.Buffer
+		if err := r.WriteHTML(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := html.Parse(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range doc.Descendants() {
+			if n.Type != html.ElementNode {
+				continue
+			}
+			if n.Data == "script" || n.Data == "img" || n.Data == "iframe" {
+				t.Fatalf("a %s element", n.Data)
+			}
+			for _, a := range n.Attr {
+				if strings.HasPrefix(a.Key, "on") || a.Key == "src" || a.Key == "href" {
+					t.Fatalf("attribute %s=%q", a.Key, a.Val)
+				}
+			}
+		}
+	})
 }
