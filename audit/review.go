@@ -335,6 +335,12 @@ func (b *ReviewBuilder) line(line []byte) {
 	if err != nil || e.Kind == "" || e.Time.IsZero() {
 		return
 	}
+	b.event(e)
+}
+
+// event counts one decoded event (a reader that decodes once can hand
+// events here directly).
+func (b *ReviewBuilder) event(e *Event) {
 	if e.Kind == KindCheckpoint && e.KeyID != "" && e.Signature != "" {
 		b.keys[e.KeyID]++
 	}
