@@ -22,6 +22,7 @@ import (
 
 const auditUsage = `usage: iamgate audit verify [flags] [FILE...]
        iamgate audit report --config FILE [flags] FILE...
+       iamgate audit review --config FILE --since TIME [flags] FILE|DIR...
        iamgate audit public-key [flags]
        iamgate audit schema
 
@@ -31,6 +32,7 @@ command's flags and examples.
 examples:
   iamgate audit verify --config iamgate.yaml audit.log
   iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log
+  iamgate audit review --config iamgate.yaml --since 2027-01-01 -o review.html audit.log
 `
 
 var auditVerifyCmd = cliCommand{
@@ -81,7 +83,7 @@ var auditSchemaCmd = cliCommand{
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{cmd: "audit", reason: "give a command: verify, report, public-key or schema"}
+		return &usageError{cmd: "audit", reason: "give a command: verify, report, review, public-key or schema"}
 	}
 	switch args[0] {
 	case "verify":
@@ -90,6 +92,8 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		return cmdAuditPublicKey(args[1:], stdout, stderr)
 	case "report":
 		return cmdAuditReport(args[1:], stdout, stderr)
+	case "review":
+		return cmdAuditReview(args[1:], stdout, stderr)
 	case "schema":
 		c := &auditSchemaCmd
 		fs := c.flagSet()
@@ -105,7 +109,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, public-key or schema", args[0])}
+	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, review, public-key or schema", args[0])}
 }
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
