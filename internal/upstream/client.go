@@ -70,6 +70,8 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	dialer net.Dialer
+	// dialFunc replaces the dialer in tests.
+	dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu    sync.Mutex
 	pools map[string]*pool
@@ -284,7 +286,13 @@ func (p *pool) closeIdle() {
 
 // dial makes a new connection.
 func (p *pool) dial(ctx context.Context) (*conn, error) {
-	nc, err := p.c.dialer.DialContext(ctx, "tcp", p.addr)
+	var nc net.Conn
+	var err error
+	if p.c.dialFunc != nil {
+		nc, err = p.c.dialFunc(ctx, p.addr)
+	} else {
+		nc, err = p.c.dialer.DialContext(ctx, "tcp", p.addr)
+	}
 	if err != nil {
 		return nil, err
 	}
