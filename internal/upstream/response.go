@@ -223,6 +223,10 @@ func responseFraming(h *head, method string) (framing, error) {
 		}
 	}
 	if hasTE {
+		if h.minor == 0 {
+			// RFC 9112 §6.1: the framing of such a message is faulty.
+			return f, malformed("HTTP/1.0 response with Transfer-Encoding")
+		}
 		if len(tes) != 1 || !strings.EqualFold(textproto.TrimString(tes[0]), "chunked") {
 			return f, malformed("unsupported Transfer-Encoding %q", clip(strings.Join(tes, ", ")))
 		}
@@ -233,6 +237,14 @@ func responseFraming(h *head, method string) (framing, error) {
 	} else {
 		f.close = hasToken(hd["Connection"], "close")
 	}
+	if tr, ok := hd["Trailer"]; ok && hasTE {
+		t, err := announcedTrailer(tr)
+		if err != nil {
+			return f, err
+		}
+		f.trailer = t
+		delete(hd, "Trailer")
+	}
 	switch {
 	case method == http.MethodHead || h.status/100 == 1 || h.status == 204 || h.status == 304:
 		f.noBody = true
@@ -240,14 +252,6 @@ func responseFraming(h *head, method string) (framing, error) {
 		return f, nil
 	case hasTE:
 		f.chunked = true
-		if tr, ok := hd["Trailer"]; ok {
-			t, err := announcedTrailer(tr)
-			if err != nil {
-				return f, err
-			}
-			f.trailer = t
-			delete(hd, "Trailer")
-		}
 	case hasCL:
 		f.length = cl
 	default:
