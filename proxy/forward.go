@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/upstream"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
@@ -319,6 +320,11 @@ func (b *noopCloseBody) Close() error               { return nil }
 var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
 	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
 
+// errBadGateway answers a request whose response from the store was
+// malformed.
+var errBadGateway = s3err.New(http.StatusBadGateway, "BadGateway",
+	"The storage service sent a response iamgate cannot pass on. Please try again.")
+
 // countUpstreamError counts a request the store did not answer.
 func (h *Handler) countUpstreamError(reason string) {
 	if h.cfg.Metrics != nil {
@@ -359,6 +365,11 @@ func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Req
 		serr = s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body ended before the declared length.")
 	case errors.Is(err, sigv4.ErrNoCredentials):
 		serr = errNoUpstreamCredentials
+	case errors.Is(err, upstream.ErrMalformedResponse):
+		// The store's answer cannot be passed on safely (ambiguous
+		// framing, a malformed head): nothing of it reaches the client.
+		serr = errBadGateway
+		h.countUpstreamError("malformed")
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		serr = s3err.ErrGatewayTimeout
 		h.countUpstreamError("timeout")

@@ -386,6 +386,23 @@ func TestUpstreamFailures(t *testing.T) {
 			}
 		})
 	}
+	t.Run("malformed", func(t *testing.T) {
+		// A store (or what answers in its place) that frames a response
+		// two ways: nothing of it reaches the client.
+		f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+			c, bw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nsmuggle")
+			bw.Flush()
+		}, upstream.New(upstream.Config{}))
+		res, body := f.do(t, "GET", "/bkt/shared/x", f.token(t, "alice", "staff"), nil)
+		if res.StatusCode != 502 || !strings.Contains(body, "BadGateway") || strings.Contains(body, "smuggle") {
+			t.Fatalf("%d %s", res.StatusCode, body)
+		}
+	})
 	t.Run("down", func(t *testing.T) {
 		f := newFixture(t, nil, nil)
 		f.up.Close()
