@@ -202,10 +202,19 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		h.relayError(ex, w, r, res)
 		return
 	}
+	var rc *http.ResponseController
+	streamed := res.ContentLength == -1 || isEventStream(rh.Get("Content-Type"))
+	var fc *framedConn
+	if !streamed && res.ContentLength > 0 && res.ContentLength <= corkBody && r.Method != http.MethodHead && !h.noCork {
+		// A small body: its head and body leave in one write (below).
+		if fc, _ = r.Context().Value(framingKey{}).(*framedConn); fc != nil {
+			fc.cork()
+			defer fc.uncork()
+		}
+	}
 	w.WriteHeader(res.StatusCode)
 
-	var rc *http.ResponseController
-	if res.ContentLength == -1 || isEventStream(rh.Get("Content-Type")) {
+	if streamed {
 		// Streamed: pass each piece on as it arrives, the header at once.
 		rc = http.NewResponseController(w)
 		_ = rc.Flush()
@@ -222,6 +231,12 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		panic(http.ErrAbortHandler)
 	}
 	res.Body.Close() // now, to populate res.Trailer
+	if fc != nil {
+		// The whole response is written: out of net/http's buffer, then
+		// out of the connection's, together.
+		_ = http.NewResponseController(w).Flush()
+		_ = fc.uncork()
+	}
 	if len(res.Trailer) > 0 {
 		// Force chunking, so the trailer can follow the body.
 		_ = http.NewResponseController(w).Flush()

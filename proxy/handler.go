@@ -157,6 +157,8 @@ type Handler struct {
 
 	counters state.Counters
 	versions *ttlCache[string, Versioning] // bucket versioning, for the guards
+
+	noCork bool // small responses are not written in one piece (benchmarks)
 }
 
 // New returns a Handler serving gen.
