@@ -70,6 +70,9 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	dialer net.Dialer
+	// checkIdle: a connection idle at least this long is checked (alive)
+	// before any request; under load connections are idle for much less.
+	checkIdle time.Duration
 	// dialFunc replaces the dialer in tests.
 	dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
@@ -106,7 +109,7 @@ func New(cfg Config) *Client {
 		cfg.KeepAlive = 30 * time.Second
 	}
 	return &Client{cfg: cfg, dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: cfg.KeepAlive},
-		pools: map[string]*pool{}}
+		checkIdle: time.Second, pools: map[string]*pool{}}
 }
 
 // CloseIdleConnections closes the connections now idle.
@@ -201,8 +204,9 @@ type pool struct {
 	reuses  int64
 }
 
-// get returns an idle connection that is not too old (and, with check,
-// that the store has not closed), or nil.
+// get returns an idle connection that is not too old and, when check is
+// set or it has been idle for a while, that the store has not closed; or
+// nil.
 func (p *pool) get(check bool) *conn {
 	for {
 		p.mu.Lock()
@@ -216,7 +220,8 @@ func (p *pool) get(check bool) *conn {
 		p.idle = p.idle[:n-1]
 		p.reuses++
 		p.mu.Unlock()
-		if time.Since(pc.idleAt) >= p.c.cfg.IdleConnTimeout || check && !pc.alive() {
+		idle := time.Since(pc.idleAt)
+		if idle >= p.c.cfg.IdleConnTimeout || (check || idle >= p.c.checkIdle) && !pc.alive() {
 			pc.close()
 			p.mu.Lock()
 			p.reuses--

@@ -432,9 +432,11 @@ func TestRetryOnce(t *testing.T) {
 			readRequest(br)
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 			readRequest(br) // the second request on this connection: no answer
+			c.Close()
 			return
 		}
 		readRequest(br) // the retry: no answer either
+		c.Close()
 	})
 	c := New(Config{})
 	res, err := get(t, c, srv.url())
@@ -692,5 +694,57 @@ func TestHTTPS(t *testing.T) {
 	// The system roots do not trust the test certificate.
 	if _, err := get(t, New(Config{}), srv.URL); err == nil {
 		t.Fatal("an untrusted certificate was accepted")
+	}
+}
+
+// When the store has closed every idle connection (its idle timeout), a
+// GET still succeeds: checked before use when idle a while, otherwise
+// sent once more on a new connection.
+func TestAllIdleConnectionsClosed(t *testing.T) {
+	for _, checkIdle := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprint(checkIdle), func(t *testing.T) {
+			var mu sync.Mutex
+			var open []net.Conn
+			srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				mu.Lock()
+				open = append(open, c)
+				mu.Unlock()
+				for {
+					if _, _, err := readRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			c := New(Config{})
+			c.checkIdle = checkIdle
+			var res []*http.Response
+			for range 4 {
+				r, err := get(t, c, srv.url())
+				if err != nil {
+					t.Fatal(err)
+				}
+				res = append(res, r)
+			}
+			for _, r := range res {
+				io.ReadAll(r.Body)
+				r.Body.Close()
+			}
+			mu.Lock()
+			for _, oc := range open {
+				oc.(*net.TCPConn).CloseRead()
+				oc.(*net.TCPConn).CloseWrite()
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+			for i := range 4 {
+				r, err := get(t, c, srv.url())
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				io.ReadAll(r.Body)
+				r.Body.Close()
+			}
+		})
 	}
 }

@@ -70,8 +70,12 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		// A request that may not be sent twice is sent only on a connection
-		// that is seen to be open.
-		pc := p.get(hasBody || !idempotent)
+		// that is seen to be open; a request sent again goes on a new one
+		// (the store may have closed every idle connection at once).
+		var pc *conn
+		if attempt == 0 {
+			pc = p.get(hasBody || !idempotent)
+		}
 		if pc == nil {
 			if pc, err = p.dial(ctx); err != nil {
 				if cerr := ctx.Err(); cerr != nil {
