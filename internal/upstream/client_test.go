@@ -748,3 +748,38 @@ func TestAllIdleConnectionsClosed(t *testing.T) {
 		})
 	}
 }
+
+// A store that answers before it has read the body (and then closes the
+// connection, or stops reading) has its answer returned; the connection
+// is not reused.
+func TestEarlyAnswerToUpload(t *testing.T) {
+	for _, closeConn := range []bool{true, false} {
+		t.Run(fmt.Sprint("close=", closeConn), func(t *testing.T) {
+			srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 3\r\n\r\nbig")
+				if closeConn {
+					c.Close()
+					return
+				}
+				time.Sleep(time.Second) // neither reads nor closes
+			})
+			c := New(Config{ResponseHeaderTimeout: 300 * time.Millisecond})
+			req, _ := http.NewRequest("PUT", srv.url(), bytes.NewReader(make([]byte, 64<<20)))
+			res, err := c.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 413 || string(b) != "big" {
+				t.Fatalf("%d %q", res.StatusCode, b)
+			}
+			if s := c.Stats(); s.Idle != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}

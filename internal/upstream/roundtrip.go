@@ -111,6 +111,8 @@ type exchange struct {
 	stop     func() bool
 	bodyRead bool // a byte of the request body was read
 	noReuse  bool // the connection must not carry another request
+	// writeDeadline: a write deadline was set while sending the body.
+	writeDeadline bool
 }
 
 // fail closes the connection and returns the error to report: the
@@ -127,7 +129,7 @@ func (ex *exchange) fail(err error) error {
 
 // roundTrip sends req on pc and reads the response head.
 func (pc *conn) roundTrip(ctx context.Context, req *http.Request, hasBody bool) (*http.Response, bool, error) {
-	ex := &exchange{pc: pc, ctx: ctx, req: req}
+	ex := &exchange{pc: pc, ctx: ctx, req: req, noReuse: req.Close}
 	ex.stop = context.AfterFunc(ctx, pc.cancel)
 
 	length := req.ContentLength
@@ -238,18 +240,50 @@ func (ex *exchange) awaitContinue() (*http.Response, error) {
 	return ex.response(h)
 }
 
+// write writes b to the connection. While a body is sent, each write
+// must make progress within ResponseHeaderTimeout: a store that answered
+// early and stopped reading without closing the connection does not hold
+// the request forever.
+func (ex *exchange) write(b []byte) error {
+	pc := ex.pc
+	if t := pc.p.c.cfg.ResponseHeaderTimeout; t > 0 {
+		pc.mu.Lock()
+		if !pc.canceled {
+			_ = pc.nc.SetWriteDeadline(time.Now().Add(t))
+		}
+		pc.mu.Unlock()
+		ex.writeDeadline = true
+	}
+	if _, err := pc.nc.Write(b); err != nil {
+		return &writeError{err}
+	}
+	return nil
+}
+
 // writeBody writes buf (the head, or nothing) followed by the request
 // body: length bytes, or chunked when length is -1.
 func (ex *exchange) writeBody(buf []byte, length int64) error {
-	pc, body := ex.pc, ex.req.Body
+	err := ex.writeBodyPieces(buf, length)
+	if ex.writeDeadline && err == nil {
+		ex.pc.mu.Lock()
+		if !ex.pc.canceled {
+			_ = ex.pc.nc.SetWriteDeadline(time.Time{})
+		}
+		ex.pc.mu.Unlock()
+	}
+	return err
+}
+
+func (ex *exchange) writeBodyPieces(buf []byte, length int64) error {
+	body := ex.req.Body
 	if length < 0 {
 		return ex.writeChunked(buf)
 	}
 	left := length
 	for {
 		if len(buf) == cap(buf) { // a head as large as the buffer
-			if _, err := pc.nc.Write(buf); err != nil {
-				return &writeError{err}
+			if err := ex.write(buf); err != nil {
+				return err
 			}
 			buf = buf[:0]
 		}
@@ -268,8 +302,8 @@ func (ex *exchange) writeBody(buf []byte, length int64) error {
 		left -= int64(n)
 		buf = buf[:len(buf)+n]
 		if len(buf) > 0 && (rerr != nil || left == 0 || n > 0) {
-			if _, err := pc.nc.Write(buf); err != nil {
-				return &writeError{err}
+			if err := ex.write(buf); err != nil {
+				return err
 			}
 			buf = buf[:0]
 		}
@@ -288,11 +322,11 @@ func (ex *exchange) writeBody(buf []byte, length int64) error {
 // writeChunked writes buf and the body in the chunked coding, one chunk
 // per read of the body, each in one write together with its size line.
 func (ex *exchange) writeChunked(buf []byte) error {
-	pc, body := ex.pc, ex.req.Body
+	body := ex.req.Body
 	for {
 		if len(buf)+chunkHeadRoom+4096 > cap(buf) { // a head almost as large as the buffer
-			if _, err := pc.nc.Write(buf); err != nil {
-				return &writeError{err}
+			if err := ex.write(buf); err != nil {
+				return err
 			}
 			buf = buf[:0]
 		}
@@ -316,8 +350,8 @@ func (ex *exchange) writeChunked(buf []byte) error {
 			out = append(out, "0\r\n\r\n"...)
 		}
 		if len(out) > 0 && (n > 0 || rerr == io.EOF) {
-			if _, err := pc.nc.Write(out); err != nil {
-				return &writeError{err}
+			if err := ex.write(out); err != nil {
+				return err
 			}
 			buf = buf[:0]
 		}
