@@ -75,8 +75,10 @@ func BenchmarkServeLargeBodies(b *testing.B) {
 	}, nil)
 	tok := f.token(b, "alice", "staff")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-	for _, method := range []string{"GET", "PUT"} {
-		b.Run(method, func(b *testing.B) {
+	for _, method := range []string{"GET", "GET-nosplice", "PUT"} {
+		f.h.noSplice = method == "GET-nosplice"
+		method, name := strings.TrimSuffix(method, "-nosplice"), method
+		b.Run(name, func(b *testing.B) {
 			b.SetBytes(size)
 			b.ReportAllocs()
 			cpu := processCPU()

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/iamgate/iamgate/internal/upstream"
 )
 
 // writeCounter is a listener whose connections count their writes.
@@ -134,5 +137,50 @@ func BenchmarkServeGetFramed(b *testing.B) {
 			}
 			reportCPU(b, cpu)
 		})
+	}
+}
+
+// Large downloads over plain TCP move socket to socket (splice) and leave
+// the store's connection reusable; one the client abandons midway closes
+// it.
+func TestLargeDownloadSpliced(t *testing.T) {
+	const size = 32<<20 + 123
+	body := strings.Repeat("0123456789abcdef", size/16+1)[:size]
+	base := upstream.New(upstream.Config{})
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		io.WriteString(w, body)
+	}, base)
+	addr, _ := servedThroughFraming(t, f.h)
+	tok := f.token(t, "alice", "staff")
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/bkt/home/alice/big", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(b) != body {
+			t.Fatalf("%d bytes, %v", len(b), err)
+		}
+	}
+	if s := base.Stats(); s.Dials != 1 || s.Idle != 1 {
+		t.Fatalf("store connections %+v, want one reused", s)
+	}
+	// A client that goes away after 64 KiB.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /bkt/home/alice/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
+	io.ReadFull(c, make([]byte, 64<<10))
+	c.Close()
+	f.h.Wait(context.Background())
+	if s := base.Stats(); s.Idle != 0 {
+		t.Fatalf("store connections %+v: a half-sent body's connection is idle", s)
 	}
 }

@@ -223,7 +223,18 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	if res.ContentLength >= largeBody && r.Method != http.MethodHead && res.Body != http.NoBody {
 		pool = &largeCopyBufPool
 	}
-	if err := h.copyBody(w, res.Body, rc, pool); err != nil {
+	handled := false
+	if sp, ok := res.Body.(splicer); ok && rc == nil && pool == &largeCopyBufPool && r.TLS == nil && !h.noSplice {
+		// A large body from a plain TCP connection to a plain TCP client:
+		// socket to socket, without passing through user space.
+		if _, handled, err = sp.SpliceTo(w); err != nil && !errors.Is(err, context.Canceled) {
+			h.log.Warn("upstream response body copy failed", "err", err)
+		}
+	}
+	if !handled {
+		err = h.copyBody(w, res.Body, rc, pool)
+	}
+	if err != nil {
 		res.Body.Close()
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return // not under an http.Server, which would recover the panic
@@ -251,6 +262,13 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		k = http.TrailerPrefix + k
 		wh[k] = append(wh[k], vv...)
 	}
+}
+
+// splicer is a response body that can move itself to w without a copy
+// through user space (internal/upstream's, from a plain TCP connection);
+// handled is false when it cannot, and nothing was read.
+type splicer interface {
+	SpliceTo(w io.Writer) (n int64, handled bool, err error)
 }
 
 // errorBodyMax bounds the store's error documents that relayError reads

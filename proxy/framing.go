@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -117,6 +118,21 @@ func (c *framedConn) Write(p []byte) (int, error) {
 	}
 	return int(n), err
 }
+
+// ReadFrom lets net/http's ResponseWriter hand a large body to the
+// connection: a TCP connection moves it with splice(2) when r is one (or
+// a length-limited one); otherwise it is copied with a 256 KiB buffer.
+func (c *framedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok && !c.corked.Load() {
+		return rf.ReadFrom(r)
+	}
+	bp := largeCopyBufPool.Get().(*[]byte)
+	defer largeCopyBufPool.Put(bp)
+	return io.CopyBuffer(writerOnly{c}, r, *bp)
+}
+
+// writerOnly hides every method of an io.Writer but Write.
+type writerOnly struct{ io.Writer }
 
 // cork holds the connection's writes back until uncork, which sends them
 // in one write: net/http's server writes a response head and a body of

@@ -783,3 +783,69 @@ func TestEarlyAnswerToUpload(t *testing.T) {
 		})
 	}
 }
+
+// SpliceTo moves a body of known length from a plain TCP connection to a
+// writer that reads for itself (here a TCP connection), the buffered part
+// first, and leaves the connection reusable; other bodies are left to the
+// caller.
+func TestSpliceTo(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789"), 500_000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/chunked" {
+			w.Write(payload[:10])
+			w.(http.Flusher).Flush()
+			w.Write(payload[:10])
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
+		w.Write(payload)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	sink, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{})
+	res, err := get(t, c, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := res.Body.(interface {
+		SpliceTo(io.Writer) (int64, bool, error)
+	})
+	n, handled, err := sp.SpliceTo(sink)
+	if err != nil || !handled || n != int64(len(payload)) {
+		t.Fatalf("%d %v %v", n, handled, err)
+	}
+	sink.Close()
+	if b := <-got; !bytes.Equal(b, payload) {
+		t.Fatalf("%d bytes arrived, changed", len(b))
+	}
+	if s := c.Stats(); s.Idle != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	res, err = get(t, c, srv.URL+"/chunked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, handled, _ := res.Body.(interface {
+		SpliceTo(io.Writer) (int64, bool, error)
+	}).SpliceTo(&bytes.Buffer{}); handled {
+		t.Fatal("a chunked body was spliced")
+	}
+	res.Body.Close()
+}

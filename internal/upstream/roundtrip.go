@@ -514,6 +514,51 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 }
 
+// SpliceTo copies the rest of a body of known length from a plain TCP
+// connection to w when w can take it from a reader itself
+// (io.ReaderFrom, such as net/http's ResponseWriter over TCP, which then
+// moves the bytes socket to socket with splice(2)): the bytes already
+// buffered are written first, then exactly the remaining length is
+// offered from the connection, so the connection can still be reused.
+// handled is false, and nothing is read, when the body does not qualify
+// (TLS, chunked, until close, w no io.ReaderFrom); the caller copies it
+// then.
+func (b *body) SpliceTo(w io.Writer) (n int64, handled bool, err error) {
+	if b.err != nil || b.done || b.cr != nil || b.left <= 0 {
+		return 0, false, nil
+	}
+	tc, ok := b.pc.nc.(*net.TCPConn)
+	rf, ok2 := w.(io.ReaderFrom)
+	if !ok || !ok2 {
+		return 0, false, nil
+	}
+	if k := min(int64(b.pc.br.Buffered()), b.left); k > 0 {
+		p, _ := b.pc.br.Peek(int(k))
+		nw, err := w.Write(p)
+		n += int64(nw)
+		_, _ = b.pc.br.Discard(nw)
+		b.left -= int64(nw)
+		if err != nil {
+			b.fail(err)
+			return n, true, err
+		}
+	}
+	if b.left > 0 {
+		lr := &io.LimitedReader{R: tc, N: b.left}
+		nr, err := rf.ReadFrom(lr)
+		n += nr
+		b.left = lr.N
+		if err != nil {
+			return n, true, b.fail(err)
+		}
+		if b.left > 0 {
+			return n, true, b.fail(io.ErrUnexpectedEOF)
+		}
+	}
+	b.finish()
+	return n, true, nil
+}
+
 // finish ends a body read to its end: the connection goes back to the
 // pool if its framing and the request allow.
 func (b *body) finish() {
