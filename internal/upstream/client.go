@@ -8,9 +8,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -408,9 +406,6 @@ func (pc *conn) release(reuse bool) {
 	pc.close()
 }
 
-// errServerClosedIdle reports a reused connection the store had closed.
-var errServerClosedIdle = errors.New("upstream: connection closed by the store before a response")
-
 // timeoutError is a net.Error that timed out.
 type timeoutError struct{ msg string }
 
@@ -419,6 +414,3 @@ func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 
 var errHeaderTimeout = &timeoutError{"upstream: timeout awaiting response headers"}
-
-// readerOnly hides every method of an io.Reader but Read.
-type readerOnly struct{ io.Reader }
