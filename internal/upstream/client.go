@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -76,6 +77,7 @@ type Client struct {
 
 	mu    sync.Mutex
 	pools map[string]*pool
+	last  atomic.Pointer[pool] // the pool used last: iamgate talks to one store
 }
 
 var _ http.RoundTripper = (*Client)(nil)
@@ -146,13 +148,17 @@ func (c *Client) Stats() Stats {
 }
 
 func (c *Client) pool(scheme, host string) (*pool, error) {
+	if p := c.last.Load(); p != nil && p.scheme == scheme && p.host == host {
+		return p, nil
+	}
 	key := scheme + "://" + host
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if p, ok := c.pools[key]; ok {
+		c.last.Store(p)
 		return p, nil
 	}
-	p := &pool{c: c, addr: host}
+	p := &pool{c: c, scheme: scheme, host: host, addr: host}
 	switch scheme {
 	case "http":
 		if !hasPort(host) {
@@ -181,6 +187,7 @@ func (c *Client) pool(scheme, host string) (*pool, error) {
 		return nil, fmt.Errorf("upstream: unsupported scheme %q", scheme)
 	}
 	c.pools[key] = p
+	c.last.Store(p)
 	return p, nil
 }
 
@@ -191,9 +198,10 @@ func hasPort(host string) bool {
 
 // pool holds the idle connections to one host, newest last.
 type pool struct {
-	c    *Client
-	addr string
-	tls  *tls.Config
+	c            *Client
+	scheme, host string
+	addr         string
+	tls          *tls.Config
 
 	mu      sync.Mutex
 	idle    []*conn
