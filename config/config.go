@@ -27,6 +27,7 @@ const (
 	DefaultResponseHeaderTimeout = 60 * time.Second
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultMaxIdleConnsPerHost   = 256
+	DefaultUpstreamClient        = UpstreamClientLean
 	DefaultClockSkew             = 60 * time.Second
 	MaxClockSkew                 = 10 * time.Minute
 	DefaultMaxSession            = time.Hour
@@ -146,7 +147,20 @@ type Upstream struct {
 	ResponseHeaderTimeout time.Duration
 	IdleConnTimeout       time.Duration
 	MaxIdleConnsPerHost   int
+	// Client is the HTTP client toward the store: UpstreamClientLean or
+	// UpstreamClientStd.
+	Client string
 }
+
+// Values of upstream.client.
+const (
+	// UpstreamClientLean is iamgate's own HTTP/1.1 client
+	// (internal/upstream): requests and response heads handled on the
+	// request's goroutine.
+	UpstreamClientLean = "lean"
+	// UpstreamClientStd is net/http's Transport.
+	UpstreamClientStd = "std"
+)
 
 // Defaults and bounds of upstream.federation.
 const (

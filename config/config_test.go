@@ -204,6 +204,7 @@ func TestFull(t *testing.T) {
 			ResponseHeaderTimeout: 30 * time.Second,
 			IdleConnTimeout:       45 * time.Second,
 			MaxIdleConnsPerHost:   64,
+			Client:                "lean",
 		},
 		Issuers: []Issuer{{
 			Name:           "corp",
@@ -332,6 +333,7 @@ func TestDefaults(t *testing.T) {
 			ResponseHeaderTimeout: 60 * time.Second,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConnsPerHost:   256,
+			Client:                "lean",
 		},
 		Audit:  Audit{Stdout: true},
 		Log:    Log{Level: "info", Format: "json"},
@@ -692,5 +694,27 @@ sts:
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestUpstreamClient(t *testing.T) {
+	for _, tc := range []struct{ value, want, err string }{
+		{"lean", "lean", ""},
+		{"std", "std", ""},
+		{"fast", "", `upstream.client: "fast" is not one of lean, std`},
+	} {
+		f, _, err := Parse("min.yaml", []byte(minimal+"  client: "+tc.value+"\n"), "", lookup)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), "upstream.client") {
+				t.Errorf("%s: got %v, want an error about upstream.client", tc.value, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Upstream.Client != tc.want {
+			t.Errorf("%s: got %q", tc.value, f.Upstream.Client)
+		}
 	}
 }

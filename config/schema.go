@@ -78,6 +78,7 @@ func (p *parser) file(root *yaml.Node, f *File) {
 		ResponseHeaderTimeout: DefaultResponseHeaderTimeout,
 		IdleConnTimeout:       DefaultIdleConnTimeout,
 		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
+		Client:                DefaultUpstreamClient,
 	}
 	f.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
 	f.State = State{CountersOnError: DefaultCountersOnError}
@@ -350,6 +351,11 @@ func (p *parser) upstream(n *yaml.Node, path string, u *Upstream) bool {
 		{"max_idle_conns_per_host", func(path string, v *yaml.Node) {
 			if i, ok := p.integer(v, path, 1<<16); ok {
 				u.MaxIdleConnsPerHost = int(i)
+			}
+		}},
+		{"client", func(path string, v *yaml.Node) {
+			if s, ok := p.enum(v, path, UpstreamClientLean, UpstreamClientStd); ok {
+				u.Client = s
 			}
 		}},
 	})

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/iamgate/iamgate/audit"
+	"github.com/iamgate/iamgate/internal/upstream"
 	"github.com/iamgate/iamgate/s3err"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
@@ -203,10 +204,19 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		h.relayError(ex, w, r, res)
 		return
 	}
+	var rc *http.ResponseController
+	streamed := res.ContentLength == -1 || isEventStream(rh.Get("Content-Type"))
+	var fc *framedConn
+	if !streamed && res.ContentLength > 0 && res.ContentLength <= corkBody && r.Method != http.MethodHead && !h.noCork {
+		// A small body: its head and body leave in one write (below).
+		if fc, _ = r.Context().Value(framingKey{}).(*framedConn); fc != nil {
+			fc.cork()
+			defer fc.uncork()
+		}
+	}
 	w.WriteHeader(res.StatusCode)
 
-	var rc *http.ResponseController
-	if res.ContentLength == -1 || isEventStream(rh.Get("Content-Type")) {
+	if streamed {
 		// Streamed: pass each piece on as it arrives, the header at once.
 		rc = http.NewResponseController(w)
 		_ = rc.Flush()
@@ -215,7 +225,18 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	if res.ContentLength >= largeBody && r.Method != http.MethodHead && res.Body != http.NoBody {
 		pool = &largeCopyBufPool
 	}
-	if err := h.copyBody(w, res.Body, rc, pool); err != nil {
+	handled := false
+	if sp, ok := res.Body.(splicer); ok && rc == nil && pool == &largeCopyBufPool && r.TLS == nil && !h.noSplice {
+		// A large body from a plain TCP connection to a plain TCP client:
+		// socket to socket, without passing through user space.
+		if _, handled, err = sp.SpliceTo(w); err != nil && !errors.Is(err, context.Canceled) {
+			h.log.Warn("upstream response body copy failed", "err", err)
+		}
+	}
+	if !handled {
+		err = h.copyBody(w, res.Body, rc, pool)
+	}
+	if err != nil {
 		res.Body.Close()
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return // not under an http.Server, which would recover the panic
@@ -223,6 +244,12 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		panic(http.ErrAbortHandler)
 	}
 	res.Body.Close() // now, to populate res.Trailer
+	if fc != nil {
+		// The whole response is written: out of net/http's buffer, then
+		// out of the connection's, together.
+		_ = http.NewResponseController(w).Flush()
+		_ = fc.uncork()
+	}
 	if len(res.Trailer) > 0 {
 		// Force chunking, so the trailer can follow the body.
 		_ = http.NewResponseController(w).Flush()
@@ -237,6 +264,13 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		k = http.TrailerPrefix + k
 		wh[k] = append(wh[k], vv...)
 	}
+}
+
+// splicer is a response body that can move itself to w without a copy
+// through user space (internal/upstream's, from a plain TCP connection);
+// handled is false when it cannot, and nothing was read.
+type splicer interface {
+	SpliceTo(w io.Writer) (n int64, handled bool, err error)
 }
 
 // errorBodyMax bounds the store's error documents that relayError reads
@@ -321,6 +355,11 @@ func (b *noopCloseBody) Close() error               { return nil }
 var errNoUpstreamCredentials = s3err.New(http.StatusServiceUnavailable, "ServiceUnavailable",
 	"iamgate has no valid credentials for the storage service at the moment (they could not be obtained or renewed from the store's STS). Please try again.")
 
+// errBadGateway answers a request whose response from the store was
+// malformed.
+var errBadGateway = s3err.New(http.StatusBadGateway, "BadGateway",
+	"The storage service sent a response iamgate cannot pass on. Please try again.")
+
 // countUpstreamError counts a request the store did not answer.
 func (h *Handler) countUpstreamError(reason string) {
 	if h.cfg.Metrics != nil {
@@ -361,6 +400,11 @@ func (h *Handler) upstreamError(ex *exchange, w http.ResponseWriter, r *http.Req
 		serr = s3err.New(http.StatusBadRequest, "IncompleteBody", "The request body ended before the declared length.")
 	case errors.Is(err, sigv4.ErrNoCredentials):
 		serr = errNoUpstreamCredentials
+	case errors.Is(err, upstream.ErrMalformedResponse):
+		// The store's answer cannot be passed on safely (ambiguous
+		// framing, a malformed head): nothing of it reaches the client.
+		serr = errBadGateway
+		h.countUpstreamError("malformed")
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		serr = s3err.ErrGatewayTimeout
 		h.countUpstreamError("timeout")

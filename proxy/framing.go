@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Request framing (RFC 9112 §6). net/http frames a request that carries
@@ -71,11 +73,97 @@ type head struct {
 	unsure         bool // not read the way net/http reads it
 }
 
-// framedConn is a connection whose reads feed a framingTracker.
+// framedConn is a connection whose reads feed a framingTracker, and
+// whose writes can be held back and sent as one (cork).
 type framedConn struct {
 	net.Conn
 	mu sync.Mutex
 	t  framingTracker
+
+	corked atomic.Bool
+	wmu    sync.Mutex
+	wbuf   *[]byte // while corked: the bytes held back
+}
+
+// corkSize bounds what a corked connection holds back; a response of up
+// to corkBody bytes of body fits with its head.
+const (
+	corkSize = 64 << 10
+	corkBody = corkSize - 16<<10
+)
+
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, corkSize); return &b }}
+
+func (c *framedConn) Write(p []byte) (int, error) {
+	if !c.corked.Load() {
+		return c.Conn.Write(p)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wbuf == nil {
+		return c.Conn.Write(p)
+	}
+	b := *c.wbuf
+	if len(b)+len(p) <= cap(b) {
+		*c.wbuf = append(b, p...)
+		return len(p), nil
+	}
+	// More than fits: what is held and p go out now, in one system call.
+	bufs := net.Buffers{b, p}
+	*c.wbuf = b[:0]
+	n, err := bufs.WriteTo(c.Conn)
+	n -= int64(len(b))
+	if n < 0 {
+		n = 0
+	}
+	return int(n), err
+}
+
+// ReadFrom lets net/http's ResponseWriter hand a large body to the
+// connection: a TCP connection moves it with splice(2) when r is one (or
+// a length-limited one); otherwise it is copied with a 256 KiB buffer.
+func (c *framedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok && !c.corked.Load() {
+		return rf.ReadFrom(r)
+	}
+	bp := largeCopyBufPool.Get().(*[]byte)
+	defer largeCopyBufPool.Put(bp)
+	return io.CopyBuffer(writerOnly{c}, r, *bp)
+}
+
+// writerOnly hides every method of an io.Writer but Write.
+type writerOnly struct{ io.Writer }
+
+// cork holds the connection's writes back until uncork, which sends them
+// in one write: net/http's server writes a response head and a body of
+// about 4 KiB in two system calls (its connection buffer is 4 KiB), and
+// the handler knows when a small response is complete.
+func (c *framedConn) cork() {
+	c.wmu.Lock()
+	if c.wbuf == nil {
+		c.wbuf = corkPool.Get().(*[]byte)
+		c.corked.Store(true)
+	}
+	c.wmu.Unlock()
+}
+
+// uncork sends what cork held back.
+func (c *framedConn) uncork() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	bp := c.wbuf
+	if bp == nil {
+		return nil
+	}
+	c.wbuf = nil
+	c.corked.Store(false)
+	var err error
+	if len(*bp) > 0 {
+		_, err = c.Conn.Write(*bp)
+	}
+	*bp = (*bp)[:0]
+	corkPool.Put(bp)
+	return err
 }
 
 func (c *framedConn) Read(p []byte) (int, error) {

@@ -161,6 +161,9 @@ type Handler struct {
 
 	counters state.Counters
 	versions *ttlCache[string, Versioning] // bucket versioning, for the guards
+
+	noCork   bool // small responses are not written in one piece (benchmarks)
+	noSplice bool // large bodies are copied, never spliced (benchmarks)
 }
 
 // New returns a Handler serving gen.

@@ -32,6 +32,7 @@ import (
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/internal/auditschema"
 	"github.com/iamgate/iamgate/internal/devissuer"
+	"github.com/iamgate/iamgate/internal/upstream"
 	"github.com/iamgate/iamgate/sigv4"
 )
 
@@ -112,7 +113,7 @@ func newFixture(t testing.TB, upstream http.HandlerFunc, base http.RoundTripper)
 	t.Cleanup(v.Close)
 	u, _ := url.Parse(f.up.URL)
 	if base == nil {
-		base = &http.Transport{DisableCompression: true}
+		base = testUpstreamClient()
 	}
 	f.metrics = prometheus.NewRegistry()
 	f.m = NewMetrics(f.metrics)
@@ -129,6 +130,16 @@ func newFixture(t testing.TB, upstream http.HandlerFunc, base http.RoundTripper)
 	f.srv = httptest.NewServer(f.h)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// testUpstreamClient is the client the fixtures reach their store with:
+// iamgate's own (internal/upstream), or net/http's Transport when
+// IAMGATE_TEST_UPSTREAM_CLIENT=std.
+func testUpstreamClient() http.RoundTripper {
+	if os.Getenv("IAMGATE_TEST_UPSTREAM_CLIENT") == "std" {
+		return &http.Transport{DisableCompression: true}
+	}
+	return upstream.New(upstream.Config{})
 }
 
 func (f *fixture) token(t testing.TB, user string, groups ...string) string {
@@ -363,11 +374,32 @@ func TestCopySourceIsCanonicalized(t *testing.T) {
 }
 
 func TestUpstreamFailures(t *testing.T) {
-	t.Run("timeout", func(t *testing.T) {
-		f := newFixture(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(500 * time.Millisecond) },
-			&http.Transport{ResponseHeaderTimeout: 100 * time.Millisecond})
+	for name, base := range map[string]http.RoundTripper{
+		"std":  &http.Transport{ResponseHeaderTimeout: 100 * time.Millisecond},
+		"lean": upstream.New(upstream.Config{ResponseHeaderTimeout: 100 * time.Millisecond}),
+	} {
+		t.Run("timeout/"+name, func(t *testing.T) {
+			f := newFixture(t, func(w http.ResponseWriter, r *http.Request) { time.Sleep(500 * time.Millisecond) }, base)
+			res, body := f.do(t, "GET", "/bkt/shared/x", f.token(t, "alice", "staff"), nil)
+			if res.StatusCode != 504 || !strings.Contains(body, "GatewayTimeout") {
+				t.Fatalf("%d %s", res.StatusCode, body)
+			}
+		})
+	}
+	t.Run("malformed", func(t *testing.T) {
+		// A store (or what answers in its place) that frames a response
+		// two ways: nothing of it reaches the client.
+		f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+			c, bw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nsmuggle")
+			bw.Flush()
+		}, upstream.New(upstream.Config{}))
 		res, body := f.do(t, "GET", "/bkt/shared/x", f.token(t, "alice", "staff"), nil)
-		if res.StatusCode != 504 || !strings.Contains(body, "GatewayTimeout") {
+		if res.StatusCode != 502 || !strings.Contains(body, "BadGateway") || strings.Contains(body, "smuggle") {
 			t.Fatalf("%d %s", res.StatusCode, body)
 		}
 	})

@@ -23,6 +23,7 @@ import (
 	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/identity/ldapdir"
+	"github.com/iamgate/iamgate/internal/upstream"
 	"github.com/iamgate/iamgate/proxy"
 	"github.com/iamgate/iamgate/s3req"
 	"github.com/iamgate/iamgate/sigv4"
@@ -405,28 +406,15 @@ func revocations(f *config.File) []identity.Revocation {
 	return out
 }
 
-// upstreamTransport is the tuned, signing transport toward the store.
+// upstreamTransport is the tuned, signing transport toward the store:
+// iamgate's own HTTP/1.1 client (upstream.client: lean) or net/http's
+// Transport (std), with the same timeouts, pool size and TLS settings.
 func upstreamTransport(f *config.File) (*url.URL, *sigv4.Transport, error) {
 	u, err := url.Parse(f.Upstream.Endpoint)
 	if err != nil {
 		return nil, nil, fmt.Errorf("upstream endpoint: %w", err)
 	}
-	dialer := &net.Dialer{Timeout: f.Upstream.DialTimeout, KeepAlive: 30 * time.Second}
-	base := &http.Transport{
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		ForceAttemptHTTP2:      false,
-		MaxIdleConns:           f.Upstream.MaxIdleConnsPerHost * 2,
-		MaxIdleConnsPerHost:    f.Upstream.MaxIdleConnsPerHost,
-		IdleConnTimeout:        f.Upstream.IdleConnTimeout,
-		ResponseHeaderTimeout:  f.Upstream.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  time.Second,
-		TLSHandshakeTimeout:    10 * time.Second,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 1 << 20,
-		WriteBufferSize:        64 << 10,
-		ReadBufferSize:         64 << 10,
-	}
+	var tlsConfig *tls.Config
 	if f.Upstream.CAFile != "" {
 		pem, err := os.ReadFile(f.Upstream.CAFile)
 		if err != nil {
@@ -436,7 +424,39 @@ func upstreamTransport(f *config.File) (*url.URL, *sigv4.Transport, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, nil, errors.New("upstream ca_file: no PEM certificates found")
 		}
-		base.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	var base http.RoundTripper
+	if f.Upstream.Client == config.UpstreamClientStd {
+		dialer := &net.Dialer{Timeout: f.Upstream.DialTimeout, KeepAlive: 30 * time.Second}
+		base = &http.Transport{
+			Proxy:                  nil,
+			DialContext:            dialer.DialContext,
+			ForceAttemptHTTP2:      false,
+			MaxIdleConns:           f.Upstream.MaxIdleConnsPerHost * 2,
+			MaxIdleConnsPerHost:    f.Upstream.MaxIdleConnsPerHost,
+			IdleConnTimeout:        f.Upstream.IdleConnTimeout,
+			ResponseHeaderTimeout:  f.Upstream.ResponseHeaderTimeout,
+			ExpectContinueTimeout:  time.Second,
+			TLSHandshakeTimeout:    10 * time.Second,
+			TLSClientConfig:        tlsConfig,
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: 1 << 20,
+			WriteBufferSize:        64 << 10,
+			ReadBufferSize:         64 << 10,
+		}
+	} else {
+		base = upstream.New(upstream.Config{
+			DialTimeout:           f.Upstream.DialTimeout,
+			TLSHandshakeTimeout:   10 * time.Second,
+			TLSClientConfig:       tlsConfig,
+			ResponseHeaderTimeout: f.Upstream.ResponseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			IdleConnTimeout:       f.Upstream.IdleConnTimeout,
+			MaxIdleConns:          f.Upstream.MaxIdleConnsPerHost,
+			MaxResponseHeaderSize: 1 << 20,
+			ReadBufferSize:        64 << 10,
+		})
 	}
 	if f.Upstream.Federation != nil {
 		// Temporary credentials arrive from the store's STS (federation.go).

@@ -70,13 +70,23 @@ type itEnv struct {
 	aliceClient          *testenv.HydraClient
 }
 
+// testUpstreamClient is upstream.client in the integration tests' configuration:
+// the default, or IAMGATE_TEST_UPSTREAM_CLIENT (lean or std) to run them with
+// either client.
+func testUpstreamClient() string {
+	if c := os.Getenv("IAMGATE_TEST_UPSTREAM_CLIENT"); c != "" {
+		return "\n  client: " + c
+	}
+	return ""
+}
+
 func configYAML(e *itEnv, extra string, policies string) string {
 	return fmt.Sprintf(`
 listen: 127.0.0.1:0
 upstream:
   endpoint: %s
   access_key_id: env:IT_MINIO_USER
-  secret_access_key: env:IT_MINIO_PASSWORD
+  secret_access_key: env:IT_MINIO_PASSWORD%s
 server:
   shutdown_grace: 2s
 sts:
@@ -103,7 +113,7 @@ audit:
   file: %s
 log: {level: warn, format: text}
 %s
-%s`, e.minio.Endpoint, e.hydra.IssuerURL, itExpiry(30*24*time.Hour), itExpiry(-30*24*time.Hour), e.audit, extra, policies)
+%s`, e.minio.Endpoint, testUpstreamClient(), e.hydra.IssuerURL, itExpiry(30*24*time.Hour), itExpiry(-30*24*time.Hour), e.audit, extra, policies)
 }
 
 // itExpiry is a service credential expiry d from now: the integration

@@ -683,6 +683,7 @@ func restartOnly(old, new *config.File) bool {
 		old.Upstream.ResponseHeaderTimeout != new.Upstream.ResponseHeaderTimeout ||
 		old.Upstream.IdleConnTimeout != new.Upstream.IdleConnTimeout ||
 		old.Upstream.MaxIdleConnsPerHost != new.Upstream.MaxIdleConnsPerHost ||
+		old.Upstream.Client != new.Upstream.Client ||
 		old.Log != new.Log || old.Audit.CheckpointInterval != new.Audit.CheckpointInterval ||
 		old.Audit.CheckpointEvery != new.Audit.CheckpointEvery ||
 		(old.Audit.SigningKey == nil) != (new.Audit.SigningKey == nil) ||
