@@ -504,19 +504,54 @@ func (v *Verifier) Finish() *Report {
 
 // stream checks one stream: file order, then the chain in seq order.
 func (v *Verifier) stream(s string, es []entry) {
-	// Within a file, the lines of a stream come in seq order.
-	last := map[int]entry{}
-	for _, e := range es {
-		if l, ok := last[e.file]; ok && e.seq < l.seq {
-			v.problem(FindingReordered, e.file, e.line, s, e.seq, "event seq %d of stream %s is out of order: it comes after seq %d at %s", e.seq, s, l.seq, v.pos(l))
-			continue
-		}
-		last[e.file] = e
-	}
-
+	out := v.outOfOrder(s, es)
 	sorted := slices.Clone(es)
 	slices.SortStableFunc(sorted, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	chain := v.pick(s, sorted)
+	chain, picked := v.pick(s, sorted)
+
+	// A line out of place is reordered when it fits the chain where its
+	// seq puts it, and inserted when it does not: then it is left out of
+	// the chain, so that it is one problem, not a gap and a broken link
+	// too. A line pick reported (a duplicate, a second claim to a seq) is
+	// not reported again.
+	if len(out) > 0 {
+		kept := chain[:0:0]
+		inChain := make(map[pos]bool, len(out))
+		for i, e := range chain {
+			o, ok := out[pos{e.file, e.line}]
+			inChain[pos{e.file, e.line}] = ok
+			if !ok {
+				kept = append(kept, e)
+				continue
+			}
+			var before *entry
+			if len(kept) > 0 {
+				before = &kept[len(kept)-1]
+			}
+			fits := before == nil && e.seq == 1 && e.prev == streamStart(s) ||
+				before != nil && before.seq+1 == e.seq && before.hash == e.prev
+			if i+1 < len(chain) && chain[i+1].seq == e.seq+1 && chain[i+1].prev != e.hash {
+				fits = false
+			}
+			if fits {
+				v.problem(FindingReordered, e.file, e.line, s, e.seq, "event seq %d of stream %s is out of order: %s", e.seq, s, o)
+				kept = append(kept, e)
+				continue
+			}
+			v.problem(FindingInserted, e.file, e.line, s, e.seq, "event claims seq %d of stream %s out of order (%s) and does not fit the chain there: it is not part of the chain", e.seq, s, o)
+		}
+		for p, o := range out {
+			if !picked[p] && !inChain[p] {
+				// Not in the chain, and pick said nothing: cannot happen,
+				// but a line out of place is never silently dropped.
+				v.problem(FindingReordered, p.file, p.line, s, 0, "event of stream %s is out of order: %s", s, o)
+			}
+		}
+		if len(kept) == 0 {
+			kept = chain[:1]
+		}
+		chain = kept
+	}
 
 	sum := StreamSummary{Stream: s, First: chain[0].seq, Last: chain[len(chain)-1].seq, Events: len(chain)}
 	first := chain[0]
@@ -572,9 +607,65 @@ func (v *Verifier) stream(s string, es []entry) {
 	v.report.Streams = append(v.report.Streams, sum)
 }
 
-// pick returns one entry per seq of sorted, reporting the others. Of
-// several lines claiming one seq, the one chained to its neighbours wins.
-func (v *Verifier) pick(s string, sorted []entry) []entry {
+// pos is a line of a file.
+type pos struct{ file, line int }
+
+// outOfOrder finds the lines of a stream that are out of seq order within
+// their file, and says why. Where one line's seq jumps ahead and the lines
+// after it go on from before the jump, the line that jumped is the one out
+// of place, not every line after it.
+func (v *Verifier) outOfOrder(s string, es []entry) map[pos]string {
+	type state struct {
+		last, before *entry // the last line in order and the one before it
+		pending      *entry // below last: out of place, unless the next line is too
+	}
+	files := map[int]*state{}
+	out := map[pos]string{}
+	flag := func(e *entry, why string) { out[pos{e.file, e.line}] = why }
+	for i := range es {
+		e := &es[i]
+		st := files[e.file]
+		if st == nil {
+			st = &state{}
+			files[e.file] = st
+		}
+		if st.last == nil || e.seq >= st.last.seq {
+			if p := st.pending; p != nil {
+				flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
+				st.pending = nil
+			}
+			st.before, st.last = st.last, e
+			continue
+		}
+		if p := st.pending; p != nil {
+			if p.seq < e.seq && (st.before == nil || p.seq > st.before.seq) {
+				// Two lines in a row below last, going on from before it:
+				// last jumped.
+				why := fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d)", p.seq, v.pos(*p), e.seq)
+				if st.before != nil {
+					why = fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d at %s)", st.before.seq, v.pos(*st.before), p.seq, v.pos(*p))
+				}
+				flag(st.last, why)
+				st.before, st.last, st.pending = p, e, nil
+				continue
+			}
+			flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
+		}
+		st.pending = e
+	}
+	for _, st := range files {
+		if p := st.pending; p != nil {
+			flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
+		}
+	}
+	return out
+}
+
+// pick returns one entry per seq of sorted, reporting the others, which it
+// also returns. Of several lines claiming one seq, the one chained to its
+// neighbours wins.
+func (v *Verifier) pick(s string, sorted []entry) ([]entry, map[pos]bool) {
+	reported := map[pos]bool{}
 	out := make([]entry, 0, len(sorted))
 	for i := 0; i < len(sorted); {
 		j := i + 1
@@ -614,6 +705,9 @@ func (v *Verifier) pick(s string, sorted []entry) []entry {
 		}
 		b := group[best]
 		for k, e := range group {
+			if k != best {
+				reported[pos{e.file, e.line}] = true
+			}
 			switch {
 			case k == best:
 			case e.hash == b.hash:
@@ -625,7 +719,7 @@ func (v *Verifier) pick(s string, sorted []entry) []entry {
 		out = append(out, b)
 		i = j
 	}
-	return out
+	return out, reported
 }
 
 // span describes missing events: "event seq 5 is", "events seq 5-7 (3) are".

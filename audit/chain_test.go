@@ -234,6 +234,21 @@ func TestChainTampering(t *testing.T) {
 			old := fmt.Sprintf(`"seq":12,"prev":"%s"`, e.Prev)
 			return append(l, strings.Replace(l[11], old, fmt.Sprintf(`"seq":14,"prev":"%x"`, sum), 1))
 		}, problems: []string{"after_close@a.log:14"}, warnings: []string{"uncovered@a.log:14"}},
+		{name: "inserted, seq jumped ahead", tamper: func(l []string) []string {
+			// A forged line claiming a seq past the end of the stream.
+			return slices.Insert(l, 3, strings.Replace(l[2], `"seq":3,`, `"seq":99,`, 1))
+		}, problems: []string{"inserted@a.log:4"}},
+		{name: "inserted, seq of a later line", tamper: func(l []string) []string {
+			return slices.Insert(l, 2, strings.Replace(l[10], `"alice"`, `"mallory"`, 1))
+		}, problems: []string{"inserted@a.log:3"}},
+		{name: "moved earlier", tamper: func(l []string) []string {
+			moved := l[9]
+			return slices.Insert(slices.Delete(l, 9, 10), 2, moved)
+		}, problems: []string{"reordered@a.log:3"}},
+		{name: "moved later", tamper: func(l []string) []string {
+			moved := l[2]
+			return slices.Insert(slices.Delete(l, 2, 3), 9, moved)
+		}, problems: []string{"reordered@a.log:10"}},
 		{name: "garbage", tamper: func(l []string) []string {
 			return slices.Insert(l, 0, "not json\n")
 		}, problems: []string{"malformed@a.log:1"}},
