@@ -1,0 +1,794 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The audit tools (report, query, verify) read hundreds of megabytes of
+// events. Decode unmarshals a whole line with encoding/json, which reads
+// about 40 MB/s; decodeFast reads the same fields with a hand-written
+// scanner that validates the line as it goes, and gives up (so that the
+// caller decodes the line with Decode) on anything encoding/json might
+// read differently: a null, a duplicate member, a member name that differs
+// from a known one only in case or holds an escape, a number that does not
+// fit its field. What it returns is what Decode returns, for the fields it
+// fills (see FuzzDecodeFast).
+
+// view is an event as the audit tools read it: the fields of an Event they
+// use, and the raw JSON of the recorded claims.
+type view struct {
+	Event
+	claims []byte // userIdentity.sessionContext.webIdFederationData.attributes; nil: none
+}
+
+// decodeView reads line into v: by decodeFast when it can, by Decode
+// otherwise. The error is Decode's.
+func decodeView(line []byte, v *view) error {
+	if decodeFast(line, v) {
+		return nil
+	}
+	e, err := Decode(line)
+	if err != nil {
+		return err
+	}
+	*v = view{Event: *e}
+	return nil
+}
+
+// Claim returns the recorded claim name of v as text: a string as is,
+// another JSON value as JSON; ok is false when the event does not record
+// it.
+func (v *view) claim(name string) (value any, ok bool) {
+	if v.Claims != nil {
+		value, ok = v.Claims[name]
+		return value, ok
+	}
+	if len(v.claims) == 0 {
+		return nil, false
+	}
+	var m map[string]any
+	if json.Unmarshal(v.claims, &m) != nil {
+		return nil, false
+	}
+	v.Claims = m
+	value, ok = m[name]
+	return value, ok
+}
+
+// fscan is a cursor over one line. ok turns false at the first thing the
+// fast path does not take; every method is then a no-op.
+type fscan struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (s *fscan) fail() bool { s.ok = false; return false }
+
+func (s *fscan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, 0 at the end.
+func (s *fscan) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *fscan) expect(c byte) bool {
+	if !s.ok || s.peek() != c {
+		return s.fail()
+	}
+	s.i++
+	return true
+}
+
+// rawString reads a string token and returns it with its quotes; plain is
+// true when it holds no escape and only ASCII.
+func (s *fscan) rawString() (tok []byte, plain bool) {
+	if !s.ok || s.peek() != '"' {
+		s.fail()
+		return nil, false
+	}
+	start := s.i
+	s.i++
+	plain = true
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start:s.i], plain
+		case c == '\\':
+			plain = false
+			if s.i+1 >= len(s.b) {
+				s.fail()
+				return nil, false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) {
+					s.fail()
+					return nil, false
+				}
+				for _, h := range s.b[s.i+2 : s.i+6] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						s.fail()
+						return nil, false
+					}
+				}
+				s.i += 6
+			default:
+				s.fail()
+				return nil, false
+			}
+		case c < 0x20:
+			s.fail()
+			return nil, false
+		default:
+			if c >= utf8.RuneSelf {
+				plain = false
+			}
+			s.i++
+		}
+	}
+	s.fail()
+	return nil, false
+}
+
+// str reads a string value as encoding/json would.
+func (s *fscan) str() string {
+	tok, plain := s.rawString()
+	if !s.ok {
+		return ""
+	}
+	if plain || utf8.Valid(tok) && bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1])
+	}
+	var v string
+	if json.Unmarshal(tok, &v) != nil {
+		s.fail()
+	}
+	return v
+}
+
+// key reads a member name and its colon. A name that is not plain ASCII
+// fails: encoding/json would unescape it and match it to a field ignoring
+// case, even by Unicode folding.
+func (s *fscan) key() []byte {
+	tok, plain := s.rawString()
+	if !s.ok || !plain || !s.expect(':') {
+		s.fail()
+		return nil
+	}
+	return tok[1 : len(tok)-1]
+}
+
+// unknown checks a member name that matched no field of a struct: a name
+// equal to one of them but for case fails (encoding/json would fill the
+// field); any other is skipped with its value.
+func (s *fscan) unknown(k []byte, fields string) {
+	for f := range strings.SplitSeq(fields, " ") {
+		if len(f) == len(k) && strings.EqualFold(f, string(k)) {
+			s.fail()
+			return
+		}
+	}
+	s.skip(0)
+}
+
+// object reads the members of an object, calling member for each; member
+// reads the value. A null object fails.
+func (s *fscan) object(member func(k []byte)) {
+	if !s.expect('{') {
+		return
+	}
+	if s.peek() == '}' {
+		s.i++
+		return
+	}
+	for s.ok {
+		k := s.key()
+		if !s.ok {
+			return
+		}
+		member(k)
+		if !s.ok {
+			return
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}
+
+// array reads the elements of an array, calling elem for each.
+func (s *fscan) array(elem func()) {
+	if !s.expect('[') {
+		return
+	}
+	if s.peek() == ']' {
+		s.i++
+		return
+	}
+	for s.ok {
+		elem()
+		if !s.ok {
+			return
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}
+
+// number reads a JSON number token.
+func (s *fscan) number() []byte {
+	if !s.ok {
+		return nil
+	}
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if digits() == 0 {
+		s.fail()
+		return nil
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			s.fail()
+			return nil
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			s.fail()
+			return nil
+		}
+	}
+	return s.b[start:s.i]
+}
+
+func (s *fscan) int64() int64 {
+	n, err := strconv.ParseInt(string(s.number()), 10, 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return n
+}
+
+func (s *fscan) uint64() uint64 {
+	n, err := strconv.ParseUint(string(s.number()), 10, 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return n
+}
+
+func (s *fscan) float64() float64 {
+	f, err := strconv.ParseFloat(string(s.number()), 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return f
+}
+
+func (s *fscan) bool() {
+	switch {
+	case !s.ok:
+	case s.peek() == 't' && bytes.HasPrefix(s.b[s.i:], []byte("true")):
+		s.i += 4
+	case s.peek() == 'f' && bytes.HasPrefix(s.b[s.i:], []byte("false")):
+		s.i += 5
+	default:
+		s.fail()
+	}
+}
+
+func (s *fscan) time() time.Time {
+	tok, plain := s.rawString()
+	var t time.Time
+	if s.ok && (!plain || t.UnmarshalJSON(tok) != nil) {
+		s.fail()
+	}
+	return t
+}
+
+// maxSkipDepth bounds the nesting of values skipped: encoding/json refuses
+// more than 10000 levels; the fast path gives deep values to it.
+const maxSkipDepth = 64
+
+// skip reads and validates any JSON value.
+func (s *fscan) skip(depth int) {
+	if !s.ok {
+		return
+	}
+	if depth > maxSkipDepth {
+		s.fail()
+		return
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		s.rawString()
+	case c == '{':
+		s.object(func([]byte) { s.skip(depth + 1) })
+	case c == '[':
+		s.array(func() { s.skip(depth + 1) })
+	case c == 't' || c == 'f':
+		s.bool()
+	case c == 'n':
+		if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+			s.i += 4
+		} else {
+			s.fail()
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		s.number()
+	default:
+		s.fail()
+	}
+}
+
+// once reports whether bit is not yet in *seen, and adds it: a member
+// given twice fails (encoding/json would merge or overwrite).
+func (s *fscan) once(seen *uint64, bit uint) bool {
+	if *seen&(1<<bit) != 0 {
+		return s.fail()
+	}
+	*seen |= 1 << bit
+	return true
+}
+
+const (
+	topFields      = "eventVersion eventTime eventName eventID requestID sourceIPAddress userAgent userIdentity requestParameters responseElements resources errorCode errorMessage additionalEventData iamgate chain"
+	identityFields = "principalId arn accessKeyId userName identityProvider sessionContext"
+	iamgateFields  = "kind decision reason action roles roleKind matchedRole matchedPolicy matchedSid tokenFingerprint sessionId sessionExpiry lifetimeSeconds actor status timings upstreamRequestId deniedKeys configDigest message"
+)
+
+// decodeFast reads line into v and reports whether it could; on false, v
+// is undefined and the caller decodes the line with Decode.
+func decodeFast(line []byte, v *view) bool {
+	*v = view{}
+	s := &fscan{b: line, ok: true}
+	e := &v.Event
+	var (
+		version    string
+		name       string
+		errMessage string
+		message    string
+		seen       uint64
+		params     struct{ bucket, key, prefix string }
+		resources  []string // object ARNs
+		hasCreds   bool
+		credKey    string
+		credExpiry time.Time
+		provider   string
+		sigVersion string
+	)
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "eventVersion":
+			s.once(&seen, 0)
+			version = s.str()
+		case "eventTime":
+			s.once(&seen, 1)
+			e.Time = s.time()
+		case "eventName":
+			s.once(&seen, 2)
+			name = s.str()
+		case "eventID":
+			s.once(&seen, 3)
+			e.EventID = s.str()
+		case "requestID":
+			s.once(&seen, 4)
+			e.RequestID = s.str()
+		case "sourceIPAddress":
+			s.once(&seen, 5)
+			e.SourceIP = s.str()
+		case "userAgent":
+			s.once(&seen, 6)
+			e.UserAgent = s.str()
+		case "userIdentity":
+			s.once(&seen, 7)
+			s.identity(v)
+		case "requestParameters":
+			s.once(&seen, 8)
+			s.object(func(k []byte) {
+				var dst *string
+				switch string(k) {
+				case "bucketName":
+					dst = &params.bucket
+				case "key":
+					dst = &params.key
+				case "prefix":
+					dst = &params.prefix
+				}
+				if dst == nil {
+					s.skip(1)
+					return
+				}
+				// Last one wins, as in a map; a value of another type
+				// leaves the field empty, as Decode does.
+				if s.peek() == '"' {
+					*dst = s.str()
+				} else {
+					*dst = ""
+					s.skip(1)
+				}
+			})
+		case "responseElements":
+			s.once(&seen, 9)
+			var re uint64
+			s.object(func(k []byte) {
+				switch string(k) {
+				case "credentials":
+					s.once(&re, 0)
+					hasCreds = true
+					var c uint64
+					s.object(func(k []byte) {
+						switch string(k) {
+						case "accessKeyId":
+							s.once(&c, 0)
+							credKey = s.str()
+						case "expiration":
+							s.once(&c, 1)
+							credExpiry = s.time()
+						default:
+							s.unknown(k, "accessKeyId expiration")
+						}
+					})
+				case "provider":
+					s.once(&re, 1)
+					provider = s.str()
+				default:
+					s.unknown(k, "credentials provider")
+				}
+			})
+		case "resources":
+			s.once(&seen, 10)
+			s.array(func() {
+				var typ, arn string
+				var r uint64
+				s.object(func(k []byte) {
+					switch string(k) {
+					case "type":
+						s.once(&r, 0)
+						typ = s.str()
+					case "ARN":
+						s.once(&r, 1)
+						arn = s.str()
+					default:
+						s.unknown(k, "type ARN")
+					}
+				})
+				if typ == "AWS::S3::Object" {
+					resources = append(resources, arn)
+				}
+			})
+		case "errorCode":
+			s.once(&seen, 11)
+			e.ErrorCode = s.str()
+		case "errorMessage":
+			s.once(&seen, 12)
+			errMessage = s.str()
+		case "additionalEventData":
+			s.once(&seen, 13)
+			var a uint64
+			s.object(func(k []byte) {
+				switch string(k) {
+				case "bytesTransferredIn":
+					s.once(&a, 0)
+					e.BytesIn = s.int64()
+				case "bytesTransferredOut":
+					s.once(&a, 1)
+					e.BytesOut = s.int64()
+				case "AuthenticationMethod":
+					s.once(&a, 2)
+					e.AuthMethod = s.str()
+				case "SignatureVersion":
+					s.once(&a, 3)
+					sigVersion = s.str()
+				default:
+					s.unknown(k, "bytesTransferredIn bytesTransferredOut AuthenticationMethod SignatureVersion")
+				}
+			})
+		case "iamgate":
+			s.once(&seen, 14)
+			message = s.iamgate(e)
+		case "chain":
+			s.once(&seen, 15)
+			var c uint64
+			s.object(func(k []byte) {
+				switch string(k) {
+				case "stream":
+					s.once(&c, 0)
+					e.Stream = s.str()
+				case "seq":
+					s.once(&c, 1)
+					e.Seq = s.uint64()
+				case "prev":
+					s.once(&c, 2)
+					e.Prev = s.str()
+				case "keyId":
+					s.once(&c, 3)
+					e.KeyID = s.str()
+				case "signature":
+					s.once(&c, 4)
+					e.Signature = s.str()
+				default:
+					s.unknown(k, "stream seq prev keyId signature")
+				}
+			})
+		default:
+			s.unknown(k, topFields)
+		}
+	})
+	if s.ws(); !s.ok || s.i != len(s.b) {
+		return false
+	}
+	// What Decode does with the fields, for those filled here.
+	if version == "" || e.Kind == "" {
+		return false // Decode's error
+	}
+	if major, _, _ := strings.Cut(version, "."); major != "2" {
+		return false
+	}
+	e.Message = message
+	if errMessage != "" {
+		e.Message = errMessage
+	}
+	switch e.Kind {
+	case KindS3, KindSTS, KindAuthFailure:
+		e.Operation = name
+		if e.Operation == "S3Request" || e.Operation == "STSRequest" {
+			e.Operation = ""
+		}
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink:
+		e.Operation = name
+	}
+	if hasCreds {
+		e.AccessKeyID, e.Expiry = credKey, credExpiry
+	}
+	if provider != "" {
+		e.IssuerURL = provider
+	}
+	if sigVersion != impliedSignatureVersion(e.AuthMethod) {
+		e.SignatureVersion = sigVersion
+	}
+	e.Bucket, e.Key, e.Prefix = params.bucket, params.key, params.prefix
+	if e.Bucket != "" && len(resources) > 0 {
+		prefix := ARN(e.Bucket, "") + "/"
+		for _, r := range resources {
+			if k, ok := strings.CutPrefix(r, prefix); ok && k != e.Key {
+				e.Keys = append(e.Keys, k)
+			}
+		}
+	}
+	return true
+}
+
+func (s *fscan) identity(v *view) {
+	e := &v.Event
+	var seen uint64
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "type":
+			s.skip(1) // not a field of Decode's
+		case "principalId":
+			s.once(&seen, 0)
+			e.Subject = s.str()
+		case "arn":
+			s.once(&seen, 1)
+			e.ARN = s.str()
+		case "accessKeyId":
+			s.once(&seen, 2)
+			e.AccessKeyID = s.str()
+		case "userName":
+			s.once(&seen, 3)
+			e.Username = s.str()
+		case "identityProvider":
+			s.once(&seen, 4)
+			e.Issuer = s.str()
+		case "sessionContext":
+			s.once(&seen, 5)
+			var sc uint64
+			s.object(func(k []byte) {
+				switch string(k) {
+				case "webIdFederationData":
+					s.once(&sc, 0)
+					var w uint64
+					s.object(func(k []byte) {
+						switch string(k) {
+						case "federatedProvider":
+							s.once(&w, 0)
+							e.IssuerURL = s.str()
+						case "attributes":
+							s.once(&w, 1)
+							s.ws()
+							start := s.i
+							if s.peek() != '{' {
+								s.fail()
+								return
+							}
+							s.skip(1)
+							if s.i-start > 2 {
+								v.claims = s.b[start:s.i:s.i]
+							}
+						default:
+							s.unknown(k, "federatedProvider attributes")
+						}
+					})
+				default:
+					s.unknown(k, "webIdFederationData")
+				}
+			})
+		default:
+			s.unknown(k, identityFields)
+		}
+	})
+}
+
+// iamgate reads the iamgate member into e and returns its message.
+func (s *fscan) iamgate(e *Event) (message string) {
+	var seen uint64
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "kind":
+			s.once(&seen, 0)
+			e.Kind = s.str()
+		case "decision":
+			s.once(&seen, 1)
+			e.Decision = s.str()
+		case "reason":
+			s.once(&seen, 2)
+			e.Reason = s.str()
+		case "action":
+			s.once(&seen, 3)
+			e.Action = s.str()
+		case "roles":
+			s.once(&seen, 4)
+			e.Roles = []string{}
+			s.array(func() { e.Roles = append(e.Roles, s.str()) })
+		case "roleKind":
+			s.once(&seen, 5)
+			e.RoleKind = s.str()
+		case "matchedRole":
+			s.once(&seen, 6)
+			e.Role = s.str()
+		case "matchedPolicy":
+			s.once(&seen, 7)
+			e.Policy = s.str()
+		case "matchedSid":
+			s.once(&seen, 8)
+			e.Sid = s.str()
+		case "tokenFingerprint":
+			s.once(&seen, 9)
+			e.Fingerprint = s.str()
+		case "sessionId":
+			s.once(&seen, 10)
+			e.SessionID = s.str()
+		case "sessionExpiry":
+			s.once(&seen, 11)
+			e.Expiry = s.time()
+		case "lifetimeSeconds":
+			s.once(&seen, 12)
+			e.Lifetime = time.Duration(s.int64()) * time.Second
+		case "actor":
+			s.once(&seen, 13)
+			s.actor(0)
+		case "status":
+			s.once(&seen, 14)
+			e.Status = int(s.int64())
+		case "timings":
+			s.once(&seen, 15)
+			var t uint64
+			s.object(func(k []byte) {
+				switch string(k) {
+				case "totalMs":
+					s.once(&t, 0)
+					e.DurationMS = s.float64()
+				case "upstreamMs":
+					s.once(&t, 1)
+					e.UpstreamMS = s.float64()
+				default:
+					s.unknown(k, "totalMs upstreamMs")
+				}
+			})
+		case "upstreamRequestId":
+			s.once(&seen, 16)
+			e.UpstreamRequestID = s.str()
+		case "deniedKeys":
+			s.once(&seen, 17)
+			s.array(func() {
+				var d uint64
+				s.object(func(k []byte) {
+					switch string(k) {
+					case "key", "versionId", "action", "reason", "matchedRole", "matchedPolicy", "matchedSid":
+						bit := uint(strings.Index("key versionId action reason matchedRole matchedPolicy matchedSid", string(k)))
+						s.once(&d, bit)
+						s.str()
+					default:
+						s.unknown(k, "key versionId action reason matchedRole matchedPolicy matchedSid")
+					}
+				})
+			})
+		case "configDigest":
+			s.once(&seen, 18)
+			e.ConfigDigest = s.str()
+		case "message":
+			s.once(&seen, 19)
+			message = s.str()
+		default:
+			s.unknown(k, iamgateFields)
+		}
+	})
+	return message
+}
+
+// actor validates an actor: Decode reads it into an Actor, so its members
+// must have the types of Actor's fields. The fast path does not keep it.
+func (s *fscan) actor(depth int) {
+	if depth > maxActorDepth+1 {
+		s.fail()
+		return
+	}
+	var seen uint64
+	s.object(func(k []byte) {
+		switch string(k) {
+		case "sub", "iss", "client_id", "role":
+			s.once(&seen, uint(strings.Index("sub iss client_id role", string(k))))
+			s.str()
+		case "act":
+			s.once(&seen, 30)
+			s.actor(depth + 1)
+		default:
+			s.unknown(k, "sub iss client_id role act")
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// checkFast compares decodeFast with Decode on line. It reports whether
+// the fast path took the line.
+func checkFast(t *testing.T, line []byte) bool {
+	t.Helper()
+	var v view
+	if !decodeFast(line, &v) {
+		return false
+	}
+	want, err := Decode(line)
+	if err != nil {
+		t.Fatalf("fast path took a line Decode refuses (%v):\n%s", err, line)
+	}
+	// The fields the fast path leaves out.
+	w := *want
+	w.Actor, w.DeniedKeys, w.RoleSessionName, w.DurationSeconds, w.Parameters, w.Claims = nil, nil, "", 0, nil, nil
+	got := v.Event
+	if !reflect.DeepEqual(got, w) {
+		t.Fatalf("%s:\n fast %+v\n json %+v", line, got, w)
+	}
+	var claims map[string]any
+	if len(v.claims) > 0 {
+		if err := json.Unmarshal(v.claims, &claims); err != nil {
+			t.Fatalf("claims %s: %v", v.claims, err)
+		}
+	}
+	if len(claims) != len(want.Claims) || len(claims) > 0 && !reflect.DeepEqual(claims, want.Claims) {
+		t.Fatalf("%s:\n fast claims %v\n json claims %v", line, claims, want.Claims)
+	}
+	return true
+}
+
+// compact returns the golden events of testdata/events as lines.
+func goldenLines(t testing.TB) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob("testdata/events/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden events: %v", err)
+	}
+	var lines [][]byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, data); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, buf.Bytes())
+	}
+	return lines
+}
+
+// Every kind of event this package writes takes the fast path, and reads
+// as Decode reads it.
+func TestDecodeFastGolden(t *testing.T) {
+	for _, line := range goldenLines(t) {
+		if !checkFast(t, line) {
+			t.Errorf("fast path refused a line this package writes:\n%s", line)
+		}
+		// Indented, as a person might have reformatted it: still the same.
+		var buf bytes.Buffer
+		json.Indent(&buf, line, "", "  ")
+		checkFast(t, buf.Bytes())
+	}
+	var buf bytes.Buffer
+	l, err := NewChainedLogger(ChainConfig{CheckpointInterval: 2, SigningKey: testKey}, WriterSink{W: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		e := sampleEvent()
+		e.Claims = map[string]any{"agent_run": "r-1", "groups": []any{"a", "b"}, "n": 1.5}
+		l.Log(e)
+	}
+	l.Close()
+	for line := range bytes.SplitSeq(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		if !checkFast(t, line) {
+			t.Errorf("fast path refused a chained line:\n%s", line)
+		}
+	}
+}
+
+// What encoding/json reads differently must not take the fast path, or
+// must read the same.
+func TestDecodeFastRefuses(t *testing.T) {
+	for _, line := range []string{
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3"},"eventTime":null}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","Decision":"deny","decision":"allow"}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3"},"iamgate":{"decision":"allow"}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","\u0064ecision":"deny"}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","ſtatus":1}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","status":1.5}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3"},"additionalEventData":{"bytesTransferredIn":1e3}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","timings":{"totalMs":1e400}}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3"}} x`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3"}}` + "\x00",
+		`{"eventVersion":"3.0","iamgate":{"kind":"s3"}}`,
+		`{"eventVersion":"2.0","iamgate":{"kind":"s3","roles":["a",null]}}`,
+	} {
+		var v view
+		if decodeFast([]byte(line), &v) {
+			t.Errorf("fast path took %s", line)
+		}
+	}
+}
+
+// The fast path must agree with Decode for every line it takes, and take
+// every line this package writes, whatever the event holds.
+func FuzzDecodeFast(f *testing.F) {
+	for _, line := range goldenLines(f) {
+		f.Add("k", "ua", "alice", line)
+	}
+	f.Add(`x","chain":{"stream":"f","seq":9}}`, "\n\"}}", "ünï", []byte(`{"eventVersion":"2.0","eventTime":"2026-01-01T00:00:00Z","iamgate":{"kind":"s3"},"requestParameters":{"bucketName":"b","bucketName":1}}`))
+	f.Add("<&>", "\xff", "\u2028", []byte(`{"eventVersion":"2.0","iamgate":{"kind":"s3","decision":"allow","Decision":"deny"}}`))
+	f.Fuzz(func(t *testing.T, key, ua, user string, raw []byte) {
+		checkFast(t, raw)
+
+		e := sampleEvent()
+		e.Time = time.Date(2027, 1, 2, 3, 4, 5, 6, time.UTC)
+		e.EventID = "id"
+		e.Key, e.UserAgent, e.Username, e.Subject = key, ua, user, user
+		e.Keys = []string{key, ua}
+		e.Claims = map[string]any{"agent_run": user, "n": len(key)}
+		e.Actor = &Actor{Subject: user, Act: &Actor{ClientID: key}}
+		e.DeniedKeys = []DeniedKey{{Key: key, Reason: "no_allow"}}
+		line := e.AppendJSON(nil)
+		if !checkFast(t, line) {
+			t.Fatalf("fast path refused a line this package writes:\n%s", line)
+		}
+	})
+}
