@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -389,23 +388,73 @@ type chainFields struct {
 }
 
 // Read reads the lines of one file, named name in findings. It returns
-// only read errors; what is wrong with the lines goes to the report.
+// only read errors; what is wrong with the lines goes to the report. Lines
+// are parsed, hashed and their signatures checked in parallel; the chain
+// is checked in order.
 func (v *Verifier) Read(name string, r io.Reader) error {
 	fi := len(v.files)
 	v.files = append(v.files, name)
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			v.line(fi, n, bytes.TrimSuffix(line, []byte("\n")))
+	return scanParallel(name, r, v.parseBlock, func(b *block, ls *[]chainLine) error {
+		for i := range *ls {
+			v.line(fi, &(*ls)[i])
 		}
-		if err == io.EOF {
-			return nil
+		clear(*ls)
+		*ls = (*ls)[:0]
+		chainLinePool.Put(ls)
+		return nil
+	})
+}
+
+// chainLine is what verification reads of a line, in parallel.
+type chainLine struct {
+	n    int
+	err  error // not JSON
+	lf   lineFields
+	time string // eventTime as written, for checkpoints
+	hash [32]byte
+	sig  sigState // of a signed checkpoint with a public key: sigValid or sigInvalid
+}
+
+var chainLinePool = sync.Pool{New: func() any { return new([]chainLine) }}
+
+func (v *Verifier) parseBlock(b *block) *[]chainLine {
+	ls := chainLinePool.Get().(*[]chainLine)
+	b.lines(func(n int, data []byte) {
+		*ls = append(*ls, chainLine{n: n})
+		l := &(*ls)[len(*ls)-1]
+		parseChainLine(data, l)
+		if l.err == nil && l.lf.Chain.Signature != "" && v.cfg.PublicKey != nil && l.lf.Iamgate.Kind == KindCheckpoint {
+			l.sig = sigInvalid
+			if sig, err := base64.StdEncoding.DecodeString(l.lf.Chain.Signature); err == nil && l.time != "" &&
+				ed25519.Verify(v.cfg.PublicKey, checkpointMessage(l.lf.Chain.Stream, l.lf.Chain.Seq, l.lf.Chain.Prev, l.time), sig) {
+				l.sig = sigValid
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("audit: read %s: %w", name, err)
+	})
+	return ls
+}
+
+// parseChainLine reads the chain fields of a line, by the fast decoder
+// when it can, and hashes it.
+func parseChainLine(data []byte, l *chainLine) {
+	var vw view
+	if decodeFast(data, &vw) {
+		l.lf.Iamgate.Kind, l.lf.Iamgate.Reason = vw.Kind, vw.Reason
+		l.lf.Chain = chainFields{Stream: vw.Stream, Seq: vw.Seq, Prev: vw.Prev, KeyID: vw.KeyID, Signature: vw.Signature}
+		if len(vw.rawTime) > 0 {
+			l.lf.Time = vw.rawTime
+		}
+	} else if err := json.Unmarshal(data, &l.lf); err != nil {
+		l.err = err
+		return
+	}
+	if len(l.lf.Time) > 0 {
+		var t string
+		if json.Unmarshal(l.lf.Time, &t) == nil {
+			l.time = t
 		}
 	}
+	l.hash = sha256.Sum256(data)
 }
 
 func (v *Verifier) problem(code FindingCode, file, line int, stream string, seq uint64, format string, args ...any) {
@@ -426,10 +475,10 @@ func (v *Verifier) finding(code FindingCode, file, line int, stream string, seq 
 
 func (v *Verifier) pos(e entry) string { return v.files[e.file] + ":" + strconv.Itoa(e.line) }
 
-func (v *Verifier) line(fi, n int, data []byte) {
-	var lf lineFields
-	if err := json.Unmarshal(data, &lf); err != nil {
-		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", err)
+func (v *Verifier) line(fi int, l *chainLine) {
+	n, lf := l.n, &l.lf
+	if l.err != nil {
+		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", l.err)
 		return
 	}
 	prev, err := hex.DecodeString(lf.Chain.Prev)
@@ -437,11 +486,11 @@ func (v *Verifier) line(fi, n int, data []byte) {
 		v.problem(FindingMalformed, fi, n, lf.Chain.Stream, lf.Chain.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
 		return
 	}
-	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: sha256.Sum256(data), cp: lf.Iamgate.Kind == KindCheckpoint}
+	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: l.hash, cp: lf.Iamgate.Kind == KindCheckpoint}
 	copy(e.prev[:], prev)
 	if e.cp {
 		e.close = lf.Iamgate.Reason == CheckpointClose
-		e.sig = v.signature(fi, n, &lf)
+		e.sig = v.signature(fi, n, l)
 	}
 	v.report.Events++
 	if _, ok := v.streams[lf.Chain.Stream]; !ok {
@@ -450,8 +499,10 @@ func (v *Verifier) line(fi, n int, data []byte) {
 	v.streams[lf.Chain.Stream] = append(v.streams[lf.Chain.Stream], e)
 }
 
-// signature checks the signature of a checkpoint.
-func (v *Verifier) signature(fi, n int, lf *lineFields) sigState {
+// signature reports on the signature of a checkpoint, checked by
+// parseBlock.
+func (v *Verifier) signature(fi, n int, l *chainLine) sigState {
+	lf := &l.lf
 	if lf.Chain.Signature == "" {
 		if v.cfg.PublicKey != nil {
 			v.problem(FindingUnsigned, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is not signed", lf.Chain.Seq, lf.Chain.Stream)
@@ -461,15 +512,10 @@ func (v *Verifier) signature(fi, n int, lf *lineFields) sigState {
 	if v.cfg.PublicKey == nil {
 		return sigUnchecked
 	}
-	sig, err := base64.StdEncoding.DecodeString(lf.Chain.Signature)
-	var t string
-	if err == nil {
-		err = json.Unmarshal(lf.Time, &t)
-	}
 	switch {
 	case lf.Chain.KeyID != v.keyID:
 		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Chain.Seq, lf.Chain.Stream, lf.Chain.KeyID, v.keyID)
-	case err != nil || !ed25519.Verify(v.cfg.PublicKey, checkpointMessage(lf.Chain.Stream, lf.Chain.Seq, lf.Chain.Prev, t), sig):
+	case l.sig != sigValid:
 		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Chain.Seq, lf.Chain.Stream)
 	default:
 		return sigValid

@@ -23,7 +23,8 @@ import (
 // use, and the raw JSON of the recorded claims.
 type view struct {
 	Event
-	claims []byte // userIdentity.sessionContext.webIdFederationData.attributes; nil: none
+	claims  []byte // userIdentity.sessionContext.webIdFederationData.attributes; nil: none
+	rawTime []byte // eventTime as written, quotes included; set by decodeFast only
 }
 
 // decodeView reads line into v: by decodeFast when it can, by Decode
@@ -418,7 +419,9 @@ func decodeFast(line []byte, v *view) bool {
 			version = s.str()
 		case "eventTime":
 			s.once(&seen, 1)
+			start := s.i
 			e.Time = s.time()
+			v.rawTime = bytes.TrimLeft(s.b[start:s.i], " \t\r\n")
 		case "eventName":
 			s.once(&seen, 2)
 			name = s.str()
