@@ -76,9 +76,9 @@ type spool struct {
 	// disk (in used) until the next one is started; pending does not
 	// count it.
 	pending int64
-	dirty  bool
-	closed bool
-	cursor spoolPos
+	dirty   bool
+	closed  bool
+	cursor  spoolPos
 	// minNext is the lowest id a new segment may have.
 	minNext uint64
 
@@ -86,7 +86,7 @@ type spool struct {
 	usedA    atomic.Int64
 	depthA   atomic.Int64
 	pendingA atomic.Int64
-	werr   atomic.Pointer[error]
+	werr     atomic.Pointer[error]
 
 	// Reader state, owned by the sender goroutine.
 	rf   *os.File

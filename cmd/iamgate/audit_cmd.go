@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +20,7 @@ import (
 
 const auditUsage = `usage: iamgate audit verify [flags] [FILE...]
        iamgate audit report --config FILE [flags] FILE...
+       iamgate audit query [flags] FILE|DIR...
        iamgate audit public-key [flags]
        iamgate audit schema
 
@@ -31,6 +30,7 @@ command's flags and examples.
 examples:
   iamgate audit verify --config iamgate.yaml audit.log
   iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log
+  iamgate audit query --bucket data --since 7d /var/log/iamgate/
 `
 
 var auditVerifyCmd = cliCommand{
@@ -38,14 +38,17 @@ var auditVerifyCmd = cliCommand{
 	Usage: "[flags] [FILE...]",
 	About: `Checks the hash chain and the checkpoint signatures of audit log files.
 Files may be given in any order; a stream rotated over several files verifies
-as one. Without FILE, the audit.file of --config. The public key is
---public-key, or derived from the audit.signing_key of --config. Exit status 1
+as one. Without FILE, the audit.file of --config. A reviewer verifies with
+--public-key: the public key (PEM file or base64) that iamgate audit
+public-key printed on the iamgate host; --config alone derives it from the
+private audit.signing_key, which only that host should hold (with
+--public-key, --config's secrets need not be present). Exit status 1
 if a line was modified, removed, reordered or inserted, or a signature fails;
 --strict also fails on warnings (events not covered by a signature, a stream
 without its closing checkpoint).`,
 	Examples: []string{
-		"iamgate audit verify --config iamgate.yaml audit.log",
 		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log",
+		"iamgate audit verify --config iamgate.yaml audit.log",
 	},
 }
 
@@ -81,7 +84,7 @@ var auditSchemaCmd = cliCommand{
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{cmd: "audit", reason: "give a command: verify, report, public-key or schema"}
+		return &usageError{cmd: "audit", reason: "give a command: verify, report, query, public-key or schema"}
 	}
 	switch args[0] {
 	case "verify":
@@ -90,6 +93,8 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		return cmdAuditPublicKey(args[1:], stdout, stderr)
 	case "report":
 		return cmdAuditReport(args[1:], stdout, stderr)
+	case "query":
+		return cmdAuditQuery(args[1:], stdout, stderr)
 	case "schema":
 		c := &auditSchemaCmd
 		fs := c.flagSet()
@@ -105,7 +110,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, public-key or schema", args[0])}
+	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, query, public-key or schema", args[0])}
 }
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
@@ -127,7 +132,9 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *cfgPath != "" {
-		f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
+		// With --public-key, the configuration gives only audit.file: its
+		// secrets are not needed.
+		f, err := loadAuditConfig(*cfgPath, config.LoadOptions{UnresolvedSecrets: pub != nil}, stderr)
 		if err != nil {
 			return err
 		}
@@ -173,12 +180,12 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 func verifyFile(v *audit.Verifier, name string) error {
-	f, err := os.Open(name)
+	r, err := audit.OpenLog(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return v.Read(name, f)
+	defer r.Close()
+	return v.Read(name, r)
 }
 
 func printReport(w io.Writer, r *audit.Report, failed bool) {
@@ -222,7 +229,7 @@ func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
 	if err := c.noArgs(fset); err != nil {
 		return err
 	}
-	f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
+	f, err := loadAuditConfig(*cfgPath, config.LoadOptions{}, stderr)
 	if err != nil {
 		return err
 	}
@@ -280,8 +287,9 @@ func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
 	if !cfg.Since.IsZero() && !cfg.Until.IsZero() && !cfg.Since.Before(cfg.Until) {
 		return fmt.Errorf("--since %s is not before --until %s", *since, *until)
 	}
-	// The configuration's expiry warnings are judged at --as-of too.
-	f, err := loadAuditConfig(*cfgPath, cfg.AsOf, stderr)
+	// The configuration's expiry warnings are judged at --as-of too. The
+	// review needs no secret: the reviewer's machine may not have them.
+	f, err := loadAuditConfig(*cfgPath, config.LoadOptions{Now: cfg.AsOf, UnresolvedSecrets: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -344,21 +352,11 @@ func auditReportBy(c *cliCommand, claim, since, until string, asJSON bool, files
 func reviewFile(rv interface {
 	Read(name string, r io.Reader) error
 }, name string) error {
-	f, err := os.Open(name)
+	r, err := audit.OpenLog(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
+	defer r.Close()
 	return rv.Read(name, r)
 }
 
@@ -381,13 +379,10 @@ func parseReportTime(flagName, s string, endOfDay bool) (time.Time, error) {
 	return t, nil
 }
 
-// loadAuditConfig loads the configuration at path, printing its warnings,
-// which judge expiry at asOf (zero: now).
-func loadAuditConfig(path string, asOf time.Time, stderr io.Writer) (*config.File, error) {
-	if asOf.IsZero() {
-		asOf = time.Now()
-	}
-	f, warnings, err := config.LoadAt(path, asOf)
+// loadAuditConfig loads the configuration at path with opts, printing its
+// warnings.
+func loadAuditConfig(path string, opts config.LoadOptions, stderr io.Writer) (*config.File, error) {
+	f, warnings, err := config.LoadWith(path, opts)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "warning:", w.String())
 	}

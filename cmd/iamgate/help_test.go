@@ -14,7 +14,7 @@ import (
 // helpCommands are every subcommand with its help.
 var helpCommands = []*cliCommand{
 	&serveCmd, &checkCmd, &explainCmd, &devCmd, &credentialsCmd,
-	&auditVerifyCmd, &auditReportCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd, &revokeCmd,
+	&auditVerifyCmd, &auditReportCmd, &auditQueryCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd, &revokeCmd,
 }
 
 // Every subcommand has one help style: -h prints the usage line, the
@@ -111,6 +111,9 @@ func TestHelpExamples(t *testing.T) {
 		"iamgate audit public-key --config iamgate.yaml":                                                                      {0, "-----BEGIN PUBLIC KEY-----"},
 		"iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log":                                             {0, "role member (human): nobody used it"},
 		"iamgate audit report --by agent_run --since 2027-01-01 audit.log":                                                    {0, "Activity by agent_run: "},
+		"iamgate audit query --bucket data --since 2027-01-01 audit.log":                                                      {0, "data/home/alice/a.txt"},
+		"iamgate audit query --decision deny --format csv audit.log":                                                          {0, "time,kind,decision,"},
+		"iamgate audit query --prefix home/alice/ --format json audit.log":                                                    {0, `"bucketName":"data"`},
 		"iamgate audit schema": {0, `"$schema"`},
 		"iamgate version":      {0, "iamgate "},
 	}
