@@ -336,8 +336,10 @@ const (
 	sigInvalid
 )
 
-// entry is what verification keeps of one line.
+// entry is what verification keeps of one line, while it is within the
+// window of its stream.
 type entry struct {
+	ord   uint64 // arrival order in its stream
 	file  int
 	line  int
 	seq   uint64
@@ -348,21 +350,24 @@ type entry struct {
 	sig   sigState
 }
 
-// Verifier checks the chain of audit files. Read each file (in any order:
-// lines are grouped by stream and ordered by seq, so a stream rotated over
-// several files verifies as one), then call Finish.
+// Verifier checks the chain of audit files. Read each file, oldest first
+// (OrderLogs sorts them so), then call Finish. Lines are grouped by stream
+// and ordered by seq within a window of VerifyWindow lines per stream, so
+// that a stream rotated over several files verifies as one, and memory
+// does not grow with the number of events; a line further out of place is
+// reported as reordered.
 type Verifier struct {
 	cfg     VerifyConfig
 	keyID   string
 	files   []string
-	streams map[string][]entry
+	streams map[string]*streamCheck
 	order   []string // streams in order of first appearance
 	report  Report
 }
 
 // NewVerifier returns a Verifier.
 func NewVerifier(cfg VerifyConfig) *Verifier {
-	v := &Verifier{cfg: cfg, streams: map[string][]entry{}}
+	v := &Verifier{cfg: cfg, streams: map[string]*streamCheck{}}
 	if cfg.PublicKey != nil {
 		v.keyID = KeyID(cfg.PublicKey)
 	}
@@ -493,10 +498,13 @@ func (v *Verifier) line(fi int, l *chainLine) {
 		e.sig = v.signature(fi, n, l)
 	}
 	v.report.Events++
-	if _, ok := v.streams[lf.Chain.Stream]; !ok {
+	sc := v.streams[lf.Chain.Stream]
+	if sc == nil {
+		sc = newStreamCheck(v, lf.Chain.Stream)
+		v.streams[lf.Chain.Stream] = sc
 		v.order = append(v.order, lf.Chain.Stream)
 	}
-	v.streams[lf.Chain.Stream] = append(v.streams[lf.Chain.Stream], e)
+	sc.add(e)
 }
 
 // signature reports on the signature of a checkpoint, checked by
@@ -532,7 +540,7 @@ func (v *Verifier) Finish() *Report {
 		v.warn(FindingUnchecked, -1, 0, "", 0, "checkpoint signatures were not checked: no public key given")
 	}
 	for _, s := range v.order {
-		v.stream(s, v.streams[s])
+		v.streams[s].finish()
 	}
 	for _, list := range [][]Finding{r.Problems, r.Warnings} {
 		slices.SortStableFunc(list, func(a, b Finding) int {
@@ -546,226 +554,6 @@ func (v *Verifier) Finish() *Report {
 		r.Warnings = []Finding{}
 	}
 	return r
-}
-
-// stream checks one stream: file order, then the chain in seq order.
-func (v *Verifier) stream(s string, es []entry) {
-	out := v.outOfOrder(s, es)
-	sorted := slices.Clone(es)
-	slices.SortStableFunc(sorted, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	chain, picked := v.pick(s, sorted)
-
-	// A line out of place is reordered when it fits the chain where its
-	// seq puts it, and inserted when it does not: then it is left out of
-	// the chain, so that it is one problem, not a gap and a broken link
-	// too. A line pick reported (a duplicate, a second claim to a seq) is
-	// not reported again.
-	if len(out) > 0 {
-		kept := chain[:0:0]
-		inChain := make(map[pos]bool, len(out))
-		for i, e := range chain {
-			o, ok := out[pos{e.file, e.line}]
-			inChain[pos{e.file, e.line}] = ok
-			if !ok {
-				kept = append(kept, e)
-				continue
-			}
-			var before *entry
-			if len(kept) > 0 {
-				before = &kept[len(kept)-1]
-			}
-			fits := before == nil && e.seq == 1 && e.prev == streamStart(s) ||
-				before != nil && before.seq+1 == e.seq && before.hash == e.prev
-			if i+1 < len(chain) && chain[i+1].seq == e.seq+1 && chain[i+1].prev != e.hash {
-				fits = false
-			}
-			if fits {
-				v.problem(FindingReordered, e.file, e.line, s, e.seq, "event seq %d of stream %s is out of order: %s", e.seq, s, o)
-				kept = append(kept, e)
-				continue
-			}
-			v.problem(FindingInserted, e.file, e.line, s, e.seq, "event claims seq %d of stream %s out of order (%s) and does not fit the chain there: it is not part of the chain", e.seq, s, o)
-		}
-		for p, o := range out {
-			if !picked[p] && !inChain[p] {
-				// Not in the chain, and pick said nothing: cannot happen,
-				// but a line out of place is never silently dropped.
-				v.problem(FindingReordered, p.file, p.line, s, 0, "event of stream %s is out of order: %s", s, o)
-			}
-		}
-		if len(kept) == 0 {
-			kept = chain[:1]
-		}
-		chain = kept
-	}
-
-	sum := StreamSummary{Stream: s, First: chain[0].seq, Last: chain[len(chain)-1].seq, Events: len(chain)}
-	first := chain[0]
-	if first.seq != 1 {
-		v.problem(FindingMissing, first.file, first.line, s, first.seq, "stream %s: %s missing before this line", s, span(1, first.seq-1))
-	} else if first.prev != streamStart(s) {
-		v.problem(FindingBadStart, first.file, first.line, s, 1, "the first event of stream %s does not start it: its prev is not the stream's start marker (modified or inserted)", s)
-	}
-	covered := -1 // index in chain of the last signed checkpoint
-	closed := -1  // index of the closing checkpoint
-	for i, e := range chain {
-		if i > 0 {
-			p := chain[i-1]
-			switch {
-			case e.seq != p.seq+1:
-				v.problem(FindingMissing, e.file, e.line, s, e.seq, "stream %s: %s missing between %s and this line", s, span(p.seq+1, e.seq-1), v.pos(p))
-			case e.prev != p.hash:
-				v.problem(FindingModified, p.file, p.line, s, p.seq, "event seq %d of stream %s was modified: its hash does not match the prev recorded by the next event at %s", p.seq, s, v.pos(e))
-			}
-		}
-		if closed >= 0 && i == closed+1 {
-			c := chain[closed]
-			v.problem(FindingAfterClose, e.file, e.line, s, e.seq, "event seq %d of stream %s follows the closing checkpoint at %s", e.seq, s, v.pos(c))
-		}
-		if !e.cp {
-			continue
-		}
-		sum.Checkpoints++
-		if e.sig == sigValid || e.sig == sigUnchecked {
-			sum.Signed++
-			covered = i
-		}
-		if e.close && closed < 0 {
-			closed = i
-		}
-	}
-	sum.Closed = closed >= 0
-	if sum.Checkpoints > sum.Signed && v.cfg.PublicKey == nil {
-		v.warn(FindingUnsigned, -1, 0, s, 0, "stream %s has %d unsigned checkpoints: the chain shows changes, but whoever can write the file can rebuild it", s, sum.Checkpoints-sum.Signed)
-	}
-	if n := len(chain) - 1 - covered; n > 0 {
-		e := chain[covered+1]
-		if covered >= 0 {
-			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s after the last signed checkpoint (%s) are not covered by a signature", n, s, v.pos(chain[covered]))
-		} else {
-			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s are not covered by a signature: it has no signed checkpoint", n, s)
-		}
-	}
-	if closed < 0 {
-		e := chain[len(chain)-1]
-		v.warn(FindingNotClosed, e.file, e.line, s, e.seq, "stream %s ends here (seq %d) without a closing checkpoint: iamgate is still running or stopped abruptly, or the end of the log was removed", s, e.seq)
-	}
-	v.report.Streams = append(v.report.Streams, sum)
-}
-
-// pos is a line of a file.
-type pos struct{ file, line int }
-
-// outOfOrder finds the lines of a stream that are out of seq order within
-// their file, and says why. Where one line's seq jumps ahead and the lines
-// after it go on from before the jump, the line that jumped is the one out
-// of place, not every line after it.
-func (v *Verifier) outOfOrder(s string, es []entry) map[pos]string {
-	type state struct {
-		last, before *entry // the last line in order and the one before it
-		pending      *entry // below last: out of place, unless the next line is too
-	}
-	files := map[int]*state{}
-	out := map[pos]string{}
-	flag := func(e *entry, why string) { out[pos{e.file, e.line}] = why }
-	for i := range es {
-		e := &es[i]
-		st := files[e.file]
-		if st == nil {
-			st = &state{}
-			files[e.file] = st
-		}
-		if st.last == nil || e.seq >= st.last.seq {
-			if p := st.pending; p != nil {
-				flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
-				st.pending = nil
-			}
-			st.before, st.last = st.last, e
-			continue
-		}
-		if p := st.pending; p != nil {
-			if p.seq < e.seq && (st.before == nil || p.seq > st.before.seq) {
-				// Two lines in a row below last, going on from before it:
-				// last jumped.
-				why := fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d)", p.seq, v.pos(*p), e.seq)
-				if st.before != nil {
-					why = fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d at %s)", st.before.seq, v.pos(*st.before), p.seq, v.pos(*p))
-				}
-				flag(st.last, why)
-				st.before, st.last, st.pending = p, e, nil
-				continue
-			}
-			flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
-		}
-		st.pending = e
-	}
-	for _, st := range files {
-		if p := st.pending; p != nil {
-			flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
-		}
-	}
-	return out
-}
-
-// pick returns one entry per seq of sorted, reporting the others, which it
-// also returns. Of several lines claiming one seq, the one chained to its
-// neighbours wins.
-func (v *Verifier) pick(s string, sorted []entry) ([]entry, map[pos]bool) {
-	reported := map[pos]bool{}
-	out := make([]entry, 0, len(sorted))
-	for i := 0; i < len(sorted); {
-		j := i + 1
-		for j < len(sorted) && sorted[j].seq == sorted[i].seq {
-			j++
-		}
-		group := sorted[i:j]
-		best := 0
-		if len(group) > 1 {
-			var before *entry
-			if len(out) > 0 && out[len(out)-1].seq+1 == group[0].seq {
-				before = &out[len(out)-1]
-			}
-			var after []entry
-			if j < len(sorted) && sorted[j].seq == group[0].seq+1 {
-				k := j
-				for k < len(sorted) && sorted[k].seq == sorted[j].seq {
-					k++
-				}
-				after = sorted[j:k]
-			}
-			score := func(e entry) int {
-				n := 0
-				if before != nil && e.prev == before.hash {
-					n++
-				}
-				if slices.ContainsFunc(after, func(a entry) bool { return a.prev == e.hash }) {
-					n++
-				}
-				return n
-			}
-			for k := range group {
-				if score(group[k]) > score(group[best]) {
-					best = k
-				}
-			}
-		}
-		b := group[best]
-		for k, e := range group {
-			if k != best {
-				reported[pos{e.file, e.line}] = true
-			}
-			switch {
-			case k == best:
-			case e.hash == b.hash:
-				v.problem(FindingDuplicate, e.file, e.line, s, e.seq, "event seq %d of stream %s repeats %s", e.seq, s, v.pos(b))
-			default:
-				v.problem(FindingInserted, e.file, e.line, s, e.seq, "event claims seq %d of stream %s, which %s holds; it is not part of the chain", e.seq, s, v.pos(b))
-			}
-		}
-		out = append(out, b)
-		i = j
-	}
-	return out, reported
 }
 
 // span describes missing events: "event seq 5 is", "events seq 5-7 (3) are".

@@ -415,3 +415,35 @@ func BenchmarkLogChained(b *testing.B) {
 		l.Log(sampleEvent())
 	}
 }
+
+// A stream longer than the window, rotated over files that are given
+// newest first, verifies once OrderLogs has put them in order; a line
+// swapped far beyond the window is one problem.
+func TestChainWindow(t *testing.T) {
+	pub := testKey.Public().(ed25519.PublicKey)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "all.log")
+	writeStream(t, path, 2*VerifyWindow+500, true, 3)
+	lines := readLines(t, path)
+	cut := VerifyWindow + 100
+	older, newer := filepath.Join(dir, "audit.log.2027-01-01T00-00-00.000"), filepath.Join(dir, "audit.log")
+	writeLines(t, older, lines[:cut])
+	writeLines(t, newer, lines[cut:])
+	r := verifyFiles(t, pub, OrderLogs([]string{newer, older})...)
+	if !r.OK() || len(r.Warnings) != 0 || len(r.Streams) != 1 || r.Streams[0].Events != len(lines) {
+		t.Fatalf("ordered files: problems %v, warnings %v, streams %+v", r.Problems, r.Warnings, r.Streams)
+	}
+	if got := filepath.Base(r.Files[0]); got != filepath.Base(older) {
+		t.Errorf("read %s first", got)
+	}
+
+	// A line moved further than the window: one problem.
+	moved := slices.Clone(lines)
+	m := moved[10]
+	moved = slices.Insert(slices.Delete(moved, 10, 11), len(moved)-5, m)
+	writeLines(t, path, moved)
+	r = verifyFiles(t, pub, path)
+	if got := codes(r.Problems); len(got) != 2 || got[0] != "missing@all.log:11" || !strings.HasPrefix(got[1], "reordered@") {
+		t.Errorf("moved beyond the window: %q", got)
+	}
+}

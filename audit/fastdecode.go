@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -20,7 +21,12 @@ import (
 // fills (see FuzzDecodeFast).
 
 // view is an event as the audit tools read it: the fields of an Event they
-// use, and the raw JSON of the recorded claims.
+// use, and the raw JSON of the recorded claims. decodeFast validates the
+// other fields, but leaves them empty: EventID, RequestID, UserAgent, ARN,
+// IssuerURL, Fingerprint, SessionID, Expiry, Lifetime, Role, Policy, Sid,
+// Message, DurationMS, UpstreamMS, UpstreamRequestID, ConfigDigest, Actor,
+// DeniedKeys, Parameters, RoleSessionName, DurationSeconds and Claims (see
+// claims).
 type view struct {
 	Event
 	claims  []byte // userIdentity.sessionContext.webIdFederationData.attributes; nil: none
@@ -109,27 +115,41 @@ func (s *fscan) rawString() (tok []byte, plain bool) {
 	start := s.i
 	s.i++
 	plain = true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	b := s.b
+	for {
+		// Runs of ordinary characters, the bulk of a line, eight at a time.
+		for s.i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[s.i:])) {
+			s.i += 8
+		}
+		end := min(s.i+8, len(b))
+		for s.i < end && !strSpecial[b[s.i]] {
+			s.i++
+		}
+		if s.i == len(b) {
+			break
+		}
+		if s.i == end {
+			continue // eight ordinary characters after all
+		}
+		switch c := b[s.i]; {
 		case c == '"':
 			s.i++
-			return s.b[start:s.i], plain
+			return b[start:s.i], plain
 		case c == '\\':
 			plain = false
-			if s.i+1 >= len(s.b) {
+			if s.i+1 >= len(b) {
 				s.fail()
 				return nil, false
 			}
-			switch s.b[s.i+1] {
+			switch b[s.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				s.i += 2
 			case 'u':
-				if s.i+6 > len(s.b) {
+				if s.i+6 > len(b) {
 					s.fail()
 					return nil, false
 				}
-				for _, h := range s.b[s.i+2 : s.i+6] {
+				for _, h := range b[s.i+2 : s.i+6] {
 					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
 						s.fail()
 						return nil, false
@@ -143,16 +163,74 @@ func (s *fscan) rawString() (tok []byte, plain bool) {
 		case c < 0x20:
 			s.fail()
 			return nil, false
-		default:
-			if c >= utf8.RuneSelf {
-				plain = false
-			}
+		default: // not ASCII
+			plain = false
 			s.i++
 		}
 	}
 	s.fail()
 	return nil, false
 }
+
+// swarSpecial reports whether one of the eight bytes of x may be special
+// (see strSpecial); it may say so of ordinary ones too.
+func swarSpecial(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
+	return (x&hi | (x-lo*0x20)&^x&hi | zero(x^(lo*'"')) | zero(x^(lo*'\\'))) != 0
+}
+
+// strSpecial marks the bytes that end a run of ordinary string characters:
+// the quote, the backslash, control characters and non-ASCII bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// skipStr reads a string value the caller does not keep.
+func (s *fscan) skipStr() { s.rawString() }
+
+// interned is str for values of a small vocabulary (kinds, decisions,
+// operations, …): those are not allocated again for every line.
+func (s *fscan) interned() string {
+	tok, plain := s.rawString()
+	if s.ok && plain {
+		if v, ok := internTable[string(tok[1:len(tok)-1])]; ok {
+			return v
+		}
+	}
+	if !s.ok {
+		return ""
+	}
+	s.i -= len(tok)
+	return s.str()
+}
+
+// internTable holds the values interned reads without allocating.
+var internTable = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{KindS3, KindSTS, KindAuthFailure, KindConfigReload, KindStart, KindStop, KindRevocation,
+		KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAdmin, KindEscalation, KindCheckpoint,
+		"allow", "deny", "error", "allowed", "no_allow", "explicit_deny", "session_policy", "no_role", "interval", "timer", "close",
+		"human", "machine", "agent", "SigV4", "SigV2",
+		"bearer", "sigv4", "sigv4-presigned", "sigv4-post", "sigv2", "sigv2-presigned", "sigv2-post", "service-credential",
+		"browser-session", "share-link", "web_identity", "oidc-code", "refresh-token", "ldap", "admin-token", "none",
+		"AccessDenied", "NoSuchKey", "NoSuchBucket", "S3Request", "STSRequest"} {
+		m[v] = v
+	}
+	for _, op := range []string{"GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjects", "CopyObject",
+		"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListBuckets", "HeadBucket", "GetBucketLocation",
+		"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload", "ListMultipartUploads", "ListParts",
+		"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "AssumeRoleWithWebIdentity", "AssumeRole"} {
+		m[op] = op
+		m["s3:"+op] = "s3:" + op
+	}
+	m["s3:ListBucket"] = "s3:ListBucket"
+	m["sts:AssumeRoleWithWebIdentity"] = "sts:AssumeRoleWithWebIdentity"
+	return m
+}()
 
 // str reads a string value as encoding/json would.
 func (s *fscan) str() string {
@@ -185,15 +263,40 @@ func (s *fscan) key() []byte {
 // unknown checks a member name that matched no field of a struct: a name
 // equal to one of them but for case fails (encoding/json would fill the
 // field); any other is skipped with its value.
-func (s *fscan) unknown(k []byte, fields string) {
-	for f := range strings.SplitSeq(fields, " ") {
-		if len(f) == len(k) && strings.EqualFold(f, string(k)) {
+func (s *fscan) unknown(k []byte, fields [][]byte) {
+	for _, f := range fields {
+		if len(f) == len(k) && bytes.EqualFold(f, k) {
 			s.fail()
 			return
 		}
 	}
 	s.skip(0)
 }
+
+// fieldSet splits the member names of a struct.
+func fieldSet(names string) [][]byte {
+	var out [][]byte
+	for _, f := range strings.Fields(names) {
+		out = append(out, []byte(f))
+	}
+	return out
+}
+
+var (
+	credentialsFields    = fieldSet("accessKeyId expiration")
+	responseFields       = fieldSet("credentials provider")
+	resourceFields       = fieldSet("type ARN")
+	additionalFields     = fieldSet("bytesTransferredIn bytesTransferredOut AuthenticationMethod SignatureVersion")
+	chainFieldSet        = fieldSet("stream seq prev keyId signature")
+	topFieldsSet         = fieldSet(topFields)
+	federationFields     = fieldSet("federatedProvider attributes")
+	sessionContextFields = fieldSet("webIdFederationData")
+	identityFieldsSet    = fieldSet(identityFields)
+	timingsFields        = fieldSet("totalMs upstreamMs")
+	deniedKeyFields      = fieldSet("key versionId action reason matchedRole matchedPolicy matchedSid")
+	iamgateFieldsSet     = fieldSet(iamgateFields)
+	actorFields          = fieldSet("sub iss client_id role act")
+)
 
 // object reads the members of an object, calling member for each; member
 // reads the value. A null object fails.
@@ -401,15 +504,11 @@ func decodeFast(line []byte, v *view) bool {
 	var (
 		version    string
 		name       string
-		errMessage string
-		message    string
 		seen       uint64
 		params     struct{ bucket, key, prefix string }
 		resources  []string // object ARNs
 		hasCreds   bool
 		credKey    string
-		credExpiry time.Time
-		provider   string
 		sigVersion string
 	)
 	s.object(func(k []byte) {
@@ -424,19 +523,19 @@ func decodeFast(line []byte, v *view) bool {
 			v.rawTime = bytes.TrimLeft(s.b[start:s.i], " \t\r\n")
 		case "eventName":
 			s.once(&seen, 2)
-			name = s.str()
+			name = s.interned()
 		case "eventID":
 			s.once(&seen, 3)
-			e.EventID = s.str()
+			s.skipStr()
 		case "requestID":
 			s.once(&seen, 4)
-			e.RequestID = s.str()
+			s.skipStr()
 		case "sourceIPAddress":
 			s.once(&seen, 5)
 			e.SourceIP = s.str()
 		case "userAgent":
 			s.once(&seen, 6)
-			e.UserAgent = s.str()
+			s.skipStr()
 		case "userIdentity":
 			s.once(&seen, 7)
 			s.identity(v)
@@ -481,16 +580,16 @@ func decodeFast(line []byte, v *view) bool {
 							credKey = s.str()
 						case "expiration":
 							s.once(&c, 1)
-							credExpiry = s.time()
+							s.time()
 						default:
-							s.unknown(k, "accessKeyId expiration")
+							s.unknown(k, credentialsFields)
 						}
 					})
 				case "provider":
 					s.once(&re, 1)
-					provider = s.str()
+					s.skipStr()
 				default:
-					s.unknown(k, "credentials provider")
+					s.unknown(k, responseFields)
 				}
 			})
 		case "resources":
@@ -507,7 +606,7 @@ func decodeFast(line []byte, v *view) bool {
 						s.once(&r, 1)
 						arn = s.str()
 					default:
-						s.unknown(k, "type ARN")
+						s.unknown(k, resourceFields)
 					}
 				})
 				if typ == "AWS::S3::Object" {
@@ -516,10 +615,10 @@ func decodeFast(line []byte, v *view) bool {
 			})
 		case "errorCode":
 			s.once(&seen, 11)
-			e.ErrorCode = s.str()
+			e.ErrorCode = s.interned()
 		case "errorMessage":
 			s.once(&seen, 12)
-			errMessage = s.str()
+			s.skipStr()
 		case "additionalEventData":
 			s.once(&seen, 13)
 			var a uint64
@@ -533,17 +632,17 @@ func decodeFast(line []byte, v *view) bool {
 					e.BytesOut = s.int64()
 				case "AuthenticationMethod":
 					s.once(&a, 2)
-					e.AuthMethod = s.str()
+					e.AuthMethod = s.interned()
 				case "SignatureVersion":
 					s.once(&a, 3)
-					sigVersion = s.str()
+					sigVersion = s.interned()
 				default:
-					s.unknown(k, "bytesTransferredIn bytesTransferredOut AuthenticationMethod SignatureVersion")
+					s.unknown(k, additionalFields)
 				}
 			})
 		case "iamgate":
 			s.once(&seen, 14)
-			message = s.iamgate(e)
+			s.iamgate(e)
 		case "chain":
 			s.once(&seen, 15)
 			var c uint64
@@ -565,11 +664,11 @@ func decodeFast(line []byte, v *view) bool {
 					s.once(&c, 4)
 					e.Signature = s.str()
 				default:
-					s.unknown(k, "stream seq prev keyId signature")
+					s.unknown(k, chainFieldSet)
 				}
 			})
 		default:
-			s.unknown(k, topFields)
+			s.unknown(k, topFieldsSet)
 		}
 	})
 	if s.ws(); !s.ok || s.i != len(s.b) {
@@ -582,10 +681,6 @@ func decodeFast(line []byte, v *view) bool {
 	if major, _, _ := strings.Cut(version, "."); major != "2" {
 		return false
 	}
-	e.Message = message
-	if errMessage != "" {
-		e.Message = errMessage
-	}
 	switch e.Kind {
 	case KindS3, KindSTS, KindAuthFailure:
 		e.Operation = name
@@ -596,10 +691,7 @@ func decodeFast(line []byte, v *view) bool {
 		e.Operation = name
 	}
 	if hasCreds {
-		e.AccessKeyID, e.Expiry = credKey, credExpiry
-	}
-	if provider != "" {
-		e.IssuerURL = provider
+		e.AccessKeyID = credKey
 	}
 	if sigVersion != impliedSignatureVersion(e.AuthMethod) {
 		e.SignatureVersion = sigVersion
@@ -628,7 +720,7 @@ func (s *fscan) identity(v *view) {
 			e.Subject = s.str()
 		case "arn":
 			s.once(&seen, 1)
-			e.ARN = s.str()
+			s.skipStr()
 		case "accessKeyId":
 			s.once(&seen, 2)
 			e.AccessKeyID = s.str()
@@ -650,7 +742,7 @@ func (s *fscan) identity(v *view) {
 						switch string(k) {
 						case "federatedProvider":
 							s.once(&w, 0)
-							e.IssuerURL = s.str()
+							s.skipStr()
 						case "attributes":
 							s.once(&w, 1)
 							s.ws()
@@ -664,64 +756,64 @@ func (s *fscan) identity(v *view) {
 								v.claims = s.b[start:s.i:s.i]
 							}
 						default:
-							s.unknown(k, "federatedProvider attributes")
+							s.unknown(k, federationFields)
 						}
 					})
 				default:
-					s.unknown(k, "webIdFederationData")
+					s.unknown(k, sessionContextFields)
 				}
 			})
 		default:
-			s.unknown(k, identityFields)
+			s.unknown(k, identityFieldsSet)
 		}
 	})
 }
 
-// iamgate reads the iamgate member into e and returns its message.
-func (s *fscan) iamgate(e *Event) (message string) {
+// iamgate reads the iamgate member into e.
+func (s *fscan) iamgate(e *Event) {
 	var seen uint64
 	s.object(func(k []byte) {
 		switch string(k) {
 		case "kind":
 			s.once(&seen, 0)
-			e.Kind = s.str()
+			e.Kind = s.interned()
 		case "decision":
 			s.once(&seen, 1)
-			e.Decision = s.str()
+			e.Decision = s.interned()
 		case "reason":
 			s.once(&seen, 2)
-			e.Reason = s.str()
+			e.Reason = s.interned()
 		case "action":
 			s.once(&seen, 3)
-			e.Action = s.str()
+			e.Action = s.interned()
 		case "roles":
 			s.once(&seen, 4)
 			e.Roles = []string{}
 			s.array(func() { e.Roles = append(e.Roles, s.str()) })
 		case "roleKind":
 			s.once(&seen, 5)
-			e.RoleKind = s.str()
+			e.RoleKind = s.interned()
 		case "matchedRole":
 			s.once(&seen, 6)
-			e.Role = s.str()
+			s.skipStr()
 		case "matchedPolicy":
 			s.once(&seen, 7)
-			e.Policy = s.str()
+			s.skipStr()
 		case "matchedSid":
 			s.once(&seen, 8)
-			e.Sid = s.str()
+			s.skipStr()
 		case "tokenFingerprint":
 			s.once(&seen, 9)
-			e.Fingerprint = s.str()
+			s.skipStr()
 		case "sessionId":
 			s.once(&seen, 10)
-			e.SessionID = s.str()
+			s.skipStr()
 		case "sessionExpiry":
 			s.once(&seen, 11)
-			e.Expiry = s.time()
+			s.time()
 		case "lifetimeSeconds":
 			s.once(&seen, 12)
-			e.Lifetime = time.Duration(s.int64()) * time.Second
+			s.int64()
 		case "actor":
 			s.once(&seen, 13)
 			s.actor(0)
@@ -735,17 +827,17 @@ func (s *fscan) iamgate(e *Event) (message string) {
 				switch string(k) {
 				case "totalMs":
 					s.once(&t, 0)
-					e.DurationMS = s.float64()
+					s.float64()
 				case "upstreamMs":
 					s.once(&t, 1)
-					e.UpstreamMS = s.float64()
+					s.float64()
 				default:
-					s.unknown(k, "totalMs upstreamMs")
+					s.unknown(k, timingsFields)
 				}
 			})
 		case "upstreamRequestId":
 			s.once(&seen, 16)
-			e.UpstreamRequestID = s.str()
+			s.skipStr()
 		case "deniedKeys":
 			s.once(&seen, 17)
 			s.array(func() {
@@ -757,21 +849,20 @@ func (s *fscan) iamgate(e *Event) (message string) {
 						s.once(&d, bit)
 						s.str()
 					default:
-						s.unknown(k, "key versionId action reason matchedRole matchedPolicy matchedSid")
+						s.unknown(k, deniedKeyFields)
 					}
 				})
 			})
 		case "configDigest":
 			s.once(&seen, 18)
-			e.ConfigDigest = s.str()
+			s.skipStr()
 		case "message":
 			s.once(&seen, 19)
-			message = s.str()
+			s.skipStr()
 		default:
-			s.unknown(k, iamgateFields)
+			s.unknown(k, iamgateFieldsSet)
 		}
 	})
-	return message
 }
 
 // actor validates an actor: Decode reads it into an Actor, so its members
@@ -791,7 +882,7 @@ func (s *fscan) actor(depth int) {
 			s.once(&seen, 30)
 			s.actor(depth + 1)
 		default:
-			s.unknown(k, "sub iss client_id role act")
+			s.unknown(k, actorFields)
 		}
 	})
 }

@@ -44,7 +44,12 @@ type Match struct {
 	File  string
 	Line  int
 	Raw   []byte // the line as written, without its newline; valid during the callback only
-	Event *Event // the fields of Decode, but Actor, DeniedKeys, Parameters, RoleSessionName and DurationSeconds may be unset
+	// Event holds the fields a query reads: time, kind, decision, reason,
+	// identity (issuer, subject, username, access key ID), roles and role
+	// kind, authentication method, operation and action, bucket, key,
+	// prefix and keys, source address, status, error code, bytes and the
+	// chain fields. Others may be empty.
+	Event *Event
 	// Claims is the recorded claims; nil when none.
 	Claims map[string]any
 }

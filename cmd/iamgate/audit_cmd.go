@@ -36,9 +36,9 @@ examples:
 var auditVerifyCmd = cliCommand{
 	Name:  "audit verify",
 	Usage: "[flags] [FILE...]",
-	About: `Checks the hash chain and the checkpoint signatures of audit log files.
-Files may be given in any order; a stream rotated over several files verifies
-as one. Without FILE, the audit.file of --config. A reviewer verifies with
+	About: `Checks the hash chain and the checkpoint signatures of audit log files
+(gzip accepted). Files may be given in any order (they are read oldest
+first); a stream rotated over several files verifies as one. Without FILE, the audit.file of --config. A reviewer verifies with
 --public-key: the public key (PEM file or base64) that iamgate audit
 public-key printed on the iamgate host; --config alone derives it from the
 private audit.signing_key, which only that host should hold (with
@@ -153,7 +153,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	}
 
 	v := audit.NewVerifier(audit.VerifyConfig{PublicKey: pub})
-	for _, name := range files {
+	for _, name := range audit.OrderLogs(files) {
 		if err := verifyFile(v, name); err != nil {
 			return err
 		}
