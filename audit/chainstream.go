@@ -344,4 +344,3 @@ func firstTime(name string) time.Time {
 	readLineMeta(line, &m)
 	return m.Time
 }
-

@@ -41,9 +41,9 @@ type ClaimMatch struct {
 
 // Match is an event a Filter selected.
 type Match struct {
-	File  string
-	Line  int
-	Raw   []byte // the line as written, without its newline; valid during the callback only
+	File string
+	Line int
+	Raw  []byte // the line as written, without its newline; valid during the callback only
 	// Event holds the fields a query reads: time, kind, decision, reason,
 	// identity (issuer, subject, username, access key ID), roles and role
 	// kind, authentication method, operation and action, bucket, key,
