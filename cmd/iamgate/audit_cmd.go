@@ -67,7 +67,8 @@ how often; roles whose trust matched nobody; service credentials unused,
 expired or expiring within 30 days; the most denied identities and actions;
 bytes read and written per identity. Times are RFC 3339 or a date (--until
 DATE includes that day); the period is since <= time < until, all events by
-default. Lines that are not audit events are counted and skipped. With --by
+default. Lines that are not audit events are counted and skipped. The
+configuration's env: and file: secrets need not be present. With --by
 CLAIM (no --config needed), the activity per value of the claim instead (such
 as agent_run; the claim must be in audit.claims, except sub): requests, bytes
 and objects read and written, denials, limit hits and kill-switch steps.`,
