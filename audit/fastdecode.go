@@ -90,6 +90,9 @@ func (s *fscan) ws() {
 
 // peek returns the next byte after white space, 0 at the end.
 func (s *fscan) peek() byte {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i] // no white space: the lines iamgate writes
+	}
 	s.ws()
 	if s.i < len(s.b) {
 		return s.b[s.i]
@@ -176,8 +179,11 @@ func (s *fscan) rawString() (tok []byte, plain bool) {
 // (see strSpecial); it may say so of ordinary ones too.
 func swarSpecial(x uint64) bool {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - lo) & ^v & hi }
-	return (x&hi | (x-lo*0x20)&^x&hi | zero(x^(lo*'"')) | zero(x^(lo*'\\'))) != 0
+	// A byte with its high bit set is special; below that, a byte less
+	// than 0x20, or equal to '"' or '\\' (xor zero), sets the high bit of
+	// its subtraction. A borrow starts only at such a byte.
+	q, bs := x^(lo*'"'), x^(lo*'\\')
+	return (x|(x-lo*0x20)|(q-lo)|(bs-lo))&hi != 0
 }
 
 // strSpecial marks the bytes that end a run of ordinary string characters:

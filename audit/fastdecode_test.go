@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -144,4 +146,31 @@ func FuzzDecodeFast(f *testing.F) {
 			t.Fatalf("fast path refused a line this package writes:\n%s", line)
 		}
 	})
+}
+
+// swarSpecial may say a word holds a special byte when it does not, never
+// the other way round.
+func TestSwarSpecial(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var b [8]byte
+	for i := range 1_000_000 {
+		for k := range b {
+			switch rnd.IntN(4) {
+			case 0:
+				b[k] = byte(rnd.IntN(256))
+			default:
+				b[k] = byte(0x20 + rnd.IntN(0x60)) // mostly ordinary
+			}
+		}
+		if i%7 == 0 {
+			b[rnd.IntN(8)] = []byte{'"', '\\', 0x1f, 0x00, 0x80, 0xff, 0x20, 0x7f}[rnd.IntN(8)]
+		}
+		want := false
+		for _, c := range b {
+			want = want || strSpecial[c]
+		}
+		if got := swarSpecial(binary.LittleEndian.Uint64(b[:])); want && !got {
+			t.Fatalf("%q: special byte missed", b)
+		}
+	}
 }
