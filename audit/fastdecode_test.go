@@ -3,8 +3,8 @@ package audit
 import (
 	"bytes"
 	"encoding/binary"
-	"math/rand/v2"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
