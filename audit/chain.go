@@ -443,7 +443,7 @@ func (v *Verifier) parseBlock(b *block) *[]chainLine {
 // when it can, and hashes it.
 func parseChainLine(data []byte, l *chainLine) {
 	var vw view
-	if decodeFast(data, &vw) {
+	if decodeFast(data, &vw, withChain) {
 		l.lf.Iamgate.Kind, l.lf.Iamgate.Reason = vw.Kind, vw.Reason
 		l.lf.Chain = chainFields{Stream: vw.Stream, Seq: vw.Seq, Prev: vw.Prev, KeyID: vw.KeyID, Signature: vw.Signature}
 		if len(vw.rawTime) > 0 {
@@ -453,7 +453,8 @@ func parseChainLine(data []byte, l *chainLine) {
 		l.err = err
 		return
 	}
-	if len(l.lf.Time) > 0 {
+	if len(l.lf.Time) > 0 && l.lf.Iamgate.Kind == KindCheckpoint && l.lf.Chain.Signature != "" {
+		// The time as written is part of what the signature signs.
 		var t string
 		if json.Unmarshal(l.lf.Time, &t) == nil {
 			l.time = t

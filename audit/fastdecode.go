@@ -26,17 +26,17 @@ import (
 // IssuerURL, Fingerprint, SessionID, Expiry, Lifetime, Role, Policy, Sid,
 // Message, DurationMS, UpstreamMS, UpstreamRequestID, ConfigDigest, Actor,
 // DeniedKeys, Parameters, RoleSessionName, DurationSeconds and Claims (see
-// claims).
+// claims), and the chain fields but Seq unless asked for (withChain).
 type view struct {
 	Event
 	claims  []byte // userIdentity.sessionContext.webIdFederationData.attributes; nil: none
 	rawTime []byte // eventTime as written, quotes included; set by decodeFast only
 }
 
-// decodeView reads line into v: by decodeFast when it can, by Decode
-// otherwise. The error is Decode's.
+// decodeView reads line into v, without the chain fields: by decodeFast
+// when it can, by Decode otherwise. The error is Decode's.
 func decodeView(line []byte, v *view) error {
-	if decodeFast(line, v) {
+	if decodeFast(line, v, 0) {
 		return nil
 	}
 	e, err := Decode(line)
@@ -501,11 +501,26 @@ const (
 	iamgateFields  = "kind decision reason action roles roleKind matchedRole matchedPolicy matchedSid tokenFingerprint sessionId sessionExpiry lifetimeSeconds actor status timings upstreamRequestId deniedKeys configDigest message"
 )
 
+// decodeOpts choose what decodeFast keeps.
+type decodeOpts uint8
+
+// withChain keeps the chain fields (Stream, Seq, Prev, KeyID, Signature),
+// which only verification reads; without it only Seq is kept.
+const withChain decodeOpts = 1
+
 // decodeFast reads line into v and reports whether it could; on false, v
 // is undefined and the caller decodes the line with Decode.
-func decodeFast(line []byte, v *view) bool {
+func decodeFast(line []byte, v *view, opts decodeOpts) bool {
 	*v = view{}
 	s := &fscan{b: line, ok: true}
+	chain := opts&withChain != 0
+	chainStr := func(dst *string) {
+		if chain {
+			*dst = s.str()
+		} else {
+			s.skipStr()
+		}
+	}
 	e := &v.Event
 	var (
 		version    string
@@ -656,19 +671,19 @@ func decodeFast(line []byte, v *view) bool {
 				switch string(k) {
 				case "stream":
 					s.once(&c, 0)
-					e.Stream = s.str()
+					chainStr(&e.Stream)
 				case "seq":
 					s.once(&c, 1)
 					e.Seq = s.uint64()
 				case "prev":
 					s.once(&c, 2)
-					e.Prev = s.str()
+					chainStr(&e.Prev)
 				case "keyId":
 					s.once(&c, 3)
-					e.KeyID = s.str()
+					chainStr(&e.KeyID)
 				case "signature":
 					s.once(&c, 4)
-					e.Signature = s.str()
+					chainStr(&e.Signature)
 				default:
 					s.unknown(k, chainFieldSet)
 				}

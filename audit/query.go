@@ -48,7 +48,7 @@ type Match struct {
 	// identity (issuer, subject, username, access key ID), roles and role
 	// kind, authentication method, operation and action, bucket, key,
 	// prefix and keys, source address, status, error code, bytes and the
-	// chain fields. Others may be empty.
+	// chain's seq. Others may be empty.
 	Event *Event
 	// Claims is the recorded claims; nil when none.
 	Claims map[string]any

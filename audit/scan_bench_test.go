@@ -174,7 +174,7 @@ func BenchmarkDecode(b *testing.B) {
 		var v view
 		cpu0 := cpuTime()
 		for b.Loop() {
-			if !decodeFast(line, &v) {
+			if !decodeFast(line, &v, withChain) {
 				b.Fatal("refused")
 			}
 		}
