@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
@@ -173,4 +174,49 @@ func TestSwarSpecial(t *testing.T) {
 			t.Fatalf("%q: special byte missed", b)
 		}
 	}
+}
+
+// Verification reads the chain fields of a line by the fast decoder when
+// it can: what it reads must be what encoding/json reads into lineFields,
+// and a line encoding/json refuses must be malformed.
+func FuzzParseChainLine(f *testing.F) {
+	var buf bytes.Buffer
+	l, err := NewChainedLogger(ChainConfig{CheckpointInterval: 2, SigningKey: testKey}, WriterSink{W: &buf})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for range 3 {
+		l.Log(sampleEvent())
+	}
+	l.Close()
+	for line := range bytes.SplitSeq(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		f.Add(line)
+	}
+	f.Add([]byte(`{"eventTime":"x","iamgate":{"kind":"checkpoint"},"chain":{"stream":"s","seq":1,"prev":"p","signature":"c2ln"}}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got chainLine
+		parseChainLine(line, &got)
+		var want lineFields
+		if err := json.Unmarshal(line, &want); err != nil {
+			if got.err == nil {
+				t.Fatalf("parsed a line encoding/json refuses (%v): %s", err, line)
+			}
+			return
+		}
+		if got.err != nil {
+			t.Fatalf("refused a line encoding/json reads: %v: %s", got.err, line)
+		}
+		if got.lf.Iamgate != want.Iamgate || got.lf.Chain != want.Chain {
+			t.Fatalf("%s:\n fast %+v\n json %+v", line, got.lf, want)
+		}
+		if got.hash != sha256.Sum256(line) {
+			t.Fatal("hash")
+		}
+		if want.Iamgate.Kind == KindCheckpoint && want.Chain.Signature != "" {
+			var tm string
+			if json.Unmarshal(want.Time, &tm) == nil && got.time != tm {
+				t.Fatalf("time %q, want %q", got.time, tm)
+			}
+		}
+	})
 }
