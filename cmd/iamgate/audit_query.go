@@ -184,16 +184,16 @@ func expandLogs(args []string) ([]string, error) {
 				names = append(names, e.Name())
 			}
 		}
-		sortKey := func(n string) string {
-			// A log sorts after its rotated files, which are named after it.
-			for _, o := range names {
-				if strings.HasPrefix(o, n+".") {
-					return n + ".\xff"
-				}
+		// A log sorts after its rotated files, which are named after it.
+		slices.Sort(names)
+		key := make(map[string]string, len(names))
+		for _, n := range names {
+			key[n] = n
+			if i, _ := slices.BinarySearch(names, n+"."); i < len(names) && strings.HasPrefix(names[i], n+".") {
+				key[n] = n + ".\xff"
 			}
-			return n
 		}
-		slices.SortFunc(names, func(x, y string) int { return strings.Compare(sortKey(x), sortKey(y)) })
+		slices.SortFunc(names, func(x, y string) int { return strings.Compare(key[x], key[y]) })
 		for _, n := range names {
 			out = append(out, filepath.Join(a, n))
 		}
