@@ -34,9 +34,10 @@ type view struct {
 }
 
 // decodeView reads line into v, without the chain fields: by decodeFast
-// when it can, by Decode otherwise. The error is Decode's.
-func decodeView(line []byte, v *view) error {
-	if decodeFast(line, v, 0) {
+// when it can (sharing strings through table, which may be nil), by
+// Decode otherwise. The error is Decode's.
+func decodeView(line []byte, v *view, table strTable) error {
+	if decodeFastShared(line, v, 0, table) {
 		return nil
 	}
 	e, err := Decode(line)
@@ -73,7 +74,17 @@ type fscan struct {
 	b  []byte
 	i  int
 	ok bool
+	// shared holds strings read before (identities, buckets, roles,
+	// addresses), so that the lines of a block that repeat them share
+	// one copy; nil: every string is allocated.
+	shared strTable
 }
+
+// strTable maps strings to a copy of themselves.
+type strTable map[string]string
+
+// maxShared bounds a strTable.
+const maxShared = 4096
 
 func (s *fscan) fail() bool { s.ok = false; return false }
 
@@ -237,6 +248,30 @@ var internTable = func() map[string]string {
 	m["sts:AssumeRoleWithWebIdentity"] = "sts:AssumeRoleWithWebIdentity"
 	return m
 }()
+
+// sharedStr is str for values that repeat from line to line.
+func (s *fscan) sharedStr() string {
+	if s.shared == nil {
+		return s.str()
+	}
+	tok, plain := s.rawString()
+	if !s.ok {
+		return ""
+	}
+	if !plain {
+		s.i -= len(tok)
+		return s.str()
+	}
+	raw := tok[1 : len(tok)-1]
+	if v, ok := s.shared[string(raw)]; ok {
+		return v
+	}
+	v := string(raw)
+	if len(s.shared) < maxShared {
+		s.shared[v] = v
+	}
+	return v
+}
 
 // str reads a string value as encoding/json would.
 func (s *fscan) str() string {
@@ -511,8 +546,14 @@ const withChain decodeOpts = 1
 // decodeFast reads line into v and reports whether it could; on false, v
 // is undefined and the caller decodes the line with Decode.
 func decodeFast(line []byte, v *view, opts decodeOpts) bool {
+	return decodeFastShared(line, v, opts, nil)
+}
+
+// decodeFastShared is decodeFast sharing the strings of table between
+// lines (see fscan.shared).
+func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) bool {
 	*v = view{}
-	s := &fscan{b: line, ok: true}
+	s := &fscan{b: line, ok: true, shared: table}
 	chain := opts&withChain != 0
 	chainStr := func(dst *string) {
 		if chain {
@@ -553,7 +594,7 @@ func decodeFast(line []byte, v *view, opts decodeOpts) bool {
 			s.skipStr()
 		case "sourceIPAddress":
 			s.once(&seen, 5)
-			e.SourceIP = s.str()
+			e.SourceIP = s.sharedStr()
 		case "userAgent":
 			s.once(&seen, 6)
 			s.skipStr()
@@ -578,7 +619,9 @@ func decodeFast(line []byte, v *view, opts decodeOpts) bool {
 				}
 				// Last one wins, as in a map; a value of another type
 				// leaves the field empty, as Decode does.
-				if s.peek() == '"' {
+				if s.peek() == '"' && dst == &params.bucket {
+					*dst = s.sharedStr()
+				} else if s.peek() == '"' {
 					*dst = s.str()
 				} else {
 					*dst = ""
@@ -738,19 +781,19 @@ func (s *fscan) identity(v *view) {
 			s.skip(1) // not a field of Decode's
 		case "principalId":
 			s.once(&seen, 0)
-			e.Subject = s.str()
+			e.Subject = s.sharedStr()
 		case "arn":
 			s.once(&seen, 1)
 			s.skipStr()
 		case "accessKeyId":
 			s.once(&seen, 2)
-			e.AccessKeyID = s.str()
+			e.AccessKeyID = s.sharedStr()
 		case "userName":
 			s.once(&seen, 3)
-			e.Username = s.str()
+			e.Username = s.sharedStr()
 		case "identityProvider":
 			s.once(&seen, 4)
-			e.Issuer = s.str()
+			e.Issuer = s.sharedStr()
 		case "sessionContext":
 			s.once(&seen, 5)
 			var sc uint64
@@ -810,7 +853,7 @@ func (s *fscan) iamgate(e *Event) {
 		case "roles":
 			s.once(&seen, 4)
 			e.Roles = []string{}
-			s.array(func() { e.Roles = append(e.Roles, s.str()) })
+			s.array(func() { e.Roles = append(e.Roles, s.sharedStr()) })
 		case "roleKind":
 			s.once(&seen, 5)
 			e.RoleKind = s.interned()

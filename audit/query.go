@@ -76,11 +76,12 @@ func Query(name string, r io.Reader, f *Filter, match func(*Match) error, bad fu
 	return scanParallel(name, r, func(b *block) []hit {
 		var hits []hit
 		var v view
+		table := strTable{}
 		b.lines(func(n int, line []byte) {
 			if len(bytes.TrimSpace(line)) == 0 {
 				return
 			}
-			if err := decodeView(line, &v); err != nil {
+			if err := decodeView(line, &v, table); err != nil {
 				hits = append(hits, hit{n: n, err: err})
 				return
 			}

@@ -314,13 +314,14 @@ func putDecoded(d *decoded) {
 // decodeBlock decodes the lines of b.
 func decodeBlock(b *block) *decoded {
 	d := decodedPool.Get().(*decoded)
+	table := strTable{}
 	b.lines(func(n int, line []byte) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return
 		}
 		d.lines = append(d.lines, decodedLine{n: n})
 		l := &d.lines[len(d.lines)-1]
-		l.err = decodeView(line, &l.v)
+		l.err = decodeView(line, &l.v, table)
 	})
 	return d
 }
