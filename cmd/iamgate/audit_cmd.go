@@ -28,7 +28,7 @@ Checks, reviews and describes audit logs. Run 'iamgate audit COMMAND -h' for a
 command's flags and examples.
 
 examples:
-  iamgate audit verify --config iamgate.yaml audit.log
+  iamgate audit verify --public-key audit.pub audit.log
   iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log
   iamgate audit query --bucket data --since 7d /var/log/iamgate/
 `
@@ -38,14 +38,14 @@ var auditVerifyCmd = cliCommand{
 	Usage: "[flags] [FILE...]",
 	About: `Checks the hash chain and the checkpoint signatures of audit log files
 (gzip accepted). Files may be given in any order (they are read oldest
-first); a stream rotated over several files verifies as one. Without FILE, the audit.file of --config. A reviewer verifies with
---public-key: the public key (PEM file or base64) that iamgate audit
-public-key printed on the iamgate host; --config alone derives it from the
-private audit.signing_key, which only that host should hold (with
---public-key, --config's secrets need not be present). Exit status 1
-if a line was modified, removed, reordered or inserted, or a signature fails;
---strict also fails on warnings (events not covered by a signature, a stream
-without its closing checkpoint).`,
+first); a stream rotated over several files verifies as one. Without FILE,
+the audit.file of --config. A reviewer verifies with --public-key: the public
+key (PEM file or base64) that iamgate audit public-key printed on the iamgate
+host. --config alone derives it from the private audit.signing_key, which
+only that host should hold; with --public-key, the secrets of --config need
+not be present. Exit status 1 if a line was modified, removed, reordered or
+inserted, or a signature fails; --strict also fails on warnings (events not
+covered by a signature, a stream without its closing checkpoint).`,
 	Examples: []string{
 		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log",
 		"iamgate audit verify --config iamgate.yaml audit.log",
