@@ -94,7 +94,16 @@ func (t *ClaimTally) value(e *Event) string {
 
 func (t *ClaimTally) line(line []byte) {
 	e, err := Decode(line)
-	if err != nil || e.Kind == "" || e.Time.IsZero() {
+	if err != nil {
+		t.r.Skipped++
+		return
+	}
+	t.event(e)
+}
+
+// event counts one decoded event.
+func (t *ClaimTally) event(e *Event) {
+	if e.Kind == "" || e.Time.IsZero() {
 		t.r.Skipped++
 		return
 	}

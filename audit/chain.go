@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -337,8 +336,10 @@ const (
 	sigInvalid
 )
 
-// entry is what verification keeps of one line.
+// entry is what verification keeps of one line, while it is within the
+// window of its stream.
 type entry struct {
+	ord   uint64 // arrival order in its stream
 	file  int
 	line  int
 	seq   uint64
@@ -349,21 +350,24 @@ type entry struct {
 	sig   sigState
 }
 
-// Verifier checks the chain of audit files. Read each file (in any order:
-// lines are grouped by stream and ordered by seq, so a stream rotated over
-// several files verifies as one), then call Finish.
+// Verifier checks the chain of audit files. Read each file, oldest first
+// (OrderLogs sorts them so), then call Finish. Lines are grouped by stream
+// and ordered by seq within a window of VerifyWindow lines per stream, so
+// that a stream rotated over several files verifies as one, and memory
+// does not grow with the number of events; a line further out of place is
+// reported as reordered.
 type Verifier struct {
 	cfg     VerifyConfig
 	keyID   string
 	files   []string
-	streams map[string][]entry
+	streams map[string]*streamCheck
 	order   []string // streams in order of first appearance
 	report  Report
 }
 
 // NewVerifier returns a Verifier.
 func NewVerifier(cfg VerifyConfig) *Verifier {
-	v := &Verifier{cfg: cfg, streams: map[string][]entry{}}
+	v := &Verifier{cfg: cfg, streams: map[string]*streamCheck{}}
 	if cfg.PublicKey != nil {
 		v.keyID = KeyID(cfg.PublicKey)
 	}
@@ -389,23 +393,81 @@ type chainFields struct {
 }
 
 // Read reads the lines of one file, named name in findings. It returns
-// only read errors; what is wrong with the lines goes to the report.
+// only read errors; what is wrong with the lines goes to the report. Lines
+// are parsed, hashed and their signatures checked in parallel; the chain
+// is checked in order.
 func (v *Verifier) Read(name string, r io.Reader) error {
 	fi := len(v.files)
 	v.files = append(v.files, name)
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			v.line(fi, n, bytes.TrimSuffix(line, []byte("\n")))
+	return scanParallel(name, r, v.parseBlock, func(b *block, ls *[]chainLine) error {
+		for i := range *ls {
+			v.line(fi, &(*ls)[i])
 		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("audit: read %s: %w", name, err)
+		clear(*ls)
+		*ls = (*ls)[:0]
+		chainLinePool.Put(ls)
+		return nil
+	})
+}
+
+// chainLine is what verification reads of a line, in parallel.
+type chainLine struct {
+	n    int
+	err  error // not JSON
+	lf   lineFields
+	time string // eventTime as written, for checkpoints
+	hash [32]byte
+	sig  sigState // of a signed checkpoint with a public key: sigValid or sigInvalid
+}
+
+var chainLinePool = sync.Pool{New: func() any { return new([]chainLine) }}
+
+func (v *Verifier) parseBlock(b *block) *[]chainLine {
+	ls := chainLinePool.Get().(*[]chainLine)
+	b.lines(func(n int, data []byte) {
+		*ls = append(*ls, chainLine{})
+		v.parseLine(n, data, &(*ls)[len(*ls)-1])
+	})
+	return ls
+}
+
+// parseLine reads line n into l: its chain fields, its hash and, for a
+// signed checkpoint, whether the signature holds. It may run in
+// parallel with other lines.
+func (v *Verifier) parseLine(n int, data []byte, l *chainLine) {
+	l.n = n
+	parseChainLine(data, l)
+	if l.err == nil && l.lf.Chain.Signature != "" && v.cfg.PublicKey != nil && l.lf.Iamgate.Kind == KindCheckpoint {
+		l.sig = sigInvalid
+		if sig, err := base64.StdEncoding.DecodeString(l.lf.Chain.Signature); err == nil && l.time != "" &&
+			ed25519.Verify(v.cfg.PublicKey, checkpointMessage(l.lf.Chain.Stream, l.lf.Chain.Seq, l.lf.Chain.Prev, l.time), sig) {
+			l.sig = sigValid
 		}
 	}
+}
+
+// parseChainLine reads the chain fields of a line, by the fast decoder
+// when it can, and hashes it.
+func parseChainLine(data []byte, l *chainLine) {
+	var vw view
+	if decodeFast(data, &vw, withChain) {
+		l.lf.Iamgate.Kind, l.lf.Iamgate.Reason = vw.Kind, vw.Reason
+		l.lf.Chain = chainFields{Stream: vw.Stream, Seq: vw.Seq, Prev: vw.Prev, KeyID: vw.KeyID, Signature: vw.Signature}
+		if len(vw.rawTime) > 0 {
+			l.lf.Time = vw.rawTime
+		}
+	} else if err := json.Unmarshal(data, &l.lf); err != nil {
+		l.err = err
+		return
+	}
+	if len(l.lf.Time) > 0 && l.lf.Iamgate.Kind == KindCheckpoint && l.lf.Chain.Signature != "" {
+		// The time as written is part of what the signature signs.
+		var t string
+		if json.Unmarshal(l.lf.Time, &t) == nil {
+			l.time = t
+		}
+	}
+	l.hash = sha256.Sum256(data)
 }
 
 func (v *Verifier) problem(code FindingCode, file, line int, stream string, seq uint64, format string, args ...any) {
@@ -426,10 +488,10 @@ func (v *Verifier) finding(code FindingCode, file, line int, stream string, seq 
 
 func (v *Verifier) pos(e entry) string { return v.files[e.file] + ":" + strconv.Itoa(e.line) }
 
-func (v *Verifier) line(fi, n int, data []byte) {
-	var lf lineFields
-	if err := json.Unmarshal(data, &lf); err != nil {
-		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", err)
+func (v *Verifier) line(fi int, l *chainLine) {
+	n, lf := l.n, &l.lf
+	if l.err != nil {
+		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", l.err)
 		return
 	}
 	prev, err := hex.DecodeString(lf.Chain.Prev)
@@ -437,21 +499,26 @@ func (v *Verifier) line(fi, n int, data []byte) {
 		v.problem(FindingMalformed, fi, n, lf.Chain.Stream, lf.Chain.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
 		return
 	}
-	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: sha256.Sum256(data), cp: lf.Iamgate.Kind == KindCheckpoint}
+	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: l.hash, cp: lf.Iamgate.Kind == KindCheckpoint}
 	copy(e.prev[:], prev)
 	if e.cp {
 		e.close = lf.Iamgate.Reason == CheckpointClose
-		e.sig = v.signature(fi, n, &lf)
+		e.sig = v.signature(fi, n, l)
 	}
 	v.report.Events++
-	if _, ok := v.streams[lf.Chain.Stream]; !ok {
+	sc := v.streams[lf.Chain.Stream]
+	if sc == nil {
+		sc = newStreamCheck(v, lf.Chain.Stream)
+		v.streams[lf.Chain.Stream] = sc
 		v.order = append(v.order, lf.Chain.Stream)
 	}
-	v.streams[lf.Chain.Stream] = append(v.streams[lf.Chain.Stream], e)
+	sc.add(e)
 }
 
-// signature checks the signature of a checkpoint.
-func (v *Verifier) signature(fi, n int, lf *lineFields) sigState {
+// signature reports on the signature of a checkpoint, checked by
+// parseBlock.
+func (v *Verifier) signature(fi, n int, l *chainLine) sigState {
+	lf := &l.lf
 	if lf.Chain.Signature == "" {
 		if v.cfg.PublicKey != nil {
 			v.problem(FindingUnsigned, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is not signed", lf.Chain.Seq, lf.Chain.Stream)
@@ -461,15 +528,10 @@ func (v *Verifier) signature(fi, n int, lf *lineFields) sigState {
 	if v.cfg.PublicKey == nil {
 		return sigUnchecked
 	}
-	sig, err := base64.StdEncoding.DecodeString(lf.Chain.Signature)
-	var t string
-	if err == nil {
-		err = json.Unmarshal(lf.Time, &t)
-	}
 	switch {
 	case lf.Chain.KeyID != v.keyID:
 		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Chain.Seq, lf.Chain.Stream, lf.Chain.KeyID, v.keyID)
-	case err != nil || !ed25519.Verify(v.cfg.PublicKey, checkpointMessage(lf.Chain.Stream, lf.Chain.Seq, lf.Chain.Prev, t), sig):
+	case l.sig != sigValid:
 		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Chain.Seq, lf.Chain.Stream)
 	default:
 		return sigValid
@@ -486,7 +548,7 @@ func (v *Verifier) Finish() *Report {
 		v.warn(FindingUnchecked, -1, 0, "", 0, "checkpoint signatures were not checked: no public key given")
 	}
 	for _, s := range v.order {
-		v.stream(s, v.streams[s])
+		v.streams[s].finish()
 	}
 	for _, list := range [][]Finding{r.Problems, r.Warnings} {
 		slices.SortStableFunc(list, func(a, b Finding) int {
@@ -500,132 +562,6 @@ func (v *Verifier) Finish() *Report {
 		r.Warnings = []Finding{}
 	}
 	return r
-}
-
-// stream checks one stream: file order, then the chain in seq order.
-func (v *Verifier) stream(s string, es []entry) {
-	// Within a file, the lines of a stream come in seq order.
-	last := map[int]entry{}
-	for _, e := range es {
-		if l, ok := last[e.file]; ok && e.seq < l.seq {
-			v.problem(FindingReordered, e.file, e.line, s, e.seq, "event seq %d of stream %s is out of order: it comes after seq %d at %s", e.seq, s, l.seq, v.pos(l))
-			continue
-		}
-		last[e.file] = e
-	}
-
-	sorted := slices.Clone(es)
-	slices.SortStableFunc(sorted, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
-	chain := v.pick(s, sorted)
-
-	sum := StreamSummary{Stream: s, First: chain[0].seq, Last: chain[len(chain)-1].seq, Events: len(chain)}
-	first := chain[0]
-	if first.seq != 1 {
-		v.problem(FindingMissing, first.file, first.line, s, first.seq, "stream %s: %s missing before this line", s, span(1, first.seq-1))
-	} else if first.prev != streamStart(s) {
-		v.problem(FindingBadStart, first.file, first.line, s, 1, "the first event of stream %s does not start it: its prev is not the stream's start marker (modified or inserted)", s)
-	}
-	covered := -1 // index in chain of the last signed checkpoint
-	closed := -1  // index of the closing checkpoint
-	for i, e := range chain {
-		if i > 0 {
-			p := chain[i-1]
-			switch {
-			case e.seq != p.seq+1:
-				v.problem(FindingMissing, e.file, e.line, s, e.seq, "stream %s: %s missing between %s and this line", s, span(p.seq+1, e.seq-1), v.pos(p))
-			case e.prev != p.hash:
-				v.problem(FindingModified, p.file, p.line, s, p.seq, "event seq %d of stream %s was modified: its hash does not match the prev recorded by the next event at %s", p.seq, s, v.pos(e))
-			}
-		}
-		if closed >= 0 && i == closed+1 {
-			c := chain[closed]
-			v.problem(FindingAfterClose, e.file, e.line, s, e.seq, "event seq %d of stream %s follows the closing checkpoint at %s", e.seq, s, v.pos(c))
-		}
-		if !e.cp {
-			continue
-		}
-		sum.Checkpoints++
-		if e.sig == sigValid || e.sig == sigUnchecked {
-			sum.Signed++
-			covered = i
-		}
-		if e.close && closed < 0 {
-			closed = i
-		}
-	}
-	sum.Closed = closed >= 0
-	if sum.Checkpoints > sum.Signed && v.cfg.PublicKey == nil {
-		v.warn(FindingUnsigned, -1, 0, s, 0, "stream %s has %d unsigned checkpoints: the chain shows changes, but whoever can write the file can rebuild it", s, sum.Checkpoints-sum.Signed)
-	}
-	if n := len(chain) - 1 - covered; n > 0 {
-		e := chain[covered+1]
-		if covered >= 0 {
-			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s after the last signed checkpoint (%s) are not covered by a signature", n, s, v.pos(chain[covered]))
-		} else {
-			v.warn(FindingUncovered, e.file, e.line, s, e.seq, "%d events of stream %s are not covered by a signature: it has no signed checkpoint", n, s)
-		}
-	}
-	if closed < 0 {
-		e := chain[len(chain)-1]
-		v.warn(FindingNotClosed, e.file, e.line, s, e.seq, "stream %s ends here (seq %d) without a closing checkpoint: iamgate is still running or stopped abruptly, or the end of the log was removed", s, e.seq)
-	}
-	v.report.Streams = append(v.report.Streams, sum)
-}
-
-// pick returns one entry per seq of sorted, reporting the others. Of
-// several lines claiming one seq, the one chained to its neighbours wins.
-func (v *Verifier) pick(s string, sorted []entry) []entry {
-	out := make([]entry, 0, len(sorted))
-	for i := 0; i < len(sorted); {
-		j := i + 1
-		for j < len(sorted) && sorted[j].seq == sorted[i].seq {
-			j++
-		}
-		group := sorted[i:j]
-		best := 0
-		if len(group) > 1 {
-			var before *entry
-			if len(out) > 0 && out[len(out)-1].seq+1 == group[0].seq {
-				before = &out[len(out)-1]
-			}
-			var after []entry
-			if j < len(sorted) && sorted[j].seq == group[0].seq+1 {
-				k := j
-				for k < len(sorted) && sorted[k].seq == sorted[j].seq {
-					k++
-				}
-				after = sorted[j:k]
-			}
-			score := func(e entry) int {
-				n := 0
-				if before != nil && e.prev == before.hash {
-					n++
-				}
-				if slices.ContainsFunc(after, func(a entry) bool { return a.prev == e.hash }) {
-					n++
-				}
-				return n
-			}
-			for k := range group {
-				if score(group[k]) > score(group[best]) {
-					best = k
-				}
-			}
-		}
-		b := group[best]
-		for k, e := range group {
-			switch {
-			case k == best:
-			case e.hash == b.hash:
-				v.problem(FindingDuplicate, e.file, e.line, s, e.seq, "event seq %d of stream %s repeats %s", e.seq, s, v.pos(b))
-			default:
-				v.problem(FindingInserted, e.file, e.line, s, e.seq, "event claims seq %d of stream %s, which %s holds; it is not part of the chain", e.seq, s, v.pos(b))
-			}
-		}
-		out = append(out, b)
-		i = j
-	}
-	return out
 }
 
 // span describes missing events: "event seq 5 is", "events seq 5-7 (3) are".

@@ -234,6 +234,21 @@ func TestChainTampering(t *testing.T) {
 			old := fmt.Sprintf(`"seq":12,"prev":"%s"`, e.Prev)
 			return append(l, strings.Replace(l[11], old, fmt.Sprintf(`"seq":14,"prev":"%x"`, sum), 1))
 		}, problems: []string{"after_close@a.log:14"}, warnings: []string{"uncovered@a.log:14"}},
+		{name: "inserted, seq jumped ahead", tamper: func(l []string) []string {
+			// A forged line claiming a seq past the end of the stream.
+			return slices.Insert(l, 3, strings.Replace(l[2], `"seq":3,`, `"seq":99,`, 1))
+		}, problems: []string{"inserted@a.log:4"}},
+		{name: "inserted, seq of a later line", tamper: func(l []string) []string {
+			return slices.Insert(l, 2, strings.Replace(l[10], `"alice"`, `"mallory"`, 1))
+		}, problems: []string{"inserted@a.log:3"}},
+		{name: "moved earlier", tamper: func(l []string) []string {
+			moved := l[9]
+			return slices.Insert(slices.Delete(l, 9, 10), 2, moved)
+		}, problems: []string{"reordered@a.log:3"}},
+		{name: "moved later", tamper: func(l []string) []string {
+			moved := l[2]
+			return slices.Insert(slices.Delete(l, 2, 3), 9, moved)
+		}, problems: []string{"reordered@a.log:10"}},
 		{name: "garbage", tamper: func(l []string) []string {
 			return slices.Insert(l, 0, "not json\n")
 		}, problems: []string{"malformed@a.log:1"}},
@@ -398,5 +413,37 @@ func BenchmarkLogChained(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Log(sampleEvent())
+	}
+}
+
+// A stream longer than the window, rotated over files that are given
+// newest first, verifies once OrderLogs has put them in order; a line
+// swapped far beyond the window is one problem.
+func TestChainWindow(t *testing.T) {
+	pub := testKey.Public().(ed25519.PublicKey)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "all.log")
+	writeStream(t, path, 2*VerifyWindow+500, true, 3)
+	lines := readLines(t, path)
+	cut := VerifyWindow + 100
+	older, newer := filepath.Join(dir, "audit.log.2027-01-01T00-00-00.000"), filepath.Join(dir, "audit.log")
+	writeLines(t, older, lines[:cut])
+	writeLines(t, newer, lines[cut:])
+	r := verifyFiles(t, pub, OrderLogs([]string{newer, older})...)
+	if !r.OK() || len(r.Warnings) != 0 || len(r.Streams) != 1 || r.Streams[0].Events != len(lines) {
+		t.Fatalf("ordered files: problems %v, warnings %v, streams %+v", r.Problems, r.Warnings, r.Streams)
+	}
+	if got := filepath.Base(r.Files[0]); got != filepath.Base(older) {
+		t.Errorf("read %s first", got)
+	}
+
+	// A line moved further than the window: one problem.
+	moved := slices.Clone(lines)
+	m := moved[10]
+	moved = slices.Insert(slices.Delete(moved, 10, 11), len(moved)-5, m)
+	writeLines(t, path, moved)
+	r = verifyFiles(t, pub, path)
+	if got := codes(r.Problems); len(got) != 2 || got[0] != "missing@all.log:11" || !strings.HasPrefix(got[1], "reordered@") {
+		t.Errorf("moved beyond the window: %q", got)
 	}
 }

@@ -116,15 +116,7 @@ func Decode(line []byte) (*Event, error) {
 	if w.ErrorMessage != "" {
 		e.Message = w.ErrorMessage
 	}
-	switch e.Kind {
-	case KindS3, KindSTS, KindAuthFailure:
-		e.Operation = w.EventName
-		if e.Operation == "S3Request" || e.Operation == "STSRequest" {
-			e.Operation = ""
-		}
-	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAccessRequest:
-		e.Operation = w.EventName
-	}
+	e.Operation = operationOf(e.Kind, w.EventName)
 	for _, d := range ig.DeniedKeys {
 		e.DeniedKeys = append(e.DeniedKeys, DeniedKey{Key: d.Key, VersionID: d.VersionID, Action: d.Action,
 			Reason: d.Reason, Role: d.MatchedRole, Policy: d.MatchedPolicy, Sid: d.MatchedSid})
@@ -190,4 +182,20 @@ func Decode(line []byte) (*Event, error) {
 		e.Stream, e.Seq, e.Prev, e.KeyID, e.Signature = c.Stream, c.Seq, c.Prev, c.KeyID, c.Signature
 	}
 	return e, nil
+}
+
+// operationOf is the Operation of an event of kind whose eventName is
+// name: the operation for the kinds whose eventName names one (not the
+// generic S3Request and STSRequest), "" for the others.
+func operationOf(kind, name string) string {
+	switch kind {
+	case KindS3, KindSTS, KindAuthFailure:
+		if name == "S3Request" || name == "STSRequest" {
+			return ""
+		}
+		return name
+	case KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAccessRequest:
+		return name
+	}
+	return ""
 }

@@ -1,13 +1,12 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -276,22 +275,55 @@ func NewReviewer(cfg ReviewConfig) *Reviewer {
 
 // Read aggregates the lines of one file, named name in the review. It
 // returns only read errors; lines that are not audit events are counted
-// as skipped.
+// as skipped. Lines are decoded in parallel and aggregated in order.
 func (rv *Reviewer) Read(name string, r io.Reader) error {
 	rv.r.Files = append(rv.r.Files, name)
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			rv.line(name, n, line)
+	return scanParallel(name, r, decodeBlock, func(b *block, d *decoded) error {
+		for i := range d.lines {
+			l := &d.lines[i]
+			if l.err != nil {
+				rv.skip(name, l.n, reviewLine(l.err.Error()))
+				continue
+			}
+			rv.event(name, l.n, &l.v.Event)
 		}
-		if err == io.EOF {
-			return nil
+		putDecoded(d)
+		return nil
+	})
+}
+
+// decoded is the decoded lines of a block; blank lines are left out.
+type decoded struct {
+	lines []decodedLine
+}
+
+type decodedLine struct {
+	n   int
+	v   view
+	err error
+}
+
+var decodedPool = sync.Pool{New: func() any { return &decoded{} }}
+
+func putDecoded(d *decoded) {
+	clear(d.lines) // drop the strings
+	d.lines = d.lines[:0]
+	decodedPool.Put(d)
+}
+
+// decodeBlock decodes the lines of b.
+func decodeBlock(b *block) *decoded {
+	d := decodedPool.Get().(*decoded)
+	table := strTable{}
+	b.lines(func(n int, line []byte) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			return
 		}
-		if err != nil {
-			return fmt.Errorf("audit: read %s: %w", name, err)
-		}
-	}
+		d.lines = append(d.lines, decodedLine{n: n})
+		l := &d.lines[len(d.lines)-1]
+		l.err = decodeView(line, &l.v, table)
+	})
+	return d
 }
 
 func (rv *Reviewer) skip(name string, n int, reason string) {
@@ -301,13 +333,9 @@ func (rv *Reviewer) skip(name string, n int, reason string) {
 	}
 }
 
-func (rv *Reviewer) line(name string, n int, line []byte) {
-	ep, err := Decode(line)
-	if err != nil {
-		rv.skip(name, n, reviewLine(err.Error()))
-		return
-	}
-	e := *ep
+// event aggregates the event of line n; it may change e.
+func (rv *Reviewer) event(name string, n int, ep *Event) {
+	e := ep
 	if e.Kind == "" || e.Time.IsZero() {
 		rv.skip(name, n, "not an audit event: no kind or time")
 		return
@@ -329,7 +357,7 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 	if e.Time.After(rv.last) {
 		rv.last = e.Time
 	}
-	key, id := rv.identity(&e) // may fill in a service credential's name
+	key, id := rv.identity(e) // may fill in a service credential's name
 	service := e.AuthMethod == "service-credential" || e.Issuer == serviceCredentialIss
 
 	for _, role := range e.Roles {
@@ -338,14 +366,14 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 			ra = &roleAgg{ids: map[idKey]*IdentityUsage{}, refused: map[idKey]*RefusedAttempt{}}
 			rv.roles[role] = ra
 		}
-		addUse(&ra.counts, &e)
+		addUse(&ra.counts, e)
 		iu := ra.ids[key]
 		if iu == nil {
 			iu = &IdentityUsage{ServiceCredential: service}
 			ra.ids[key] = iu
 		}
 		iu.Identity = id
-		addUse(&iu.Counts, &e)
+		addUse(&iu.Counts, e)
 		if e.Decision != "allow" {
 			ref := ra.refused[key]
 			if ref == nil {
@@ -353,7 +381,7 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 				ra.refused[key] = ref
 			}
 			ref.Identity = id
-			addDenial(&ref.Denied, &e)
+			addDenial(&ref.Denied, e)
 		}
 	}
 
@@ -367,7 +395,7 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 			if cu.AccessKeyID == "" {
 				cu.AccessKeyID = e.AccessKeyID
 			}
-			addUse(&cu.Counts, &e)
+			addUse(&cu.Counts, e)
 		}
 	}
 
@@ -378,14 +406,14 @@ func (rv *Reviewer) line(name string, n int, line []byte) {
 			rv.denyIDs[key] = da
 		}
 		da.id = id
-		addDenial(&da.d, &e)
+		addDenial(&da.d, e)
 		ak := actionKey{action: e.Action, operation: e.Operation}
 		d := rv.denyActs[ak]
 		if d == nil {
 			d = &Denied{}
 			rv.denyActs[ak] = d
 		}
-		addDenial(d, &e)
+		addDenial(d, e)
 	}
 
 	if e.Kind == "s3" && e.Decision == "allow" {

@@ -1,16 +1,16 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/ed25519"
 	"encoding/base64"
-	"fmt"
+	"encoding/json"
 	"io"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -297,30 +297,70 @@ func NewReviewBuilder(opts ReviewOptions) *ReviewBuilder {
 
 // Read reads the lines of one file, named name in the review. It returns
 // only read errors; lines that are not audit events are counted as
-// skipped, and as problems of the chain.
+// skipped, and as problems of the chain. Lines are decoded, hashed and
+// their signatures checked in parallel, once for every part of the
+// review, and counted in order.
 func (b *ReviewBuilder) Read(name string, r io.Reader) error {
 	b.rv.r.Files = append(b.rv.r.Files, name)
 	b.runs.r.Files = append(b.runs.r.Files, name)
 	fi := len(b.verify.files)
 	b.verify.files = append(b.verify.files, name)
-	br := bufio.NewReaderSize(r, 64<<10)
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
-			b.verify.line(fi, n, bytes.TrimSuffix(line, []byte("\n")))
+	return scanParallel(name, r, b.parseBlock, func(_ *block, ls *[]reviewedLine) error {
+		for i := range *ls {
+			l := &(*ls)[i]
+			b.verify.line(fi, &l.chain)
+			switch {
+			case l.blank:
+			case l.err != nil:
+				b.rv.skip(name, l.n, reviewLine(l.err.Error()))
+				b.runs.r.Skipped++
+			default:
+				e := &l.v.Event
+				if e.Kind != "" && !e.Time.IsZero() {
+					b.event(e)
+				}
+				b.runs.event(e)
+				b.rv.event(name, l.n, e) // last: it may change e
+			}
 		}
-		if len(bytes.TrimSpace(line)) > 0 {
-			b.rv.line(name, n, line)
-			b.runs.line(line)
-			b.line(line)
+		clear(*ls)
+		*ls = (*ls)[:0]
+		reviewedLinePool.Put(ls)
+		return nil
+	})
+}
+
+// reviewedLine is a line as the review reads it, in parallel: its chain
+// fields and hash, and its event.
+type reviewedLine struct {
+	n     int
+	chain chainLine
+	blank bool
+	v     view
+	err   error
+}
+
+var reviewedLinePool = sync.Pool{New: func() any { return new([]reviewedLine) }}
+
+func (b *ReviewBuilder) parseBlock(bl *block) *[]reviewedLine {
+	ls := reviewedLinePool.Get().(*[]reviewedLine)
+	table := strTable{}
+	bl.lines(func(n int, data []byte) {
+		*ls = append(*ls, reviewedLine{n: n})
+		l := &(*ls)[len(*ls)-1]
+		b.verify.parseLine(n, data, &l.chain)
+		if len(bytes.TrimSpace(data)) == 0 {
+			l.blank = true
+			return
 		}
-		if err == io.EOF {
-			return nil
+		if l.err = decodeViewOpts(data, &l.v, withChain, table); l.err == nil && l.v.Claims == nil && len(l.v.claims) > 0 {
+			var m map[string]any
+			if json.Unmarshal(l.v.claims, &m) == nil {
+				l.v.Claims = m
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("audit: read %s: %w", name, err)
-		}
-	}
+	})
+	return ls
 }
 
 func (b *ReviewBuilder) inPeriod(t time.Time) bool {

@@ -72,16 +72,21 @@ type spool struct {
 	active *os.File
 	used   int64 // bytes of every segment on disk
 	depth  int64 // events after the cursor
-	dirty  bool
-	closed bool
-	cursor spoolPos
+	// pending is the bytes of those events. A drained segment stays on
+	// disk (in used) until the next one is started; pending does not
+	// count it.
+	pending int64
+	dirty   bool
+	closed  bool
+	cursor  spoolPos
 	// minNext is the lowest id a new segment may have.
 	minNext uint64
 
 	// Read without mu by Available and for metrics.
-	usedA  atomic.Int64
-	depthA atomic.Int64
-	werr   atomic.Pointer[error]
+	usedA    atomic.Int64
+	depthA   atomic.Int64
+	pendingA atomic.Int64
+	werr     atomic.Pointer[error]
 
 	// Reader state, owned by the sender goroutine.
 	rf   *os.File
@@ -178,9 +183,13 @@ func (s *spool) load() error {
 			return err
 		}
 		s.depth += n
+		if n > 0 {
+			s.pending += sg.size - from
+		}
 	}
 	s.usedA.Store(s.used)
 	s.depthA.Store(s.depth)
+	s.pendingA.Store(s.pending)
 	return nil
 }
 
@@ -315,9 +324,11 @@ func (s *spool) append(line []byte) error {
 	act.size += int64(n)
 	s.used += int64(n)
 	s.depth++
+	s.pending += int64(n)
 	s.dirty = true
 	s.usedA.Store(s.used)
 	s.depthA.Store(s.depth)
+	s.pendingA.Store(s.pending)
 	s.storeErr(nil)
 	select {
 	case s.notify <- struct{}{}:
@@ -342,7 +353,7 @@ func (s *spool) available() error {
 
 // stats returns the events and bytes not yet delivered.
 func (s *spool) stats() (events, bytes int64) {
-	return s.depthA.Load(), s.usedA.Load()
+	return s.depthA.Load(), s.pendingA.Load()
 }
 
 // syncActive syncs the active segment if anything was written since the
@@ -444,9 +455,9 @@ func (s *spool) closeReader() {
 	}
 }
 
-// ack records that the collector accepted n events up to pos: it persists
-// the cursor and deletes the segments before it.
-func (s *spool) ack(pos spoolPos, n int) error {
+// ack records that the collector accepted n events of size bytes up to
+// pos: it persists the cursor and deletes the segments before it.
+func (s *spool) ack(pos spoolPos, n int, size int64) error {
 	s.mu.Lock()
 	// A sealed segment read to its end is done: point the cursor at the next.
 	for i := 0; i+1 < len(s.segs); i++ {
@@ -456,6 +467,11 @@ func (s *spool) ack(pos spoolPos, n int) error {
 	}
 	s.cursor = pos
 	s.depth -= int64(n)
+	s.pending -= size
+	if s.depth <= 0 {
+		// Drained. The remains of a failed write, if any, are not events.
+		s.depth, s.pending = 0, 0
+	}
 	var gone []uint64
 	for len(s.segs) > 1 && s.segs[0].id < pos.Seg {
 		gone = append(gone, s.segs[0].id)
@@ -464,6 +480,7 @@ func (s *spool) ack(pos spoolPos, n int) error {
 	}
 	s.usedA.Store(s.used)
 	s.depthA.Store(s.depth)
+	s.pendingA.Store(s.pending)
 	s.mu.Unlock()
 
 	err := writeCursor(s.cfg.dir, pos, s.cfg.fsync == FsyncAlways)

@@ -415,7 +415,7 @@ func (w *Webhook) run() {
 		}
 		attempt = 0
 		last := batch[len(batch)-1]
-		if err := w.spool.ack(last.end, len(batch)); err != nil {
+		if err := w.spool.ack(last.end, len(batch), size); err != nil {
 			w.report(err)
 		}
 		pos = last.end

@@ -649,3 +649,50 @@ func FuzzReadLineMeta(f *testing.F) {
 		}
 	})
 }
+
+// The spool's gauges count what waits for the collector: once it has
+// accepted everything, events and bytes are back to zero, though the
+// drained segment is still on disk.
+func TestWebhookSpoolDrained(t *testing.T) {
+	c := newCollector(t)
+	c.status.Store(http.StatusServiceUnavailable)
+	m := newCountingMetrics()
+	dir := t.TempDir()
+	w, err := NewWebhook(WebhookConfig{URL: c.url(), SpoolDir: dir, BatchSize: 7, FlushInterval: 5 * time.Millisecond,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLogger(w)
+	defer l.Close()
+	const n = 20
+	for range n {
+		if err := l.Log(sampleEvent()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	depth := func() (int64, int64) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.depthEvents, m.depthBytes
+	}
+	spooled, spooledBytes := depth()
+	c.status.Store(0)
+	waitFor(t, 5*time.Second, "delivery", func() bool { return c.count() == n })
+	c.mu.Lock()
+	var size int64
+	for _, line := range c.lines {
+		size += int64(len(line))
+	}
+	c.mu.Unlock()
+	if spooled != n || spooledBytes != size {
+		t.Errorf("spooled: gauges %d events, %d bytes; want %d events, %d bytes", spooled, spooledBytes, n, size)
+	}
+	waitFor(t, 5*time.Second, "gauges at zero", func() bool { e, b := depth(); return e == 0 && b == 0 })
+	if e, b := w.Depth(); e != 0 || b != 0 {
+		t.Errorf("Depth() = %d events, %d bytes after the spool drained", e, b)
+	}
+	if used := w.spool.usedA.Load(); used == 0 {
+		t.Errorf("the drained segment should still be on disk")
+	}
+}

@@ -242,6 +242,10 @@ func (p *parser) federationKeys(n *yaml.Node, path string) []FederationKey {
 				if !ok {
 					return
 				}
+				if !s.Resolved() {
+					k.PrivateKey = s
+					return
+				}
 				alg, problem := signingKeyAlgorithm(s.Reveal())
 				if problem != "" {
 					p.errorf(v, path, problem)

@@ -32,11 +32,35 @@ func Load(path string) (*File, []Warning, error) {
 // LoadAt is Load with the warnings about expiry judged at now instead of
 // the current time (iamgate audit report judges them at its --as-of).
 func LoadAt(path string, now time.Time) (*File, []Warning, error) {
+	return LoadWith(path, LoadOptions{Now: now})
+}
+
+// LoadOptions change how LoadWith reads a configuration. The zero value is
+// Load.
+type LoadOptions struct {
+	// Now judges the warnings about expiry; zero: the current time.
+	Now time.Time
+
+	// UnresolvedSecrets leaves env: and file: secret references
+	// unresolved: neither the variable nor the file needs to exist, the
+	// Secret's Reveal is "" and Resolved false, and the checks of secret
+	// values (length, key format) are skipped. For tools that read a
+	// configuration without serving with it, on a machine that does not
+	// hold iamgate's secrets (iamgate audit report). Literal secrets are
+	// still read and checked.
+	UnresolvedSecrets bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts LoadOptions) (*File, []Warning, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, &Error{Pos: Pos{File: path}, Message: "cannot read configuration: " + fsReason(err)}
 	}
-	return parse(path, data, filepath.Dir(path), os.LookupEnv, now)
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	return parseWith(path, data, filepath.Dir(path), os.LookupEnv, opts)
 }
 
 // Parse is Load on data already read: name is used in positions, baseDir
@@ -49,11 +73,16 @@ func Parse(name string, data []byte, baseDir string, env func(string) (string, b
 
 // parse is Parse at the time now.
 func parse(name string, data []byte, baseDir string, env func(string) (string, bool), now time.Time) (*File, []Warning, error) {
+	return parseWith(name, data, baseDir, env, LoadOptions{Now: now})
+}
+
+// parseWith is Parse with options; opts.Now is set.
+func parseWith(name string, data []byte, baseDir string, env func(string) (string, bool), opts LoadOptions) (*File, []Warning, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
 	p := &parser{
-		name: name, baseDir: baseDir, env: env, data: data, now: now,
+		name: name, baseDir: baseDir, env: env, data: data, now: opts.Now, unresolved: opts.UnresolvedSecrets,
 		keyOf: map[*yaml.Node]*yaml.Node{},
 		typos: map[*yaml.Node][]string{},
 	}
@@ -116,13 +145,15 @@ type parser struct {
 	baseDir string
 	env     func(string) (string, bool)
 	now     time.Time // for warnings about expiry; never for errors
-	errs    []*Error
-	warns   []Warning
-	files   []string
-	st      *decodeState
-	data    []byte
-	keyOf   map[*yaml.Node]*yaml.Node // value node -> its key node
-	typos   map[*yaml.Node][]string   // mapping -> keys suggested for unknown keys
+	// unresolved leaves env: and file: secrets unread (LoadOptions).
+	unresolved bool
+	errs       []*Error
+	warns      []Warning
+	files      []string
+	st         *decodeState
+	data       []byte
+	keyOf      map[*yaml.Node]*yaml.Node // value node -> its key node
+	typos      map[*yaml.Node][]string   // mapping -> keys suggested for unknown keys
 }
 
 func (p *parser) pos(n *yaml.Node) Pos {

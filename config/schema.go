@@ -410,7 +410,7 @@ func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
 			if !ok {
 				return
 			}
-			if len(s.Reveal()) < MinFingerprintKeyBytes {
+			if s.Resolved() && len(s.Reveal()) < MinFingerprintKeyBytes {
 				p.errorf(v, path, fmt.Sprintf("key is %d bytes; use at least %d (for example: openssl rand -hex 32)", len(s.Reveal()), MinFingerprintKeyBytes))
 				return
 			}
@@ -419,6 +419,10 @@ func (p *parser) audit(n *yaml.Node, path string, a *Audit) {
 		{"signing_key", func(path string, v *yaml.Node) {
 			s, ok := p.secret(v, path)
 			if !ok {
+				return
+			}
+			if !s.Resolved() {
+				a.SigningKey = &s
 				return
 			}
 			seed, problem := ed25519Seed(s.Reveal())
@@ -509,7 +513,7 @@ func (p *parser) webhook(n *yaml.Node, path string) *Webhook {
 			if !ok {
 				return
 			}
-			if len(s.Reveal()) < MinWebhookHMACBytes {
+			if s.Resolved() && len(s.Reveal()) < MinWebhookHMACBytes {
 				p.errorf(v, path, fmt.Sprintf("secret is %d bytes; use at least %d (for example: openssl rand -hex 32)", len(s.Reveal()), MinWebhookHMACBytes))
 				return
 			}

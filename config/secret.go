@@ -17,6 +17,9 @@ const redacted = "[redacted]"
 type Secret struct {
 	value  string
 	source string // "env:NAME", "file:PATH" or "literal"
+	// unresolved: loaded with LoadOptions.UnresolvedSecrets, the reference
+	// was not followed and value is "".
+	unresolved bool
 }
 
 // NewSecret returns a Secret holding value, for tests and callers that build
@@ -29,6 +32,11 @@ func (s Secret) Reveal() string { return s.value }
 // Source says where the value came from: "env:NAME", "file:PATH" or
 // "literal". It never contains the value.
 func (s Secret) Source() string { return s.source }
+
+// Resolved reports whether the value was read: false for an env: or file:
+// reference in a configuration loaded with LoadOptions.UnresolvedSecrets,
+// whose Reveal is "".
+func (s Secret) Resolved() bool { return !s.unresolved }
 
 // IsZero reports whether the secret is unset.
 func (s Secret) IsZero() bool { return s.value == "" && s.source == "" }
@@ -51,6 +59,9 @@ func (p *parser) resolveSecret(ref string) (s Secret, problem string, literal bo
 		if !validEnvName(name) {
 			return Secret{}, "invalid environment variable name " + quote(name) + " in env: reference", false
 		}
+		if p.unresolved {
+			return Secret{source: ref, unresolved: true}, "", false
+		}
 		v, ok := p.env(name)
 		if !ok {
 			return Secret{}, "environment variable " + name + " is not set", false
@@ -65,6 +76,9 @@ func (p *parser) resolveSecret(ref string) (s Secret, problem string, literal bo
 			return Secret{}, "empty path in file: reference", false
 		}
 		path := p.path(name)
+		if p.unresolved {
+			return Secret{source: "file:" + path, unresolved: true}, "", false
+		}
 		data, err := readFile(path)
 		if err != nil {
 			return Secret{}, "cannot read secret file " + path + ": " + fsReason(err), false

@@ -160,7 +160,7 @@ func (p *parser) admin(n *yaml.Node, path string) *Admin {
 			if !ok {
 				return
 			}
-			if len(s.Reveal()) < MinAdminTokenBytes {
+			if s.Resolved() && len(s.Reveal()) < MinAdminTokenBytes {
 				p.errorf(v, path, "token is too short; use at least 32 bytes (for example: openssl rand -hex 32)")
 				return
 			}

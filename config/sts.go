@@ -66,7 +66,7 @@ func (p *parser) sessionKeys(n *yaml.Node, path string) []SessionKey {
 				if !ok {
 					return
 				}
-				if len(s.Reveal()) < MinSessionKeyBytes {
+				if s.Resolved() && len(s.Reveal()) < MinSessionKeyBytes {
 					p.errorf(v, path, fmt.Sprintf("secret is %d bytes; use at least %d (for example: openssl rand -hex 32)", len(s.Reveal()), MinSessionKeyBytes))
 					return
 				}
@@ -84,7 +84,7 @@ func (p *parser) sessionKeys(n *yaml.Node, path string) []SessionKey {
 				ids[k.ID] = idNode
 			}
 		}
-		if secretNode != nil {
+		if secretNode != nil && k.Secret.Resolved() {
 			if other, dup := secrets[k.Secret.Reveal()]; dup {
 				p.warnf(secretNode, ip+".secret", "same secret as session key "+quote(other)+"; a new key needs a new secret")
 			} else {
@@ -185,7 +185,7 @@ func (p *parser) serviceCredentials(n *yaml.Node, path string) []ServiceCredenti
 				if !ok {
 					return
 				}
-				if len(s.Reveal()) < MinServiceSecretBytes {
+				if s.Resolved() && len(s.Reveal()) < MinServiceSecretBytes {
 					p.errorf(v, path, fmt.Sprintf("secret is %d bytes; use at least %d (for example: openssl rand -base64 30)", len(s.Reveal()), MinServiceSecretBytes))
 					return
 				}

@@ -123,7 +123,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"sink"})
 	m.AuditSpoolBytes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "iamgate_audit_spool_bytes",
-		Help: "Bytes of the audit spool on disk.",
+		Help: "Bytes of audit events in the spool, not yet accepted by the collector.",
 	}, []string{"sink"})
 	m.AuditSpoolCapacity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "iamgate_audit_spool_capacity_bytes",

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -23,6 +21,7 @@ import (
 const auditUsage = `usage: iamgate audit verify [flags] [FILE...]
        iamgate audit report --config FILE [flags] FILE...
        iamgate audit review --config FILE --since TIME [flags] FILE|DIR...
+       iamgate audit query [flags] FILE|DIR...
        iamgate audit public-key [flags]
        iamgate audit schema
 
@@ -30,24 +29,28 @@ Checks, reviews and describes audit logs. Run 'iamgate audit COMMAND -h' for a
 command's flags and examples.
 
 examples:
-  iamgate audit verify --config iamgate.yaml audit.log
+  iamgate audit verify --public-key audit.pub audit.log
   iamgate audit report --config iamgate.yaml --since 2027-01-01 audit.log
   iamgate audit review --config iamgate.yaml --since 2027-01-01 -o review.html audit.log
+  iamgate audit query --bucket data --since 7d /var/log/iamgate/
 `
 
 var auditVerifyCmd = cliCommand{
 	Name:  "audit verify",
 	Usage: "[flags] [FILE...]",
-	About: `Checks the hash chain and the checkpoint signatures of audit log files.
-Files may be given in any order; a stream rotated over several files verifies
-as one. Without FILE, the audit.file of --config. The public key is
---public-key, or derived from the audit.signing_key of --config. Exit status 1
-if a line was modified, removed, reordered or inserted, or a signature fails;
---strict also fails on warnings (events not covered by a signature, a stream
-without its closing checkpoint).`,
+	About: `Checks the hash chain and the checkpoint signatures of audit log files
+(gzip accepted). Files may be given in any order (they are read oldest
+first); a stream rotated over several files verifies as one. Without FILE,
+the audit.file of --config. A reviewer verifies with --public-key: the public
+key (PEM file or base64) that iamgate audit public-key printed on the iamgate
+host. --config alone derives it from the private audit.signing_key, which
+only that host should hold; with --public-key, the secrets of --config need
+not be present. Exit status 1 if a line was modified, removed, reordered or
+inserted, or a signature fails; --strict also fails on warnings (events not
+covered by a signature, a stream without its closing checkpoint).`,
 	Examples: []string{
-		"iamgate audit verify --config iamgate.yaml audit.log",
 		"iamgate audit public-key --config iamgate.yaml > audit.pub && iamgate audit verify --public-key audit.pub audit.log",
+		"iamgate audit verify --config iamgate.yaml audit.log",
 	},
 }
 
@@ -66,7 +69,8 @@ how often; roles whose trust matched nobody; service credentials unused,
 expired or expiring within 30 days; the most denied identities and actions;
 bytes read and written per identity. Times are RFC 3339 or a date (--until
 DATE includes that day); the period is since <= time < until, all events by
-default. Lines that are not audit events are counted and skipped. With --by
+default. Lines that are not audit events are counted and skipped. The
+configuration's env: and file: secrets need not be present. With --by
 CLAIM (no --config needed), the activity per value of the claim instead (such
 as agent_run; the claim must be in audit.claims, except sub): requests, bytes
 and objects read and written, denials, limit hits and kill-switch steps.`,
@@ -83,7 +87,7 @@ var auditSchemaCmd = cliCommand{
 
 func cmdAudit(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return &usageError{cmd: "audit", reason: "give a command: verify, report, review, public-key or schema"}
+		return &usageError{cmd: "audit", reason: "give a command: verify, report, review, query, public-key or schema"}
 	}
 	switch args[0] {
 	case "verify":
@@ -94,6 +98,8 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		return cmdAuditReport(args[1:], stdout, stderr)
 	case "review":
 		return cmdAuditReview(args[1:], stdout, stderr)
+	case "query":
+		return cmdAuditQuery(args[1:], stdout, stderr)
 	case "schema":
 		c := &auditSchemaCmd
 		fs := c.flagSet()
@@ -109,7 +115,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, review, public-key or schema", args[0])}
+	return &usageError{cmd: "audit", reason: fmt.Sprintf("unknown command %q; give verify, report, review, query, public-key or schema", args[0])}
 }
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
@@ -131,7 +137,9 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *cfgPath != "" {
-		f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
+		// With --public-key, the configuration gives only audit.file: its
+		// secrets are not needed.
+		f, err := loadAuditConfig(*cfgPath, config.LoadOptions{UnresolvedSecrets: pub != nil}, stderr)
 		if err != nil {
 			return err
 		}
@@ -150,7 +158,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	}
 
 	v := audit.NewVerifier(audit.VerifyConfig{PublicKey: pub})
-	for _, name := range files {
+	for _, name := range audit.OrderLogs(files) {
 		if err := verifyFile(v, name); err != nil {
 			return err
 		}
@@ -177,12 +185,12 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 }
 
 func verifyFile(v *audit.Verifier, name string) error {
-	f, err := os.Open(name)
+	r, err := audit.OpenLog(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return v.Read(name, f)
+	defer r.Close()
+	return v.Read(name, r)
 }
 
 func printReport(w io.Writer, r *audit.Report, failed bool) {
@@ -226,7 +234,7 @@ func cmdAuditPublicKey(args []string, stdout, stderr io.Writer) error {
 	if err := c.noArgs(fset); err != nil {
 		return err
 	}
-	f, err := loadAuditConfig(*cfgPath, time.Time{}, stderr)
+	f, err := loadAuditConfig(*cfgPath, config.LoadOptions{}, stderr)
 	if err != nil {
 		return err
 	}
@@ -284,8 +292,9 @@ func cmdAuditReport(args []string, stdout, stderr io.Writer) error {
 	if !cfg.Since.IsZero() && !cfg.Until.IsZero() && !cfg.Since.Before(cfg.Until) {
 		return fmt.Errorf("--since %s is not before --until %s", *since, *until)
 	}
-	// The configuration's expiry warnings are judged at --as-of too.
-	f, err := loadAuditConfig(*cfgPath, cfg.AsOf, stderr)
+	// The configuration's expiry warnings are judged at --as-of too. The
+	// review needs no secret: the reviewer's machine may not have them.
+	f, err := loadAuditConfig(*cfgPath, config.LoadOptions{Now: cfg.AsOf, UnresolvedSecrets: true}, stderr)
 	if err != nil {
 		return err
 	}
@@ -348,21 +357,11 @@ func auditReportBy(c *cliCommand, claim, since, until string, asJSON bool, files
 func reviewFile(rv interface {
 	Read(name string, r io.Reader) error
 }, name string) error {
-	f, err := os.Open(name)
+	r, err := audit.OpenLog(name)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
+	defer r.Close()
 	return rv.Read(name, r)
 }
 
@@ -385,13 +384,10 @@ func parseReportTime(flagName, s string, endOfDay bool) (time.Time, error) {
 	return t, nil
 }
 
-// loadAuditConfig loads the configuration at path, printing its warnings,
-// which judge expiry at asOf (zero: now).
-func loadAuditConfig(path string, asOf time.Time, stderr io.Writer) (*config.File, error) {
-	if asOf.IsZero() {
-		asOf = time.Now()
-	}
-	f, warnings, err := config.LoadAt(path, asOf)
+// loadAuditConfig loads the configuration at path with opts, printing its
+// warnings.
+func loadAuditConfig(path string, opts config.LoadOptions, stderr io.Writer) (*config.File, error) {
+	f, warnings, err := config.LoadWith(path, opts)
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "warning:", w.String())
 	}

@@ -93,13 +93,20 @@ func cmdAuditReview(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	f, err := loadAuditConfig(*cfgPath, opts.AsOf, stderr)
+	// A reviewer need not hold iamgate's secrets: the configuration is
+	// read without them. Only the checkpoint key is derived from the
+	// signing key, when this machine holds it and --public-key is not
+	// given.
+	f, err := loadAuditConfig(*cfgPath, config.LoadOptions{Now: opts.AsOf, UnresolvedSecrets: true}, stderr)
 	if err != nil {
 		return err
 	}
 	opts.ConfigDigest = f.Digest
-	if opts.PublicKey == nil && f.Audit.SigningKey != nil && len(f.Audit.SigningKey.Reveal()) == ed25519.SeedSize {
-		opts.PublicKey = ed25519.NewKeyFromSeed([]byte(f.Audit.SigningKey.Reveal())).Public().(ed25519.PublicKey)
+	if opts.PublicKey == nil && f.Audit.SigningKey != nil {
+		if full, _, err := config.LoadWith(*cfgPath, config.LoadOptions{Now: opts.AsOf}); err == nil &&
+			full.Audit.SigningKey != nil && len(full.Audit.SigningKey.Reveal()) == ed25519.SeedSize {
+			opts.PublicKey = ed25519.NewKeyFromSeed([]byte(full.Audit.SigningKey.Reveal())).Public().(ed25519.PublicKey)
+		}
 	}
 	for _, r := range f.Roles {
 		rr := audit.ReviewRole{Name: r.Name, Kind: r.Kind}

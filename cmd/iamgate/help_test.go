@@ -15,6 +15,7 @@ import (
 var helpCommands = []*cliCommand{
 	&serveCmd, &checkCmd, &explainCmd, &devCmd, &credentialsCmd,
 	&auditVerifyCmd, &auditReportCmd, &auditReviewCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd, &revokeCmd,
+	&auditVerifyCmd, &auditReportCmd, &auditQueryCmd, &auditPublicKeyCmd, &auditSchemaCmd, &versionCmd, &importCmd, &revokeCmd,
 }
 
 // Every subcommand has one help style: -h prints the usage line, the
@@ -115,6 +116,9 @@ func TestHelpExamples(t *testing.T) {
 		"iamgate audit report --by agent_run --since 2027-01-01 audit.log":                                                                             {0, "Activity by agent_run: "},
 		"iamgate audit review --config iamgate.yaml --since 2027-01-01 -o review.html audit.log":                                                       {0, "review.html: access review of "},
 		"iamgate audit review --config iamgate.yaml --since 2027-01-01 --json audit.log":                                                               {0, `"unused_trust_rules": [`},
+		"iamgate audit query --bucket data --since 2027-01-01 audit.log":                                                                               {0, "data/home/alice/a.txt"},
+		"iamgate audit query --decision deny --format csv audit.log":                                                                                   {0, "time,kind,decision,"},
+		"iamgate audit query --prefix home/alice/ --format json audit.log":                                                                             {0, `"bucketName":"data"`},
 		"iamgate audit schema": {0, `"$schema"`},
 		"iamgate version":      {0, "iamgate "},
 	}

@@ -1,0 +1,459 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// fscan is the scanner of decodeFast: a cursor over one line that reads
+// JSON tokens, validating them as encoding/json would. ok turns false at
+// the first thing the fast path does not take; every method is then a
+// no-op.
+type fscan struct {
+	b  []byte
+	i  int
+	ok bool
+	// shared holds strings read before (identities, buckets, roles,
+	// addresses), so that the lines of a block that repeat them share
+	// one copy; nil: every string is allocated.
+	shared strTable
+}
+
+// strTable maps strings to a copy of themselves.
+type strTable map[string]string
+
+// maxShared bounds a strTable.
+const maxShared = 4096
+
+func (s *fscan) fail() bool { s.ok = false; return false }
+
+func (s *fscan) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space, 0 at the end.
+func (s *fscan) peek() byte {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return s.b[s.i] // no white space: the lines iamgate writes
+	}
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *fscan) expect(c byte) bool {
+	if !s.ok || s.peek() != c {
+		return s.fail()
+	}
+	s.i++
+	return true
+}
+
+// rawString reads a string token and returns it with its quotes; plain is
+// true when it holds no escape and only ASCII.
+func (s *fscan) rawString() (tok []byte, plain bool) {
+	if !s.ok || s.peek() != '"' {
+		s.fail()
+		return nil, false
+	}
+	start := s.i
+	s.i++
+	plain = true
+	b := s.b
+	for {
+		// Runs of ordinary characters, the bulk of a line, eight at a time.
+		for s.i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[s.i:])) {
+			s.i += 8
+		}
+		end := min(s.i+8, len(b))
+		for s.i < end && !strSpecial[b[s.i]] {
+			s.i++
+		}
+		if s.i == len(b) {
+			break
+		}
+		if s.i == end {
+			continue // eight ordinary characters after all
+		}
+		switch c := b[s.i]; {
+		case c == '"':
+			s.i++
+			return b[start:s.i], plain
+		case c == '\\':
+			plain = false
+			if s.i+1 >= len(b) {
+				s.fail()
+				return nil, false
+			}
+			switch b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(b) {
+					s.fail()
+					return nil, false
+				}
+				for _, h := range b[s.i+2 : s.i+6] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						s.fail()
+						return nil, false
+					}
+				}
+				s.i += 6
+			default:
+				s.fail()
+				return nil, false
+			}
+		case c < 0x20:
+			s.fail()
+			return nil, false
+		default: // not ASCII
+			plain = false
+			s.i++
+		}
+	}
+	s.fail()
+	return nil, false
+}
+
+// swarSpecial reports whether one of the eight bytes of x may be special
+// (see strSpecial); it may say so of ordinary ones too.
+func swarSpecial(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	// A byte with its high bit set is special; below that, a byte less
+	// than 0x20, or equal to '"' or '\\' (xor zero), sets the high bit of
+	// its subtraction. A borrow starts only at such a byte.
+	q, bs := x^(lo*'"'), x^(lo*'\\')
+	return (x|(x-lo*0x20)|(q-lo)|(bs-lo))&hi != 0
+}
+
+// strSpecial marks the bytes that end a run of ordinary string characters:
+// the quote, the backslash, control characters and non-ASCII bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// skipStr reads a string value the caller does not keep.
+func (s *fscan) skipStr() { s.rawString() }
+
+// interned is str for values of a small vocabulary (kinds, decisions,
+// operations, …): those are not allocated again for every line.
+func (s *fscan) interned() string {
+	tok, plain := s.rawString()
+	if s.ok && plain {
+		if v, ok := internTable[string(tok[1:len(tok)-1])]; ok {
+			return v
+		}
+	}
+	if !s.ok {
+		return ""
+	}
+	s.i -= len(tok)
+	return s.str()
+}
+
+// internTable holds the values interned reads without allocating.
+var internTable = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{KindS3, KindSTS, KindAuthFailure, KindConfigReload, KindStart, KindStop, KindRevocation,
+		KindLogin, KindLoginFailure, KindLogout, KindShareLink, KindAdmin, KindEscalation, KindCheckpoint,
+		"allow", "deny", "error", "allowed", "no_allow", "explicit_deny", "session_policy", "no_role", "interval", "timer", "close",
+		"human", "machine", "agent", "SigV4", "SigV2",
+		"bearer", "sigv4", "sigv4-presigned", "sigv4-post", "sigv2", "sigv2-presigned", "sigv2-post", "service-credential",
+		"browser-session", "share-link", "web_identity", "oidc-code", "refresh-token", "ldap", "admin-token", "none",
+		"AccessDenied", "NoSuchKey", "NoSuchBucket", "S3Request", "STSRequest"} {
+		m[v] = v
+	}
+	for _, op := range []string{"GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjects", "CopyObject",
+		"ListObjects", "ListObjectsV2", "ListObjectVersions", "ListBuckets", "HeadBucket", "GetBucketLocation",
+		"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "AbortMultipartUpload", "ListMultipartUploads", "ListParts",
+		"GetObjectTagging", "PutObjectTagging", "DeleteObjectTagging", "AssumeRoleWithWebIdentity", "AssumeRole"} {
+		m[op] = op
+		m["s3:"+op] = "s3:" + op
+	}
+	m["s3:ListBucket"] = "s3:ListBucket"
+	m["sts:AssumeRoleWithWebIdentity"] = "sts:AssumeRoleWithWebIdentity"
+	return m
+}()
+
+// sharedStr is str for values that repeat from line to line.
+func (s *fscan) sharedStr() string {
+	if s.shared == nil {
+		return s.str()
+	}
+	tok, plain := s.rawString()
+	if !s.ok {
+		return ""
+	}
+	if !plain {
+		s.i -= len(tok)
+		return s.str()
+	}
+	raw := tok[1 : len(tok)-1]
+	if v, ok := s.shared[string(raw)]; ok {
+		return v
+	}
+	v := string(raw)
+	if len(s.shared) < maxShared {
+		s.shared[v] = v
+	}
+	return v
+}
+
+// str reads a string value as encoding/json would.
+func (s *fscan) str() string {
+	tok, plain := s.rawString()
+	if !s.ok {
+		return ""
+	}
+	if plain || utf8.Valid(tok) && bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1])
+	}
+	var v string
+	if json.Unmarshal(tok, &v) != nil {
+		s.fail()
+	}
+	return v
+}
+
+// key reads a member name and its colon. A name that is not plain ASCII
+// fails: encoding/json would unescape it and match it to a field ignoring
+// case, even by Unicode folding.
+func (s *fscan) key() []byte {
+	tok, plain := s.rawString()
+	if !s.ok || !plain || !s.expect(':') {
+		s.fail()
+		return nil
+	}
+	return tok[1 : len(tok)-1]
+}
+
+// unknown checks a member name that matched no field of a struct: a name
+// equal to one of them but for case fails (encoding/json would fill the
+// field); any other is skipped with its value.
+func (s *fscan) unknown(k []byte, fields [][]byte) {
+	for _, f := range fields {
+		if len(f) == len(k) && bytes.EqualFold(f, k) {
+			s.fail()
+			return
+		}
+	}
+	s.skip(0)
+}
+
+// fieldSet splits the member names of a struct.
+func fieldSet(names string) [][]byte {
+	var out [][]byte
+	for _, f := range strings.Fields(names) {
+		out = append(out, []byte(f))
+	}
+	return out
+}
+
+// object reads the members of an object, calling member for each; member
+// reads the value. A null object fails.
+func (s *fscan) object(member func(k []byte)) {
+	if !s.expect('{') {
+		return
+	}
+	if s.peek() == '}' {
+		s.i++
+		return
+	}
+	for s.ok {
+		k := s.key()
+		if !s.ok {
+			return
+		}
+		member(k)
+		if !s.ok {
+			return
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}
+
+// array reads the elements of an array, calling elem for each.
+func (s *fscan) array(elem func()) {
+	if !s.expect('[') {
+		return
+	}
+	if s.peek() == ']' {
+		s.i++
+		return
+	}
+	for s.ok {
+		elem()
+		if !s.ok {
+			return
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}
+
+// number reads a JSON number token.
+func (s *fscan) number() []byte {
+	if !s.ok {
+		return nil
+	}
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.i < len(s.b) && s.b[s.i] == '0' {
+		s.i++
+	} else if digits() == 0 {
+		s.fail()
+		return nil
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			s.fail()
+			return nil
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			s.fail()
+			return nil
+		}
+	}
+	return s.b[start:s.i]
+}
+
+func (s *fscan) int64() int64 {
+	n, err := strconv.ParseInt(string(s.number()), 10, 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return n
+}
+
+func (s *fscan) uint64() uint64 {
+	n, err := strconv.ParseUint(string(s.number()), 10, 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return n
+}
+
+func (s *fscan) float64() float64 {
+	f, err := strconv.ParseFloat(string(s.number()), 64)
+	if s.ok && err != nil {
+		s.fail()
+	}
+	return f
+}
+
+func (s *fscan) bool() {
+	switch {
+	case !s.ok:
+	case s.peek() == 't' && bytes.HasPrefix(s.b[s.i:], []byte("true")):
+		s.i += 4
+	case s.peek() == 'f' && bytes.HasPrefix(s.b[s.i:], []byte("false")):
+		s.i += 5
+	default:
+		s.fail()
+	}
+}
+
+func (s *fscan) time() time.Time {
+	tok, plain := s.rawString()
+	var t time.Time
+	if s.ok && (!plain || t.UnmarshalJSON(tok) != nil) {
+		s.fail()
+	}
+	return t
+}
+
+// maxSkipDepth bounds the nesting of values skipped: encoding/json refuses
+// more than 10000 levels; the fast path gives deep values to it.
+const maxSkipDepth = 64
+
+// skip reads and validates any JSON value.
+func (s *fscan) skip(depth int) {
+	if !s.ok {
+		return
+	}
+	if depth > maxSkipDepth {
+		s.fail()
+		return
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		s.rawString()
+	case c == '{':
+		s.object(func([]byte) { s.skip(depth + 1) })
+	case c == '[':
+		s.array(func() { s.skip(depth + 1) })
+	case c == 't' || c == 'f':
+		s.bool()
+	case c == 'n':
+		if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
+			s.i += 4
+		} else {
+			s.fail()
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		s.number()
+	default:
+		s.fail()
+	}
+}
+
+// once reports whether bit is not yet in *seen, and adds it: a member
+// given twice fails (encoding/json would merge or overwrite).
+func (s *fscan) once(seen *uint64, bit uint) bool {
+	if *seen&(1<<bit) != 0 {
+		return s.fail()
+	}
+	*seen |= 1 << bit
+	return true
+}
