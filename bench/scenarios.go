@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func scenarios(e *env, o options) []*scenario {
 	add := func(s *scenario) {
 		var ts []target
 		for _, t := range s.targets {
-			if t.ep != nil { // a peer that is not installed
+			if t.ep != nil { // a peer that is not installed, a target not asked for
 				ts = append(ts, t)
 			}
 		}
@@ -62,11 +63,13 @@ func scenarios(e *env, o options) []*scenario {
 		return ts
 	}
 	proxies := func(direct ...*endpoint) []*endpoint {
-		return append(direct, e.nginx, e.oauth2, e.bearer, e.sigv4, e.baseline)
+		return append(direct, e.nginx, e.oauth2, e.ref, e.bearer, e.sigv4, e.baseline)
 	}
-	for _, c := range []int{o.conns, 1} {
+	// The 4 KiB GETs also measure iamgate and the reference proxy with
+	// GOMAXPROCS set (-gomaxprocs), at 1, the usual and 256 connections.
+	for _, c := range uniq(o.conns, 1, 256) {
 		add(&scenario{id: fmt.Sprintf("get4k-%d", c), title: fmt.Sprintf("4 KiB GET, %s", conns(c)), conns: c,
-			targets: all(getOp(smallKey), proxies(e.direct, e.directSigV4)...)})
+			targets: all(getOp(smallKey), append(proxies(e.direct, e.directSigV4), e.refProcs, e.bearerProcs)...)})
 	}
 	for _, c := range []int{o.conns, 1} {
 		add(&scenario{id: fmt.Sprintf("put4k-%d", c), title: fmt.Sprintf("4 KiB PUT, %s", conns(c)), conns: c,
@@ -111,6 +114,17 @@ func scenarios(e *env, o options) []*scenario {
 	return list
 }
 
+// uniq is ns without repeats, in order.
+func uniq(ns ...int) []int {
+	var out []int
+	for _, n := range ns {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func conns(n int) string {
 	if n == 1 {
 		return "1 connection"
@@ -134,7 +148,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook, e.baseline} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.ref, e.refProcs, e.bearer, e.sigv4, e.bearerProcs, e.bearerDevNull, e.bearerWebhook, e.baseline} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}
@@ -177,6 +191,7 @@ type summary struct {
 	rps, mibps          float64
 	p50, p90, p99       time.Duration
 	proxyCPU, clientCPU time.Duration
+	reads, writes       float64 // proxy system calls per request
 	peakRSS             int64
 	errors              int
 }
@@ -195,6 +210,8 @@ func (s *scenario) summary(i int) summary {
 		p99:       d(func(r result) time.Duration { return r.p99 }),
 		proxyCPU:  d(func(r result) time.Duration { return r.proxyCPU }),
 		clientCPU: d(func(r result) time.Duration { return r.clientCPU }),
+		reads:     m(func(r result) float64 { return r.reads }),
+		writes:    m(func(r result) float64 { return r.writes }),
 	}
 	for _, r := range rs {
 		out.peakRSS = max(out.peakRSS, r.peakRSS)
