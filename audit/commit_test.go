@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -367,5 +368,72 @@ func TestRotatingFileBatchSplitsAtMaxSize(t *testing.T) {
 	}
 	if want := []string{"ab", "cd", "e", "f", "g"}; !slices.Equal(got, want) {
 		t.Fatalf("files hold %q, want %q", got, want)
+	}
+}
+
+// TestGroupCommitWebhook: the events queued behind a write reach the
+// webhook spool in one append, and the collector gets every event once, in
+// chain order; a batch the spool cannot take whole is appended line by
+// line, up to the event that finds it full.
+func TestGroupCommitWebhook(t *testing.T) {
+	c := newCollector(t)
+	m := newCountingMetrics()
+	w, err := NewWebhook(WebhookConfig{URL: c.url(), SpoolDir: t.TempDir(), BatchSize: 100, FlushInterval: 10 * time.Millisecond, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := newGateSink()
+	l, err := NewChainedLogger(ChainConfig{}, gate, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); l.Log(sampleEvent()) }()
+	waitFor(t, 5*time.Second, "the first write", func() bool {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return gate.first
+	})
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Log(sampleEvent()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	waitFor(t, 5*time.Second, "10 queued events", func() bool { return queued(l) == 10 })
+	close(gate.release)
+	wg.Wait()
+	if calls := gate.callsSoFar(); len(calls) != 2 || calls[1] != 10 {
+		t.Fatalf("writes of %v lines, want [1 10]", calls)
+	}
+	waitFor(t, 5*time.Second, "11 events", func() bool { return c.count() == 11 })
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, c.lines, 12)
+	if m.get(m.emitted, SinkWebhook) != 12 || m.get(m.spooled, SinkWebhook) != 12 || m.get(m.dropped, SinkWebhook) != 0 {
+		t.Errorf("metrics: emitted %v spooled %v dropped %v", m.emitted, m.spooled, m.dropped)
+	}
+
+	// A spool with room for about two events: a batch of five is taken
+	// line by line until it is full, and the call fails.
+	c2 := newCollector(t)
+	c2.status.Store(http.StatusServiceUnavailable)
+	m2 := newCountingMetrics()
+	w2, err := NewWebhook(WebhookConfig{URL: c2.url(), SpoolDir: t.TempDir(), SpoolMaxBytes: 2500, Metrics: m2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	line := append(bytes.Repeat([]byte("x"), 999), '\n')
+	if err := w2.WriteEvents(bytes.Repeat(line, 5), 5); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("WriteEvents into a small spool: %v, want ErrSpoolFull", err)
+	}
+	if sp, dr := m2.get(m2.spooled, SinkWebhook), m2.get(m2.dropped, SinkWebhook); sp != 2 || dr != 3 {
+		t.Errorf("spooled %d, dropped %d; want 2 and 3", sp, dr)
 	}
 }
