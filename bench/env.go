@@ -239,6 +239,17 @@ func (e *env) makeDataDir(o options) error {
 	return nil
 }
 
+// emptyTrash deletes what MinIO has moved to its trash (overwritten
+// objects), which it would delete itself only gradually: 8 streams
+// overwriting 1 GiB objects round after round otherwise fill a disk.
+func (e *env) emptyTrash() {
+	trash := filepath.Join(e.dataDir, ".minio.sys", "tmp", ".trash")
+	ents, _ := os.ReadDir(trash)
+	for _, ent := range ents {
+		os.RemoveAll(filepath.Join(trash, ent.Name()))
+	}
+}
+
 func (e *env) startIssuer() error {
 	iss, err := devissuer.New(devissuer.Options{})
 	if err != nil {

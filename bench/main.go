@@ -61,7 +61,7 @@ type options struct {
 
 func parseFlags() options {
 	var o options
-	flag.BoolVar(&o.short, "short", false, "short run (under 8 minutes): 3 rounds of 1.5s, 64 MiB objects")
+	flag.BoolVar(&o.short, "short", false, "short run (about 10 minutes): 3 rounds of 1.5s, 64 MiB objects")
 	flag.BoolVar(&o.full, "full", false, "full run: 5 rounds of 5s, and 1 GiB objects besides 64 MiB")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds per scenario (targets interleaved); 1 GiB scenarios do at most 3")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each load run, after a warm-up of a fifth of it")

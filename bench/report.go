@@ -58,8 +58,11 @@ func (r *report) markdown() []byte {
 	}
 	w("\n")
 	w("- `make bench`: the Go micro-benchmarks and `go run ./bench -short -results bench/RESULTS.md` " +
-		"(3 rounds × 1.5 s, 64 MiB objects; under 8 minutes on this machine).\n")
-	w("- `make bench-full`: `go run ./bench -full -results bench/RESULTS.md` (5 rounds × 5 s, 64 MiB and 1 GiB objects).\n")
+		"(3 rounds × 1.5 s, 64 MiB objects; about 10 minutes on this machine).\n")
+	w("- `make bench-full`: `go run ./bench -full -results bench/RESULTS.md` (5 rounds × 5 s, 64 MiB and 1 GiB objects; " +
+		"MinIO's data on disk; the run empties MinIO's trash after each PUT run, and 8 streams of 1 GiB need about 20 GiB free).\n")
+	w("- Every run has the bare `httputil.ReverseProxy` reference, 4 KiB GETs at 1, %d and 256 connections and, "+
+		"unless `-gomaxprocs 0`, iamgate and the reference with GOMAXPROCS=%d (`-gomaxprocs N`).\n", o.conns, max(o.gomaxprocs, 1))
 	w("- This run: rounds × measured time per target and scenario: %d × %s (warm-up %s before each).\n",
 		o.rounds, o.duration, max(o.duration/5, 250*time.Millisecond))
 	w("- Peers: `bash bench/install-peers.sh` installs Debian's nginx and builds oauth2-proxy; MinIO comes from `scripts/install-tools.sh`.\n\n")

@@ -39,6 +39,8 @@ type scenario struct {
 	before func()
 	after  func() string
 	extra  string
+	// between runs after each load run, outside the measured time.
+	between func()
 }
 
 func scenarios(e *env, o options) []*scenario {
@@ -105,9 +107,13 @@ func scenarios(e *env, o options) []*scenario {
 				if dir == "PUT" {
 					o = putBigOp(size)
 				}
-				add(&scenario{id: fmt.Sprintf("%s-%s-%d", strings.ToLower(dir), sizeName(size), streams),
+				s := &scenario{id: fmt.Sprintf("%s-%s-%d", strings.ToLower(dir), sizeName(size), streams),
 					title: fmt.Sprintf("%s %s, %s", sizeLabel(size), dir, streamsName(streams)), kind: transfer, conns: streams, size: size,
-					targets: all(o, proxies(e.direct)...)})
+					targets: all(o, proxies(e.direct)...)}
+				if dir == "PUT" {
+					s.between = e.emptyTrash
+				}
+				add(s)
 			}
 		}
 	}
@@ -175,6 +181,9 @@ func (s *scenario) run(o options) {
 				res = runRate(t.ep, t.op, s.conns, d)
 			}
 			s.res[i] = append(s.res[i], res)
+			if s.between != nil {
+				s.between()
+			}
 			if res.errors > 0 && r == 0 {
 				fmt.Fprintf(os.Stderr, "bench: %s, %s: %d errors, first: %s\n", s.title, t.ep.name, res.errors, res.firstErr)
 			}
