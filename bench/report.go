@@ -159,8 +159,9 @@ func (r *report) markdown() []byte {
 	w("- **CPU columns**: user + system CPU time from `/proc/PID/stat` over the measured window, of the proxy's " +
 		"process tree (nginx: master and workers) and of the load generator, per request (or per GiB moved); the " +
 		"kernel counts it in 10 ms ticks, so a run needs some seconds for a steady figure. **Reads / writes**: the " +
-		"proxy's read and write system calls per request (`syscr`, `syscw` of `/proc/PID/io`: sockets, files and pipes, " +
-		"including reads that found nothing). " +
+		"proxy's read and write system calls per request (`syscr`, `syscw` of `/proc/PID/io`: read, write and their " +
+		"vector forms on sockets, files and pipes, including reads that found nothing; not recv and send, which nginx " +
+		"reads with, so its reads show as 0). " +
 		"**Peak RSS**: the kernel's high-water mark (VmHWM) reset through `/proc/PID/clear_refs` at the start of each " +
 		"run, summed over the process tree.\n")
 	w("- **Large objects**: each stream moves whole objects back to back for the run's duration (finishing the object " +
