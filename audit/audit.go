@@ -167,7 +167,7 @@ type Logger struct {
 	sinks []Sink
 	now   func() time.Time
 
-	mu      sync.Mutex // guards what follows, and chain
+	mu      sync.Mutex // guards the fields below
 	open    *batch     // lines queued for the next write
 	writing bool       // a Log call is writing a batch, without mu
 	free    []*batch   // written batches, for reuse
@@ -203,14 +203,14 @@ func (l *Logger) Log(e *Event) error {
 	} else {
 		b.add(body, true)
 	}
-	if cap(body) <= 64<<10 {
-		*buf = body
-		bufPool.Put(buf)
-	}
 	if err == nil {
 		err = l.commit(b, first)
 	}
 	l.mu.Unlock()
+	if cap(body) <= 64<<10 { // body was copied into the batch
+		*buf = body
+		bufPool.Put(buf)
+	}
 	return err
 }
 
