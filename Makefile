@@ -62,8 +62,9 @@ demo-cluster: tools build
 peers:
 	bash bench/install-peers.sh nginx oauth2-proxy
 
-# A short comparison (under 10 minutes) against direct MinIO, nginx and
-# oauth2-proxy; writes bench/RESULTS.md and bench/charts/*.png.
+# A short comparison (about 10 minutes) against direct MinIO, nginx,
+# oauth2-proxy and a bare httputil.ReverseProxy; writes bench/RESULTS.md and
+# bench/charts/*.png.
 bench: tools build peers
 	$(GO) test -run '^$$' -bench . -benchtime 200ms ./authz ./identity ./s3req ./sigv4 ./proxy ./audit ./sts
 	$(GO) run ./bench -short -results bench/RESULTS.md

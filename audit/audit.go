@@ -145,14 +145,36 @@ type Sink interface {
 	WriteEvent(line []byte) error
 }
 
+// BatchSink is a Sink that takes several lines in one call. The Logger
+// gathers the events of concurrent requests and hands them to a BatchSink
+// together, so that they reach a file in one write(2); a Sink that is not
+// a BatchSink gets them line by line.
+type BatchSink interface {
+	Sink
+	// WriteEvents writes lines, n whole lines each ending in '\n', in
+	// order, before it returns. An error means that some or none of them
+	// were written: every line of the call counts as failed.
+	WriteEvents(lines []byte, n int) error
+}
+
 // Logger encodes events and writes each to every sink. It is safe for
 // concurrent use. A sink error is returned to the caller (and counted), so
 // the caller can decide; nothing is silently dropped.
+//
+// Log returns once its event has been handed to every sink (for a file:
+// written to the file descriptor, synced if the fsync policy says so).
+// Events logged while another Log is writing are queued and written
+// together by one of their callers (group commit); the chain order is the
+// order they are written in.
 type Logger struct {
-	mu    sync.Mutex
 	sinks []Sink
 	now   func() time.Time
-	chain *chain // nil: events are not chained
+
+	mu      sync.Mutex // guards the fields below
+	open    *batch     // lines queued for the next write
+	writing bool       // a Log call is writing a batch, without mu
+	free    []*batch   // written batches, for reuse
+	chain   *chain     // nil: events are not chained
 }
 
 // NewLogger returns a Logger writing to sinks.
@@ -160,7 +182,8 @@ func NewLogger(sinks ...Sink) *Logger {
 	return &Logger{sinks: sinks, now: time.Now}
 }
 
-// Log stamps e with version and time (if unset) and writes it.
+// Log stamps e with version and time (if unset) and writes it. It returns
+// when the event is written, with the sinks' errors.
 func (l *Logger) Log(e *Event) error {
 	if l == nil || len(l.sinks) == 0 {
 		return nil
@@ -173,17 +196,22 @@ func (l *Logger) Log(e *Event) error {
 		e.EventID = NewEventID()
 	}
 	buf := bufPool.Get().(*[]byte)
-	line := e.AppendJSON((*buf)[:0])
+	body := e.AppendJSON((*buf)[:0])
 	l.mu.Lock()
+	b := l.queue()
+	first := len(b.ends)
 	var err error
 	if l.chain != nil {
-		err = l.logChained(line)
+		err = l.appendChained(b, body)
 	} else {
-		err = l.write(append(line, '\n'))
+		b.add(body, true)
+	}
+	if err == nil {
+		err = l.commit(b, first)
 	}
 	l.mu.Unlock()
-	if cap(line) <= 64<<10 {
-		*buf = line
+	if cap(body) <= 64<<10 { // body was copied into the batch
+		*buf = body
 		bufPool.Put(buf)
 	}
 	return err
@@ -210,19 +238,8 @@ func NewEventID() string {
 	return string(b[:])
 }
 
-// write hands line to every sink; l.mu is held.
-func (l *Logger) write(line []byte) error {
-	var errs []error
-	for _, s := range l.sinks {
-		if err := s.WriteEvent(line); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Close closes every sink that is an io.Closer. A chained Logger first
-// writes its closing checkpoint.
+// Close writes what is queued, and closes every sink that is an
+// io.Closer. A chained Logger first writes its closing checkpoint.
 func (l *Logger) Close() error {
 	if l == nil {
 		return nil
@@ -230,8 +247,17 @@ func (l *Logger) Close() error {
 	var errs []error
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.queue()
+	first := len(b.ends)
 	if l.chain != nil {
-		errs = append(errs, l.closeChain())
+		l.closeChain(b)
+	}
+	// Wait for the batch being written and write what is queued, the
+	// closing checkpoint last; the sinks are closed with mu held, so no
+	// Log writes meanwhile.
+	errs = append(errs, l.commit(b, first))
+	for l.writing {
+		l.commit(l.queue(), 0)
 	}
 	for _, s := range l.sinks {
 		if c, ok := s.(io.Closer); ok {
@@ -247,6 +273,12 @@ type WriterSink struct{ W io.Writer }
 // WriteEvent implements Sink.
 func (s WriterSink) WriteEvent(line []byte) error {
 	_, err := s.W.Write(line)
+	return err
+}
+
+// WriteEvents implements BatchSink: the lines in one Write.
+func (s WriterSink) WriteEvents(lines []byte, _ int) error {
+	_, err := s.W.Write(lines)
 	return err
 }
 
@@ -268,6 +300,12 @@ func OpenFile(path string) (*FileSink, error) {
 // file, so lines from concurrent processes do not interleave.
 func (s *FileSink) WriteEvent(line []byte) error {
 	_, err := s.f.Write(line)
+	return err
+}
+
+// WriteEvents implements BatchSink: the lines in one write(2).
+func (s *FileSink) WriteEvents(lines []byte, _ int) error {
+	_, err := s.f.Write(lines)
 	return err
 }
 

@@ -136,7 +136,9 @@ func checkpointMessage(stream string, seq uint64, prev, time string) []byte {
 	return []byte("iamgate audit checkpoint v1\n" + stream + "\n" + strconv.FormatUint(seq, 10) + "\n" + prev + "\n" + time)
 }
 
-// chain is the state of a chained Logger; Logger.mu guards it.
+// chain is the state of a chained Logger; Logger.mu guards it. Its lines
+// are queued in the order they are chained, and batches are written in the
+// order they are queued, so the chain order is the order in the sinks.
 type chain struct {
 	stream   string
 	seq      uint64   // of the last line written
@@ -150,19 +152,14 @@ type chain struct {
 	timer    *time.Timer
 	due      time.Time // when the armed timer should write a checkpoint
 	closed   bool
-	buf      []byte // the last line, reused for the next
 }
 
-// next appends the chain fields to body, a marshalled Event, advances the
-// chain and returns the line to write, newline included. The line is valid
-// until the next call.
-func (c *chain) next(body []byte, keyID, sig string) []byte {
+// next appends to dst the line to write for body, a marshalled Event: body
+// with the chain fields, and a newline. It advances the chain.
+func (c *chain) next(dst, body []byte, keyID, sig string) []byte {
 	c.seq++
-	b := c.buf[:0]
-	if need := len(body) + 180 + len(sig); cap(b) < need {
-		b = make([]byte, 0, need)
-	}
-	b = append(b, body[:len(body)-1]...)
+	start := len(dst)
+	b := append(dst, body[:len(body)-1]...)
 	b = append(b, `,"chain":{"stream":"`...)
 	b = append(b, c.stream...)
 	b = append(b, `","seq":`...)
@@ -178,24 +175,23 @@ func (c *chain) next(body []byte, keyID, sig string) []byte {
 		b = append(b, '"')
 	}
 	b = append(b, '}', '}')
-	c.prev = sha256.Sum256(b)
-	b = append(b, '\n')
-	if cap(b) <= 64<<10 {
-		c.buf = b // sinks do not keep the line past WriteEvent
-	}
-	return b
+	c.prev = sha256.Sum256(b[start:])
+	return append(b, '\n')
 }
 
-// logChained writes body as the next event of the stream; l.mu is held.
-func (l *Logger) logChained(body []byte) error {
+// appendChained queues body as the next event of the stream in b, the open
+// batch, with a checkpoint after it when one is due; l.mu is held.
+func (l *Logger) appendChained(b *batch, body []byte) error {
 	c := l.chain
 	if c.closed {
 		return ErrClosed
 	}
-	err := l.write(c.next(body, "", ""))
+	b.buf = c.next(b.buf, body, "", "")
+	b.ends = append(b.ends, len(b.buf))
 	c.pending++
 	if c.pending >= c.interval {
-		return errors.Join(err, l.checkpoint(CheckpointInterval))
+		l.checkpoint(b, CheckpointInterval)
+		return nil
 	}
 	if c.pending == 1 {
 		c.due = time.Now().Add(c.every)
@@ -205,7 +201,7 @@ func (l *Logger) logChained(body []byte) error {
 			c.timer.Reset(c.every)
 		}
 	}
-	return err
+	return nil
 }
 
 func (l *Logger) timerCheckpoint() {
@@ -217,13 +213,16 @@ func (l *Logger) timerCheckpoint() {
 	if c.closed || c.pending == 0 || time.Now().Before(c.due) {
 		return
 	}
-	if err := l.checkpoint(CheckpointTimer); err != nil && c.onError != nil {
+	b := l.queue()
+	first := len(b.ends)
+	l.checkpoint(b, CheckpointTimer)
+	if err := l.commit(b, first); err != nil && c.onError != nil {
 		c.onError(err)
 	}
 }
 
-// checkpoint writes a checkpoint event; l.mu is held.
-func (l *Logger) checkpoint(reason string) error {
+// checkpoint queues a checkpoint event in b, the open batch; l.mu is held.
+func (l *Logger) checkpoint(b *batch, reason string) {
 	c := l.chain
 	e := Event{Time: l.now().UTC(), Kind: KindCheckpoint, EventID: NewEventID(), Decision: "allow", Reason: reason}
 	body := e.AppendJSON(nil)
@@ -236,22 +235,21 @@ func (l *Logger) checkpoint(reason string) error {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	return l.write(c.next(body, c.keyID, sig))
+	b.buf = c.next(b.buf, body, c.keyID, sig)
+	b.ends = append(b.ends, len(b.buf))
 }
 
-// closeChain writes the closing checkpoint, if the stream has any event;
-// l.mu is held.
-func (l *Logger) closeChain() error {
+// closeChain queues the closing checkpoint in b, the open batch, if the
+// stream has any event, and ends the stream; l.mu is held.
+func (l *Logger) closeChain(b *batch) {
 	c := l.chain
 	if c.closed {
-		return nil
+		return
 	}
-	var err error
 	if c.seq > 0 {
-		err = l.checkpoint(CheckpointClose)
+		l.checkpoint(b, CheckpointClose)
 	}
 	c.closed = true
-	return err
 }
 
 // FindingCode classifies a Finding.

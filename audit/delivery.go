@@ -122,9 +122,14 @@ var _ slog.LogValuer = Secret("")
 // Instrument wraps a synchronous sink (standard output, a file) so that it
 // counts its events in m under the name sink, and remembers its last write
 // error: Available reports it until a write succeeds, or the wrapped sink's
-// own Available error. Close passes through. m nil: nothing is counted.
+// own Available error. Close passes through. m nil: nothing is counted. If
+// s is a BatchSink, so is the result.
 func Instrument(sink string, s Sink, m Metrics) Sink {
-	return &instrumented{name: sink, s: s, m: m}
+	i := &instrumented{name: sink, s: s, m: m}
+	if bs, ok := s.(BatchSink); ok {
+		return &instrumentedBatch{instrumented: i, bs: bs}
+	}
+	return i
 }
 
 type instrumented struct {
@@ -139,20 +144,29 @@ type instrumented struct {
 var (
 	_ Availability = (*instrumented)(nil)
 	_ io.Closer    = (*instrumented)(nil)
+	_ BatchSink    = (*instrumentedBatch)(nil)
 )
 
 func (i *instrumented) WriteEvent(line []byte) error {
-	err := i.s.WriteEvent(line)
+	return i.done(i.s.WriteEvent(line), 1)
+}
+
+// done records the result of writing n events.
+func (i *instrumented) done(err error, n int) error {
 	i.mu.Lock()
 	i.err = err
 	i.mu.Unlock()
 	if i.m != nil {
-		i.m.Emitted(i.name)
+		for range n {
+			i.m.Emitted(i.name)
+		}
 		if err != nil {
-			i.m.Dropped(i.name)
+			for range n {
+				i.m.Dropped(i.name)
+			}
 			i.m.SinkError(i.name)
 		} else {
-			i.m.Delivered(i.name, 1)
+			i.m.Delivered(i.name, n)
 		}
 	}
 	return err
@@ -176,4 +190,14 @@ func (i *instrumented) Close() error {
 		return c.Close()
 	}
 	return nil
+}
+
+// instrumentedBatch is an instrumented BatchSink.
+type instrumentedBatch struct {
+	*instrumented
+	bs BatchSink
+}
+
+func (i *instrumentedBatch) WriteEvents(lines []byte, n int) error {
+	return i.done(i.bs.WriteEvents(lines, n), n)
 }

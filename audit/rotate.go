@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +76,7 @@ type RotatingFile struct {
 }
 
 var (
-	_ Sink         = (*RotatingFile)(nil)
+	_ BatchSink    = (*RotatingFile)(nil)
 	_ Availability = (*RotatingFile)(nil)
 	_ io.Closer    = (*RotatingFile)(nil)
 )
@@ -156,33 +157,48 @@ func firstEventTime(path string, fallback time.Time) time.Time {
 // MaxSize or the file is older than MaxAge. A failed write or sync is
 // returned, and reported by Available until a write succeeds.
 func (r *RotatingFile) WriteEvent(line []byte) error {
+	return r.WriteEvents(line, 1)
+}
+
+// WriteEvents implements BatchSink: the lines in one write(2), or, where
+// MaxSize falls between them, one write per file; rotation by MaxSize
+// and MaxAge happens as if the lines were written one by one.
+func (r *RotatingFile) WriteEvents(lines []byte, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return ErrSinkClosed
 	}
 	now := r.cfg.Now()
-	if r.f == nil || r.size > 0 && (r.cfg.MaxSize > 0 && r.size+int64(len(line)) > r.cfg.MaxSize ||
-		r.cfg.MaxAge > 0 && now.Sub(r.started) >= r.cfg.MaxAge) {
-		if err := r.rotate(now); err != nil {
-			r.err = err
+	for len(lines) > 0 {
+		if r.f == nil || r.size > 0 && r.cfg.MaxAge > 0 && now.Sub(r.started) >= r.cfg.MaxAge {
+			if err := r.rotate(now); err != nil {
+				r.err = err
+				return err
+			}
+		}
+		chunk := lines
+		if r.cfg.MaxSize > 0 && r.size+int64(len(lines)) > r.cfg.MaxSize {
+			chunk = wholeLines(lines, r.cfg.MaxSize-r.size)
+			if len(chunk) == 0 {
+				if r.size > 0 {
+					if err := r.rotate(now); err != nil {
+						r.err = err
+						return err
+					}
+					continue
+				}
+				// A line larger than MaxSize gets a file of its own.
+				chunk = lines
+				if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+					chunk = lines[:i+1]
+				}
+			}
+		}
+		if err := r.write(chunk, now); err != nil {
 			return err
 		}
-	}
-	if r.partial {
-		// Keep the remains of a failed write on a line of their own.
-		line = append([]byte{'\n'}, line...)
-	}
-	n, err := r.f.Write(line)
-	r.size += int64(n)
-	if err != nil {
-		r.partial = r.partial || n > 0
-		r.err = fmt.Errorf("audit: write %s: %w", r.cfg.Path, err)
-		return r.err
-	}
-	r.partial = false
-	if r.started.IsZero() {
-		r.started = now
+		lines = lines[len(chunk):]
 	}
 	if r.cfg.Fsync == FsyncAlways {
 		if err := r.f.Sync(); err != nil {
@@ -193,6 +209,45 @@ func (r *RotatingFile) WriteEvent(line []byte) error {
 		r.dirty = true
 	}
 	r.err = nil
+	return nil
+}
+
+// wholeLines returns the longest prefix of lines that holds whole lines
+// only and is at most room bytes long. A final line without a newline
+// counts as whole.
+func wholeLines(lines []byte, room int64) []byte {
+	end := 0
+	for end < len(lines) {
+		i := bytes.IndexByte(lines[end:], '\n')
+		next := len(lines)
+		if i >= 0 {
+			next = end + i + 1
+		}
+		if int64(next) > room {
+			break
+		}
+		end = next
+	}
+	return lines[:end]
+}
+
+// write writes chunk to the current file; r.mu is held.
+func (r *RotatingFile) write(chunk []byte, now time.Time) error {
+	if r.partial {
+		// Keep the remains of a failed write on a line of their own.
+		chunk = append([]byte{'\n'}, chunk...)
+	}
+	n, err := r.f.Write(chunk)
+	r.size += int64(n)
+	if err != nil {
+		r.partial = r.partial || n > 0
+		r.err = fmt.Errorf("audit: write %s: %w", r.cfg.Path, err)
+		return r.err
+	}
+	r.partial = false
+	if r.started.IsZero() {
+		r.started = now
+	}
 	return nil
 }
 

@@ -299,9 +299,41 @@ func (s *spool) append(line []byte) error {
 			s.storeErr(err)
 			return err
 		}
-		act = &s.segs[len(s.segs)-1]
 	}
-	n, err := s.active.Write(line)
+	return s.write(line, 1)
+}
+
+// appendAll adds n whole lines in one write, if they fit in the spool
+// and in the active segment together; ok false means nothing was done and
+// the lines are to be appended one by one.
+func (s *spool) appendAll(lines []byte, n int) (ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	size := int64(len(lines))
+	act := &s.segs[len(s.segs)-1]
+	if s.closed || s.active == nil || s.used+size > s.cfg.maxBytes || act.size > 0 && act.size+size > s.segMax {
+		return false, nil
+	}
+	var longest int64
+	for rest := lines; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			i = len(rest) - 1
+		}
+		longest = max(longest, int64(i+1))
+		rest = rest[i+1:]
+	}
+	if longest > s.maxLine.Load() {
+		s.maxLine.Store(longest)
+	}
+	return true, s.write(lines, n)
+}
+
+// write appends data, n whole lines, to the active segment; s.mu is held.
+// A failed write is cut off again.
+func (s *spool) write(data []byte, lines int) error {
+	act := &s.segs[len(s.segs)-1]
+	n, err := s.active.Write(data)
 	if err == nil && s.cfg.fsync == FsyncAlways {
 		err = s.active.Sync()
 	}
@@ -323,7 +355,7 @@ func (s *spool) append(line []byte) error {
 	}
 	act.size += int64(n)
 	s.used += int64(n)
-	s.depth++
+	s.depth += int64(lines)
 	s.pending += int64(n)
 	s.dirty = true
 	s.usedA.Store(s.used)

@@ -154,7 +154,7 @@ type Webhook struct {
 }
 
 var (
-	_ Sink         = (*Webhook)(nil)
+	_ BatchSink    = (*Webhook)(nil)
 	_ Availability = (*Webhook)(nil)
 	_ io.Closer    = (*Webhook)(nil)
 )
@@ -242,6 +242,45 @@ func (w *Webhook) WriteEvent(line []byte) error {
 		}
 	}
 	return err
+}
+
+// WriteEvents implements BatchSink: n lines appended to the spool in one
+// write (and one sync under FsyncAlways) if they fit in it together, else
+// one by one, each as WriteEvent would. An error fails every line of the
+// call, although some may have been spooled (and will be delivered).
+func (w *Webhook) WriteEvents(lines []byte, n int) error {
+	if n > 1 && !w.closing.Load() {
+		if ok, err := w.spool.appendAll(lines, n); ok {
+			if m := w.cfg.Metrics; m != nil {
+				for range n {
+					m.Emitted(SinkWebhook)
+					if err != nil {
+						m.Dropped(SinkWebhook)
+					} else {
+						m.Spooled(SinkWebhook)
+					}
+				}
+				if err != nil {
+					m.SinkError(SinkWebhook)
+				} else {
+					w.depth()
+				}
+			}
+			return err
+		}
+	}
+	var errs []error
+	for len(lines) > 0 {
+		line := lines
+		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+			line = lines[:i+1]
+		}
+		if err := w.WriteEvent(line); err != nil {
+			errs = append(errs, err)
+		}
+		lines = lines[len(line):]
+	}
+	return errors.Join(errs...)
 }
 
 // Available implements Availability: an error when the spool is full (or

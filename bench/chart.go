@@ -22,7 +22,7 @@ type chart struct{ title, path string }
 // writeCharts draws two horizontal bar charts: each target's ratio to direct
 // anonymous MinIO per scenario, and MiB/s of the large-object scenarios.
 func writeCharts(dir string, e *env, list []*scenario) ([]chart, error) {
-	series := []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4}
+	series := []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.ref}
 	var names []string
 	for _, ep := range series {
 		if ep != nil {
@@ -111,6 +111,7 @@ type barChart struct {
 var palette = []color.RGBA{
 	{0x4c, 0x72, 0xb0, 0xff}, {0xdd, 0x84, 0x52, 0xff}, {0x55, 0xa8, 0x68, 0xff},
 	{0xc4, 0x4e, 0x52, 0xff}, {0x81, 0x72, 0xb3, 0xff}, {0x93, 0x78, 0x60, 0xff},
+	{0x8c, 0x8c, 0x8c, 0xff},
 }
 
 const (

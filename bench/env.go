@@ -28,8 +28,9 @@ import (
 )
 
 // env is everything a run starts: the development issuer (in process),
-// MinIO, iamgate (twice: audit to a file, and audit to stdout into
-// /dev/null), nginx and oauth2-proxy.
+// MinIO, iamgate (audit to a file, to stdout into /dev/null, to a file and
+// a webhook, and with GOMAXPROCS set), the reference proxy (also with
+// GOMAXPROCS set), nginx and oauth2-proxy.
 type env struct {
 	dir       string
 	issuerURL string
@@ -38,12 +39,16 @@ type env struct {
 	root      credentials
 
 	// The endpoints, by role; a peer that is not installed is nil.
-	direct, directSigV4 *endpoint
-	nginx, oauth2       *endpoint
-	bearer, sigv4       *endpoint
-	bearerDevNull       *endpoint
-	baseline            *endpoint // -baseline-iamgate
-	bearerWebhook       *endpoint // audit to a file and a webhook
+	direct, directSigV4   *endpoint
+	nginx, oauth2         *endpoint
+	bearer, sigv4         *endpoint
+	bearerDevNull         *endpoint
+	baseline              *endpoint // -baseline-iamgate
+	bearerWebhook         *endpoint // audit to a file and a webhook
+	ref                   *endpoint // bare httputil.ReverseProxy (bench/refproxy)
+	bearerProcs, refProcs *endpoint // the same with GOMAXPROCS=gomaxprocs; nil without -gomaxprocs
+	gomaxprocs            int
+	auditFsync            string // audit.fsync of every iamgate; "": the default
 	// bearerLimits and bearerLimitsRedis have limits on their role,
 	// counted in memory and in redis (nil: redis-server missing).
 	bearerLimits, bearerLimitsRedis *endpoint
@@ -180,7 +185,7 @@ func start(ctx context.Context, o options) (_ *env, err error) {
 	}
 	// nginx's workers drop root; they must be able to reach their files.
 	os.Chmod(dir, 0o711)
-	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile, baselineBin: o.baseline}
+	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile, baselineBin: o.baseline, gomaxprocs: o.gomaxprocs, auditFsync: o.auditFsync}
 	if o.baselineEnv != "" {
 		e.baselineEnv = strings.Split(o.baselineEnv, ",")
 	}
@@ -203,6 +208,9 @@ func start(ctx context.Context, o options) (_ *env, err error) {
 		return nil, fmt.Errorf("create test objects: %w", err)
 	}
 	if err := e.startIamgate(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startRefProxy(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.startNginx(); err != nil {
@@ -234,6 +242,17 @@ func (e *env) makeDataDir(o options) error {
 	}
 	e.dataDir, e.dataOn = dir, on
 	return nil
+}
+
+// emptyTrash deletes what MinIO has moved to its trash (overwritten
+// objects), which it would delete itself only gradually: 8 streams
+// overwriting 1 GiB objects round after round otherwise fill a disk.
+func (e *env) emptyTrash() {
+	trash := filepath.Join(e.dataDir, ".minio.sys", "tmp", ".trash")
+	ents, _ := os.ReadDir(trash)
+	for _, ent := range ents {
+		os.RemoveAll(filepath.Join(trash, ent.Name()))
+	}
 }
 
 func (e *env) startIssuer() error {
@@ -393,6 +412,15 @@ func (e *env) startIamgate(ctx context.Context) error {
 		return err
 	}
 
+	if e.gomaxprocs > 0 {
+		procs := fmt.Sprintf("GOMAXPROCS=%d", e.gomaxprocs)
+		pid, addr, err = e.iamgateBinProc(e.iamgateBin, []string{procs}, "iamgate-gomaxprocs", fmt.Sprintf("{file: %q}", filepath.Join(e.dir, "audit-gomaxprocs.log")), nil, sessionKey, "")
+		if err != nil {
+			return err
+		}
+		e.bearerProcs = &endpoint{name: "iamgate, bearer JWT, " + procs, addr: addr, auth: authBearer, token: e.token, pid: pid, iamgate: true}
+	}
+
 	if e.baselineBin != "" {
 		pid, addr, err = e.iamgateBinProc(e.baselineBin, e.baselineEnv, "iamgate-baseline", fmt.Sprintf("{file: %q}", filepath.Join(e.dir, "audit-baseline.log")), nil, sessionKey, "")
 		if err != nil {
@@ -403,6 +431,44 @@ func (e *env) startIamgate(ctx context.Context) error {
 			name = "iamgate baseline build (" + strings.Join(e.baselineEnv, " ") + "), bearer JWT"
 		}
 		e.baseline = &endpoint{name: name, addr: addr, auth: authBearer, token: e.token, pid: pid}
+	}
+	return nil
+}
+
+// startRefProxy builds bench/refproxy and runs it in front of MinIO, and
+// once more with GOMAXPROCS set if asked.
+func (e *env) startRefProxy(ctx context.Context) error {
+	bin := filepath.Join(e.dir, "refproxy")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/refproxy")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build the reference proxy: %w", err)
+	}
+	start := func(name string, env []string) (*endpoint, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command(bin, "-listen", addr, "-upstream", "http://"+e.minioAddr)
+		cmd.Env = append(os.Environ(), env...)
+		if err := e.startProc(name, cmd); err != nil {
+			return nil, err
+		}
+		if err := waitHTTP("http://"+addr+"/"+bucket+"/"+smallKey, 15*time.Second); err != nil {
+			return nil, fmt.Errorf("the reference proxy did not start: %w\n%s", err, e.logTail(name))
+		}
+		return &endpoint{name: "bare httputil.ReverseProxy (anonymous)", addr: addr, pid: cmd.Process.Pid}, nil
+	}
+	var err error
+	if e.ref, err = start("refproxy", nil); err != nil {
+		return err
+	}
+	if e.gomaxprocs > 0 {
+		procs := fmt.Sprintf("GOMAXPROCS=%d", e.gomaxprocs)
+		if e.refProcs, err = start("refproxy-gomaxprocs", []string{procs}); err != nil {
+			return err
+		}
+		e.refProcs.name = "bare httputil.ReverseProxy, " + procs
 	}
 	return nil
 }
@@ -428,6 +494,9 @@ func (e *env) iamgateConfProc(bin string, env []string, name, audit string, stdo
 	addr, err = freeAddr()
 	if err != nil {
 		return 0, "", err
+	}
+	if e.auditFsync != "" {
+		audit = strings.TrimSuffix(audit, "}") + ", fsync: " + e.auditFsync + "}"
 	}
 	cfg := filepath.Join(e.dir, name+".yaml")
 	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`

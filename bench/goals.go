@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,7 +204,7 @@ func goals(e *env, list []*scenario, micro []microResult, microErr error) []goal
 			}
 			a, b := s.summary(i), s.summary(j)
 			d50, d99 := a.p50-b.p50, a.p99-b.p99
-			parts = append(parts, fmt.Sprintf("%s +%s / +%s", pathName(e, p[0]), dur(d50), dur(d99)))
+			parts = append(parts, fmt.Sprintf("%s %s / %s", pathName(e, p[0]), signed(d50), signed(d99)))
 			ok = ok && d50 <= 150*time.Microsecond && d99 <= 150*time.Microsecond
 			any = true
 		}
@@ -242,7 +243,99 @@ func goals(e *env, list []*scenario, micro []microResult, microErr error) []goal
 		}
 	}
 	out = append(out, audit)
-	return out
+	return append(out, leanGoals(e, byID, list)...)
+}
+
+// leanGoals are the goals of the lean proxy path: CPU per request against
+// the bare ReverseProxy, small-GET throughput, one-connection latency,
+// large GETs' throughput and CPU per GiB.
+func leanGoals(e *env, byID map[string]*scenario, list []*scenario) []goal {
+	var out []goal
+
+	cpu := goal{goal: "iamgate CPU per 4 KiB GET (bearer, audit to a file, 32 connections) ≤ 0.65× the bare httputil.ReverseProxy's", status: notMeasured, measured: "—"}
+	if s := byID["get4k-32"]; s != nil {
+		i, j := s.index(e.bearer), s.index(e.ref)
+		if i >= 0 && j >= 0 {
+			a, b := s.summary(i).proxyCPU, s.summary(j).proxyCPU
+			if a > 0 && b > 0 {
+				r := float64(a) / float64(b)
+				cpu.measured = fmt.Sprintf("%.2f× (%s against %s per request)", r, micros(a), micros(b))
+				cpu.status = verdict(r <= 0.65)
+			}
+		}
+	}
+	out = append(out, cpu)
+
+	get := goal{goal: "4 KiB GET, 32 connections: bearer and SigV4 ≥ 0.70× direct MinIO; SigV4 ≥ 0.90× of MinIO signed directly", status: notMeasured, measured: "—"}
+	if s := byID["get4k-32"]; s != nil {
+		rb, rs, rss := s.ratio(e.bearer, e.direct), s.ratio(e.sigv4, e.direct), s.ratio(e.sigv4, e.directSigV4)
+		if rb > 0 && rs > 0 && rss > 0 {
+			get.measured = fmt.Sprintf("bearer %.2f×, SigV4 %.2f× of anonymous MinIO; SigV4 %.2f× of MinIO with SigV4", rb, rs, rss)
+			get.status = verdict(rb >= 0.70 && rs >= 0.70 && rss >= 0.90)
+		}
+	}
+	out = append(out, get)
+
+	lat := goal{goal: "4 KiB GET, 1 connection: p50 ≤ direct MinIO + 250 µs", status: notMeasured, measured: "—"}
+	if s := byID["get4k-1"]; s != nil {
+		var parts []string
+		ok, any := true, false
+		for _, p := range [][2]*endpoint{{e.bearer, e.direct}, {e.sigv4, e.directSigV4}} {
+			i, j := s.index(p[0]), s.index(p[1])
+			if i < 0 || j < 0 {
+				continue
+			}
+			d := s.summary(i).p50 - s.summary(j).p50
+			parts = append(parts, fmt.Sprintf("%s %s", pathName(e, p[0]), signed(d)))
+			ok = ok && d <= 250*time.Microsecond
+			any = true
+		}
+		if any {
+			lat.measured = "p50 over direct: " + strings.Join(parts, ", ") + " (SigV4 against MinIO with SigV4)"
+			lat.status = verdict(ok)
+		}
+	}
+	out = append(out, lat)
+
+	large := goal{goal: "64 MiB and 1 GiB GET, single and 8 streams: ≥ 0.85× direct MinIO and ≤ 0.30 proxy CPU-s per GiB", status: notMeasured, measured: "—"}
+	lowest, highestCPU := 1e9, 0.0
+	var lowestAt, cpuAt string
+	var sizes []string
+	for _, s := range list {
+		if s.kind != transfer || !strings.HasPrefix(s.id, "get-") || s.res == nil {
+			continue
+		}
+		if l := sizeLabel(s.size); !slices.Contains(sizes, l) {
+			sizes = append(sizes, l)
+		}
+		for _, ep := range []*endpoint{e.bearer, e.sigv4} {
+			i := s.index(ep)
+			r := s.ratio(ep, e.direct)
+			if i < 0 || r == 0 {
+				continue
+			}
+			if r < lowest {
+				lowest, lowestAt = r, s.title+", "+pathName(e, ep)
+			}
+			if c := s.summary(i).proxyCPU.Seconds(); c > highestCPU {
+				highestCPU, cpuAt = c, s.title+", "+pathName(e, ep)
+			}
+		}
+	}
+	if lowestAt != "" {
+		large.measured = fmt.Sprintf("lowest %.2f× (%s); most CPU %.2f s/GiB (%s); sizes measured: %s",
+			lowest, lowestAt, highestCPU, cpuAt, strings.Join(sizes, ", "))
+		large.status = verdict(lowest >= 0.85 && highestCPU <= 0.30)
+	}
+	return append(out, large)
+}
+
+// signed is d with its sign: +1.20 ms, −0.30 ms.
+func signed(d time.Duration) string {
+	if d < 0 {
+		return "−" + dur(-d)
+	}
+	return "+" + dur(d)
 }
 
 func vsAnonymous(byID map[string]*scenario, e *env) string {

@@ -20,6 +20,9 @@ type result struct {
 	// generator; proxyCPU is 0 without a proxy.
 	proxyCPU, clientCPU time.Duration
 	peakRSS             int64 // of the proxy's process tree; 0 without a proxy
+	// reads and writes are the proxy's read and write system calls per
+	// request (rate runs).
+	reads, writes float64
 }
 
 type workerStats struct {
@@ -91,11 +94,13 @@ func runRate(ep *endpoint, o op, conns int, d time.Duration) result {
 	rss := startRSS(ep.pid)
 	time.Sleep(warm)
 	pids := procTree(ep.pid)
+	r0, w0 := syscalls(pids)
 	p0, c0, t0 := cpuTime(pids), selfCPU(), time.Now()
 	phase.Store(1)
 	time.Sleep(d)
 	phase.Store(2)
 	p1, c1, elapsed := cpuTime(pids), selfCPU(), time.Since(t0)
+	r1, w1 := syscalls(pids)
 	wg.Wait()
 	r := result{peakRSS: rss.peak()}
 	if ep.pid == 0 {
@@ -119,6 +124,7 @@ func runRate(ep *endpoint, o op, conns int, d time.Duration) result {
 		r.p50, r.p90, r.p99 = all[n*50/100], all[n*90/100], all[n*99/100]
 		if ep.pid != 0 {
 			r.proxyCPU = (p1 - p0) / time.Duration(n)
+			r.reads, r.writes = float64(r1-r0)/float64(n), float64(w1-w0)/float64(n)
 		}
 		r.clientCPU = (c1 - c0) / time.Duration(n)
 	}

@@ -1,18 +1,22 @@
-// Command bench measures iamgate against direct MinIO and against two
-// proxies used in front of MinIO (nginx, oauth2-proxy), on this machine, in
-// one run, interleaving the targets round by round:
+// Command bench measures iamgate against direct MinIO, against two
+// proxies used in front of MinIO (nginx, oauth2-proxy) and against a bare
+// httputil.ReverseProxy (bench/refproxy), on this machine, in one run,
+// interleaving the targets round by round:
 //
 //	go run ./bench [-short | -full] [-rounds N] [-duration D] [-conns C]
-//	               [-results FILE [-append]] [-charts DIR] [-only TEXT]
+//	               [-gomaxprocs N] [-results FILE [-append]] [-charts DIR]
+//	               [-only TEXT]
 //
 // It starts MinIO (scripts/install-tools.sh), an in-process development
 // issuer that is MinIO's OpenID provider too, `iamgate serve` built from this
-// tree (bearer and STS/SigV4 paths), nginx with a generated configuration and
-// oauth2-proxy (bench/install-peers.sh), then runs each scenario against each
-// target: small GETs and PUTs, ListObjectsV2, a mixed workload, STS issuance,
-// large GETs and PUTs. It reports medians and ratios (requests/s, latency,
-// MiB/s, proxy CPU per request, peak RSS), a table of iamgate's performance
-// goals and PNG charts. Run it from the repository root.
+// tree (bearer and STS/SigV4 paths), the reference proxy built from
+// bench/refproxy, nginx with a generated configuration and oauth2-proxy
+// (bench/install-peers.sh), then runs each scenario against each target:
+// small GETs (1, 32 and 256 connections) and PUTs, ListObjectsV2, a mixed
+// workload, STS issuance, large GETs and PUTs. It reports medians and
+// ratios (requests/s, latency, MiB/s, proxy CPU per request or per GiB and
+// its ratio to the reference proxy's, peak RSS), a table of iamgate's
+// performance goals and PNG charts. Run it from the repository root.
 package main
 
 import (
@@ -51,11 +55,13 @@ type options struct {
 	only        string
 	micro       bool
 	dataDir     string
+	gomaxprocs  int
+	auditFsync  string
 }
 
 func parseFlags() options {
 	var o options
-	flag.BoolVar(&o.short, "short", false, "short run (under 8 minutes): 3 rounds of 1.5s, 64 MiB objects")
+	flag.BoolVar(&o.short, "short", false, "short run (about 10 minutes): 3 rounds of 1.5s, 64 MiB objects")
 	flag.BoolVar(&o.full, "full", false, "full run: 5 rounds of 5s, and 1 GiB objects besides 64 MiB")
 	flag.IntVar(&o.rounds, "rounds", 5, "rounds per scenario (targets interleaved); 1 GiB scenarios do at most 3")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of each load run, after a warm-up of a fifth of it")
@@ -69,6 +75,8 @@ func parseFlags() options {
 	flag.StringVar(&o.selfProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive)")
 	flag.StringVar(&o.dataDir, "data", "", "parent directory of MinIO's data (default: /dev/shm, or a temporary directory on disk with -full)")
+	flag.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "also run iamgate (bearer, audit to a file) and the reference proxy with GOMAXPROCS set to this, as targets of the 4 KiB GET scenarios; 0: not")
+	flag.StringVar(&o.auditFsync, "audit-fsync", "", "audit.fsync of every iamgate process (always, interval, never); empty: iamgate's default")
 	flag.BoolVar(&o.micro, "micro", true, "run authz's Authorize micro-benchmark (go test) for the goals table")
 	flag.Parse()
 	set := map[string]bool{}
@@ -105,6 +113,14 @@ func run() error {
 	o := parseFlags()
 	if o.short && o.full {
 		return errors.New("-short and -full exclude each other")
+	}
+	switch o.auditFsync {
+	case "", "always", "interval", "never":
+	default:
+		return fmt.Errorf("-audit-fsync %q: want always, interval or never", o.auditFsync)
+	}
+	if o.gomaxprocs < 0 {
+		return errors.New("-gomaxprocs must not be negative")
 	}
 	if _, err := os.Stat("cmd/iamgate"); err != nil {
 		return errors.New("run from the repository root: go run ./bench")

@@ -46,6 +46,32 @@ func cpuTime(pids []int) time.Duration {
 	return total
 }
 
+// syscalls is the number of read and write system calls the processes
+// made (syscr and syscw of /proc/PID/io: read, write and their vector and
+// positional forms, socket ones included).
+func syscalls(pids []int) (reads, writes int64) {
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			name, v, ok := strings.Cut(line, ": ")
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if !ok || err != nil {
+				continue
+			}
+			switch name {
+			case "syscr":
+				reads += n
+			case "syscw":
+				writes += n
+			}
+		}
+	}
+	return reads, writes
+}
+
 // selfCPU is the load generator's own CPU time.
 func selfCPU() time.Duration { return cpuTime([]int{os.Getpid()}) }
 

@@ -43,15 +43,26 @@ func (r *report) markdown() []byte {
 	w("| memory | %s |\n", memTotal())
 	w("| OS | %s %s |\n", osName(), kernel())
 	w("| Go | %s |\n", runtime.Version())
+	procs := "Go's default: " + strconv.Itoa(runtime.GOMAXPROCS(0))
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		procs = "GOMAXPROCS=" + v + " in the environment"
+	}
+	w("| GOMAXPROCS | %s (every process but the …, GOMAXPROCS=N targets) |\n", procs)
 	w("| iamgate | %s |\n", gitRevision())
 	w("| MinIO | `%s` |\n", e.versions["MinIO"])
 	w("| nginx | %s |\n", orMissing(e.versions["nginx"]))
 	w("| oauth2-proxy | %s |\n", orMissing(e.versions["oauth2-proxy"]))
 	w("| MinIO's data | %s |\n", e.dataOn)
+	if o.auditFsync != "" {
+		w("| iamgate's audit.fsync | %s |\n", o.auditFsync)
+	}
 	w("\n")
 	w("- `make bench`: the Go micro-benchmarks and `go run ./bench -short -results bench/RESULTS.md` " +
-		"(3 rounds × 1.5 s, 64 MiB objects; under 8 minutes on this machine).\n")
-	w("- `make bench-full`: `go run ./bench -full -results bench/RESULTS.md` (5 rounds × 5 s, 64 MiB and 1 GiB objects).\n")
+		"(3 rounds × 1.5 s, 64 MiB objects; about 10 minutes on this machine).\n")
+	w("- `make bench-full`: `go run ./bench -full -results bench/RESULTS.md` (5 rounds × 5 s, 64 MiB and 1 GiB objects; " +
+		"MinIO's data on disk; the run empties MinIO's trash after each PUT run, and 8 streams of 1 GiB need about 20 GiB free).\n")
+	w("- Every run has the bare `httputil.ReverseProxy` reference, 4 KiB GETs at 1, %d and 256 connections and, "+
+		"unless `-gomaxprocs 0`, iamgate and the reference with GOMAXPROCS=%d (`-gomaxprocs N`).\n", o.conns, max(o.gomaxprocs, 1))
 	w("- This run: rounds × measured time per target and scenario: %d × %s (warm-up %s before each).\n",
 		o.rounds, o.duration, max(o.duration/5, 250*time.Millisecond))
 	w("- Peers: `bash bench/install-peers.sh` installs Debian's nginx and builds oauth2-proxy; MinIO comes from `scripts/install-tools.sh`.\n\n")
@@ -125,6 +136,17 @@ func (r *report) markdown() []byte {
 	w("- **oauth2-proxy, bearer JWT**: `--skip-jwt-bearer-tokens --extra-jwt-issuers=<issuer>=iamgate --provider=oidc` " +
 		"with the development issuer (discovery and JWKS), `--pass-authorization-header=false --pass-basic-auth=false`, " +
 		"request logging on (to a file); MinIO serves the requests under the bucket's anonymous policy.\n")
+	w("- **bare httputil.ReverseProxy (anonymous)**: `bench/refproxy`, built by the run: net/http's server and " +
+		"`httputil.ReverseProxy` with net/http's defaults (32 KiB copy buffers, the default transport) but an upstream " +
+		"keep-alive pool of 512 idle connections; no authentication, authorization, signing or audit. The reference for " +
+		"what a Go reverse proxy costs before doing any security work: the column \"proxy CPU vs ReverseProxy\" divides " +
+		"each proxy's CPU per request (or per GiB) by its CPU in the same table.\n")
+	if e.gomaxprocs > 0 {
+		w("- **…, GOMAXPROCS=%d**: the same iamgate configuration (audit to a file) and the same reference proxy, "+
+			"run with the environment variable GOMAXPROCS=%d, in the 4 KiB GET tables; on a host whose cores are shared "+
+			"with the store and the clients, as here, fewer Ps mean fewer goroutine hand-offs between cores "+
+			"(docs/operations.md, \"Sharing a host with the store\").\n", e.gomaxprocs, e.gomaxprocs)
+	}
 	w("- **iamgate, bearer JWT**: `iamgate serve` built from this tree; the JWT from the development issuer; " +
 		"iamgate authorizes with its own policy and signs to MinIO with its upstream key. Audit to a file.\n")
 	w("- **iamgate, SigV4 with STS session**: the same process; credentials from iamgate's " +
@@ -135,7 +157,11 @@ func (r *report) markdown() []byte {
 		"connection per worker, closed loop, requests written straight to the socket, SigV4 signed per request " +
 		"with a signing key cached per day (`bench/sigv4.go`). Its own CPU per request is in the tables.\n")
 	w("- **CPU columns**: user + system CPU time from `/proc/PID/stat` over the measured window, of the proxy's " +
-		"process tree (nginx: master and workers) and of the load generator, per 1,000 requests (or per GiB moved). " +
+		"process tree (nginx: master and workers) and of the load generator, per request (or per GiB moved); the " +
+		"kernel counts it in 10 ms ticks, so a run needs some seconds for a steady figure. **Reads / writes**: the " +
+		"proxy's read and write system calls per request (`syscr`, `syscw` of `/proc/PID/io`: read, write and their " +
+		"vector forms on sockets, files and pipes, including reads that found nothing; not recv and send, which nginx " +
+		"reads with, so its reads show as 0). " +
 		"**Peak RSS**: the kernel's high-water mark (VmHWM) reset through `/proc/PID/clear_refs` at the start of each " +
 		"run, summed over the process tree.\n")
 	w("- **Large objects**: each stream moves whole objects back to back for the run's duration (finishing the object " +
@@ -160,21 +186,36 @@ func (r *report) table(b *bytes.Buffer, s *scenario) {
 		w("%s\n\n", s.note)
 	}
 	base := s.value(0)
+	ref := s.index(r.env.ref)
+	var refCPU time.Duration
+	if ref >= 0 {
+		refCPU = s.summary(ref).proxyCPU
+	}
+	vsRef := func(ep *endpoint, cpu time.Duration) string {
+		if ep.pid == 0 || refCPU <= 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", float64(cpu)/float64(refCPU))
+	}
 	if s.kind == transfer {
-		w("| target | MiB/s | ratio | proxy CPU-s per GiB | proxy peak RSS | load generator CPU-s per GiB | errors |\n")
-		w("|---|---|---|---|---|---|---|\n")
+		w("| target | MiB/s | ratio | proxy CPU-s per GiB | proxy CPU vs ReverseProxy | proxy peak RSS | load generator CPU-s per GiB | errors |\n")
+		w("|---|---|---|---|---|---|---|---|\n")
 		for i, t := range s.targets {
 			m := s.summary(i)
-			w("| %s | %.0f | %s | %s | %s | %.2f | %d |\n", t.ep.name, m.mibps, ratio(m.mibps, base),
-				cpuCell(t.ep, m.proxyCPU, 1), rssCell(t.ep, m.peakRSS), m.clientCPU.Seconds(), m.errors)
+			w("| %s | %.0f | %s | %s | %s | %s | %.2f | %d |\n", t.ep.name, m.mibps, ratio(m.mibps, base),
+				cpuCell(t.ep, m.proxyCPU, 1), vsRef(t.ep, m.proxyCPU), rssCell(t.ep, m.peakRSS), m.clientCPU.Seconds(), m.errors)
 		}
 	} else {
-		w("| target | req/s | ratio | p50 | p90 | p99 | proxy CPU-s per 1,000 req | load generator CPU-s per 1,000 req | errors |\n")
-		w("|---|---|---|---|---|---|---|---|---|\n")
+		w("| target | req/s | ratio | p50 | p90 | p99 | proxy CPU per request | proxy CPU vs ReverseProxy | proxy reads / writes per request | load generator CPU per request | errors |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for i, t := range s.targets {
 			m := s.summary(i)
-			w("| %s | %.0f | %s | %s | %s | %s | %s | %.3f | %d |\n", t.ep.name, m.rps, ratio(m.rps, base),
-				dur(m.p50), dur(m.p90), dur(m.p99), cpuCell(t.ep, m.proxyCPU, 1000), m.clientCPU.Seconds()*1000, m.errors)
+			calls := "—"
+			if t.ep.pid != 0 {
+				calls = fmt.Sprintf("%.1f / %.1f", m.reads, m.writes)
+			}
+			w("| %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", t.ep.name, m.rps, ratio(m.rps, base),
+				dur(m.p50), dur(m.p90), dur(m.p99), cpuCell(t.ep, m.proxyCPU, 0), vsRef(t.ep, m.proxyCPU), calls, micros(m.clientCPU), m.errors)
 		}
 	}
 	w("\n")
@@ -190,15 +231,19 @@ func ratio(v, base float64) string {
 	return fmt.Sprintf("%.2f", v/base)
 }
 
+// cpuCell is a proxy's CPU time: per GiB in seconds (scale 1), or per
+// request in µs (scale 0).
 func cpuCell(ep *endpoint, d time.Duration, scale float64) string {
 	if ep.pid == 0 {
 		return "—"
 	}
-	if scale == 1000 {
-		return fmt.Sprintf("%.3f", d.Seconds()*scale)
+	if scale == 0 {
+		return micros(d)
 	}
 	return fmt.Sprintf("%.2f", d.Seconds()*scale)
 }
+
+func micros(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/1e3) }
 
 func rssCell(ep *endpoint, n int64) string {
 	if ep.pid == 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ type scenario struct {
 	before func()
 	after  func() string
 	extra  string
+	// between runs after each load run, outside the measured time.
+	between func()
 }
 
 func scenarios(e *env, o options) []*scenario {
@@ -45,7 +48,7 @@ func scenarios(e *env, o options) []*scenario {
 	add := func(s *scenario) {
 		var ts []target
 		for _, t := range s.targets {
-			if t.ep != nil { // a peer that is not installed
+			if t.ep != nil { // a peer that is not installed, a target not asked for
 				ts = append(ts, t)
 			}
 		}
@@ -62,11 +65,13 @@ func scenarios(e *env, o options) []*scenario {
 		return ts
 	}
 	proxies := func(direct ...*endpoint) []*endpoint {
-		return append(direct, e.nginx, e.oauth2, e.bearer, e.sigv4, e.baseline)
+		return append(direct, e.nginx, e.oauth2, e.ref, e.bearer, e.sigv4, e.baseline)
 	}
-	for _, c := range []int{o.conns, 1} {
+	// The 4 KiB GETs also measure iamgate and the reference proxy with
+	// GOMAXPROCS set (-gomaxprocs), at 1, the usual and 256 connections.
+	for _, c := range uniq(o.conns, 1, 256) {
 		add(&scenario{id: fmt.Sprintf("get4k-%d", c), title: fmt.Sprintf("4 KiB GET, %s", conns(c)), conns: c,
-			targets: all(getOp(smallKey), proxies(e.direct, e.directSigV4)...)})
+			targets: all(getOp(smallKey), append(proxies(e.direct, e.directSigV4), e.refProcs, e.bearerProcs)...)})
 	}
 	for _, c := range []int{o.conns, 1} {
 		add(&scenario{id: fmt.Sprintf("put4k-%d", c), title: fmt.Sprintf("4 KiB PUT, %s", conns(c)), conns: c,
@@ -109,13 +114,28 @@ func scenarios(e *env, o options) []*scenario {
 				if dir == "PUT" {
 					o = putBigOp(size)
 				}
-				add(&scenario{id: fmt.Sprintf("%s-%s-%d", strings.ToLower(dir), sizeName(size), streams),
+				s := &scenario{id: fmt.Sprintf("%s-%s-%d", strings.ToLower(dir), sizeName(size), streams),
 					title: fmt.Sprintf("%s %s, %s", sizeLabel(size), dir, streamsName(streams)), kind: transfer, conns: streams, size: size,
-					targets: all(o, proxies(e.direct)...)})
+					targets: all(o, proxies(e.direct)...)}
+				if dir == "PUT" {
+					s.between = e.emptyTrash
+				}
+				add(s)
 			}
 		}
 	}
 	return list
+}
+
+// uniq is ns without repeats, in order.
+func uniq(ns ...int) []int {
+	var out []int
+	for _, n := range ns {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func conns(n int) string {
@@ -141,7 +161,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.bearer, e.sigv4, e.bearerDevNull, e.bearerWebhook, e.bearerLimits, e.bearerLimitsRedis, e.baseline} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.ref, e.refProcs, e.bearer, e.sigv4, e.bearerProcs, e.bearerDevNull, e.bearerWebhook, e.bearerLimits, e.bearerLimitsRedis, e.baseline} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}
@@ -168,6 +188,9 @@ func (s *scenario) run(o options) {
 				res = runRate(t.ep, t.op, s.conns, d)
 			}
 			s.res[i] = append(s.res[i], res)
+			if s.between != nil {
+				s.between()
+			}
 			if res.errors > 0 && r == 0 {
 				fmt.Fprintf(os.Stderr, "bench: %s, %s: %d errors, first: %s\n", s.title, t.ep.name, res.errors, res.firstErr)
 			}
@@ -184,6 +207,7 @@ type summary struct {
 	rps, mibps          float64
 	p50, p90, p99       time.Duration
 	proxyCPU, clientCPU time.Duration
+	reads, writes       float64 // proxy system calls per request
 	peakRSS             int64
 	errors              int
 }
@@ -202,6 +226,8 @@ func (s *scenario) summary(i int) summary {
 		p99:       d(func(r result) time.Duration { return r.p99 }),
 		proxyCPU:  d(func(r result) time.Duration { return r.proxyCPU }),
 		clientCPU: d(func(r result) time.Duration { return r.clientCPU }),
+		reads:     m(func(r result) float64 { return r.reads }),
+		writes:    m(func(r result) float64 { return r.writes }),
 	}
 	for _, r := range rs {
 		out.peakRSS = max(out.peakRSS, r.peakRSS)
