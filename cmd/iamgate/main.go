@@ -24,6 +24,7 @@ commands:
   audit verify FILE...                check audit logs for modified, removed, reordered or inserted events
   audit report --config FILE FILE...  access review of audit logs
   audit review --config FILE FILE...  access review as an HTML page to sign (or --json)
+  audit query [flags] FILE|DIR...     events by time, bucket, key, identity, role, action, decision, run, address
   audit public-key --config FILE      print the public key of audit.signing_key
   audit schema                        print the JSON Schema of an audit event
   import minio --export FILE ...      write a configuration from MinIO's IAM export and identity settings
