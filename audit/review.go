@@ -367,19 +367,9 @@ func (b *ReviewBuilder) inPeriod(t time.Time) bool {
 	return (b.opts.Since.IsZero() || !t.Before(b.opts.Since)) && (b.opts.Until.IsZero() || t.Before(b.opts.Until))
 }
 
-// line keeps what the Reviewer does not: digests, checkpoint keys, the
-// per-role identities, trust rule matches, denials per identity and
-// action, and the time series.
-func (b *ReviewBuilder) line(line []byte) {
-	e, err := Decode(line)
-	if err != nil || e.Kind == "" || e.Time.IsZero() {
-		return
-	}
-	b.event(e)
-}
-
-// event counts one decoded event (a reader that decodes once can hand
-// events here directly).
+// event keeps what the Reviewer does not, of one decoded event: digests,
+// checkpoint keys, the per-role identities, trust rule matches, denials
+// per identity and action, and the time series.
 func (b *ReviewBuilder) event(e *Event) {
 	if e.Kind == KindCheckpoint && e.KeyID != "" && e.Signature != "" {
 		b.keys[e.KeyID]++
