@@ -16,6 +16,7 @@ import (
 
 	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/authz"
+	"github.com/iamgate/iamgate/config"
 	"github.com/iamgate/iamgate/identity"
 	"github.com/iamgate/iamgate/state"
 )
@@ -159,19 +160,10 @@ func (h *adminHandler) serve(w http.ResponseWriter, r *http.Request, ev *audit.E
 		w.Header().Set("Allow", "GET, POST")
 		return deny(http.StatusMethodNotAllowed, "method_not_allowed", "use GET to list or POST to add")
 	}
-	if f.Admin == nil {
-		return deny(http.StatusNotFound, "admin_disabled", "the admin endpoint is off: the configuration has no admin section")
-	}
-	caller, code, msg := h.authenticate(r)
+	caller, status, refusal := h.admit(w, r, ev, f, deny)
 	if caller == nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="iamgate admin"`)
-		reason := "unauthenticated"
-		if code == http.StatusForbidden {
-			reason = "not_admin"
-		}
-		return deny(code, reason, msg)
+		return status, refusal
 	}
-	ev.AuthMethod, ev.Issuer, ev.Subject = caller.method, caller.issuer, caller.subject
 	sh := h.a.shared
 	if r.Method == http.MethodGet {
 		set, err := sh.watcher.Rules()
@@ -266,4 +258,26 @@ func writeAdminJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// admit checks that the admin endpoint is on and authenticates the
+// caller, filling ev; a nil caller: status and refusal are the answer.
+func (h *adminHandler) admit(w http.ResponseWriter, r *http.Request, ev *audit.Event, f *config.File,
+	deny func(int, string, string) (int, any)) (caller *adminCaller, status int, refusal any) {
+	if f.Admin == nil {
+		status, refusal = deny(http.StatusNotFound, "admin_disabled", "the admin endpoint is off: the configuration has no admin section")
+		return nil, status, refusal
+	}
+	caller, code, msg := h.authenticate(r)
+	if caller == nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="iamgate admin"`)
+		reason := "unauthenticated"
+		if code == http.StatusForbidden {
+			reason = "not_admin"
+		}
+		status, refusal = deny(code, reason, msg)
+		return nil, status, refusal
+	}
+	ev.AuthMethod, ev.Issuer, ev.Subject = caller.method, caller.issuer, caller.subject
+	return caller, 0, nil
 }

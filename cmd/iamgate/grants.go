@@ -128,19 +128,10 @@ func (h *adminHandler) serveGrants(w http.ResponseWriter, r *http.Request, ev *a
 		w.Header().Set("Allow", "POST")
 		return deny(http.StatusMethodNotAllowed, "method_not_allowed", "use POST with {\"id\": …, \"reason\": …}")
 	}
-	if f.Admin == nil {
-		return deny(http.StatusNotFound, "admin_disabled", "the admin endpoint is off: the configuration has no admin section")
-	}
-	caller, code, msg := h.authenticate(r)
+	caller, status, refusal := h.admit(w, r, ev, f, deny)
 	if caller == nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="iamgate admin"`)
-		reason := "unauthenticated"
-		if code == http.StatusForbidden {
-			reason = "not_admin"
-		}
-		return deny(code, reason, msg)
+		return status, refusal
 	}
-	ev.AuthMethod, ev.Issuer, ev.Subject = caller.method, caller.issuer, caller.subject
 	g := h.a.grants
 	if list {
 		set, err := g.store.List(r.Context())
