@@ -180,6 +180,15 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 			wh[k] = vv
 		}
 	}
+	if ex.signedIn {
+		// What a session cookie authorized is the signed-in person's, and
+		// only while the session holds: no shared cache keeps it, and the
+		// browser asks iamgate again before reusing it (after sign-out,
+		// a revocation or a grant's end it gets a refusal, not its copy),
+		// whatever caching the object's metadata asks for.
+		wh.Set("Cache-Control", "private, no-cache")
+		delete(wh, "Expires")
+	}
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

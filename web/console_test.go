@@ -508,3 +508,16 @@ func TestShareLink(t *testing.T) {
 		t.Errorf("expired link %d", r.status)
 	}
 }
+
+// An object read with the session cookie is not kept by shared caches
+// and is revalidated through iamgate before the browser reuses it, so
+// that sign-out, a revocation or a grant's end is not outlived by a
+// cached copy, whatever caching the object's metadata asks for.
+func TestCookieResponsesAreNotReusedUnchecked(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	c := e.login(t)
+	r := do(t, c, "GET", e.srv.URL+"/bkt/home/alice/notes.txt", nil)
+	if r.status != 200 || r.hdr.Get("Cache-Control") != "private, no-cache" || r.hdr.Get("Expires") != "" {
+		t.Fatalf("%d Cache-Control %q Expires %q", r.status, r.hdr.Get("Cache-Control"), r.hdr.Get("Expires"))
+	}
+}

@@ -279,6 +279,9 @@ func (e *env) upstream(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		_ = xml.NewEncoder(w).Encode(res)
 	case r.Method == "GET":
+		// As an object stored with caching metadata is served.
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("Expires", "Thu, 01 Jan 2099 00:00:00 GMT")
 		fmt.Fprintf(w, "content of %s", r.URL.Path)
 	case r.Method == "PUT":
 		_, _ = io.Copy(io.Discard, r.Body)
