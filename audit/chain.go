@@ -408,14 +408,24 @@ func (v *Verifier) Read(name string, r io.Reader) error {
 	})
 }
 
-// chainLine is what verification reads of a line, in parallel.
+// chainLine is what verification reads of a line, in parallel. Its byte
+// slices may point into the block read: they are valid until the block's
+// lines are merged.
 type chainLine struct {
-	n    int
-	err  error // not JSON
-	lf   lineFields
-	time string // eventTime as written, for checkpoints
-	hash [32]byte
-	sig  sigState // of a signed checkpoint with a public key: sigValid or sigInvalid
+	n            int
+	err          error // not JSON
+	kind, reason string
+	stream       []byte
+	seq          uint64
+	prev         []byte // as written
+	keyID        []byte
+	signature    []byte
+	rawTime      []byte // eventTime as written, any JSON value
+	time         string // eventTime's string, for signed checkpoints
+	hash         [32]byte
+	prevHash     [32]byte
+	prevOK       bool     // prev is the hex of a hash
+	sig          sigState // of a signed checkpoint with a public key: sigValid or sigInvalid
 }
 
 var chainLinePool = sync.Pool{New: func() any { return new([]chainLine) }}
@@ -435,35 +445,38 @@ func (v *Verifier) parseBlock(b *block) *[]chainLine {
 func (v *Verifier) parseLine(n int, data []byte, l *chainLine) {
 	l.n = n
 	parseChainLine(data, l)
-	if l.err == nil && l.lf.Chain.Signature != "" && v.cfg.PublicKey != nil && l.lf.Iamgate.Kind == KindCheckpoint {
+	if l.err == nil && len(l.signature) > 0 && v.cfg.PublicKey != nil && l.kind == KindCheckpoint {
 		l.sig = sigInvalid
-		if sig, err := base64.StdEncoding.DecodeString(l.lf.Chain.Signature); err == nil && l.time != "" &&
-			ed25519.Verify(v.cfg.PublicKey, checkpointMessage(l.lf.Chain.Stream, l.lf.Chain.Seq, l.lf.Chain.Prev, l.time), sig) {
+		if sig, err := base64.StdEncoding.DecodeString(string(l.signature)); err == nil && l.time != "" &&
+			ed25519.Verify(v.cfg.PublicKey, checkpointMessage(string(l.stream), l.seq, string(l.prev), l.time), sig) {
 			l.sig = sigValid
 		}
 	}
 }
 
-// parseChainLine reads the chain fields of a line, by the fast decoder
-// when it can, and hashes it.
+// parseChainLine reads the chain fields of a line, by scanChainLine when
+// it can and encoding/json otherwise, and hashes it.
 func parseChainLine(data []byte, l *chainLine) {
-	var vw view
-	if decodeFast(data, &vw, withChain) {
-		l.lf.Iamgate.Kind, l.lf.Iamgate.Reason = vw.Kind, vw.Reason
-		l.lf.Chain = chainFields{Stream: vw.Stream, Seq: vw.Seq, Prev: vw.Prev, KeyID: vw.KeyID, Signature: vw.Signature}
-		if len(vw.rawTime) > 0 {
-			l.lf.Time = vw.rawTime
+	if !scanChainLine(data, l) {
+		var lf lineFields
+		if err := json.Unmarshal(data, &lf); err != nil {
+			*l = chainLine{n: l.n, err: err}
+			return
 		}
-	} else if err := json.Unmarshal(data, &l.lf); err != nil {
-		l.err = err
-		return
+		*l = chainLine{n: l.n, kind: lf.Iamgate.Kind, reason: lf.Iamgate.Reason, stream: []byte(lf.Chain.Stream),
+			seq: lf.Chain.Seq, prev: []byte(lf.Chain.Prev), keyID: []byte(lf.Chain.KeyID),
+			signature: []byte(lf.Chain.Signature), rawTime: lf.Time}
 	}
-	if len(l.lf.Time) > 0 && l.lf.Iamgate.Kind == KindCheckpoint && l.lf.Chain.Signature != "" {
+	if len(l.rawTime) > 0 && l.kind == KindCheckpoint && len(l.signature) > 0 {
 		// The time as written is part of what the signature signs.
 		var t string
-		if json.Unmarshal(l.lf.Time, &t) == nil {
+		if json.Unmarshal(l.rawTime, &t) == nil {
 			l.time = t
 		}
+	}
+	if len(l.prev) == 2*sha256.Size {
+		_, err := hex.Decode(l.prevHash[:], l.prev)
+		l.prevOK = err == nil
 	}
 	l.hash = sha256.Sum256(data)
 }
@@ -487,28 +500,27 @@ func (v *Verifier) finding(code FindingCode, file, line int, stream string, seq 
 func (v *Verifier) pos(e entry) string { return v.files[e.file] + ":" + strconv.Itoa(e.line) }
 
 func (v *Verifier) line(fi int, l *chainLine) {
-	n, lf := l.n, &l.lf
+	n := l.n
 	if l.err != nil {
 		v.problem(FindingMalformed, fi, n, "", 0, "not a JSON object (%v)", l.err)
 		return
 	}
-	prev, err := hex.DecodeString(lf.Chain.Prev)
-	if lf.Chain.Seq == 0 || lf.Chain.Stream == "" || err != nil || len(prev) != sha256.Size {
-		v.problem(FindingMalformed, fi, n, lf.Chain.Stream, lf.Chain.Seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
+	if l.seq == 0 || len(l.stream) == 0 || !l.prevOK {
+		v.problem(FindingMalformed, fi, n, string(l.stream), l.seq, "event has no valid chain fields (seq, prev, stream): written without a chain, or inserted")
 		return
 	}
-	e := entry{file: fi, line: n, seq: lf.Chain.Seq, hash: l.hash, cp: lf.Iamgate.Kind == KindCheckpoint}
-	copy(e.prev[:], prev)
+	e := entry{file: fi, line: n, seq: l.seq, hash: l.hash, prev: l.prevHash, cp: l.kind == KindCheckpoint}
 	if e.cp {
-		e.close = lf.Iamgate.Reason == CheckpointClose
+		e.close = l.reason == CheckpointClose
 		e.sig = v.signature(fi, n, l)
 	}
 	v.report.Events++
-	sc := v.streams[lf.Chain.Stream]
+	sc := v.streams[string(l.stream)]
 	if sc == nil {
-		sc = newStreamCheck(v, lf.Chain.Stream)
-		v.streams[lf.Chain.Stream] = sc
-		v.order = append(v.order, lf.Chain.Stream)
+		id := string(l.stream)
+		sc = newStreamCheck(v, id)
+		v.streams[id] = sc
+		v.order = append(v.order, id)
 	}
 	sc.add(e)
 }
@@ -516,10 +528,10 @@ func (v *Verifier) line(fi int, l *chainLine) {
 // signature reports on the signature of a checkpoint, checked by
 // parseBlock.
 func (v *Verifier) signature(fi, n int, l *chainLine) sigState {
-	lf := &l.lf
-	if lf.Chain.Signature == "" {
+	stream := string(l.stream)
+	if len(l.signature) == 0 {
 		if v.cfg.PublicKey != nil {
-			v.problem(FindingUnsigned, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is not signed", lf.Chain.Seq, lf.Chain.Stream)
+			v.problem(FindingUnsigned, fi, n, stream, l.seq, "checkpoint seq %d of stream %s is not signed", l.seq, stream)
 		}
 		return sigNone
 	}
@@ -527,10 +539,10 @@ func (v *Verifier) signature(fi, n int, l *chainLine) sigState {
 		return sigUnchecked
 	}
 	switch {
-	case lf.Chain.KeyID != v.keyID:
-		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", lf.Chain.Seq, lf.Chain.Stream, lf.Chain.KeyID, v.keyID)
+	case string(l.keyID) != v.keyID:
+		v.problem(FindingBadSignature, fi, n, stream, l.seq, "checkpoint seq %d of stream %s is signed by key %s, not by the given key %s", l.seq, stream, l.keyID, v.keyID)
 	case l.sig != sigValid:
-		v.problem(FindingBadSignature, fi, n, lf.Chain.Stream, lf.Chain.Seq, "checkpoint seq %d of stream %s: the signature does not verify", lf.Chain.Seq, lf.Chain.Stream)
+		v.problem(FindingBadSignature, fi, n, stream, l.seq, "checkpoint seq %d of stream %s: the signature does not verify", l.seq, stream)
 	default:
 		return sigValid
 	}

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"container/heap"
 	"fmt"
 	"io"
 	"slices"
@@ -31,6 +30,7 @@ type streamCheck struct {
 	flags map[pos]string     // lines out of place, and why
 
 	cur     []entry // the group waiting for the next one
+	spare   []entry // the slice of the group before, reused
 	started bool
 	last    entry // the chain's last line
 
@@ -46,8 +46,10 @@ type streamCheck struct {
 type pos struct{ file, line int }
 
 type fileOrder struct {
-	last, before *entry // the last line in order and the one before it
-	pending      *entry // below last: out of place, unless the next line is too
+	last, before entry // the last line in order and the one before it
+	pending      entry // below last: out of place, unless the next line is too
+	// which of them there are
+	hasLast, hasBefore, hasPending bool
 }
 
 func newStreamCheck(v *Verifier, id string) *streamCheck {
@@ -69,8 +71,8 @@ func (c *streamCheck) add(e entry) {
 		// The window has passed this seq: the line is too far out of
 		// place to be put back.
 		delete(c.flags, pos{e.file, e.line})
-		if st := c.files[e.file]; st.pending != nil && st.pending.line == e.line {
-			st.pending = nil // reported here, once
+		if st := c.files[e.file]; st.hasPending && st.pending.line == e.line {
+			st.hasPending = false // reported here, once
 		}
 		ref := c.cur[0]
 		if c.started {
@@ -83,8 +85,8 @@ func (c *streamCheck) add(e entry) {
 		}
 		return
 	}
-	heap.Push(&c.window, e)
-	if c.window.Len() > VerifyWindow {
+	c.window.push(e)
+	if len(c.window) > VerifyWindow {
 		c.next()
 	}
 }
@@ -99,44 +101,46 @@ func (c *streamCheck) order(e entry) {
 		st = &fileOrder{}
 		c.files[e.file] = st
 	}
-	flag := func(x *entry, why string) { c.flags[pos{x.file, x.line}] = why }
-	ep := &e
-	if st.last == nil || e.seq >= st.last.seq {
-		if p := st.pending; p != nil {
-			flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
-			st.pending = nil
+	flag := func(x entry, why string) { c.flags[pos{x.file, x.line}] = why }
+	if !st.hasLast || e.seq >= st.last.seq {
+		if st.hasPending {
+			flag(st.pending, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(st.last)))
+			st.hasPending = false
 		}
-		st.before, st.last = st.last, ep
+		st.before, st.hasBefore = st.last, st.hasLast
+		st.last, st.hasLast = e, true
 		return
 	}
-	if p := st.pending; p != nil {
-		if p.seq < e.seq && (st.before == nil || p.seq > st.before.seq) {
+	if st.hasPending {
+		p := st.pending
+		if p.seq < e.seq && (!st.hasBefore || p.seq > st.before.seq) {
 			// Two lines in a row below last, going on from before it:
 			// last jumped.
-			why := fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d)", p.seq, v.pos(*p), e.seq)
-			if st.before != nil {
-				why = fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d at %s)", st.before.seq, v.pos(*st.before), p.seq, v.pos(*p))
+			why := fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d)", p.seq, v.pos(p), e.seq)
+			if st.hasBefore {
+				why = fmt.Sprintf("its seq jumps ahead of the lines around it (seq %d at %s, then seq %d at %s)", st.before.seq, v.pos(st.before), p.seq, v.pos(p))
 			}
 			flag(st.last, why)
-			st.before, st.last, st.pending = p, ep, nil
+			st.before, st.hasBefore = p, true
+			st.last, st.hasPending = e, false
 			return
 		}
-		flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(*st.last)))
+		flag(p, fmt.Sprintf("it comes after seq %d at %s", st.last.seq, v.pos(st.last)))
 	}
-	st.pending = ep
+	st.pending, st.hasPending = e, true
 }
 
 // next takes the group of the lowest seq out of the window, and resolves
 // the group before it.
 func (c *streamCheck) next() {
-	g := []entry{heap.Pop(&c.window).(entry)}
-	for c.window.Len() > 0 && c.window[0].seq == g[0].seq {
-		g = append(g, heap.Pop(&c.window).(entry))
+	g := append(c.spare[:0], c.window.pop())
+	for len(c.window) > 0 && c.window[0].seq == g[0].seq {
+		g = append(g, c.window.pop())
 	}
 	if c.cur != nil {
 		c.resolve(c.cur, g)
 	}
-	c.cur = g
+	c.cur, c.spare = g, c.cur
 }
 
 // resolve picks the chain's line of group, reports the others, and checks
@@ -253,7 +257,7 @@ func (c *streamCheck) link(e entry) {
 
 // finish checks what is left in the window and reports on the stream.
 func (c *streamCheck) finish() {
-	for c.window.Len() > 0 {
+	for len(c.window) > 0 {
 		c.next()
 	}
 	if c.cur != nil {
@@ -287,20 +291,49 @@ func (c *streamCheck) finish() {
 	v.report.Streams = append(v.report.Streams, sum)
 }
 
-// entryHeap orders entries by seq, then arrival.
+// entryHeap orders entries by seq, then arrival: a binary heap of its
+// own, as container/heap would allocate for every entry it moves.
 type entryHeap []entry
 
-func (h entryHeap) Len() int { return len(h) }
-func (h entryHeap) Less(i, j int) bool {
+func (h entryHeap) less(i, j int) bool {
 	return h[i].seq < h[j].seq || h[i].seq == h[j].seq && h[i].ord < h[j].ord
 }
-func (h entryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *entryHeap) Push(x any)   { *h = append(*h, x.(entry)) }
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+func (h *entryHeap) push(e entry) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a.less(i, p) {
+			break
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func (h *entryHeap) pop() entry {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		m := i
+		if l := 2*i + 1; l < n && a.less(l, m) {
+			m = l
+		}
+		if r := 2*i + 2; r < n && a.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
 }
 
 // OrderLogs returns names sorted oldest first by the time of their first

@@ -95,9 +95,16 @@ const (
 // decodeOpts choose what decodeFast keeps.
 type decodeOpts uint8
 
-// withChain keeps the chain fields (Stream, Seq, Prev, KeyID, Signature),
-// which only verification reads; without it only Seq is kept.
-const withChain decodeOpts = 1
+const (
+	// withChain keeps the chain fields (Stream, Seq, Prev, KeyID,
+	// Signature), which only verification reads; without it only Seq is
+	// kept.
+	withChain decodeOpts = 1 << iota
+	// withoutObjects leaves Bucket, Key, Prefix and Keys empty (the
+	// request's parameters and resources are validated as for the other
+	// fields, not kept): the report does not read them.
+	withoutObjects
+)
 
 // decodeFast reads line into v and reports whether it could; on false, v
 // is undefined and the caller decodes the line with Decode.
@@ -111,6 +118,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 	*v = view{}
 	s := &fscan{b: line, ok: true, shared: table}
 	chain := opts&withChain != 0
+	noObjects := opts&withoutObjects != 0
 	chainStr := func(dst *string) {
 		if chain {
 			*dst = s.str()
@@ -169,8 +177,8 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 				case "prefix":
 					dst = &params.prefix
 				}
-				if dst == nil {
-					s.skip(1)
+				if dst == nil || noObjects && s.peek() == '"' {
+					s.skip()
 					return
 				}
 				// Last one wins, as in a map; a value of another type
@@ -181,7 +189,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 					*dst = s.str()
 				} else {
 					*dst = ""
-					s.skip(1)
+					s.skip()
 				}
 			})
 		case "responseElements":
@@ -224,12 +232,16 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 						typ = s.str()
 					case "ARN":
 						s.once(&r, 1)
-						arn = s.str()
+						if noObjects {
+							s.skipStr()
+						} else {
+							arn = s.str()
+						}
 					default:
 						s.unknown(k, resourceFields)
 					}
 				})
-				if typ == "AWS::S3::Object" {
+				if typ == "AWS::S3::Object" && !noObjects {
 					resources = append(resources, arn)
 				}
 			})
@@ -326,7 +338,7 @@ func (s *fscan) identity(v *view) {
 	s.object(func(k []byte) {
 		switch string(k) {
 		case "type":
-			s.skip(1) // not a field of Decode's
+			s.skip() // not a field of Decode's
 		case "principalId":
 			s.once(&seen, 0)
 			e.Subject = s.sharedStr()
@@ -363,7 +375,7 @@ func (s *fscan) identity(v *view) {
 								s.fail()
 								return
 							}
-							s.skip(1)
+							s.skip()
 							if s.i-start > 2 {
 								v.claims = s.b[start:s.i:s.i]
 							}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,8 +20,13 @@ import (
 // the fast path took the line.
 func checkFast(t *testing.T, line []byte) bool {
 	t.Helper()
-	var v view
-	if !decodeFast(line, &v, withChain) {
+	var v, o view
+	took := decodeFast(line, &v, withChain)
+	if tookO := decodeFast(line, &o, withoutObjects); tookO != took {
+		// The options choose what is kept, never what is taken.
+		t.Fatalf("with the chain the fast path took the line: %v, without objects: %v:\n%s", took, tookO, line)
+	}
+	if !took {
 		return false
 	}
 	want, err := Decode(line)
@@ -34,6 +42,11 @@ func checkFast(t *testing.T, line []byte) bool {
 	got := v.Event
 	if !reflect.DeepEqual(got, w) {
 		t.Fatalf("%s:\n fast %+v\n json %+v", line, got, w)
+	}
+	w.Bucket, w.Key, w.Prefix, w.Keys = "", "", "", nil
+	w.Stream, w.Prev, w.KeyID, w.Signature = "", "", "", ""
+	if !reflect.DeepEqual(o.Event, w) {
+		t.Fatalf("%s: without objects:\n fast %+v\n json %+v", line, o.Event, w)
 	}
 	var claims map[string]any
 	if len(v.claims) > 0 {
@@ -149,12 +162,13 @@ func FuzzDecodeFast(f *testing.F) {
 	})
 }
 
-// swarSpecial may say a word holds a special byte when it does not, never
-// the other way round.
-func TestSwarSpecial(t *testing.T) {
+// The lowest byte the masks flag is the first special byte of the word,
+// exactly; none is flagged when there is none.
+func TestSwarMasks(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var b [8]byte
-	for i := range 1_000_000 {
+	ends := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for i := range 2_000_000 {
 		for k := range b {
 			switch rnd.IntN(4) {
 			case 0:
@@ -163,15 +177,25 @@ func TestSwarSpecial(t *testing.T) {
 				b[k] = byte(0x20 + rnd.IntN(0x60)) // mostly ordinary
 			}
 		}
-		if i%7 == 0 {
-			b[rnd.IntN(8)] = []byte{'"', '\\', 0x1f, 0x00, 0x80, 0xff, 0x20, 0x7f}[rnd.IntN(8)]
+		if i%3 == 0 {
+			b[rnd.IntN(8)] = []byte{'"', '\\', 0x1f, 0x00, 0x80, 0xff, 0x20, 0x7f, 0x21, 0x5d, 0x5b, 0xa2, 0xdc}[rnd.IntN(13)]
 		}
-		want := false
-		for _, c := range b {
-			want = want || strSpecial[c]
-		}
-		if got := swarSpecial(binary.LittleEndian.Uint64(b[:])); want && !got {
-			t.Fatalf("%q: special byte missed", b)
+		for _, m := range []struct {
+			name    string
+			mask    func(uint64) uint64
+			special func(byte) bool
+		}{{"special", swarSpecialMask, func(c byte) bool { return strSpecial[c] }}, {"end", swarEndMask, ends}} {
+			first := 8
+			for k, c := range b {
+				if m.special(c) {
+					first = k
+					break
+				}
+			}
+			got := m.mask(binary.LittleEndian.Uint64(b[:]))
+			if got == 0 && first != 8 || got != 0 && bits.TrailingZeros64(got)>>3 != first {
+				t.Fatalf("%s mask of %q: %#x, first special byte %d", m.name, b, got, first)
+			}
 		}
 	}
 }
@@ -206,8 +230,16 @@ func FuzzParseChainLine(f *testing.F) {
 		if got.err != nil {
 			t.Fatalf("refused a line encoding/json reads: %v: %s", got.err, line)
 		}
-		if got.lf.Iamgate != want.Iamgate || got.lf.Chain != want.Chain {
-			t.Fatalf("%s:\n fast %+v\n json %+v", line, got.lf, want)
+		fast := lineFields{Iamgate: struct {
+			Kind   string `json:"kind"`
+			Reason string `json:"reason"`
+		}{got.kind, got.reason}, Chain: chainFields{Stream: string(got.stream), Seq: got.seq, Prev: string(got.prev),
+			KeyID: string(got.keyID), Signature: string(got.signature)}}
+		if fast.Iamgate != want.Iamgate || fast.Chain != want.Chain {
+			t.Fatalf("%s:\n fast %+v\n json %+v", line, fast, want)
+		}
+		if p, err := hex.DecodeString(want.Chain.Prev); got.prevOK != (err == nil && len(p) == sha256.Size) || got.prevOK && !bytes.Equal(p, got.prevHash[:]) {
+			t.Fatalf("prev %q: ok %v", want.Chain.Prev, got.prevOK)
 		}
 		if got.hash != sha256.Sum256(line) {
 			t.Fatal("hash")
@@ -219,4 +251,82 @@ func FuzzParseChainLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Every line iamgate writes takes verification's flat scanner, and reads as
+// encoding/json reads it; what json might read differently does not.
+func TestScanChainLine(t *testing.T) {
+	var buf bytes.Buffer
+	l, err := NewChainedLogger(ChainConfig{CheckpointInterval: 2, SigningKey: testKey}, WriterSink{W: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range goldenLines(t) {
+		e, err := Decode(line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Log(e)
+	}
+	l.Close()
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	if len(lines) < 10 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for _, line := range lines {
+		var got chainLine
+		if !scanChainLine(line, &got) {
+			t.Errorf("refused a line this package writes:\n%s", line)
+			continue
+		}
+		var want lineFields
+		if err := json.Unmarshal(line, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got.kind != want.Iamgate.Kind || got.reason != want.Iamgate.Reason || string(got.stream) != want.Chain.Stream ||
+			got.seq != want.Chain.Seq || string(got.prev) != want.Chain.Prev || string(got.keyID) != want.Chain.KeyID ||
+			string(got.signature) != want.Chain.Signature || !bytes.Equal(got.rawTime, want.Time) {
+			t.Errorf("%s: read %+v", line, got)
+		}
+	}
+	for _, line := range []string{
+		`{"chain":{"seq":1},"Chain":{"seq":2}}`,
+		`{"chain":{"seq":1},"chain":{"stream":"s"}}`,
+		`{"chain":{"seq":1,"SEQ":2}}`,
+		`{"chain":{"seq":1.0}}`,
+		`{"chain":{"seq":18446744073709551616}}`,
+		`{"chain":{"seq":-1}}`,
+		`{"chain":{"stream":"\u0073"}}`,
+		`{"chain":{"stream":null}}`,
+		`{"iamgate":{"kind":"checkpoint","Kind":"s3"}}`,
+		`{"iamgate":{"kind":"s3"},"IAMGATE":{"kind":"x"}}`,
+		`{"\u0063hain":{"seq":1}}`,
+		`{"ſhain":{"seq":1}}`,
+		`{"chain":{"seq":1}} x`,
+		`{"chain":{"seq":1},}`,
+		`{"a":[1,]}`,
+		`{"a":{"b":1,}}`,
+		`{"a":"x` + "\x01" + `"}`,
+		`{"a":"\x"}`,
+		`{"a":01}`,
+		`{"a":tru}`,
+		`{"a":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`,
+		`null`,
+		`[]`,
+		``,
+	} {
+		if scanChainLine([]byte(line), &chainLine{}) {
+			t.Errorf("took %s", line)
+		}
+	}
+	for _, line := range []string{
+		`{}`,
+		` { "a" : [ 1 , -2.5e+3 , true , false , null , { } , [ ] , "é\n" ] , "chain" : { "seq" : 7 } } `,
+		`{"a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`,
+	} {
+		var got chainLine
+		if !scanChainLine([]byte(line), &got) {
+			t.Errorf("refused %s", line)
+		}
+	}
 }

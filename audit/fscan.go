@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -71,74 +70,13 @@ func (s *fscan) rawString() (tok []byte, plain bool) {
 		return nil, false
 	}
 	start := s.i
-	s.i++
-	plain = true
-	b := s.b
-	for {
-		// Runs of ordinary characters, the bulk of a line, eight at a time.
-		for s.i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[s.i:])) {
-			s.i += 8
-		}
-		end := min(s.i+8, len(b))
-		for s.i < end && !strSpecial[b[s.i]] {
-			s.i++
-		}
-		if s.i == len(b) {
-			break
-		}
-		if s.i == end {
-			continue // eight ordinary characters after all
-		}
-		switch c := b[s.i]; {
-		case c == '"':
-			s.i++
-			return b[start:s.i], plain
-		case c == '\\':
-			plain = false
-			if s.i+1 >= len(b) {
-				s.fail()
-				return nil, false
-			}
-			switch b[s.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
-			case 'u':
-				if s.i+6 > len(b) {
-					s.fail()
-					return nil, false
-				}
-				for _, h := range b[s.i+2 : s.i+6] {
-					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
-						s.fail()
-						return nil, false
-					}
-				}
-				s.i += 6
-			default:
-				s.fail()
-				return nil, false
-			}
-		case c < 0x20:
-			s.fail()
-			return nil, false
-		default: // not ASCII
-			plain = false
-			s.i++
-		}
+	end, plain := stringEnd(s.b, s.i)
+	if end < 0 {
+		s.fail()
+		return nil, false
 	}
-	s.fail()
-	return nil, false
-}
-
-// swarSpecial reports whether one of the eight bytes of x may be special
-// (see strSpecial); it may say so of ordinary ones too.
-func swarSpecial(x uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	// A byte with its high bit set is special; below that, a byte less
-	// than 0x20, or equal to '"' or '\\' (xor zero), sets the high bit of
-	// its subtraction. A borrow starts only at such a byte.
-	q, bs := x^(lo*'"'), x^(lo*'\\')
-	return (x|(x-lo*0x20)|(q-lo)|(bs-lo))&hi != 0
+	s.i = end
+	return s.b[start:end], plain
 }
 
 // strSpecial marks the bytes that end a run of ordinary string characters:
@@ -151,7 +89,16 @@ var strSpecial = func() (t [256]bool) {
 }()
 
 // skipStr reads a string value the caller does not keep.
-func (s *fscan) skipStr() { s.rawString() }
+func (s *fscan) skipStr() {
+	if !s.ok || s.peek() != '"' {
+		s.fail()
+		return
+	}
+	if s.i = skipString(s.b, s.i); s.i < 0 {
+		s.i = len(s.b)
+		s.fail()
+	}
+}
 
 // interned is str for values of a small vocabulary (kinds, decisions,
 // operations, …): those are not allocated again for every line.
@@ -255,7 +202,7 @@ func (s *fscan) unknown(k []byte, fields [][]byte) {
 			return
 		}
 	}
-	s.skip(0)
+	s.skip()
 }
 
 // fieldSet splits the member names of a struct.
@@ -413,39 +360,21 @@ func (s *fscan) time() time.Time {
 	return t
 }
 
-// maxSkipDepth bounds the nesting of values skipped: encoding/json refuses
-// more than 10000 levels; the fast path gives deep values to it.
-const maxSkipDepth = 64
-
-// skip reads and validates any JSON value.
-func (s *fscan) skip(depth int) {
+// skip reads and validates any JSON value. The value may nest 64 levels
+// (skipJSON's bound; its callers are a few levels down); a deeper one
+// fails, and the line goes to encoding/json, which refuses more than
+// 10000.
+func (s *fscan) skip() {
 	if !s.ok {
 		return
 	}
-	if depth > maxSkipDepth {
+	s.peek()
+	end, ok := skipJSON(s.b, s.i)
+	if !ok {
 		s.fail()
 		return
 	}
-	switch c := s.peek(); {
-	case c == '"':
-		s.rawString()
-	case c == '{':
-		s.object(func([]byte) { s.skip(depth + 1) })
-	case c == '[':
-		s.array(func() { s.skip(depth + 1) })
-	case c == 't' || c == 'f':
-		s.bool()
-	case c == 'n':
-		if bytes.HasPrefix(s.b[s.i:], []byte("null")) {
-			s.i += 4
-		} else {
-			s.fail()
-		}
-	case c == '-' || c >= '0' && c <= '9':
-		s.number()
-	default:
-		s.fail()
-	}
+	s.i = end
 }
 
 // once reports whether bit is not yet in *seen, and adds it: a member

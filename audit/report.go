@@ -321,7 +321,7 @@ func decodeBlock(b *block) *decoded {
 		}
 		d.lines = append(d.lines, decodedLine{n: n})
 		l := &d.lines[len(d.lines)-1]
-		l.err = decodeView(line, &l.v, table)
+		l.err = decodeViewOpts(line, &l.v, withoutObjects, table)
 	})
 	return d
 }
