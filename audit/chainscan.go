@@ -387,7 +387,7 @@ func swarSpecialMask(x uint64) uint64 {
 // ASCII is ordinary. The lowest set bit is exact.
 func swarEndMask(x uint64) uint64 {
 	q, bs := x^(swarLo*'"'), x^(swarLo*'\\')
-	return ((x - swarLo*0x20) &^ x | (q - swarLo) &^ q | (bs - swarLo) &^ bs) & swarHi
+	return ((x-swarLo*0x20)&^x | (q-swarLo)&^q | (bs-swarLo)&^bs) & swarHi
 }
 
 // skipJSON validates the JSON value at b[i:] (after white space) and

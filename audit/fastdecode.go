@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"strings"
 )
 
@@ -32,12 +33,12 @@ type view struct {
 // decodeView reads line into v, without the chain fields: by decodeFast
 // when it can (sharing strings through table, which may be nil), by
 // Decode otherwise. The error is Decode's.
-func decodeView(line []byte, v *view, table strTable) error {
+func decodeView(line []byte, v *view, table *strTable) error {
 	return decodeViewOpts(line, v, 0, table)
 }
 
 // decodeViewOpts is decodeView keeping what opts asks for.
-func decodeViewOpts(line []byte, v *view, opts decodeOpts, table strTable) error {
+func decodeViewOpts(line []byte, v *view, opts decodeOpts, table *strTable) error {
 	if decodeFastShared(line, v, opts, table) {
 		return nil
 	}
@@ -114,7 +115,7 @@ func decodeFast(line []byte, v *view, opts decodeOpts) bool {
 
 // decodeFastShared is decodeFast sharing the strings of table between
 // lines (see fscan.shared).
-func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) bool {
+func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bool {
 	*v = view{}
 	s := &fscan{b: line, ok: true, shared: table}
 	chain := opts&withChain != 0
@@ -137,11 +138,11 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 		credKey    string
 		sigVersion string
 	)
-	s.object(func(k []byte) {
+	for k := s.firstKey(); k != nil; k = s.nextKey() {
 		switch string(k) {
 		case "eventVersion":
 			s.once(&seen, 0)
-			version = s.str()
+			version = s.interned()
 		case "eventTime":
 			s.once(&seen, 1)
 			start := s.i
@@ -167,7 +168,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 			s.identity(v)
 		case "requestParameters":
 			s.once(&seen, 8)
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				var dst *string
 				switch string(k) {
 				case "bucketName":
@@ -179,7 +180,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 				}
 				if dst == nil || noObjects && s.peek() == '"' {
 					s.skip()
-					return
+					continue
 				}
 				// Last one wins, as in a map; a value of another type
 				// leaves the field empty, as Decode does.
@@ -191,17 +192,17 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 					*dst = ""
 					s.skip()
 				}
-			})
+			}
 		case "responseElements":
 			s.once(&seen, 9)
 			var re uint64
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				switch string(k) {
 				case "credentials":
 					s.once(&re, 0)
 					hasCreds = true
 					var c uint64
-					s.object(func(k []byte) {
+					for k := s.firstKey(); k != nil; k = s.nextKey() {
 						switch string(k) {
 						case "accessKeyId":
 							s.once(&c, 0)
@@ -212,24 +213,24 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 						default:
 							s.unknown(k, credentialsFields)
 						}
-					})
+					}
 				case "provider":
 					s.once(&re, 1)
 					s.skipStr()
 				default:
 					s.unknown(k, responseFields)
 				}
-			})
+			}
 		case "resources":
 			s.once(&seen, 10)
 			s.array(func() {
 				var typ, arn string
 				var r uint64
-				s.object(func(k []byte) {
+				for k := s.firstKey(); k != nil; k = s.nextKey() {
 					switch string(k) {
 					case "type":
 						s.once(&r, 0)
-						typ = s.str()
+						typ = s.interned()
 					case "ARN":
 						s.once(&r, 1)
 						if noObjects {
@@ -240,7 +241,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 					default:
 						s.unknown(k, resourceFields)
 					}
-				})
+				}
 				if typ == "AWS::S3::Object" && !noObjects {
 					resources = append(resources, arn)
 				}
@@ -254,7 +255,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 		case "additionalEventData":
 			s.once(&seen, 13)
 			var a uint64
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				switch string(k) {
 				case "bytesTransferredIn":
 					s.once(&a, 0)
@@ -271,14 +272,14 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 				default:
 					s.unknown(k, additionalFields)
 				}
-			})
+			}
 		case "iamgate":
 			s.once(&seen, 14)
 			s.iamgate(e)
 		case "chain":
 			s.once(&seen, 15)
 			var c uint64
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				switch string(k) {
 				case "stream":
 					s.once(&c, 0)
@@ -298,11 +299,11 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 				default:
 					s.unknown(k, chainFieldSet)
 				}
-			})
+			}
 		default:
 			s.unknown(k, topFieldsSet)
 		}
-	})
+	}
 	if s.ws(); !s.ok || s.i != len(s.b) {
 		return false
 	}
@@ -335,7 +336,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table strTable) boo
 func (s *fscan) identity(v *view) {
 	e := &v.Event
 	var seen uint64
-	s.object(func(k []byte) {
+	for k := s.firstKey(); k != nil; k = s.nextKey() {
 		switch string(k) {
 		case "type":
 			s.skip() // not a field of Decode's
@@ -357,12 +358,12 @@ func (s *fscan) identity(v *view) {
 		case "sessionContext":
 			s.once(&seen, 5)
 			var sc uint64
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				switch string(k) {
 				case "webIdFederationData":
 					s.once(&sc, 0)
 					var w uint64
-					s.object(func(k []byte) {
+					for k := s.firstKey(); k != nil; k = s.nextKey() {
 						switch string(k) {
 						case "federatedProvider":
 							s.once(&w, 0)
@@ -373,7 +374,7 @@ func (s *fscan) identity(v *view) {
 							start := s.i
 							if s.peek() != '{' {
 								s.fail()
-								return
+								continue
 							}
 							s.skip()
 							if s.i-start > 2 {
@@ -382,21 +383,45 @@ func (s *fscan) identity(v *view) {
 						default:
 							s.unknown(k, federationFields)
 						}
-					})
+					}
 				default:
 					s.unknown(k, sessionContextFields)
 				}
-			})
+			}
 		default:
 			s.unknown(k, identityFieldsSet)
 		}
-	})
+	}
+}
+
+// roles reads the roles array. With a table, an array of one role shares
+// its slice with the lines before that had it (nothing changes Roles).
+func (s *fscan) roles() []string {
+	roles := []string{}
+	if s.shared != nil && s.peek() == '[' {
+		start := s.i
+		s.i++
+		if s.peek() == '"' {
+			role := s.sharedStr()
+			if s.ok && s.peek() == ']' {
+				s.i++
+				slot := &s.shared.roles[maphash.String(strSeed, role)%uint64(len(s.shared.roles))]
+				if len(*slot) != 1 || (*slot)[0] != role {
+					*slot = []string{role}
+				}
+				return *slot
+			}
+		}
+		s.i = start // more than one: read them all
+	}
+	s.array(func() { roles = append(roles, s.sharedStr()) })
+	return roles
 }
 
 // iamgate reads the iamgate member into e.
 func (s *fscan) iamgate(e *Event) {
 	var seen uint64
-	s.object(func(k []byte) {
+	for k := s.firstKey(); k != nil; k = s.nextKey() {
 		switch string(k) {
 		case "kind":
 			s.once(&seen, 0)
@@ -412,8 +437,7 @@ func (s *fscan) iamgate(e *Event) {
 			e.Action = s.interned()
 		case "roles":
 			s.once(&seen, 4)
-			e.Roles = []string{}
-			s.array(func() { e.Roles = append(e.Roles, s.sharedStr()) })
+			e.Roles = s.roles()
 		case "roleKind":
 			s.once(&seen, 5)
 			e.RoleKind = s.interned()
@@ -450,18 +474,18 @@ func (s *fscan) iamgate(e *Event) {
 		case "timings":
 			s.once(&seen, 15)
 			var t uint64
-			s.object(func(k []byte) {
+			for k := s.firstKey(); k != nil; k = s.nextKey() {
 				switch string(k) {
 				case "totalMs":
 					s.once(&t, 0)
-					s.float64()
+					s.skipFloat64()
 				case "upstreamMs":
 					s.once(&t, 1)
-					s.float64()
+					s.skipFloat64()
 				default:
 					s.unknown(k, timingsFields)
 				}
-			})
+			}
 		case "upstreamRequestId":
 			s.once(&seen, 16)
 			s.skipStr()
@@ -469,7 +493,7 @@ func (s *fscan) iamgate(e *Event) {
 			s.once(&seen, 17)
 			s.array(func() {
 				var d uint64
-				s.object(func(k []byte) {
+				for k := s.firstKey(); k != nil; k = s.nextKey() {
 					switch string(k) {
 					case "key", "versionId", "action", "reason", "matchedRole", "matchedPolicy", "matchedSid":
 						bit := uint(strings.Index("key versionId action reason matchedRole matchedPolicy matchedSid", string(k)))
@@ -478,7 +502,7 @@ func (s *fscan) iamgate(e *Event) {
 					default:
 						s.unknown(k, deniedKeyFields)
 					}
-				})
+				}
 			})
 		case "configDigest":
 			s.once(&seen, 18)
@@ -489,14 +513,14 @@ func (s *fscan) iamgate(e *Event) {
 		default:
 			s.unknown(k, iamgateFieldsSet)
 		}
-	})
+	}
 }
 
 // grant validates a grant: Decode reads it into a Grant, so its members
 // must have the types of Grant's fields. The fast path does not keep it.
 func (s *fscan) grant() {
 	var seen uint64
-	s.object(func(k []byte) {
+	for k := s.firstKey(); k != nil; k = s.nextKey() {
 		switch string(k) {
 		case "id", "role", "requesterIssuer", "requesterSubject", "reason", "status":
 			s.once(&seen, uint(strings.Index("id role requesterIssuer requesterSubject reason status", string(k))))
@@ -513,7 +537,7 @@ func (s *fscan) grant() {
 		default:
 			s.unknown(k, grantFields)
 		}
-	})
+	}
 }
 
 // actor validates an actor: Decode reads it into an Actor, so its members
@@ -524,7 +548,7 @@ func (s *fscan) actor(depth int) {
 		return
 	}
 	var seen uint64
-	s.object(func(k []byte) {
+	for k := s.firstKey(); k != nil; k = s.nextKey() {
 		switch string(k) {
 		case "sub", "iss", "client_id", "role":
 			s.once(&seen, uint(strings.Index("sub iss client_id role", string(k))))
@@ -535,5 +559,5 @@ func (s *fscan) actor(depth int) {
 		default:
 			s.unknown(k, actorFields)
 		}
-	})
+	}
 }

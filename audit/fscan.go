@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -20,14 +21,18 @@ type fscan struct {
 	// shared holds strings read before (identities, buckets, roles,
 	// addresses), so that the lines of a block that repeat them share
 	// one copy; nil: every string is allocated.
-	shared strTable
+	shared *strTable
 }
 
-// strTable maps strings to a copy of themselves.
-type strTable map[string]string
+// strTable holds strings read before, in slots chosen by their hash: a
+// string found in its slot is shared, another is allocated and takes the
+// slot. No map to grow, no cost for a string that does not repeat.
+type strTable struct {
+	slots [512]string
+	roles [64][]string // one-role arrays
+}
 
-// maxShared bounds a strTable.
-const maxShared = 4096
+var strSeed = maphash.MakeSeed()
 
 func (s *fscan) fail() bool { s.ok = false; return false }
 
@@ -125,7 +130,8 @@ var internTable = func() map[string]string {
 		"human", "machine", "agent", "SigV4", "SigV2",
 		"bearer", "sigv4", "sigv4-presigned", "sigv4-post", "sigv2", "sigv2-presigned", "sigv2-post", "service-credential",
 		"browser-session", "share-link", "web_identity", "oidc-code", "refresh-token", "ldap", "admin-token", "none",
-		"AccessDenied", "NoSuchKey", "NoSuchBucket", "S3Request", "STSRequest"} {
+		"AccessDenied", "NoSuchKey", "NoSuchBucket", "S3Request", "STSRequest",
+		Version, "AWS::S3::Object", "AWS::S3::Bucket"} {
 		m[v] = v
 	}
 	for _, op := range []string{"GetObject", "HeadObject", "PutObject", "DeleteObject", "DeleteObjects", "CopyObject",
@@ -154,14 +160,12 @@ func (s *fscan) sharedStr() string {
 		return s.str()
 	}
 	raw := tok[1 : len(tok)-1]
-	if v, ok := s.shared[string(raw)]; ok {
-		return v
+	slot := &s.shared.slots[maphash.Bytes(strSeed, raw)%uint64(len(s.shared.slots))]
+	if *slot == string(raw) {
+		return *slot
 	}
-	v := string(raw)
-	if len(s.shared) < maxShared {
-		s.shared[v] = v
-	}
-	return v
+	*slot = string(raw)
+	return *slot
 }
 
 // str reads a string value as encoding/json would.
@@ -214,35 +218,40 @@ func fieldSet(names string) [][]byte {
 	return out
 }
 
-// object reads the members of an object, calling member for each; member
-// reads the value. A null object fails.
-func (s *fscan) object(member func(k []byte)) {
+// firstKey reads the opening brace of an object and its first member's
+// name; nil when the object is empty or on failure (then s.ok is false).
+// The caller reads the member's value, and nextKey the next name:
+//
+//	for k := s.firstKey(); k != nil; k = s.nextKey() { … }
+//
+// A null object fails.
+func (s *fscan) firstKey() []byte {
 	if !s.expect('{') {
-		return
+		return nil
 	}
 	if s.peek() == '}' {
 		s.i++
-		return
+		return nil
 	}
-	for s.ok {
-		k := s.key()
-		if !s.ok {
-			return
-		}
-		member(k)
-		if !s.ok {
-			return
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return
-		default:
-			s.fail()
-		}
+	return s.key()
+}
+
+// nextKey reads what follows a member's value: the next member's name,
+// or nil at the end of the object or on failure.
+func (s *fscan) nextKey() []byte {
+	if !s.ok {
+		return nil
 	}
+	switch s.peek() {
+	case ',':
+		s.i++
+		return s.key()
+	case '}':
+		s.i++
+		return nil
+	}
+	s.fail()
+	return nil
 }
 
 // array reads the elements of an array, calling elem for each.
@@ -331,22 +340,16 @@ func (s *fscan) uint64() uint64 {
 	return n
 }
 
-func (s *fscan) float64() float64 {
-	f, err := strconv.ParseFloat(string(s.number()), 64)
-	if s.ok && err != nil {
-		s.fail()
+// skipFloat64 validates a number that must fit a float64, not kept.
+func (s *fscan) skipFloat64() {
+	n := s.number()
+	if !s.ok {
+		return
 	}
-	return f
-}
-
-func (s *fscan) bool() {
-	switch {
-	case !s.ok:
-	case s.peek() == 't' && bytes.HasPrefix(s.b[s.i:], []byte("true")):
-		s.i += 4
-	case s.peek() == 'f' && bytes.HasPrefix(s.b[s.i:], []byte("false")):
-		s.i += 5
-	default:
+	if len(n) < 300 && !bytes.ContainsAny(n, "eE") {
+		return // fewer than 309 digits and no exponent: it fits
+	}
+	if _, err := strconv.ParseFloat(string(n), 64); err != nil {
 		s.fail()
 	}
 }

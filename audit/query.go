@@ -76,7 +76,7 @@ func Query(name string, r io.Reader, f *Filter, match func(*Match) error, bad fu
 	return scanParallel(name, r, func(b *block) []hit {
 		var hits []hit
 		var v view
-		table := strTable{}
+		table := new(strTable)
 		b.lines(func(n int, line []byte) {
 			if len(bytes.TrimSpace(line)) == 0 {
 				return
