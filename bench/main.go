@@ -80,7 +80,7 @@ func parseFlags() options {
 	flag.StringVar(&o.baselineEnv, "baseline-env", "", "comma-separated NAME=value settings added to the environment of the -baseline-iamgate process (e.g. GOMAXPROCS=1)")
 	flag.StringVar(&o.baseline, "baseline-iamgate", "", "also measure this iamgate binary (e.g. built from main), as the target \"iamgate baseline build, bearer JWT\", interleaved with the others")
 	flag.StringVar(&o.selfProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
-	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive)")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive); separate them with | instead to match texts with commas (\"4 KiB GET, 32 connections|256 connections\")")
 	flag.StringVar(&o.dataDir, "data", "", "parent directory of MinIO's data (default: /dev/shm, or a temporary directory on disk with -full)")
 	flag.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "also run iamgate (bearer, audit to a file) and the reference proxy with GOMAXPROCS set to this, as targets of the 4 KiB GET scenarios; 0: not")
 	flag.StringVar(&o.auditFsync, "audit-fsync", "", "audit.fsync of every iamgate process (always, interval, never); empty: iamgate's default")
@@ -108,7 +108,11 @@ func (o options) selected(title string) bool {
 	if o.only == "" {
 		return true
 	}
-	for _, s := range strings.Split(o.only, ",") {
+	sep := ","
+	if strings.Contains(o.only, "|") {
+		sep = "|"
+	}
+	for _, s := range strings.Split(o.only, sep) {
 		if s = strings.TrimSpace(s); s != "" && strings.Contains(strings.ToLower(title), strings.ToLower(s)) {
 			return true
 		}
