@@ -29,8 +29,8 @@ import (
 
 // env is everything a run starts: the development issuer (in process),
 // MinIO, iamgate (audit to a file, to stdout into /dev/null, to a file and
-// a webhook, and with GOMAXPROCS set), the reference proxy (also with
-// GOMAXPROCS set), nginx and oauth2-proxy.
+// a webhook, and with GOMAXPROCS set), the reference proxy and the two
+// floors (also with GOMAXPROCS set), nginx and oauth2-proxy.
 type env struct {
 	dir       string
 	issuerURL string
@@ -47,8 +47,14 @@ type env struct {
 	bearerWebhook         *endpoint // audit to a file and a webhook
 	ref                   *endpoint // bare httputil.ReverseProxy (bench/refproxy)
 	bearerProcs, refProcs *endpoint // the same with GOMAXPROCS=gomaxprocs; nil without -gomaxprocs
-	gomaxprocs            int
-	auditFsync            string // audit.fsync of every iamgate; "": the default
+	// The floors: net/http's server with iamgate's upstream client
+	// (bench/netfloor) and fasthttp's server and client (bench/fastfloor),
+	// no security work; and the same with GOMAXPROCS=gomaxprocs.
+	netFloor, fastFloor           *endpoint
+	netFloorProcs, fastFloorProcs *endpoint
+	floorCPUProfile               string // directory of the floors' CPU profiles; "": none
+	gomaxprocs                    int
+	auditFsync                    string // audit.fsync of every iamgate; "": the default
 	// bearerLimits and bearerLimitsRedis have limits on their role,
 	// counted in memory and in redis (nil: redis-server missing).
 	bearerLimits, bearerLimitsRedis *endpoint
@@ -185,7 +191,7 @@ func start(ctx context.Context, o options) (_ *env, err error) {
 	}
 	// nginx's workers drop root; they must be able to reach their files.
 	os.Chmod(dir, 0o711)
-	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile, baselineBin: o.baseline, gomaxprocs: o.gomaxprocs, auditFsync: o.auditFsync}
+	e := &env{dir: dir, versions: map[string]string{}, bigSizes: o.bigSizes, iamgateCPUProfile: o.cpuProfile, floorCPUProfile: o.floorCPUProfile, baselineBin: o.baseline, gomaxprocs: o.gomaxprocs, auditFsync: o.auditFsync}
 	if o.baselineEnv != "" {
 		e.baselineEnv = strings.Split(o.baselineEnv, ",")
 	}
@@ -213,6 +219,7 @@ func start(ctx context.Context, o options) (_ *env, err error) {
 	if err := e.startRefProxy(ctx); err != nil {
 		return nil, err
 	}
+	e.startFloors(ctx)
 	if err := e.startNginx(); err != nil {
 		e.notes = append(e.notes, "nginx: "+err.Error())
 		e.nginx = nil
@@ -439,38 +446,87 @@ func (e *env) startIamgate(ctx context.Context) error {
 // once more with GOMAXPROCS set if asked.
 func (e *env) startRefProxy(ctx context.Context) error {
 	bin := filepath.Join(e.dir, "refproxy")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./bench/refproxy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := goBuild(ctx, ".", "./bench/refproxy", bin); err != nil {
 		return fmt.Errorf("build the reference proxy: %w", err)
 	}
-	start := func(name string, env []string) (*endpoint, error) {
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "-listen", addr, "-upstream", "http://"+e.minioAddr)
-		cmd.Env = append(os.Environ(), env...)
-		if err := e.startProc(name, cmd); err != nil {
-			return nil, err
-		}
-		if err := waitHTTP("http://"+addr+"/"+bucket+"/"+smallKey, 15*time.Second); err != nil {
-			return nil, fmt.Errorf("the reference proxy did not start: %w\n%s", err, e.logTail(name))
-		}
-		return &endpoint{name: "bare httputil.ReverseProxy (anonymous)", addr: addr, pid: cmd.Process.Pid}, nil
-	}
+	const name = "bare httputil.ReverseProxy"
 	var err error
-	if e.ref, err = start("refproxy", nil); err != nil {
+	if e.ref, err = e.passThrough(bin, "refproxy", name+" (anonymous)", nil, nil); err != nil {
 		return err
 	}
 	if e.gomaxprocs > 0 {
 		procs := fmt.Sprintf("GOMAXPROCS=%d", e.gomaxprocs)
-		if e.refProcs, err = start("refproxy-gomaxprocs", []string{procs}); err != nil {
+		if e.refProcs, err = e.passThrough(bin, "refproxy-gomaxprocs", name+", "+procs, []string{procs}, nil); err != nil {
 			return err
 		}
-		e.refProcs.name = "bare httputil.ReverseProxy, " + procs
 	}
 	return nil
+}
+
+// startFloors builds the two floor targets, bench/netfloor (net/http's
+// server with iamgate's upstream client) and bench/fastfloor (fasthttp's
+// server and HostClient; a module of its own, built in its directory),
+// and runs each in front of MinIO, and once more with GOMAXPROCS set if
+// asked. A floor that does not build or start is skipped with a note
+// (fasthttp must be in the module cache or reachable).
+func (e *env) startFloors(ctx context.Context) {
+	floors := []struct {
+		proc, name, dir, pkg string
+		ep, procs            **endpoint
+	}{
+		{"netfloor", "floor: net/http server + iamgate's upstream client", ".", "./bench/netfloor", &e.netFloor, &e.netFloorProcs},
+		{"fastfloor", "floor: fasthttp server + HostClient", filepath.Join("bench", "fastfloor"), ".", &e.fastFloor, &e.fastFloorProcs},
+	}
+	for _, f := range floors {
+		bin := filepath.Join(e.dir, f.proc)
+		if err := goBuild(ctx, f.dir, f.pkg, bin); err != nil {
+			e.notes = append(e.notes, f.proc+": build: "+err.Error())
+			continue
+		}
+		var args []string
+		if e.floorCPUProfile != "" {
+			args = []string{"-cpuprofile", filepath.Join(e.floorCPUProfile, f.proc+".prof")}
+		}
+		ep, err := e.passThrough(bin, f.proc, f.name+" (anonymous)", nil, args)
+		if err != nil {
+			e.notes = append(e.notes, f.proc+": "+err.Error())
+			continue
+		}
+		*f.ep = ep
+		if e.gomaxprocs > 0 {
+			procs := fmt.Sprintf("GOMAXPROCS=%d", e.gomaxprocs)
+			if *f.procs, err = e.passThrough(bin, f.proc+"-gomaxprocs", f.name+", "+procs, []string{procs}, nil); err != nil {
+				e.notes = append(e.notes, f.proc+", "+procs+": "+err.Error())
+			}
+		}
+	}
+}
+
+// goBuild builds the package pkg of the module in dir into bin.
+func goBuild(ctx context.Context, dir, pkg, bin string) error {
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = dir
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
+}
+
+// passThrough starts bin, a proxy taking -listen and -upstream (and extra
+// arguments), in front of MinIO with env added to its environment, and
+// waits until it serves the 4 KiB object.
+func (e *env) passThrough(bin, proc, name string, env, extra []string) (*endpoint, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append([]string{"-listen", addr, "-upstream", "http://" + e.minioAddr}, extra...)...)
+	cmd.Env = append(os.Environ(), env...)
+	if err := e.startProc(proc, cmd); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP("http://"+addr+"/"+bucket+"/"+smallKey, 15*time.Second); err != nil {
+		return nil, fmt.Errorf("%s did not start: %w\n%s", proc, err, e.logTail(proc))
+	}
+	return &endpoint{name: name, addr: addr, pid: cmd.Process.Pid}, nil
 }
 
 // iamgateProc starts `iamgate serve` with the audit sink given and waits

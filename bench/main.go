@@ -1,19 +1,22 @@
 // Command bench measures iamgate against direct MinIO, against two
 // proxies used in front of MinIO (nginx, oauth2-proxy) and against a bare
-// httputil.ReverseProxy (bench/refproxy), on this machine, in one run,
+// httputil.ReverseProxy (bench/refproxy) and two floors that do no security
+// work either (bench/netfloor: net/http's server with iamgate's upstream
+// client; bench/fastfloor: fasthttp), on this machine, in one run,
 // interleaving the targets round by round:
 //
 //	go run ./bench [-short | -full] [-rounds N] [-duration D] [-conns C]
 //	               [-gomaxprocs N] [-results FILE [-append]] [-charts DIR]
-//	               [-only TEXT]
+//	               [-only TEXT] [-iamgate-cpuprofile FILE] [-floor-cpuprofile DIR]
 //
 // It starts MinIO (scripts/install-tools.sh), an in-process development
 // issuer that is MinIO's OpenID provider too, `iamgate serve` built from this
-// tree (bearer and STS/SigV4 paths), the reference proxy built from
-// bench/refproxy, nginx with a generated configuration and oauth2-proxy
-// (bench/install-peers.sh), then runs each scenario against each target:
-// small GETs (1, 32 and 256 connections) and PUTs, ListObjectsV2, a mixed
-// workload, STS issuance, large GETs and PUTs. It reports medians and
+// tree (bearer and STS/SigV4 paths), the reference proxy and the floors
+// built from bench/refproxy, bench/netfloor and bench/fastfloor, nginx with
+// a generated configuration and oauth2-proxy (bench/install-peers.sh),
+// then runs each scenario against each target: small GETs (1, 32 and 256
+// connections) and PUTs, ListObjectsV2, a mixed workload, STS issuance,
+// large GETs and PUTs. It reports medians and
 // ratios (requests/s, latency, MiB/s, proxy CPU per request or per GiB and
 // its ratio to the reference proxy's, peak RSS), a table of iamgate's
 // performance goals and PNG charts. Run it from the repository root.
@@ -57,6 +60,9 @@ type options struct {
 	dataDir     string
 	gomaxprocs  int
 	auditFsync  string
+	// floorCPUProfile is the directory the floor targets write their
+	// CPU profiles to (netfloor.prof, fastfloor.prof); "": none.
+	floorCPUProfile string
 }
 
 func parseFlags() options {
@@ -70,10 +76,11 @@ func parseFlags() options {
 	flag.BoolVar(&o.appendTo, "append", false, "append the report to -results instead of overwriting it")
 	flag.StringVar(&o.charts, "charts", "bench/charts", "write PNG charts to this directory (empty: none)")
 	flag.StringVar(&o.cpuProfile, "iamgate-cpuprofile", "", "have the iamgate under test write a CPU profile to this file")
+	flag.StringVar(&o.floorCPUProfile, "floor-cpuprofile", "", "have the floor targets (default GOMAXPROCS) write CPU profiles to this directory: netfloor.prof, fastfloor.prof")
 	flag.StringVar(&o.baselineEnv, "baseline-env", "", "comma-separated NAME=value settings added to the environment of the -baseline-iamgate process (e.g. GOMAXPROCS=1)")
 	flag.StringVar(&o.baseline, "baseline-iamgate", "", "also measure this iamgate binary (e.g. built from main), as the target \"iamgate baseline build, bearer JWT\", interleaved with the others")
 	flag.StringVar(&o.selfProfile, "cpuprofile", "", "write a CPU profile of the load generator to this file")
-	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive)")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose title contains one of these comma-separated texts (case-insensitive); separate them with | instead to match texts with commas (\"4 KiB GET, 32 connections|256 connections\")")
 	flag.StringVar(&o.dataDir, "data", "", "parent directory of MinIO's data (default: /dev/shm, or a temporary directory on disk with -full)")
 	flag.IntVar(&o.gomaxprocs, "gomaxprocs", 1, "also run iamgate (bearer, audit to a file) and the reference proxy with GOMAXPROCS set to this, as targets of the 4 KiB GET scenarios; 0: not")
 	flag.StringVar(&o.auditFsync, "audit-fsync", "", "audit.fsync of every iamgate process (always, interval, never); empty: iamgate's default")
@@ -101,7 +108,11 @@ func (o options) selected(title string) bool {
 	if o.only == "" {
 		return true
 	}
-	for _, s := range strings.Split(o.only, ",") {
+	sep := ","
+	if strings.Contains(o.only, "|") {
+		sep = "|"
+	}
+	for _, s := range strings.Split(o.only, sep) {
 		if s = strings.TrimSpace(s); s != "" && strings.Contains(strings.ToLower(title), strings.ToLower(s)) {
 			return true
 		}
@@ -121,6 +132,16 @@ func run() error {
 	}
 	if o.gomaxprocs < 0 {
 		return errors.New("-gomaxprocs must not be negative")
+	}
+	if o.floorCPUProfile != "" {
+		dir, err := filepath.Abs(o.floorCPUProfile)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		o.floorCPUProfile = dir
 	}
 	if _, err := os.Stat("cmd/iamgate"); err != nil {
 		return errors.New("run from the repository root: go run ./bench")

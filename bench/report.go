@@ -61,8 +61,9 @@ func (r *report) markdown() []byte {
 		"(3 rounds × 1.5 s, 64 MiB objects; about 10 minutes on this machine).\n")
 	w("- `make bench-full`: `go run ./bench -full -results bench/RESULTS.md` (5 rounds × 5 s, 64 MiB and 1 GiB objects; " +
 		"MinIO's data on disk; the run empties MinIO's trash after each PUT run, and 8 streams of 1 GiB need about 20 GiB free).\n")
-	w("- Every run has the bare `httputil.ReverseProxy` reference, 4 KiB GETs at 1, %d and 256 connections and, "+
-		"unless `-gomaxprocs 0`, iamgate and the reference with GOMAXPROCS=%d (`-gomaxprocs N`).\n", o.conns, max(o.gomaxprocs, 1))
+	w("- Every run has the bare `httputil.ReverseProxy` reference, the two floors in the 4 KiB GET tables, 4 KiB GETs at 1, "+
+		"%d and 256 connections and, unless `-gomaxprocs 0`, iamgate, the reference and the floors with GOMAXPROCS=%d "+
+		"(`-gomaxprocs N`).\n", o.conns, max(o.gomaxprocs, 1))
 	w("- This run: rounds × measured time per target and scenario: %d × %s (warm-up %s before each).\n",
 		o.rounds, o.duration, max(o.duration/5, 250*time.Millisecond))
 	w("- Peers: `bash bench/install-peers.sh` installs Debian's nginx and builds oauth2-proxy; MinIO comes from `scripts/install-tools.sh`.\n\n")
@@ -141,8 +142,18 @@ func (r *report) markdown() []byte {
 		"keep-alive pool of 512 idle connections; no authentication, authorization, signing or audit. The reference for " +
 		"what a Go reverse proxy costs before doing any security work: the column \"proxy CPU vs ReverseProxy\" divides " +
 		"each proxy's CPU per request (or per GiB) by its CPU in the same table.\n")
+	w("- **floor: net/http server + iamgate's upstream client (anonymous)**: `bench/netfloor`, built by the run: " +
+		"net/http's server and iamgate's own upstream HTTP/1.1 client (`internal/upstream`, configured as iamgate configures " +
+		"it, 512 idle connections), the request rebuilt and the response head copied and the body streamed as iamgate does " +
+		"(pooled 64 KiB buffer), but none of iamgate's security work, and without iamgate's one-write path for small " +
+		"responses (it lives inside package proxy), so a 4 KiB response leaves in two writes. What iamgate's request path " +
+		"costs at the least while net/http is its server. In the 4 KiB GET tables.\n")
+	w("- **floor: fasthttp server + HostClient (anonymous)**: `bench/fastfloor`, a module of its own built by the run: " +
+		"github.com/valyala/fasthttp's server and a `HostClient` of up to 512 connections, fasthttp's usual pass-through " +
+		"(the response read whole, then written); no security work. What another HTTP/1.1 server side would cost for the " +
+		"same pass-through. In the 4 KiB GET tables.\n")
 	if e.gomaxprocs > 0 {
-		w("- **…, GOMAXPROCS=%d**: the same iamgate configuration (audit to a file) and the same reference proxy, "+
+		w("- **…, GOMAXPROCS=%d**: the same iamgate configuration (audit to a file), the same reference proxy and floors, "+
 			"run with the environment variable GOMAXPROCS=%d, in the 4 KiB GET tables; on a host whose cores are shared "+
 			"with the store and the clients, as here, fewer Ps mean fewer goroutine hand-offs between cores "+
 			"(docs/operations.md, \"Sharing a host with the store\").\n", e.gomaxprocs, e.gomaxprocs)

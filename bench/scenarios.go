@@ -67,11 +67,13 @@ func scenarios(e *env, o options) []*scenario {
 	proxies := func(direct ...*endpoint) []*endpoint {
 		return append(direct, e.nginx, e.oauth2, e.ref, e.bearer, e.sigv4, e.baseline)
 	}
-	// The 4 KiB GETs also measure iamgate and the reference proxy with
-	// GOMAXPROCS set (-gomaxprocs), at 1, the usual and 256 connections.
+	// The 4 KiB GETs also measure the two floors, and iamgate, the
+	// reference proxy and the floors with GOMAXPROCS set (-gomaxprocs), at
+	// 1, the usual and 256 connections.
 	for _, c := range uniq(o.conns, 1, 256) {
 		add(&scenario{id: fmt.Sprintf("get4k-%d", c), title: fmt.Sprintf("4 KiB GET, %s", conns(c)), conns: c,
-			targets: all(getOp(smallKey), append(proxies(e.direct, e.directSigV4), e.refProcs, e.bearerProcs)...)})
+			targets: all(getOp(smallKey), e.direct, e.directSigV4, e.nginx, e.oauth2, e.ref, e.netFloor, e.fastFloor,
+				e.bearer, e.sigv4, e.baseline, e.refProcs, e.netFloorProcs, e.fastFloorProcs, e.bearerProcs)})
 	}
 	for _, c := range []int{o.conns, 1} {
 		add(&scenario{id: fmt.Sprintf("put4k-%d", c), title: fmt.Sprintf("4 KiB PUT, %s", conns(c)), conns: c,
@@ -161,7 +163,7 @@ func streamsName(n int) string {
 // warmUp sends every endpoint a second of 4 KiB GETs, discarded, so that
 // the first scenario's first target does not pay for cold caches and heaps.
 func warmUp(e *env, o options) {
-	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.ref, e.refProcs, e.bearer, e.sigv4, e.bearerProcs, e.bearerDevNull, e.bearerWebhook, e.bearerLimits, e.bearerLimitsRedis, e.baseline} {
+	for _, ep := range []*endpoint{e.direct, e.directSigV4, e.nginx, e.oauth2, e.ref, e.refProcs, e.netFloor, e.fastFloor, e.netFloorProcs, e.fastFloorProcs, e.bearer, e.sigv4, e.bearerProcs, e.bearerDevNull, e.bearerWebhook, e.bearerLimits, e.bearerLimitsRedis, e.baseline} {
 		if ep != nil {
 			runRate(ep, getOp(smallKey), o.conns, time.Second)
 		}
