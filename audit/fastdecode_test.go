@@ -330,3 +330,23 @@ func TestScanChainLine(t *testing.T) {
 		}
 	}
 }
+
+// The flat validator accepts only what encoding/json accepts, and all of
+// it but values nested deeper than 64 levels.
+func FuzzSkipJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,-2.5e+3,true,false,null,{},[],"é\n\u00e9"]}`, `"x"`, `[1,]`, `{"a" 1}`, `01`, `1.`, `-`, `"\ud800"`,
+		"\"\x01\"", `{"a":{"b":{"c":[[[]]]}}}`, ` 1 `, `tru`, `nul`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		start := wsAt(b, 0)
+		end, ok := skipJSON(b, start)
+		valid := json.Valid(b)
+		if ok && wsAt(b, end) == len(b) && !valid {
+			t.Fatalf("took what encoding/json refuses: %q", b)
+		}
+		if valid && (!ok || wsAt(b, end) != len(b)) && bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) <= 64 {
+			t.Fatalf("refused what encoding/json takes: %q", b)
+		}
+	})
+}
