@@ -25,75 +25,90 @@ var (
 // scanChainLine reads into l what verification reads of line and reports
 // whether it could; on false, l is undefined.
 func scanChainLine(b []byte, l *chainLine) bool {
-	i, empty, ok := enterObject(b, wsAt(b, 0))
-	if ok && empty {
-		return wsAt(b, i) == len(b)
-	}
 	var seen uint8
-	for ok {
-		var k []byte
-		if k, i, ok = memberName(b, i); !ok {
-			return false
-		}
+	i, ok := scanObject(b, wsAt(b, 0), func(k []byte, i int) (int, bool) {
 		switch string(k) {
 		case "eventTime":
+			ok := false
 			if seen, ok = once(seen, 1); ok {
 				j := i
 				if i, ok = skipJSON(b, i); ok {
 					l.rawTime = b[j:i]
 				}
 			}
+			return i, ok
 		case "iamgate":
-			if seen, ok = once(seen, 2); ok {
-				i, ok = scanChainIamgate(b, i, l)
-			}
+			return onceThen(&seen, 2, func() (int, bool) { return scanChainIamgate(b, i, l) })
 		case "chain":
-			if seen, ok = once(seen, 4); ok {
-				i, ok = scanChainFields(b, i, l)
-			}
-		default:
-			if ok = !foldsTo(k, chainTopNames); ok {
-				i, ok = skipJSON(b, i)
-			}
+			return onceThen(&seen, 4, func() (int, bool) { return scanChainFields(b, i, l) })
 		}
-		if !ok {
-			return false
+		if foldsTo(k, chainTopNames) {
+			return 0, false
 		}
-		var end bool
-		if i, end, ok = afterMember(b, i); end {
-			return wsAt(b, i) == len(b)
-		}
-	}
-	return false
+		return skipJSON(b, i)
+	})
+	return ok && wsAt(b, i) == len(b)
 }
 
 // scanChainIamgate reads the iamgate object at b[i:] (after white space).
 func scanChainIamgate(b []byte, i int, l *chainLine) (int, bool) {
+	var seen uint8
+	return scanObject(b, i, func(k []byte, i int) (int, bool) {
+		switch string(k) {
+		case "kind":
+			return onceThen(&seen, 1, func() (int, bool) { return plainString(b, i, &l.kind) })
+		case "reason":
+			return onceThen(&seen, 2, func() (int, bool) { return plainString(b, i, &l.reason) })
+		}
+		if foldsTo(k, chainIamgateNames) {
+			return 0, false
+		}
+		return skipJSON(b, i)
+	})
+}
+
+// scanChainFields reads the chain object at b[i:] (after white space).
+func scanChainFields(b []byte, i int, l *chainLine) (int, bool) {
+	var seen uint8
+	return scanObject(b, i, func(k []byte, i int) (int, bool) {
+		var dst *[]byte
+		var bit uint8
+		switch string(k) {
+		case "seq":
+			return onceThen(&seen, 1, func() (int, bool) { return plainUint(b, i, &l.seq) })
+		case "stream":
+			dst, bit = &l.stream, 2
+		case "prev":
+			dst, bit = &l.prev, 4
+		case "keyId":
+			dst, bit = &l.keyID, 8
+		case "signature":
+			dst, bit = &l.signature, 16
+		default:
+			if foldsTo(k, chainFieldSet) {
+				return 0, false
+			}
+			return skipJSON(b, i)
+		}
+		return onceThen(&seen, bit, func() (int, bool) { return plainBytes(b, i, dst) })
+	})
+}
+
+// scanObject reads the object at b[i:] (after white space), calling member
+// with each member's name and the index of its value (after white
+// space); member returns the index after the value. It returns the index
+// after the object. A null fails.
+func scanObject(b []byte, i int, member func(k []byte, i int) (int, bool)) (int, bool) {
 	i, empty, ok := enterObject(b, i)
 	if empty {
 		return i, ok
 	}
-	var seen uint8
 	for ok {
 		var k []byte
 		if k, i, ok = memberName(b, i); !ok {
 			break
 		}
-		switch string(k) {
-		case "kind":
-			if seen, ok = once(seen, 1); ok {
-				i, ok = plainString(b, i, &l.kind)
-			}
-		case "reason":
-			if seen, ok = once(seen, 2); ok {
-				i, ok = plainString(b, i, &l.reason)
-			}
-		default:
-			if ok = !foldsTo(k, chainIamgateNames); ok {
-				i, ok = skipJSON(b, i)
-			}
-		}
-		if !ok {
+		if i, ok = member(k, i); !ok {
 			break
 		}
 		var end bool
@@ -104,53 +119,14 @@ func scanChainIamgate(b []byte, i int, l *chainLine) (int, bool) {
 	return 0, false
 }
 
-// scanChainFields reads the chain object at b[i:] (after white space).
-func scanChainFields(b []byte, i int, l *chainLine) (int, bool) {
-	i, empty, ok := enterObject(b, i)
-	if empty {
-		return i, ok
+// onceThen runs read unless bit is in *seen (a member given twice, which
+// encoding/json would merge or overwrite, fails), and adds it.
+func onceThen(seen *uint8, bit uint8, read func() (int, bool)) (int, bool) {
+	var ok bool
+	if *seen, ok = once(*seen, bit); !ok {
+		return 0, false
 	}
-	var seen uint8
-	for ok {
-		var k []byte
-		if k, i, ok = memberName(b, i); !ok {
-			break
-		}
-		switch string(k) {
-		case "stream":
-			if seen, ok = once(seen, 1); ok {
-				i, ok = plainBytes(b, i, &l.stream)
-			}
-		case "seq":
-			if seen, ok = once(seen, 2); ok {
-				i, ok = plainUint(b, i, &l.seq)
-			}
-		case "prev":
-			if seen, ok = once(seen, 4); ok {
-				i, ok = plainBytes(b, i, &l.prev)
-			}
-		case "keyId":
-			if seen, ok = once(seen, 8); ok {
-				i, ok = plainBytes(b, i, &l.keyID)
-			}
-		case "signature":
-			if seen, ok = once(seen, 16); ok {
-				i, ok = plainBytes(b, i, &l.signature)
-			}
-		default:
-			if ok = !foldsTo(k, chainFieldSet); ok {
-				i, ok = skipJSON(b, i)
-			}
-		}
-		if !ok {
-			break
-		}
-		var end bool
-		if i, end, ok = afterMember(b, i); end {
-			return i, true
-		}
-	}
-	return 0, false
+	return read()
 }
 
 // once adds bit to seen; false if it was there (a member given twice:
