@@ -192,3 +192,76 @@ func BenchmarkDecode(b *testing.B) {
 		b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 }
+
+// BenchmarkFile measures verify, report and query on a log file, as the
+// commands read it: IAMGATE_AUDIT_BENCH_LOG=path (see TestWriteBenchLog;
+// the file should be in the page cache). Skipped without the variable.
+func BenchmarkFile(b *testing.B) {
+	path := os.Getenv("IAMGATE_AUDIT_BENCH_LOG")
+	if path == "" {
+		b.Skip("set IAMGATE_AUDIT_BENCH_LOG to a log written by TestWriteBenchLog")
+	}
+	read := func(b *testing.B, fn func(io.Reader) error) {
+		b.ReportAllocs()
+		lines, bytesRead := 0, int64(0)
+		cpu0 := cpuTime()
+		for b.Loop() {
+			r, err := OpenLog(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cr := &countReader{r: r}
+			if err := fn(cr); err != nil {
+				b.Fatal(err)
+			}
+			r.Close()
+			lines, bytesRead = cr.lines, cr.n
+		}
+		b.SetBytes(bytesRead)
+		events := float64(lines) * float64(b.N)
+		b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64(cpuTime()-cpu0)/events, "cpu-ns/event")
+	}
+	b.Run("verify", func(b *testing.B) {
+		read(b, func(r io.Reader) error {
+			v := NewVerifier(VerifyConfig{PublicKey: testKey.Public().(ed25519.PublicKey)})
+			if err := v.Read(path, r); err != nil {
+				return err
+			}
+			if rep := v.Finish(); !rep.OK() {
+				return fmt.Errorf("%d problems", len(rep.Problems))
+			}
+			return nil
+		})
+	})
+	b.Run("report", func(b *testing.B) {
+		read(b, func(r io.Reader) error {
+			rv := NewReviewer(ReviewConfig{AsOf: time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC)})
+			if err := rv.Read(path, r); err != nil {
+				return err
+			}
+			rv.Finish()
+			return nil
+		})
+	})
+	b.Run("query", func(b *testing.B) {
+		f := &Filter{Subjects: []string{"u-00042"}, Decisions: []string{"allow"}}
+		read(b, func(r io.Reader) error {
+			return Query(path, r, f, func(*Match) error { return nil }, func(BadLine) error { return nil })
+		})
+	})
+}
+
+// countReader counts the bytes and lines read through it.
+type countReader struct {
+	r     io.Reader
+	n     int64
+	lines int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.lines += bytes.Count(p[:n], []byte{'\n'})
+	return n, err
+}
