@@ -133,7 +133,8 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 		name       string
 		seen       uint64
 		params     struct{ bucket, key, prefix string }
-		resources  []string // object ARNs
+		resBuf     [4][]byte
+		resources  = resBuf[:0] // object ARNs, as bytes of the line
 		hasCreds   bool
 		credKey    string
 		sigVersion string
@@ -224,7 +225,8 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 		case "resources":
 			s.once(&seen, 10)
 			s.array(func() {
-				var typ, arn string
+				var typ string
+				var arn []byte
 				var r uint64
 				for k := s.firstKey(); k != nil; k = s.nextKey() {
 					switch string(k) {
@@ -236,7 +238,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 						if noObjects {
 							s.skipStr()
 						} else {
-							arn = s.str()
+							arn = s.rawStr()
 						}
 					default:
 						s.unknown(k, resourceFields)
@@ -323,10 +325,17 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 	}
 	e.Bucket, e.Key, e.Prefix = params.bucket, params.key, params.prefix
 	if e.Bucket != "" && len(resources) > 0 {
-		prefix := ARN(e.Bucket, "") + "/"
 		for _, r := range resources {
-			if k, ok := strings.CutPrefix(r, prefix); ok && k != e.Key {
-				e.Keys = append(e.Keys, k)
+			// ARN(e.Bucket, k), without building it
+			r, ok := bytes.CutPrefix(r, []byte("arn:aws:s3:::"))
+			if ok {
+				r, ok = bytes.CutPrefix(r, []byte(e.Bucket))
+			}
+			if ok {
+				r, ok = bytes.CutPrefix(r, []byte("/"))
+			}
+			if ok && string(r) != e.Key {
+				e.Keys = append(e.Keys, string(r))
 			}
 		}
 	}

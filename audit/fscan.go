@@ -168,6 +168,20 @@ func (s *fscan) sharedStr() string {
 	return *slot
 }
 
+// rawStr is str as bytes: those of the line when the value holds no
+// escape and is valid UTF-8 (nothing to change), a copy otherwise.
+func (s *fscan) rawStr() []byte {
+	tok, plain := s.rawString()
+	if !s.ok {
+		return nil
+	}
+	if plain || utf8.Valid(tok) && bytes.IndexByte(tok, '\\') < 0 {
+		return tok[1 : len(tok)-1]
+	}
+	s.i -= len(tok)
+	return []byte(s.str())
+}
+
 // str reads a string value as encoding/json would.
 func (s *fscan) str() string {
 	tok, plain := s.rawString()
