@@ -101,10 +101,10 @@ const (
 	// Signature), which only verification reads; without it only Seq is
 	// kept.
 	withChain decodeOpts = 1 << iota
-	// withoutObjects leaves Bucket, Key, Prefix and Keys empty (the
-	// request's parameters and resources are validated as for the other
-	// fields, not kept): the report does not read them.
-	withoutObjects
+	// reportFields leaves empty what the report does not read: Bucket,
+	// Key, Prefix, Keys and SourceIP (validated as the other fields, not
+	// kept).
+	reportFields
 )
 
 // decodeFast reads line into v and reports whether it could; on false, v
@@ -119,7 +119,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 	*v = view{}
 	s := &fscan{b: line, ok: true, shared: table}
 	chain := opts&withChain != 0
-	noObjects := opts&withoutObjects != 0
+	reportOnly := opts&reportFields != 0
 	chainStr := func(dst *string) {
 		if chain {
 			*dst = s.str()
@@ -160,7 +160,11 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 			s.skipStr()
 		case "sourceIPAddress":
 			s.once(&seen, 5)
-			e.SourceIP = s.sharedStr()
+			if reportOnly {
+				s.skipStr()
+			} else {
+				e.SourceIP = s.sharedStr()
+			}
 		case "userAgent":
 			s.once(&seen, 6)
 			s.skipStr()
@@ -179,7 +183,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 				case "prefix":
 					dst = &params.prefix
 				}
-				if dst == nil || noObjects && s.peek() == '"' {
+				if dst == nil || reportOnly && s.peek() == '"' {
 					s.skip()
 					continue
 				}
@@ -235,7 +239,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 						typ = s.interned()
 					case "ARN":
 						s.once(&r, 1)
-						if noObjects {
+						if reportOnly {
 							s.skipStr()
 						} else {
 							arn = s.rawStr()
@@ -244,7 +248,7 @@ func decodeFastShared(line []byte, v *view, opts decodeOpts, table *strTable) bo
 						s.unknown(k, resourceFields)
 					}
 				}
-				if typ == "AWS::S3::Object" && !noObjects {
+				if typ == "AWS::S3::Object" && !reportOnly {
 					resources = append(resources, arn)
 				}
 			})

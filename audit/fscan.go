@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -28,9 +29,15 @@ type fscan struct {
 // string found in its slot is shared, another is allocated and takes the
 // slot. No map to grow, no cost for a string that does not repeat.
 type strTable struct {
-	slots [512]string
+	slots [2048]string
 	roles [64][]string // one-role arrays
 }
+
+// strTables keeps the tables of finished blocks for the next ones: the
+// strings a table holds stay useful, and a table is not zeroed again.
+var strTables = sync.Pool{New: func() any { return new(strTable) }}
+
+func getStrTable() *strTable { return strTables.Get().(*strTable) }
 
 var strSeed = maphash.MakeSeed()
 

@@ -76,7 +76,8 @@ func Query(name string, r io.Reader, f *Filter, match func(*Match) error, bad fu
 	return scanParallel(name, r, func(b *block) []hit {
 		var hits []hit
 		var v view
-		table := new(strTable)
+		table := getStrTable()
+		defer strTables.Put(table)
 		b.lines(func(n int, line []byte) {
 			if len(bytes.TrimSpace(line)) == 0 {
 				return

@@ -316,7 +316,8 @@ func putDecoded(d *decoded) {
 // decodeBlock decodes the lines of b.
 func decodeBlock(b *block) *decoded {
 	d := decodedPool.Get().(*decoded)
-	table := new(strTable)
+	table := getStrTable()
+	defer strTables.Put(table)
 	b.lines(func(n int, line []byte) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			return
@@ -324,7 +325,7 @@ func decodeBlock(b *block) *decoded {
 		d.lines = slices.Grow(d.lines, 1)[:len(d.lines)+1]
 		l := &d.lines[len(d.lines)-1] // decoding sets every field of l.v
 		l.n = n
-		l.err = decodeViewOpts(line, &l.v, withoutObjects, table)
+		l.err = decodeViewOpts(line, &l.v, reportFields, table)
 	})
 	return d
 }

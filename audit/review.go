@@ -344,7 +344,8 @@ var reviewedLinePool = sync.Pool{New: func() any { return new([]reviewedLine) }}
 
 func (b *ReviewBuilder) parseBlock(bl *block) *[]reviewedLine {
 	ls := reviewedLinePool.Get().(*[]reviewedLine)
-	table := new(strTable)
+	table := getStrTable()
+	defer strTables.Put(table)
 	bl.lines(func(n int, data []byte) {
 		*ls = append(*ls, reviewedLine{n: n})
 		l := &(*ls)[len(*ls)-1]
