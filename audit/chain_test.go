@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -445,5 +446,41 @@ func TestChainWindow(t *testing.T) {
 	r = verifyFiles(t, pub, path)
 	if got := codes(r.Problems); len(got) != 2 || got[0] != "missing@all.log:11" || !strings.HasPrefix(got[1], "reordered@") {
 		t.Errorf("moved beyond the window: %q", got)
+	}
+}
+
+// The window gives entries back lowest seq first, then in arrival order,
+// whether they arrive in order (a queue) or not (a heap).
+func TestEntryWindow(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var w entryWindow
+	var ref []entry
+	ord := uint64(0)
+	seq := uint64(100)
+	for step := range 50_000 {
+		if rnd.IntN(2) > 0 || len(ref) == 0 {
+			ord++
+			seq++
+			e := entry{seq: seq, ord: ord}
+			if step%50 == 0 {
+				e.seq = seq - uint64(rnd.IntN(20)) // out of order, or a repeated seq
+			}
+			w.push(e)
+			ref = append(ref, e)
+			continue
+		}
+		best := 0
+		for i := range ref {
+			if entryLess(&ref[i], &ref[best]) {
+				best = i
+			}
+		}
+		if w.len() != len(ref) || *w.min() != ref[best] {
+			t.Fatalf("step %d: len %d, want %d; min %+v, want %+v", step, w.len(), len(ref), *w.min(), ref[best])
+		}
+		if got := w.pop(); got != ref[best] {
+			t.Fatalf("step %d: popped %+v, want %+v", step, got, ref[best])
+		}
+		ref = append(ref[:best], ref[best+1:]...)
 	}
 }

@@ -23,7 +23,7 @@ type streamCheck struct {
 	v      *Verifier
 	id     string
 	start  [32]byte
-	window entryHeap
+	window entryWindow
 	ord    uint64
 
 	files map[int]*fileOrder // lines out of order within each file
@@ -86,7 +86,7 @@ func (c *streamCheck) add(e entry) {
 		return
 	}
 	c.window.push(e)
-	if len(c.window) > VerifyWindow {
+	if c.window.len() > VerifyWindow {
 		c.next()
 	}
 }
@@ -134,7 +134,7 @@ func (c *streamCheck) order(e entry) {
 // the group before it.
 func (c *streamCheck) next() {
 	g := append(c.spare[:0], c.window.pop())
-	for len(c.window) > 0 && c.window[0].seq == g[0].seq {
+	for c.window.len() > 0 && c.window.min().seq == g[0].seq {
 		g = append(g, c.window.pop())
 	}
 	if c.cur != nil {
@@ -257,7 +257,7 @@ func (c *streamCheck) link(e entry) {
 
 // finish checks what is left in the window and reports on the stream.
 func (c *streamCheck) finish() {
-	for len(c.window) > 0 {
+	for c.window.len() > 0 {
 		c.next()
 	}
 	if c.cur != nil {
@@ -291,13 +291,61 @@ func (c *streamCheck) finish() {
 	v.report.Streams = append(v.report.Streams, sum)
 }
 
+// entryWindow holds the lines of a stream waiting to be checked, lowest
+// seq (then arrival) first. Lines mostly arrive in order: then it is a
+// queue; a line that arrives out of order turns it into a heap until it
+// is empty again.
+type entryWindow struct {
+	q    entryHeap
+	head int  // first entry of the queue; 0 as a heap
+	heap bool // q is a heap
+}
+
+func (w *entryWindow) len() int { return len(w.q) - w.head }
+
+// min is the entry pop returns next; the window must not be empty.
+func (w *entryWindow) min() *entry { return &w.q[w.head] }
+
+func (w *entryWindow) push(e entry) {
+	if w.heap {
+		w.q.push(e)
+		return
+	}
+	if n := len(w.q); n == w.head || !entryLess(&e, &w.q[n-1]) {
+		w.q = append(w.q, e) // in order: the queue stays sorted
+		return
+	}
+	w.q = append(w.q[:0], w.q[w.head:]...)
+	w.head, w.heap = 0, true // a sorted slice is a heap already
+	w.q.push(e)
+}
+
+func (w *entryWindow) pop() entry {
+	if w.heap {
+		e := w.q.pop()
+		if len(w.q) == 0 {
+			w.heap = false
+		}
+		return e
+	}
+	e := w.q[w.head]
+	w.head++
+	if w.head == len(w.q) {
+		w.q, w.head = w.q[:0], 0
+	} else if w.head >= 2*VerifyWindow {
+		w.q = append(w.q[:0], w.q[w.head:]...)
+		w.head = 0
+	}
+	return e
+}
+
+func entryLess(a, b *entry) bool { return a.seq < b.seq || a.seq == b.seq && a.ord < b.ord }
+
 // entryHeap orders entries by seq, then arrival: a binary heap of its
 // own, as container/heap would allocate for every entry it moves.
 type entryHeap []entry
 
-func (h entryHeap) less(i, j int) bool {
-	return h[i].seq < h[j].seq || h[i].seq == h[j].seq && h[i].ord < h[j].ord
-}
+func (h entryHeap) less(i, j int) bool { return entryLess(&h[i], &h[j]) }
 
 func (h *entryHeap) push(e entry) {
 	*h = append(*h, e)
