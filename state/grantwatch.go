@@ -3,7 +3,6 @@ package state
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -89,18 +88,11 @@ func (w *GrantWatcher) Store() Grants { return w.store }
 // Run polls until ctx is done; after each poll it marks the grants past
 // their end as expired.
 func (w *GrantWatcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.cfg.PollInterval)
-	defer t.Stop()
-	for {
+	pollLoop(ctx, w.cfg.PollInterval, func() {
 		if w.Refresh(ctx) == nil {
 			w.ExpireDue(ctx)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // Refresh asks the store for its version and, if it changed, its
@@ -117,16 +109,8 @@ func (w *GrantWatcher) Refresh(ctx context.Context) error {
 		w.confirmed = w.cfg.Now()
 	}
 	w.mu.Unlock()
-	if err != nil {
-		if w.cfg.OnError != nil {
-			w.cfg.OnError(err)
-		}
-		if prev == nil {
-			w.cfg.Logger.Error("access grants cannot be read from the shared state; grants are not honoured until they can", "err", err)
-		}
-	} else if prev != nil {
-		w.cfg.Logger.Info("access grants readable again")
-	}
+	reportRead(w.cfg.Logger, w.cfg.OnError, prev, err,
+		"access grants cannot be read from the shared state; grants are not honoured until they can", "access grants readable again")
 	return err
 }
 
@@ -187,13 +171,7 @@ func (w *GrantWatcher) ExpireDue(ctx context.Context) {
 func (w *GrantWatcher) fresh() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.confirmed.IsZero() || !w.local && w.cfg.Now().Sub(w.confirmed) > w.cfg.FreshnessBound {
-		if w.lastErr != nil {
-			return fmt.Errorf("%w: %w", ErrGrantsNotFresh, w.lastErr)
-		}
-		return ErrGrantsNotFresh
-	}
-	return nil
+	return staleness(w.confirmed, w.cfg.Now(), w.cfg.FreshnessBound, w.local, w.lastErr, ErrGrantsNotFresh)
 }
 
 // Active returns the grants of the person (issuer and subject) in force

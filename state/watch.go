@@ -80,16 +80,7 @@ func NewRevocationWatcher(store Revocations, cfg WatcherConfig) *RevocationWatch
 
 // Run polls until ctx is done.
 func (w *RevocationWatcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		_ = w.Refresh(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	pollLoop(ctx, w.cfg.PollInterval, func() { _ = w.Refresh(ctx) })
 }
 
 // Refresh asks the store for its version and, if it changed, its rules.
@@ -102,16 +93,8 @@ func (w *RevocationWatcher) Refresh(ctx context.Context) error {
 	prev := w.lastErr
 	w.lastErr = err
 	w.mu.Unlock()
-	if err != nil {
-		if w.cfg.OnError != nil {
-			w.cfg.OnError(err)
-		}
-		if prev == nil {
-			w.cfg.Logger.Error("run-time revocations cannot be read from the shared state", "err", err)
-		}
-	} else if prev != nil {
-		w.cfg.Logger.Info("run-time revocations readable again")
-	}
+	reportRead(w.cfg.Logger, w.cfg.OnError, prev, err,
+		"run-time revocations cannot be read from the shared state", "run-time revocations readable again")
 	return err
 }
 
@@ -179,13 +162,7 @@ func (w *RevocationWatcher) Add(ctx context.Context, r Revocation) (Revocation, 
 func (w *RevocationWatcher) Rules() (RevocationSet, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.confirmed.IsZero() || !w.local && w.cfg.Now().Sub(w.confirmed) > w.cfg.FreshnessBound {
-		if w.lastErr != nil {
-			return w.set, fmt.Errorf("%w: %w", ErrNotFresh, w.lastErr)
-		}
-		return w.set, ErrNotFresh
-	}
-	return w.set, nil
+	return w.set, staleness(w.confirmed, w.cfg.Now(), w.cfg.FreshnessBound, w.local, w.lastErr, ErrNotFresh)
 }
 
 // Ready reports why Rules would fail, for a readiness check; nil when it
