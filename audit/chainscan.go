@@ -29,14 +29,13 @@ func scanChainLine(b []byte, l *chainLine) bool {
 	i, ok := scanObject(b, wsAt(b, 0), func(k []byte, i int) (int, bool) {
 		switch string(k) {
 		case "eventTime":
-			ok := false
-			if seen, ok = once(seen, 1); ok {
-				j := i
-				if i, ok = skipJSON(b, i); ok {
-					l.rawTime = b[j:i]
+			return onceThen(&seen, 1, func() (int, bool) {
+				end, ok := skipJSON(b, i)
+				if ok {
+					l.rawTime = b[i:end]
 				}
-			}
-			return i, ok
+				return end, ok
+			})
 		case "iamgate":
 			return onceThen(&seen, 2, func() (int, bool) { return scanChainIamgate(b, i, l) })
 		case "chain":
@@ -122,16 +121,12 @@ func scanObject(b []byte, i int, member func(k []byte, i int) (int, bool)) (int,
 // onceThen runs read unless bit is in *seen (a member given twice, which
 // encoding/json would merge or overwrite, fails), and adds it.
 func onceThen(seen *uint8, bit uint8, read func() (int, bool)) (int, bool) {
-	var ok bool
-	if *seen, ok = once(*seen, bit); !ok {
+	if *seen&bit != 0 {
 		return 0, false
 	}
+	*seen |= bit
 	return read()
 }
-
-// once adds bit to seen; false if it was there (a member given twice:
-// encoding/json would merge or overwrite).
-func once(seen, bit uint8) (uint8, bool) { return seen | bit, seen&bit == 0 }
 
 // enterObject reads the opening brace of an object at b[i:] and the white
 // space after it; empty reports an object without members, i then after

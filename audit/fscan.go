@@ -43,16 +43,7 @@ var strSeed = maphash.MakeSeed()
 
 func (s *fscan) fail() bool { s.ok = false; return false }
 
-func (s *fscan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *fscan) ws() { s.i = wsAt(s.b, s.i) }
 
 // peek returns the next byte after white space, 0 at the end.
 func (s *fscan) peek() byte {
@@ -221,11 +212,9 @@ func (s *fscan) key() []byte {
 // equal to one of them but for case fails (encoding/json would fill the
 // field); any other is skipped with its value.
 func (s *fscan) unknown(k []byte, fields [][]byte) {
-	for _, f := range fields {
-		if len(f) == len(k) && bytes.EqualFold(f, k) {
-			s.fail()
-			return
-		}
+	if foldsTo(k, fields) {
+		s.fail()
+		return
 	}
 	s.skip()
 }
@@ -308,41 +297,13 @@ func (s *fscan) number() []byte {
 	}
 	s.ws()
 	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	if s.i < len(s.b) && s.b[s.i] == '0' {
-		s.i++
-	} else if digits() == 0 {
+	end := numberEnd(s.b, s.i)
+	if end < 0 {
 		s.fail()
 		return nil
 	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			s.fail()
-			return nil
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			s.fail()
-			return nil
-		}
-	}
-	return s.b[start:s.i]
+	s.i = end
+	return s.b[start:end]
 }
 
 func (s *fscan) int64() int64 {
