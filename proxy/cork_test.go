@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
+	"github.com/iamgate/iamgate/audit"
 	"github.com/iamgate/iamgate/internal/upstream"
 )
 
@@ -182,5 +184,68 @@ func TestLargeDownloadSpliced(t *testing.T) {
 	f.h.Wait(context.Background())
 	if s := base.Stats(); s.Idle != 0 {
 		t.Fatalf("store connections %+v: a half-sent body's connection is idle", s)
+	}
+}
+
+// probeSink checks, when an event is written, whether the client already
+// holds bytes of the response (on loopback a write is readable by the
+// peer as soon as it returns): it peeks at the client's socket without
+// taking anything from it.
+type probeSink struct {
+	client *net.TCPConn
+	mu     sync.Mutex
+	early  int // bytes the client could read before the event was written
+	events int
+}
+
+func (s *probeSink) WriteEvent([]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events++
+	rc, err := s.client.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var b [64 << 10]byte
+	return rc.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == nil {
+			s.early += n
+		}
+	})
+}
+
+// A response held back to leave in one write is sent only after its audit
+// event is written: a client never has a response whose event is not.
+func TestSmallResponseAfterAuditEvent(t *testing.T) {
+	for _, size := range []int{0, 100, 4096, corkBody} {
+		body := strings.Repeat("b", size)
+		f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+			io.WriteString(w, body)
+		}, nil)
+		addr, _ := servedThroughFraming(t, f.h)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sink := &probeSink{client: c.(*net.TCPConn)}
+		f.h.cfg.Audit = audit.NewLogger(sink)
+		tok := f.token(t, "alice", "staff")
+		io.WriteString(c, "GET /bkt/home/alice/obj HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || string(b) != body {
+			t.Fatalf("size %d: %d, %d bytes", size, res.StatusCode, len(b))
+		}
+		sink.mu.Lock()
+		if sink.events != 1 || sink.early != 0 {
+			t.Errorf("size %d: %d events; %d bytes of the response reached the client before its event was written", size, sink.events, sink.early)
+		}
+		sink.mu.Unlock()
 	}
 }

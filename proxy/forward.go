@@ -57,6 +57,9 @@ type exchange struct {
 	guardMode GuardMode
 	// grants are the roles the caller holds through just-in-time grants.
 	grants []grantUse
+	// corked holds a small response back until its audit event is
+	// written (finish).
+	corked *framedConn
 }
 
 // queryValues returns r's query, parsed once per request (nil when there
@@ -220,7 +223,7 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 		// A small body: its head and body leave in one write (below).
 		if fc, _ = r.Context().Value(framingKey{}).(*framedConn); fc != nil {
 			fc.cork()
-			defer fc.uncork()
+			ex.corked = fc // finish sends it, after the audit event
 		}
 	}
 	w.WriteHeader(res.StatusCode)
@@ -254,10 +257,10 @@ func (h *Handler) forward(ex *exchange, w http.ResponseWriter, r *http.Request, 
 	}
 	res.Body.Close() // now, to populate res.Trailer
 	if fc != nil {
-		// The whole response is written: out of net/http's buffer, then
-		// out of the connection's, together.
+		// The whole response is written: out of net/http's buffer into
+		// the connection's, which finish sends in one write once the
+		// event is written.
 		_ = http.NewResponseController(w).Flush()
-		_ = fc.uncork()
 	}
 	if len(res.Trailer) > 0 {
 		// Force chunking, so the trailer can follow the body.

@@ -365,6 +365,11 @@ func (h *Handler) finish(ex *exchange, r *http.Request) {
 			h.cfg.Metrics.AuditErrors.Inc()
 		}
 	}
+	if ex.corked != nil {
+		// A small response held back: it leaves now that its event is
+		// written, so the client never has it before the record does.
+		_ = ex.corked.uncork()
+	}
 	if m := h.cfg.Metrics; m != nil {
 		op := ev.Operation
 		if ev.Kind == "sts" {
